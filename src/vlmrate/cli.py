@@ -1,0 +1,117 @@
+"""The `vlmrate` command. Sub-command modules are imported only when they run, so that
+`vlmrate --help` stays fast on a machine where vLLM and torch are installed."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from vlmrate import __version__
+from vlmrate.errors import UserError
+
+
+def _runs_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"),
+                        help="where run folders live (default: ./runs)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vlmrate",
+        description="Make a vision-language model rate images like people did, and measure "
+                    "how far it is from them. Without a command: open the TUI here.",
+    )
+    parser.add_argument("--version", action="version", version=f"vlmrate {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="rate a dataset with a model (headless, resumable)")
+    run.add_argument("dataset", type=Path, help="folder of images (or with images/ inside)")
+    run.add_argument("--human", type=Path, help="human ratings sheet (CSV/XLSX); default: "
+                     "DATASET/human.csv|xlsx if present")
+    run.add_argument("--prompts", default="reference", help="prompt set (default: reference)")
+    run.add_argument("--model", default="llava-hf/llava-v1.6-vicuna-13b-hf")
+    run.add_argument("--engine", choices=("vllm", "openai"), default="vllm")
+    run.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://host:8000/v1")
+    run.add_argument("--repeats", type=int, help="answers per image and aspect (study default)")
+    run.add_argument("--temperature", type=float)
+    run.add_argument("--top-p", type=float)
+    run.add_argument("--max-tokens", type=int)
+    run.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    run.add_argument("--structured", action="store_true",
+                     help="constrain answers to the template (vLLM structured outputs)")
+    run.add_argument("--logprobs", action="store_true",
+                     help="store the probabilities of the digits 1..9 at the rating")
+    run.add_argument("--run", dest="run_name", help="run name (default: dataset-model-date)")
+    run.add_argument("--id-column", help="id column of the human sheet")
+    run.add_argument("--tensor-parallel-size", type=int, default=1)
+    run.add_argument("--max-model-len", type=int)
+    run.add_argument("--gpu-memory-utilization", type=float, default=0.9)
+    run.add_argument("--dtype", default="auto")
+    run.add_argument("--enforce-eager", action="store_true")
+    run.add_argument("--concurrency", type=int, default=64,
+                     help="requests in flight (openai engine) (default 64)")
+    run.add_argument("--limit", type=int, help="rate only the first N images")
+    _runs_dir(run)
+
+    imp = sub.add_parser("import", help="turn ratings made elsewhere into a run")
+    imp.add_argument("ratings", type=Path, help="long CSV (image_id, aspect, repeat, rating"
+                     "[, reason]) or wide sheet (relevance_1..relevance_10, ...)")
+    imp.add_argument("--human", type=Path, required=True, help="human ratings sheet")
+    imp.add_argument("--run", dest="run_name", required=True, help="name of the new run")
+    imp.add_argument("--model", default="unknown", help="model that made the ratings")
+    imp.add_argument("--id-column", help="id column of the human sheet")
+    _runs_dir(imp)
+
+    stats = sub.add_parser("stats", help="every analysis of a run")
+    stats.add_argument("run", help="run folder or name under ./runs")
+    stats.add_argument("--json", action="store_true", help="one JSON object (NaN as null)")
+    stats.add_argument("--bound", type=float, default=0.5, help="TOST bound (default 0.5)")
+    stats.add_argument("--alpha", type=float, default=0.05)
+    stats.add_argument("--k-max", type=int, help="largest k for errors by k")
+    stats.add_argument("--seed", type=int, default=0, help="seed of bootstrap and subsets")
+    _runs_dir(stats)
+
+    export = sub.add_parser("export", help="write the workbook of a run")
+    export.add_argument("run", help="run folder or name under ./runs")
+    export.add_argument("-o", "--output", type=Path, help="xlsx path (default: in the run)")
+    export.add_argument("--csv", action="store_true", help="also write ratings.csv")
+    export.add_argument("--parquet", action="store_true", help="also write ratings.parquet")
+    export.add_argument("--bound", type=float, default=0.5)
+    export.add_argument("--alpha", type=float, default=0.05)
+    _runs_dir(export)
+
+    demo = sub.add_parser("demo", help="tiny model + synthetic data: run, then open the TUI")
+    demo.add_argument("--no-tui", action="store_true", help="print the summary, no TUI")
+    demo.add_argument("--images", type=int, default=12, help="synthetic images (default 12)")
+    demo.add_argument("--repeats", type=int, default=3)
+    _runs_dir(demo)
+
+    tui = sub.add_parser("tui", help="open the TUI (same as no command)")
+    _runs_dir(tui)
+    return parser
+
+
+COMMANDS = {"run": "run", "import": "import_", "stats": "stats", "export": "export",
+            "demo": "demo", "tui": "tui", None: "tui"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args.runs_dir = Path("runs")
+    try:
+        module = importlib.import_module(f"vlmrate.commands.{COMMANDS[args.command]}")
+        return int(module.main(args) or 0)
+    except UserError as exc:
+        print(f"vlmrate: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vlmrate: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,355 @@
+"""The run folder: manifest.json, ratings.jsonl, human.parquet, review.json.
+
+ratings.jsonl is append-only: one JSON line per finished (image_id, aspect, repeat),
+flushed as it is written. A torn last line (a crash mid-write) is ignored by readers
+and moved aside (to ratings.torn) by the next writer; complete lines are never
+rewritten. A lock file keeps a second writer out of a run folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import io
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import polars as pl
+
+from vlmrate.dataset import HUMAN_SCHEMA
+from vlmrate.errors import UserError
+
+MANIFEST = "manifest.json"
+RATINGS = "ratings.jsonl"
+HUMAN = "human.parquet"
+REVIEW = "review.json"
+LOCK = ".lock"
+TORN = "ratings.torn"
+LOG = "run.log"
+
+Key = tuple[str, str, int]
+
+RATINGS_SCHEMA: dict[str, Any] = {
+    "image_id": pl.String,
+    "aspect": pl.String,
+    "repeat": pl.Int64,
+    "seed": pl.Int64,
+    "rating": pl.Int64,
+    "reason": pl.String,
+    "raw": pl.String,
+    "parse_error": pl.String,
+    "finish_reason": pl.String,
+    "prompt_tokens": pl.Int64,
+    "output_tokens": pl.Int64,
+    "latency_s": pl.Float64,
+    "expected_rating": pl.Float64,
+    "rating_probs": pl.List(pl.Float64),
+    "engine_error": pl.String,
+    "time": pl.String,
+}
+RECORD_FIELDS = tuple(RATINGS_SCHEMA)
+STATUSES = ("running", "done", "failed", "imported", "cancelled")
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def repeat_seed(base_seed: int, image_id: str, aspect: str, repeat: int) -> int:
+    """The seed of one (image, aspect, repeat): stable, independent of run order."""
+    text = f"{base_seed}\x1f{image_id}\x1f{aspect}\x1f{repeat}".encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:4], "big") & 0x7FFFFFFF
+
+
+def resolve_run(run: str | Path, runs_dir: Path = Path("runs")) -> Path:
+    """A run folder from a path or a name under runs_dir."""
+    for candidate in (Path(run), Path(runs_dir) / str(run)):
+        if (candidate / MANIFEST).is_file():
+            return candidate
+    raise UserError(f"run {str(run)!r} not found (no {MANIFEST} in {run} or {runs_dir}/{run})")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def read_manifest(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"{run_dir / MANIFEST}: unreadable ({exc})") from None
+
+
+def write_manifest(run_dir: Path, manifest: dict) -> None:
+    manifest = {**manifest, "updated": now_iso()}
+    _write_atomic(run_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+
+
+def update_manifest(run_dir: Path, **changes: Any) -> dict:
+    manifest = read_manifest(run_dir)
+    manifest.update(changes)
+    write_manifest(run_dir, manifest)
+    return manifest
+
+
+def _complete_bytes(path: Path) -> bytes:
+    """The file's bytes up to and including its last newline (a torn tail is dropped)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return b""
+    end = data.rfind(b"\n")
+    return data[: end + 1] if end >= 0 else b""
+
+
+def iter_records(run_dir: Path) -> list[dict]:
+    """Every complete record; a corrupt line is skipped (it can only be a torn one)."""
+    records = []
+    for line in _complete_bytes(run_dir / RATINGS).splitlines():
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def finished_keys(run_dir: Path) -> set[Key]:
+    return {(r["image_id"], r["aspect"], int(r["repeat"])) for r in iter_records(run_dir)}
+
+
+class RatingsWriter:
+    """Appends records to ratings.jsonl under an exclusive lock on the run folder."""
+
+    def __init__(self, run_dir: Path, fsync_every_s: float = 0.5) -> None:
+        self.run_dir = Path(run_dir)
+        self._fsync_every_s = fsync_every_s
+        self._last_sync = time.monotonic()
+        self._lock: IO[str] | None = None
+        self._handle: IO[bytes] | None = None
+
+    def __enter__(self) -> RatingsWriter:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(self.run_dir / LOCK, "a+")  # noqa: SIM115 - held until close()
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip()
+            lock.close()
+            raise UserError(
+                f"run {self.run_dir} is in use by another vlmrate process"
+                + (f" ({holder})" if holder else "")
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()} since {now_iso()}\n")
+        lock.flush()
+        self._lock = lock
+        self._set_aside_torn_tail()
+        self._handle = open(self.run_dir / RATINGS, "ab")  # noqa: SIM115
+
+    def _set_aside_torn_tail(self) -> None:
+        path = self.run_dir / RATINGS
+        if not path.exists():
+            return
+        size = path.stat().st_size
+        complete = len(_complete_bytes(path))
+        if complete == size:
+            return
+        with open(path, "rb") as handle:
+            handle.seek(complete)
+            tail = handle.read()
+        with open(self.run_dir / TORN, "ab") as torn:
+            torn.write(tail + b"\n")
+        with open(path, "r+b") as handle:
+            handle.truncate(complete)
+
+    def append(self, record: dict) -> None:
+        if self._handle is None:
+            raise RuntimeError("RatingsWriter is not open")
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        self._handle.write(line.encode("utf-8"))
+        self._handle.flush()
+        if time.monotonic() - self._last_sync >= self._fsync_every_s:
+            os.fsync(self._handle.fileno())
+            self._last_sync = time.monotonic()
+
+    def append_many(self, records: list[dict]) -> None:
+        for record in records:
+            self.append(record)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.flush()
+            with contextlib.suppress(OSError):
+                os.fsync(self._handle.fileno())
+            self._handle.close()
+            self._handle = None
+        if self._lock is not None:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+
+def write_human(run_dir: Path, human: pl.DataFrame) -> None:
+    human.cast(HUMAN_SCHEMA).write_parquet(run_dir / HUMAN)
+
+
+def read_human(run_dir: Path) -> pl.DataFrame:
+    path = run_dir / HUMAN
+    if not path.is_file():
+        return pl.DataFrame(schema=HUMAN_SCHEMA)
+    return pl.read_parquet(path).cast(HUMAN_SCHEMA)
+
+
+def read_ratings(run_dir: Path) -> pl.DataFrame:
+    """ratings.jsonl as a frame (RATINGS_SCHEMA); first record of a key wins."""
+    data = _complete_bytes(Path(run_dir) / RATINGS)
+    if not data.strip():
+        return pl.DataFrame(schema=RATINGS_SCHEMA)
+    try:
+        frame = pl.read_ndjson(io.BytesIO(data), schema=RATINGS_SCHEMA)
+    except Exception:
+        frame = pl.DataFrame(
+            [{k: r.get(k) for k in RECORD_FIELDS} for r in iter_records(run_dir)],
+            schema=RATINGS_SCHEMA,
+        )
+    return frame.unique(subset=["image_id", "aspect", "repeat"], keep="first",
+                        maintain_order=True)
+
+
+# --- review.json: flags and notes per (image_id, aspect) ---------------------------------
+
+def read_review(run_dir: Path) -> dict[str, dict[str, dict]]:
+    """{image_id: {aspect: {"flagged": bool, "note": str, "updated": iso}}}."""
+    path = Path(run_dir) / REVIEW
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data.get("cases", {}) if isinstance(data, dict) else {}
+
+
+def save_review(run_dir: Path, image_id: str, aspect: str, *, flagged: bool | None = None,
+                note: str | None = None) -> dict:
+    """Set the flag and/or note of one case and write review.json at once (atomically)."""
+    cases = read_review(run_dir)
+    entry = cases.setdefault(image_id, {}).setdefault(aspect, {"flagged": False, "note": ""})
+    if flagged is not None:
+        entry["flagged"] = flagged
+    if note is not None:
+        entry["note"] = note
+    entry["updated"] = now_iso()
+    _write_atomic(Path(run_dir) / REVIEW,
+                  json.dumps({"version": 1, "cases": cases}, indent=2, ensure_ascii=False))
+    return entry
+
+
+def review_frame(run_dir: Path) -> pl.DataFrame:
+    rows = [
+        {"image_id": image_id, "aspect": aspect, "flagged": bool(entry.get("flagged")),
+         "note": entry.get("note", "")}
+        for image_id, aspects in read_review(run_dir).items()
+        for aspect, entry in aspects.items()
+    ]
+    schema = {"image_id": pl.String, "aspect": pl.String, "flagged": pl.Boolean,
+              "note": pl.String}
+    return pl.DataFrame(rows, schema=schema)
+
+
+# --- a whole run ----------------------------------------------------------------------------
+
+@dataclass
+class LoadedRun:
+    """Everything the statistics, the TUI and the exporter read from a run folder."""
+
+    name: str
+    path: Path
+    manifest: dict
+    aspects: list[str]
+    ratings: pl.DataFrame
+    human: pl.DataFrame
+    review: dict[str, dict[str, dict]] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return self.manifest.get("status", "unknown")
+
+    @property
+    def scale(self) -> tuple[int, int]:
+        scale = self.manifest.get("study", {}).get("scale", {})
+        return int(scale.get("min", 1)), int(scale.get("max", 9))
+
+    @property
+    def repeats(self) -> int:
+        return int(self.manifest.get("sampling", {}).get("repeats")
+                   or (self.ratings["repeat"].max() or 0))
+
+
+def manifest_aspects(manifest: dict) -> list[str]:
+    return [a["name"] for a in manifest.get("study", {}).get("aspects", [])]
+
+
+def load_run(run: str | Path, runs_dir: Path = Path("runs")) -> LoadedRun:
+    run_dir = resolve_run(run, runs_dir)
+    manifest = read_manifest(run_dir)
+    ratings = read_ratings(run_dir)
+    aspects = manifest_aspects(manifest) or ratings["aspect"].unique(maintain_order=True).to_list()
+    return LoadedRun(
+        name=manifest.get("name", run_dir.name),
+        path=run_dir,
+        manifest=manifest,
+        aspects=aspects,
+        ratings=ratings,
+        human=read_human(run_dir),
+        review=read_review(run_dir),
+    )
+
+
+def list_runs(runs_dir: Path = Path("runs")) -> list[dict]:
+    """A summary line per run folder: name, path, status, model, dataset, progress, dates."""
+    runs = []
+    if not Path(runs_dir).is_dir():
+        return runs
+    for manifest_path in sorted(Path(runs_dir).glob(f"*/{MANIFEST}")):
+        run_dir = manifest_path.parent
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            runs.append({"name": run_dir.name, "path": run_dir, "status": "unreadable"})
+            continue
+        data = _complete_bytes(run_dir / RATINGS)
+        runs.append({
+            "name": manifest.get("name", run_dir.name),
+            "path": run_dir,
+            "status": manifest.get("status", "unknown"),
+            "model": manifest.get("model", ""),
+            "dataset": manifest.get("dataset", {}).get("path", ""),
+            "done": data.count(b"\n"),
+            "total": manifest.get("total_jobs"),
+            "created": manifest.get("created", ""),
+            "updated": manifest.get("updated", ""),
+        })
+    return runs

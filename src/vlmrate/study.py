@@ -1,0 +1,123 @@
+"""A study: aspects with their prompt texts, the rating scale, repeats and sampling.
+
+A prompt set is a folder ``prompts/<set>/`` holding ``study.toml`` and one text file
+per aspect. Prompt texts are used byte for byte; their sha256 goes into the manifest so
+a resumed run can tell that they did not change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vlmrate.errors import UserError
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True, slots=True)
+class Aspect:
+    name: str
+    prompt: str
+    low: str = ""
+    high: str = ""
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.prompt.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Study:
+    name: str
+    aspects: tuple[Aspect, ...]
+    scale_min: int = 1
+    scale_max: int = 9
+    repeats: int = 10
+    temperature: float = 0.3
+    top_p: float = 1.0
+    max_tokens: int = 160
+    description: str = ""
+    path: Path | None = field(default=None, compare=False)
+
+    @property
+    def aspect_names(self) -> list[str]:
+        return [a.name for a in self.aspects]
+
+    def aspect(self, name: str) -> Aspect:
+        for aspect in self.aspects:
+            if aspect.name == name:
+                return aspect
+        raise UserError(f"unknown aspect {name!r}; this study has {', '.join(self.aspect_names)}")
+
+    def to_manifest(self) -> dict:
+        return {
+            "name": self.name,
+            "path": str(self.path) if self.path else None,
+            "scale": {"min": self.scale_min, "max": self.scale_max},
+            "aspects": [
+                {"name": a.name, "prompt": a.prompt, "sha256": a.sha256, "low": a.low,
+                 "high": a.high}
+                for a in self.aspects
+            ],
+        }
+
+
+def prompt_sets(prompts_dir: Path) -> list[str]:
+    """Names of the prompt sets under prompts_dir (folders with a study.toml)."""
+    if not prompts_dir.is_dir():
+        return []
+    return sorted(p.parent.name for p in prompts_dir.glob("*/study.toml"))
+
+
+def resolve_prompt_set(name_or_path: str, prompts_dir: Path = Path("prompts")) -> Path:
+    """Find a prompt set: a folder path, prompts_dir/<name>, or the bundled sets."""
+    candidates = [Path(name_or_path), prompts_dir / name_or_path,
+                  PACKAGE_ROOT / "prompts" / name_or_path]
+    for candidate in candidates:
+        if (candidate / "study.toml").is_file():
+            return candidate
+    known = sorted(set(prompt_sets(prompts_dir)) | set(prompt_sets(PACKAGE_ROOT / "prompts")))
+    hint = f" (known sets: {', '.join(known)})" if known else ""
+    raise UserError(f"prompt set {name_or_path!r} not found: no study.toml there{hint}")
+
+
+def load_study(name_or_path: str = "reference", prompts_dir: Path = Path("prompts")) -> Study:
+    folder = resolve_prompt_set(name_or_path, prompts_dir)
+    toml_path = folder / "study.toml"
+    try:
+        config = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{toml_path}: not valid TOML ({exc})") from None
+    aspects = []
+    for entry in config.get("aspects", []):
+        name = entry.get("name")
+        if not name:
+            raise UserError(f"{toml_path}: an [[aspects]] entry has no name")
+        prompt_file = folder / entry.get("prompt_file", f"{name}.txt")
+        if not prompt_file.is_file():
+            raise UserError(f"{toml_path}: prompt file {prompt_file.name} for {name!r} is missing")
+        prompt = prompt_file.read_bytes().decode("utf-8")
+        aspects.append(Aspect(name, prompt, entry.get("low", ""), entry.get("high", "")))
+    if not aspects:
+        raise UserError(f"{toml_path}: no [[aspects]] defined")
+    if len({a.name for a in aspects}) != len(aspects):
+        raise UserError(f"{toml_path}: aspect names must be unique")
+    scale = config.get("scale", {})
+    study = Study(
+        name=config.get("name", folder.name),
+        aspects=tuple(aspects),
+        scale_min=int(scale.get("min", 1)),
+        scale_max=int(scale.get("max", 9)),
+        repeats=int(config.get("repeats", 10)),
+        temperature=float(config.get("temperature", 0.3)),
+        top_p=float(config.get("top_p", 1.0)),
+        max_tokens=int(config.get("max_tokens", 160)),
+        description=config.get("description", ""),
+        path=folder,
+    )
+    if study.scale_min >= study.scale_max:
+        raise UserError(f"{toml_path}: scale min must be below max")
+    return study

@@ -1,0 +1,62 @@
+"""The one-screen summary of a run: images, aspects, repeats, missing, human matches."""
+
+from __future__ import annotations
+
+import polars as pl
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from vlmrate.store import LoadedRun
+
+
+def run_counts(run: LoadedRun) -> dict:
+    ratings = run.ratings
+    model_ids = set(ratings["image_id"].unique().to_list())
+    human_ids = set(run.human["image_id"].unique().to_list())
+    per_aspect = (
+        ratings.group_by("aspect", maintain_order=True)
+        .agg(
+            pl.len().alias("answers"),
+            pl.col("rating").is_not_null().sum().alias("valid"),
+            (pl.col("parse_error").is_not_null() & pl.col("engine_error").is_null())
+            .sum().alias("parse_failures"),
+            pl.col("engine_error").is_not_null().sum().alias("engine_errors"),
+            pl.col("rating").mean().alias("mean_rating"),
+        )
+    )
+    return {
+        "images": len(model_ids),
+        "aspects": run.aspects,
+        "repeats": int(ratings["repeat"].max() or 0),
+        "answers": ratings.height,
+        "valid": int(ratings["rating"].is_not_null().sum()),
+        "human_rows": len(human_ids),
+        "matched": len(model_ids & human_ids),
+        "per_aspect": per_aspect,
+    }
+
+
+def render_summary(run: LoadedRun) -> Group:
+    counts = run_counts(run)
+    head = Text.assemble(
+        (f"{run.name}", "bold"), f"  [{run.status}]  model {run.manifest.get('model', '?')}\n",
+        f"{counts['images']} images × {len(counts['aspects'])} aspects × up to "
+        f"{counts['repeats']} repeats = {counts['answers']} answers, "
+        f"{counts['answers'] - counts['valid']} without a rating\n",
+        f"human sheet: {counts['human_rows']} images, {counts['matched']} matched to model "
+        f"ratings\n",
+        f"folder: {run.path}",
+    )
+    table = Table(box=None, header_style="bold")
+    for col in ("aspect", "answers", "valid", "parse fail", "engine err", "mean"):
+        table.add_column(col, justify="left" if col == "aspect" else "right")
+    for row in counts["per_aspect"].iter_rows(named=True):
+        mean = row["mean_rating"]
+        table.add_row(row["aspect"], str(row["answers"]), str(row["valid"]),
+                      str(row["parse_failures"]), str(row["engine_errors"]),
+                      "—" if mean is None else f"{mean:.2f}")
+    warnings = run.manifest.get("human", {}).get("warnings") or []
+    parts: list = [head, table]
+    parts += [Text(f"note: {w}", style="yellow") for w in warnings]
+    return Group(*parts)

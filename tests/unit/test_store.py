@@ -1,0 +1,94 @@
+"""The run folder: append-only ratings, torn lines, lock, review, seeds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vlmrate.errors import UserError
+from vlmrate.store import (
+    RATINGS,
+    TORN,
+    RatingsWriter,
+    finished_keys,
+    read_ratings,
+    read_review,
+    repeat_seed,
+    save_review,
+)
+
+
+def record(image_id: str, aspect: str, repeat: int, rating: int | None = 5) -> dict:
+    return {"image_id": image_id, "aspect": aspect, "repeat": repeat, "seed": 1,
+            "rating": rating, "reason": "r", "raw": "Rating: 5. Reason: r",
+            "parse_error": None, "finish_reason": "stop", "prompt_tokens": 10,
+            "output_tokens": 5, "latency_s": 0.1, "expected_rating": None,
+            "rating_probs": None, "engine_error": None, "time": "t"}
+
+
+def test_append_and_read(tmp_path: Path) -> None:
+    with RatingsWriter(tmp_path) as writer:
+        for repeat in (1, 2, 3):
+            writer.append(record("a", "valence", repeat))
+    frame = read_ratings(tmp_path)
+    assert frame.height == 3
+    assert frame["repeat"].to_list() == [1, 2, 3]
+    assert finished_keys(tmp_path) == {("a", "valence", r) for r in (1, 2, 3)}
+
+
+def test_torn_last_line_ignored_then_set_aside(tmp_path: Path) -> None:
+    with RatingsWriter(tmp_path) as writer:
+        writer.append(record("a", "valence", 1))
+        writer.append(record("a", "valence", 2))
+    good = (tmp_path / RATINGS).read_bytes()
+    with open(tmp_path / RATINGS, "ab") as handle:
+        handle.write(b'{"image_id": "a", "aspect": "val')
+    assert read_ratings(tmp_path).height == 2
+    assert finished_keys(tmp_path) == {("a", "valence", 1), ("a", "valence", 2)}
+    with RatingsWriter(tmp_path) as writer:
+        writer.append(record("a", "valence", 3))
+    data = (tmp_path / RATINGS).read_bytes()
+    assert data.startswith(good)  # nothing complete was changed
+    assert [json.loads(x)["repeat"] for x in data.splitlines()] == [1, 2, 3]
+    assert b'"aspect": "val' in (tmp_path / TORN).read_bytes()
+
+
+def test_second_writer_refused(tmp_path: Path) -> None:
+    code = (
+        "import sys, time; from pathlib import Path; from vlmrate.store import RatingsWriter\n"
+        "w = RatingsWriter(Path(sys.argv[1])); w.open(); print('locked', flush=True);"
+        " time.sleep(30)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(UserError, match="in use by another vlmrate process"):
+            RatingsWriter(tmp_path).open()
+    finally:
+        holder.kill()
+        holder.wait()
+    with RatingsWriter(tmp_path) as writer:  # free again once the holder is gone
+        writer.append(record("a", "v", 1))
+
+
+def test_review_saved_at_once(tmp_path: Path) -> None:
+    save_review(tmp_path, "pic001", "valence", flagged=True)
+    save_review(tmp_path, "pic001", "valence", note="looks like a flood")
+    save_review(tmp_path, "pic002", "arousal", note="x")
+    review = read_review(tmp_path)
+    assert review["pic001"]["valence"]["flagged"] is True
+    assert review["pic001"]["valence"]["note"] == "looks like a flood"
+    assert review["pic002"]["arousal"]["flagged"] is False
+
+
+def test_repeat_seed_is_stable_and_distinct() -> None:
+    seeds = {repeat_seed(0, f"pic{i}", a, r) for i in range(20) for a in "xyz" for r in range(10)}
+    assert len(seeds) == 600
+    assert repeat_seed(0, "pic1", "x", 1) == repeat_seed(0, "pic1", "x", 1)
+    assert repeat_seed(1, "pic1", "x", 1) != repeat_seed(0, "pic1", "x", 1)
+    assert all(0 <= s < 2**31 for s in seeds)

@@ -1,0 +1,1 @@
+"""Placeholder until the engine branch lands: nothing to repair."""
