@@ -1,0 +1,73 @@
+"""`vlmrate run DATASET ...`: a headless run with a rich progress bar; resumable."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from vlmrate.runner import Progress as RunProgress
+from vlmrate.runner import RunConfig, Runner
+from vlmrate.store import load_run
+from vlmrate.summary import render_summary
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    options = {
+        "tensor_parallel_size": args.tensor_parallel_size,
+        "max_model_len": args.max_model_len,
+        "gpu_memory_utilization": args.gpu_memory_utilization,
+        "dtype": args.dtype,
+        "enforce_eager": args.enforce_eager,
+    } if args.engine == "vllm" else {"concurrency": args.concurrency}
+    return RunConfig(
+        dataset=args.dataset, human=args.human, prompts=args.prompts, model=args.model,
+        engine=args.engine, base_url=args.base_url, repeats=args.repeats,
+        temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
+        seed=args.seed, structured=args.structured, logprobs=args.logprobs,
+        run_name=args.run_name, runs_dir=args.runs_dir, id_column=args.id_column,
+        engine_options={k: v for k, v in options.items() if v is not None}, limit=args.limit,
+    )
+
+
+def run_with_progress(runner: Runner, console: Console) -> RunProgress:
+    """Prepare and run, drawing a progress bar; returns the final progress."""
+    run_dir = runner.prepare()
+    console.print(f"run folder: {run_dir}")
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=console, transient=False,
+    ) as bar:
+        task = bar.add_task("starting", total=None, rate="")
+
+        def show(progress: RunProgress) -> None:
+            label = progress.message or progress.status
+            if progress.parse_failures or progress.engine_errors:
+                label += f" ({progress.parse_failures} unparsed, {progress.engine_errors} errors)"
+            bar.update(task, total=progress.total, completed=progress.done, description=label,
+                       rate=f"{progress.ratings_per_s:.1f}/s" if progress.ratings_per_s else "")
+
+        runner.on_progress = show
+        return asyncio.run(runner.run())
+
+
+def main(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    runner = Runner(config_from_args(args))
+    try:
+        final = run_with_progress(runner, console)
+    except KeyboardInterrupt:
+        console.print("stopped; what was rated is kept. Run the same command again to resume.")
+        return 130
+    Console().print(render_summary(load_run(final.run_dir)))
+    return 0 if final.status == "done" else 1

@@ -1,0 +1,446 @@
+"""Plan the (image, aspect, repeat) jobs of a run, stream them through an engine, append
+each record as it arrives, and report progress. Resumable: finished keys are skipped.
+
+Jobs go to the engine image-major (every aspect and repeat of one image together) so
+that vLLM's prefix and encoder caches reuse the image. A bad image becomes error
+records for its jobs while the run goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vlmrate.dataset import (
+    HumanSheet,
+    ImageEntry,
+    discover_images,
+    find_human_sheet,
+    fingerprint,
+    read_human_sheet,
+)
+from vlmrate.engines.base import (
+    Engine,
+    EngineUnavailable,
+    RatingRequest,
+    RatingResult,
+    SamplingConfig,
+)
+from vlmrate.errors import UserError
+from vlmrate.images import ImageProblem, load_image
+from vlmrate.parse import parse_answer
+from vlmrate.store import (
+    LOG,
+    MANIFEST,
+    RatingsWriter,
+    finished_keys,
+    now_iso,
+    read_manifest,
+    repeat_seed,
+    write_human,
+    write_manifest,
+)
+from vlmrate.study import Study, load_study
+from vlmrate.versions import package_versions
+
+DEFAULT_MODEL = "llava-hf/llava-v1.6-vicuna-13b-hf"
+
+
+@dataclass
+class RunConfig:
+    dataset: Path
+    human: Path | None = None
+    prompts: str = "reference"
+    model: str = DEFAULT_MODEL
+    engine: str = "vllm"
+    base_url: str | None = None
+    repeats: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    seed: int = 0
+    structured: bool = False
+    logprobs: bool = False
+    run_name: str | None = None
+    runs_dir: Path = Path("runs")
+    id_column: str | None = None
+    engine_options: dict[str, Any] = field(default_factory=dict)
+    limit: int | None = None
+    prompts_dir: Path = Path("prompts")
+
+
+@dataclass
+class Progress:
+    run_dir: Path
+    total: int
+    done: int
+    per_aspect: dict[str, tuple[int, int]]
+    parse_failures: int
+    engine_errors: int
+    ratings_per_s: float
+    tokens_per_s: float
+    elapsed_s: float
+    eta_s: float | None
+    last_record: dict | None
+    status: str  # starting | running | paused | done | cancelled | failed
+    message: str = ""
+    recent_failures: list[dict] = field(default_factory=list)
+
+
+def default_run_name(dataset: Path, model: str) -> str:
+    short = re.sub(r"[^\w.\-]+", "-", model.rstrip("/").split("/")[-1]).strip("-")
+    return f"{dataset.resolve().name}-{short}-{time.strftime('%Y%m%d-%H%M')}"
+
+
+# Manifest fields that must not change when a run is resumed.
+_RESUME_FIELDS = ("model", "sampling")
+
+
+def make_engine(config: RunConfig, sampling: SamplingConfig, log_file: Path) -> Engine:
+    """The engine the config names; imports it lazily (vLLM is heavy)."""
+    if config.engine == "openai":
+        if not config.base_url:
+            raise UserError("--engine openai needs --base-url (e.g. http://host:8000/v1)")
+        from vlmrate.engines.openai import OpenAIEngine
+
+        options = {k: v for k, v in config.engine_options.items()
+                   if k in {"concurrency", "timeout_s", "max_retries", "api_key_env"}}
+        return OpenAIEngine(config.base_url, config.model, sampling, **options)
+    if config.engine == "vllm":
+        from vlmrate.engines.vllm import VllmEngine
+
+        options = {k: v for k, v in config.engine_options.items()
+                   if k in {"max_in_flight", "tensor_parallel_size", "max_model_len",
+                            "gpu_memory_utilization", "dtype", "enforce_eager", "extra"}}
+        return VllmEngine(config.model, sampling, log_file=log_file, **options)
+    raise UserError(f"unknown engine {config.engine!r} (use vllm or openai)")
+
+
+class Runner:
+    """One run: prepare() checks and writes the manifest; run() does the work."""
+
+    def __init__(self, config: RunConfig, on_progress: Callable[[Progress], None] | None = None,
+                 engine_factory: Callable[[RunConfig, SamplingConfig, Path], Engine] | None = None
+                 ) -> None:
+        self.config = config
+        self.on_progress = on_progress
+        self.engine_factory = engine_factory or make_engine
+        self.run_dir: Path | None = None
+        self.study: Study | None = None
+        self.images: list[ImageEntry] = []
+        self.human: HumanSheet | None = None
+        self.sampling: SamplingConfig | None = None
+        self.repeats = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._resume_event: asyncio.Event | None = None
+        self._cancel_requested = threading.Event()
+        self._paused = False
+        self._engine: Engine | None = None
+
+    # --- preparation ------------------------------------------------------------------
+    def prepare(self) -> Path:
+        cfg = self.config
+        study = load_study(cfg.prompts, cfg.prompts_dir)
+        images = discover_images(cfg.dataset)
+        if cfg.limit:
+            images = images[: cfg.limit]
+        dataset_dir = Path(cfg.dataset)
+        human_path = cfg.human or find_human_sheet(dataset_dir)
+        human = None
+        if human_path is not None:
+            human = read_human_sheet(human_path, study.aspect_names, id_column=cfg.id_column,
+                                     scale=(study.scale_min, study.scale_max),
+                                     image_ids=[i.image_id for i in images])
+        repeats = cfg.repeats or study.repeats
+        if repeats < 1:
+            raise UserError("--repeats must be 1 or more")
+        sampling = SamplingConfig(
+            temperature=study.temperature if cfg.temperature is None else cfg.temperature,
+            top_p=study.top_p if cfg.top_p is None else cfg.top_p,
+            max_tokens=cfg.max_tokens or study.max_tokens,
+            structured=cfg.structured,
+            logprobs=cfg.logprobs,
+            scale_min=study.scale_min,
+            scale_max=study.scale_max,
+        )
+        name = cfg.run_name or default_run_name(dataset_dir, cfg.model)
+        if not re.fullmatch(r"[\w.\-]+", name):
+            raise UserError(f"run name {name!r}: use letters, digits, '.', '_' or '-'")
+        run_dir = Path(cfg.runs_dir) / name
+        manifest = {
+            "name": name,
+            "status": "running",
+            "study": study.to_manifest(),
+            "model": cfg.model,
+            "engine": {"name": cfg.engine, "base_url": cfg.base_url,
+                       "options": {k: v for k, v in cfg.engine_options.items()
+                                   if "key" not in k.lower()}},
+            "sampling": {
+                "temperature": sampling.temperature, "top_p": sampling.top_p,
+                "max_tokens": sampling.max_tokens, "seed": cfg.seed, "repeats": repeats,
+                "structured": sampling.structured, "logprobs": sampling.logprobs,
+            },
+            "dataset": {"path": str(dataset_dir.resolve()), "n_images": len(images),
+                        "fingerprint": fingerprint(images)},
+            "human": None if human is None else {
+                "path": str(Path(human_path).resolve()), "column_map": human.column_map(),
+                "warnings": human.warnings},
+            "total_jobs": len(images) * len(study.aspects) * repeats,
+            "versions": package_versions(),
+            "created": now_iso(),
+        }
+        if (run_dir / MANIFEST).is_file():
+            manifest = self._merge_for_resume(run_dir, manifest)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            if human is not None:
+                write_human(run_dir, human.frame)
+            write_manifest(run_dir, manifest)
+        except OSError as exc:
+            raise UserError(f"{run_dir}: cannot write the run folder ({exc.strerror})") from None
+        self.run_dir, self.study, self.images, self.human = run_dir, study, images, human
+        self.sampling, self.repeats = sampling, repeats
+        return run_dir
+
+    @staticmethod
+    def _merge_for_resume(run_dir: Path, manifest: dict) -> dict:
+        old = read_manifest(run_dir)
+        if old.get("status") == "imported":
+            raise UserError(f"run {run_dir.name} was imported; choose another --run name")
+        differences = [key for key in _RESUME_FIELDS if old.get(key) != manifest.get(key)]
+        old_prompts = [(a["name"], a["sha256"]) for a in old.get("study", {}).get("aspects", [])]
+        new_prompts = [(a["name"], a["sha256"]) for a in manifest["study"]["aspects"]]
+        if old_prompts != new_prompts:
+            differences.insert(0, "prompts")
+        if differences:
+            raise UserError(
+                f"run {run_dir.name} exists with different {', '.join(differences)}; "
+                f"resume needs the same settings (or use a new --run name)"
+            )
+        return {**manifest, "created": old.get("created", manifest["created"]),
+                "resumed": [*old.get("resumed", []), now_iso()]}
+
+    # --- control (thread-safe) --------------------------------------------------------
+    def pause(self) -> None:
+        self._paused = True
+        if self._loop and self._resume_event:
+            self._loop.call_soon_threadsafe(self._resume_event.clear)
+
+    def resume(self) -> None:
+        self._paused = False
+        if self._loop and self._resume_event:
+            self._loop.call_soon_threadsafe(self._resume_event.set)
+
+    def cancel(self) -> None:
+        """Stop submitting and abort what is in flight; what is written stays."""
+        self._cancel_requested.set()
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        if self._resume_event:
+            loop.call_soon_threadsafe(self._resume_event.set)
+        if self._engine is not None:
+            asyncio.run_coroutine_threadsafe(self._engine.cancel(), loop)
+
+    # --- the run ----------------------------------------------------------------------
+    def pending_jobs(self) -> list[tuple[ImageEntry, list[tuple[str, int]]]]:
+        """Per image (in order), the (aspect, repeat) pairs not yet finished."""
+        assert self.run_dir and self.study
+        done = finished_keys(self.run_dir)
+        plan = []
+        for entry in self.images:
+            pairs = [(a.name, r) for a in self.study.aspects for r in range(1, self.repeats + 1)
+                     if (entry.image_id, a.name, r) not in done]
+            if pairs:
+                plan.append((entry, pairs))
+        return plan
+
+    async def run(self) -> Progress:
+        if self.run_dir is None:
+            self.prepare()
+        assert self.run_dir and self.study and self.sampling
+        self._loop = asyncio.get_running_loop()
+        self._resume_event = asyncio.Event()
+        if not self._paused:
+            self._resume_event.set()
+        tracker = _Tracker(self.run_dir, self.study, self.images, self.repeats)
+        plan = self.pending_jobs()
+        tracker.emit = self.on_progress
+        if not plan:
+            tracker.status = "done"
+            self._finish("done")
+            return tracker.snapshot()
+        with RatingsWriter(self.run_dir) as writer:
+            tracker.status = "starting"
+            tracker.message = f"loading {self.config.engine} engine: {self.config.model}"
+            tracker.publish()
+            status = "failed"
+            try:
+                engine = self.engine_factory(self.config, self.sampling, self.run_dir / LOG)
+                self._engine = engine
+                try:
+                    await engine.start()
+                except EngineUnavailable as exc:
+                    raise UserError(str(exc)) from None
+                tracker.start_clock()
+                tracker.status, tracker.message = "running", ""
+                tracker.publish()
+                async for result in engine.rate(self._requests(plan, writer, tracker)):
+                    record = self._record(result)
+                    writer.append(record)
+                    tracker.add(record)
+                status = "cancelled" if self._cancel_requested.is_set() else (
+                    "done" if tracker.done >= tracker.total else "failed")
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                status = "cancelled"
+                raise
+            finally:
+                if self._engine is not None:
+                    # closing must not hide the real outcome
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self._engine.close())
+                tracker.status = status
+                self._finish(status)
+                tracker.publish()
+        return tracker.snapshot()
+
+    def _finish(self, status: str) -> None:
+        assert self.run_dir
+        manifest = read_manifest(self.run_dir)
+        manifest["status"] = status
+        write_manifest(self.run_dir, manifest)
+
+    async def _requests(self, plan: list[tuple[ImageEntry, list[tuple[str, int]]]],
+                        writer: RatingsWriter, tracker: _Tracker
+                        ) -> AsyncIterator[RatingRequest]:
+        assert self.study and self._resume_event
+        prompts = {a.name: a.prompt for a in self.study.aspects}
+        root = Path(self.config.dataset)
+        root = root / "images" if (root / "images").is_dir() else root
+        for entry, pairs in plan:
+            if not self._resume_event.is_set():
+                tracker.status = "paused"
+                tracker.publish()
+                await self._resume_event.wait()
+                tracker.status = "running"
+            if self._cancel_requested.is_set():
+                if self._engine is not None:
+                    await self._engine.cancel()
+                return
+            try:
+                image = await asyncio.to_thread(load_image, entry.path, root)
+            except ImageProblem as exc:
+                for aspect, repeat in pairs:
+                    record = self._error_record(entry.image_id, aspect, repeat, f"image: {exc}")
+                    writer.append(record)
+                    tracker.add(record)
+                continue
+            for aspect, repeat in pairs:
+                yield RatingRequest(
+                    image_id=entry.image_id, aspect=aspect, repeat=repeat,
+                    seed=repeat_seed(self.config.seed, entry.image_id, aspect, repeat),
+                    prompt=prompts[aspect], image=image,
+                )
+
+    def _record(self, result: RatingResult) -> dict:
+        assert self.sampling
+        req = result.request
+        if result.engine_error:
+            parsed_rating, reason, parse_error = None, None, None
+        else:
+            parsed = parse_answer(result.text, self.sampling.scale_min, self.sampling.scale_max)
+            parsed_rating, reason, parse_error = parsed.rating, parsed.reason, parsed.error
+        probs = result.rating_probs
+        expected = None
+        if probs:
+            expected = sum((self.sampling.scale_min + i) * p for i, p in enumerate(probs))
+        return {
+            "image_id": req.image_id, "aspect": req.aspect, "repeat": req.repeat,
+            "seed": req.seed, "rating": parsed_rating, "reason": reason, "raw": result.text,
+            "parse_error": parse_error, "finish_reason": result.finish_reason,
+            "prompt_tokens": result.prompt_tokens, "output_tokens": result.output_tokens,
+            "latency_s": round(result.latency_s, 4), "expected_rating": expected,
+            "rating_probs": probs, "engine_error": result.engine_error, "time": now_iso(),
+        }
+
+    def _error_record(self, image_id: str, aspect: str, repeat: int, error: str) -> dict:
+        return {
+            "image_id": image_id, "aspect": aspect, "repeat": repeat,
+            "seed": repeat_seed(self.config.seed, image_id, aspect, repeat), "rating": None,
+            "reason": None, "raw": None, "parse_error": None, "finish_reason": None,
+            "prompt_tokens": None, "output_tokens": None, "latency_s": None,
+            "expected_rating": None, "rating_probs": None, "engine_error": error,
+            "time": now_iso(),
+        }
+
+
+class _Tracker:
+    """Counts what has been written and turns it into Progress snapshots."""
+
+    def __init__(self, run_dir: Path, study: Study, images: list[ImageEntry], repeats: int
+                 ) -> None:
+        self.run_dir = run_dir
+        per_image = repeats
+        self.totals = {a.name: len(images) * per_image for a in study.aspects}
+        self.total = sum(self.totals.values())
+        ids = {i.image_id for i in images}
+        self.per_aspect_done = dict.fromkeys(self.totals, 0)
+        for image_id, aspect, repeat in finished_keys(run_dir):
+            if image_id in ids and aspect in self.per_aspect_done and repeat <= repeats:
+                self.per_aspect_done[aspect] += 1
+        self.done = sum(self.per_aspect_done.values())
+        self.session_done = 0
+        self.session_tokens = 0
+        self.parse_failures = 0
+        self.engine_errors = 0
+        self.started: float | None = None
+        self.last_record: dict | None = None
+        self.recent_failures: deque[dict] = deque(maxlen=5)
+        self.status = "starting"
+        self.message = ""
+        self.emit: Callable[[Progress], None] | None = None
+
+    def start_clock(self) -> None:
+        self.started = time.monotonic()
+
+    def add(self, record: dict) -> None:
+        self.done += 1
+        self.session_done += 1
+        self.session_tokens += record.get("output_tokens") or 0
+        if record["aspect"] in self.per_aspect_done:
+            self.per_aspect_done[record["aspect"]] += 1
+        if record.get("engine_error"):
+            self.engine_errors += 1
+            self.recent_failures.append(record)
+        elif record.get("parse_error"):
+            self.parse_failures += 1
+            self.recent_failures.append(record)
+        self.last_record = record
+        self.publish()
+
+    def snapshot(self) -> Progress:
+        elapsed = time.monotonic() - self.started if self.started else 0.0
+        rate = self.session_done / elapsed if elapsed > 0 else 0.0
+        remaining = self.total - self.done
+        return Progress(
+            run_dir=self.run_dir, total=self.total, done=self.done,
+            per_aspect={a: (self.per_aspect_done[a], t) for a, t in self.totals.items()},
+            parse_failures=self.parse_failures, engine_errors=self.engine_errors,
+            ratings_per_s=rate,
+            tokens_per_s=self.session_tokens / elapsed if elapsed > 0 else 0.0,
+            elapsed_s=elapsed, eta_s=remaining / rate if rate > 0 else None,
+            last_record=self.last_record, status=self.status, message=self.message,
+            recent_failures=list(self.recent_failures),
+        )
+
+    def publish(self) -> None:
+        if self.emit is not None:
+            self.emit(self.snapshot())

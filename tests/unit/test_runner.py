@@ -1,0 +1,185 @@
+"""The runner's planning, resume, bad-image isolation and control, with a scripted engine.
+
+The engine here is a small in-test implementation of the Engine protocol that answers
+from the seed; the real vLLM and HTTP engines are exercised in tests/engine and
+tests/openai_engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from vlmrate.engines.base import RatingRequest, RatingResult, SamplingConfig
+from vlmrate.errors import UserError
+from vlmrate.runner import RunConfig, Runner
+from vlmrate.store import read_manifest, read_ratings
+
+PROMPTS = Path(__file__).parents[2] / "prompts"
+
+
+class ScriptedEngine:
+    """Answers 'Rating: N. Reason: ...' with N derived from the seed; records the order."""
+
+    def __init__(self, delay_s: float = 0.0, fail_every: int = 0) -> None:
+        self.order: list[tuple[str, str, int]] = []
+        self.delay_s = delay_s
+        self.fail_every = fail_every
+        self.cancelled = False
+        self.closed = False
+
+    async def start(self) -> None:
+        return None
+
+    async def rate(self, requests: Iterable[RatingRequest] | AsyncIterator[RatingRequest]
+                   ) -> AsyncIterator[RatingResult]:
+        async for request in _aiter(requests):
+            if self.cancelled:
+                return
+            self.order.append(request.key)
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            rating = 1 + request.seed % 9
+            text = f"Rating: {rating}. Reason: seed {request.seed}"
+            if self.fail_every and len(self.order) % self.fail_every == 0:
+                text = "I cannot rate this."
+            yield RatingResult(request, text, "stop", 50, 9, 0.01)
+
+    async def cancel(self) -> None:
+        self.cancelled = True
+
+    async def close(self) -> None:
+        self.closed = True
+
+    def info(self) -> dict[str, Any]:
+        return {"name": "scripted"}
+
+
+async def _aiter(items: Iterable | AsyncIterator) -> AsyncIterator:
+    if hasattr(items, "__aiter__"):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
+
+
+def make_dataset(root: Path, n: int = 4) -> Path:
+    images = root / "data" / "images"
+    images.mkdir(parents=True)
+    rng = random.Random(0)
+    for i in range(1, n + 1):
+        Image.new("RGB", (16, 12), (rng.randrange(256), 0, 0)).save(images / f"pic{i:03d}.png")
+    with open(root / "data" / "human.csv", "w") as handle:
+        handle.write("image,relevance,arousal,valence\n")
+        for i in range(1, n + 1):
+            handle.write(f"pic{i},{rng.randint(1, 9)},{rng.randint(1, 9)},{rng.randint(1, 9)}\n")
+    return root / "data"
+
+
+def runner_for(tmp_path: Path, engine: ScriptedEngine, **overrides: Any) -> Runner:
+    config = RunConfig(dataset=tmp_path / "data", run_name="r", runs_dir=tmp_path / "runs",
+                       repeats=2, prompts_dir=PROMPTS, model="scripted", **overrides)
+    return Runner(config, engine_factory=lambda c, s, log: engine)
+
+
+def test_full_run_image_major(tmp_path: Path) -> None:
+    make_dataset(tmp_path)
+    engine = ScriptedEngine()
+    events = []
+    runner = runner_for(tmp_path, engine)
+    runner.on_progress = events.append
+    final = asyncio.run(runner.run())
+    assert final.status == "done" and final.done == final.total == 4 * 3 * 2
+    # every request of an image is submitted before the next image's
+    image_order = [key[0] for key in engine.order]
+    assert image_order == sorted(image_order)
+    frame = read_ratings(tmp_path / "runs/r")
+    assert frame.height == 24 and frame["rating"].null_count() == 0
+    assert read_manifest(tmp_path / "runs/r")["status"] == "done"
+    assert engine.closed
+    assert events[-1].per_aspect == {"relevance": (8, 8), "arousal": (8, 8), "valence": (8, 8)}
+    human = json.loads((tmp_path / "runs/r/manifest.json").read_text())["human"]
+    assert human["column_map"]["id"] == "image"
+
+
+def test_resume_skips_finished_and_matches_uninterrupted(tmp_path: Path) -> None:
+    make_dataset(tmp_path)
+    asyncio.run(runner_for(tmp_path, ScriptedEngine(), limit=2).run())
+    partial = (tmp_path / "runs/r/ratings.jsonl").read_bytes()
+    second = ScriptedEngine()
+    final = asyncio.run(runner_for(tmp_path, second).run())
+    assert final.status == "done"
+    assert len(second.order) == 2 * 3 * 2  # only the two new images
+    data = (tmp_path / "runs/r/ratings.jsonl").read_bytes()
+    assert data.startswith(partial)
+    resumed = read_ratings(tmp_path / "runs/r").sort(["image_id", "aspect", "repeat"])
+    (tmp_path / "other").mkdir()
+    make_dataset(tmp_path / "other")
+    asyncio.run(runner_for(tmp_path / "other", ScriptedEngine()).run())
+    straight = read_ratings(tmp_path / "other/runs/r").sort(["image_id", "aspect", "repeat"])
+    cols = ["image_id", "aspect", "repeat", "seed", "rating", "raw"]
+    assert resumed.select(cols).equals(straight.select(cols))
+
+
+def test_resume_refuses_changed_settings(tmp_path: Path) -> None:
+    make_dataset(tmp_path)
+    asyncio.run(runner_for(tmp_path, ScriptedEngine(), limit=1).run())
+    with pytest.raises(UserError, match="different sampling"):
+        runner_for(tmp_path, ScriptedEngine(), temperature=0.9).prepare()
+
+
+def test_bad_image_becomes_error_records(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path)
+    (data / "images" / "pic002.png").write_text("not an image")
+    final = asyncio.run(runner_for(tmp_path, ScriptedEngine()).run())
+    frame = read_ratings(tmp_path / "runs/r")
+    bad = frame.filter(image_id="pic002")
+    assert bad.height == 6 and bad["engine_error"].str.contains("pic002.png").all()
+    assert frame.filter(image_id="pic003")["rating"].null_count() == 0
+    assert final.engine_errors == 6 and final.status == "done"
+
+
+def test_parse_failures_counted(tmp_path: Path) -> None:
+    make_dataset(tmp_path)
+    final = asyncio.run(runner_for(tmp_path, ScriptedEngine(fail_every=4)).run())
+    frame = read_ratings(tmp_path / "runs/r")
+    assert final.parse_failures == 6 == frame["parse_error"].is_not_null().sum()
+    assert set(frame["parse_error"].drop_nulls()) == {"no_rating"}
+
+
+def test_cancel_keeps_what_was_written(tmp_path: Path) -> None:
+    make_dataset(tmp_path, n=6)
+    engine = ScriptedEngine(delay_s=0.01)
+    runner = runner_for(tmp_path, engine)
+
+    def stop_early(progress: Any) -> None:
+        if progress.done == 5:
+            runner.cancel()
+
+    runner.on_progress = stop_early
+    final = asyncio.run(runner.run())
+    assert final.status == "cancelled"
+    assert 5 <= read_ratings(tmp_path / "runs/r").height < 36
+    assert read_manifest(tmp_path / "runs/r")["status"] == "cancelled"
+    final = asyncio.run(runner_for(tmp_path, ScriptedEngine()).run())
+    assert final.status == "done" and read_ratings(tmp_path / "runs/r").height == 36
+
+
+def test_missing_dataset_is_user_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no such folder"):
+        runner_for(tmp_path, ScriptedEngine()).prepare()
+
+
+def test_sampling_from_study_defaults(tmp_path: Path) -> None:
+    make_dataset(tmp_path)
+    runner = runner_for(tmp_path, ScriptedEngine())
+    runner.prepare()
+    assert runner.sampling == SamplingConfig(temperature=0.3, top_p=1.0, max_tokens=160)
