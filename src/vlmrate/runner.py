@@ -295,7 +295,7 @@ class Runner:
                 tracker.publish()
                 async for result in engine.rate(self._requests(plan, writer, tracker)):
                     record = self._record(result)
-                    writer.append(record)
+                    _append(writer, record)
                     tracker.add(record)
                 status = "cancelled" if self._cancel_requested.is_set() else (
                     "done" if tracker.done >= tracker.total else "failed")
@@ -314,9 +314,10 @@ class Runner:
 
     def _finish(self, status: str) -> None:
         assert self.run_dir
-        manifest = read_manifest(self.run_dir)
-        manifest["status"] = status
-        write_manifest(self.run_dir, manifest)
+        with contextlib.suppress(OSError, UserError):  # e.g. disk full: ratings are what counts
+            manifest = read_manifest(self.run_dir)
+            manifest["status"] = status
+            write_manifest(self.run_dir, manifest)
 
     async def _requests(self, plan: list[tuple[ImageEntry, list[tuple[str, int]]]],
                         writer: RatingsWriter, tracker: _Tracker
@@ -340,7 +341,7 @@ class Runner:
             except ImageProblem as exc:
                 for aspect, repeat in pairs:
                     record = self._error_record(entry.image_id, aspect, repeat, f"image: {exc}")
-                    writer.append(record)
+                    _append(writer, record)
                     tracker.add(record)
                 continue
             for aspect, repeat in pairs:
@@ -380,6 +381,16 @@ class Runner:
             "expected_rating": None, "rating_probs": None, "engine_error": error,
             "time": now_iso(),
         }
+
+
+def _append(writer: RatingsWriter, record: dict) -> None:
+    try:
+        writer.append(record)
+    except OSError as exc:
+        raise UserError(
+            f"cannot write {writer.run_dir / 'ratings.jsonl'} ({exc.strerror or exc}); every "
+            f"rating written before is kept: free space and run again to resume"
+        ) from None
 
 
 class _Tracker:

@@ -1,0 +1,81 @@
+"""Shared test helpers: a scripted engine and small datasets."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from vlmrate.engines.base import RatingRequest, RatingResult
+from vlmrate.runner import RunConfig, Runner
+
+PROMPTS = Path(__file__).parents[1] / "prompts"
+
+
+class ScriptedEngine:
+    """Answers 'Rating: N. Reason: ...' with N derived from the seed; records the order."""
+
+    def __init__(self, delay_s: float = 0.0, fail_every: int = 0) -> None:
+        self.order: list[tuple[str, str, int]] = []
+        self.delay_s = delay_s
+        self.fail_every = fail_every
+        self.cancelled = False
+        self.closed = False
+
+    async def start(self) -> None:
+        return None
+
+    async def rate(self, requests: Iterable[RatingRequest] | AsyncIterator[RatingRequest]
+                   ) -> AsyncIterator[RatingResult]:
+        async for request in _aiter(requests):
+            if self.cancelled:
+                return
+            self.order.append(request.key)
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            rating = 1 + request.seed % 9
+            text = f"Rating: {rating}. Reason: seed {request.seed}"
+            if self.fail_every and len(self.order) % self.fail_every == 0:
+                text = "I cannot rate this."
+            yield RatingResult(request, text, "stop", 50, 9, 0.01)
+
+    async def cancel(self) -> None:
+        self.cancelled = True
+
+    async def close(self) -> None:
+        self.closed = True
+
+    def info(self) -> dict[str, Any]:
+        return {"name": "scripted"}
+
+
+async def _aiter(items: Iterable | AsyncIterator) -> AsyncIterator:
+    if hasattr(items, "__aiter__"):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
+
+
+def make_dataset(root: Path, n: int = 4) -> Path:
+    images = root / "data" / "images"
+    images.mkdir(parents=True)
+    rng = random.Random(0)
+    for i in range(1, n + 1):
+        Image.new("RGB", (16, 12), (rng.randrange(256), 0, 0)).save(images / f"pic{i:03d}.png")
+    with open(root / "data" / "human.csv", "w") as handle:
+        handle.write("image,relevance,arousal,valence\n")
+        for i in range(1, n + 1):
+            handle.write(f"pic{i},{rng.randint(1, 9)},{rng.randint(1, 9)},{rng.randint(1, 9)}\n")
+    return root / "data"
+
+
+def runner_for(tmp_path: Path, engine: ScriptedEngine, **overrides: Any) -> Runner:
+    config = RunConfig(dataset=tmp_path / "data", run_name="r", runs_dir=tmp_path / "runs",
+                       repeats=2, prompts_dir=PROMPTS, model="scripted", **overrides)
+    return Runner(config, engine_factory=lambda c, s, log: engine)
