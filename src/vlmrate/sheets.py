@@ -47,7 +47,51 @@ def _rows_from_text(text: str, path: Path) -> list[list[str]]:
     return [list(row) for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)]
 
 
+_NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+       "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+       "rel": "http://schemas.openxmlformats.org/package/2006/relationships"}
+
+
+def formula_cells_without_value(path: Path) -> list[str]:
+    """Cells of the first worksheet holding a formula with no computed value.
+
+    Such a cell (written by a script, never opened in Excel) reads as empty; saying so is
+    better than silently treating a rating as missing.
+    """
+    import zipfile
+    from xml.etree import ElementTree
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            book = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+            first = book.find("m:sheets/m:sheet", _NS)
+            rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+            if first is None:
+                return []
+            rel_id = first.get(f"{{{_NS['r']}}}id")
+            target = next((r.get("Target", "") for r in rels.findall("rel:Relationship", _NS)
+                           if r.get("Id") == rel_id), "")
+            target = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+            sheet = ElementTree.fromstring(archive.read(target))
+    except (KeyError, zipfile.BadZipFile, ElementTree.ParseError):
+        return []
+    cells = []
+    for cell in sheet.iter(f"{{{_NS['m']}}}c"):
+        formula = cell.find("m:f", _NS)
+        value = cell.find("m:v", _NS)
+        if formula is not None and (value is None or not (value.text or "").strip()):
+            cells.append(cell.get("r", "?"))
+    return cells
+
+
 def _rows_from_xlsx(path: Path) -> list[list[str]]:
+    uncomputed = formula_cells_without_value(path)
+    if uncomputed:
+        raise UserError(
+            f"{path}: cell {uncomputed[0]} holds a formula without a computed value"
+            f"{f' (and {len(uncomputed) - 1} more)' if len(uncomputed) > 1 else ''}; "
+            f"open and save it in a spreadsheet program, or paste values"
+        )
     try:
         import fastexcel
     except ImportError:  # pragma: no cover - fastexcel is a dependency
