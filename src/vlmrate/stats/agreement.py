@@ -196,27 +196,36 @@ def tost_wilcoxon(d: np.ndarray, bound: float = 0.5, alpha: float = 0.05) -> Tos
     return TostWilcoxonResult(p_lower, p_upper, p, bool(p < alpha))
 
 
-def icc_two_way(m: np.ndarray, h: np.ndarray) -> tuple[float, float]:
-    """(ICC(A,1), ICC(C,1)) of McGraw & Wong (1996) for two raters (model, human).
+def icc_two_way_matrix(y: np.ndarray) -> tuple[float, float]:
+    """(ICC(A,1), ICC(C,1)) of McGraw & Wong (1996) for an n targets x k raters table
+    without missing cells (= Shrout & Fleiss ICC(2,1), ICC(3,1); pingouin ICC2, ICC3).
 
-    Two-way ANOVA on the n x 2 table: MSR rows, MSC columns, MSE residual;
-    ICC(A,1) = (MSR - MSE) / (MSR + MSE + 2 (MSC - MSE) / n),
-    ICC(C,1) = (MSR - MSE) / (MSR + MSE).
+    Two-way ANOVA: MSR (targets, df n-1), MSC (raters, df k-1), MSE (residual,
+    df (n-1)(k-1));
+    ICC(A,1) = (MSR - MSE) / (MSR + (k-1) MSE + k (MSC - MSE) / n),
+    ICC(C,1) = (MSR - MSE) / (MSR + (k-1) MSE).
     """
-    m, h = _pairs(m, h)
-    n = int(m.size)
-    if n < 2:
+    y = np.asarray(y, dtype=np.float64)
+    n, k = y.shape
+    if n < 2 or k < 2:
         return NAN, NAN
-    grand = (m.mean() + h.mean()) / 2
-    rows = (m + h) / 2
-    msr = 2 * float(((rows - grand) ** 2).sum()) / (n - 1)
-    msc = n * float((m.mean() - grand) ** 2 + (h.mean() - grand) ** 2)  # df = 1
-    d = m - h
-    mse = float(((d - d.mean()) ** 2).sum()) / 2 / (n - 1)
+    grand = y.mean()
+    rows = y.mean(axis=1)
+    cols = y.mean(axis=0)
+    msr = k * float(((rows - grand) ** 2).sum()) / (n - 1)
+    msc = n * float(((cols - grand) ** 2).sum()) / (k - 1)
+    resid = y - rows[:, None] - cols[None, :] + grand
+    mse = float((resid**2).sum()) / ((n - 1) * (k - 1))
     with np.errstate(divide="ignore", invalid="ignore"):
-        a1 = (msr - mse) / np.float64(msr + mse + 2 * (msc - mse) / n)
-        c1 = (msr - mse) / np.float64(msr + mse)
+        a1 = (msr - mse) / np.float64(msr + (k - 1) * mse + k * (msc - mse) / n)
+        c1 = (msr - mse) / np.float64(msr + (k - 1) * mse)
     return float(a1), float(c1)
+
+
+def icc_two_way(m: np.ndarray, h: np.ndarray) -> tuple[float, float]:
+    """(ICC(A,1), ICC(C,1)) for two raters, model and human, over the complete pairs."""
+    m, h = _pairs(m, h)
+    return icc_two_way_matrix(np.column_stack([m, h]))
 
 
 def _pearson_rows(s: np.ndarray, n: int) -> np.ndarray:
