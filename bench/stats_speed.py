@@ -36,7 +36,9 @@ def synthetic(n_images: int, repeats: int, seed: int = 1) -> tuple[pl.DataFrame,
                     "rating": pl.Series(np.where(bad, 0, r).ravel()).replace(0, None),
                     "reason": "synthetic",
                     "raw": None,
-                    "parse_error": pl.Series(np.where(bad.ravel(), "no_rating", "")).replace("", None),
+                    "parse_error": pl.Series(np.where(bad.ravel(), "no_rating", "")).replace(
+                        "", None
+                    ),
                     "engine_error": None,
                 },
                 schema_overrides={"raw": pl.String, "engine_error": pl.String},

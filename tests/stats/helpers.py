@@ -58,11 +58,21 @@ def human_frame(means: dict[str, np.ndarray], ids: Sequence[str] | None = None) 
         for image, v in zip(names, h, strict=True):
             if not np.isnan(v):
                 rows.append(
-                    {"image_id": image, "aspect": aspect, "human_mean": float(v),
-                     "human_sd": 1.0, "human_n": 20}
+                    {
+                        "image_id": image,
+                        "aspect": aspect,
+                        "human_mean": float(v),
+                        "human_sd": 1.0,
+                        "human_n": 20,
+                    }
                 )
     return pl.DataFrame(
         rows,
-        schema={"image_id": pl.String, "aspect": pl.String, "human_mean": pl.Float64,
-                "human_sd": pl.Float64, "human_n": pl.Int64},
+        schema={
+            "image_id": pl.String,
+            "aspect": pl.String,
+            "human_mean": pl.Float64,
+            "human_sd": pl.Float64,
+            "human_n": pl.Int64,
+        },
     )

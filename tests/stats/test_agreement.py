@@ -124,10 +124,20 @@ def test_tost_wilcoxon_matches_scipy(n: int) -> None:
     d = np.round(rng.normal(0.1, 0.8, n), 1)  # ties, and zeros at d = -+0.5
     bound = 0.5
     r = tost_wilcoxon(d, bound=bound)
-    lo = sps.wilcoxon(np.round(d + bound, 10), zero_method="wilcox", correction=False,
-                      method="approx", alternative="greater").pvalue
-    hi = sps.wilcoxon(np.round(d - bound, 10), zero_method="wilcox", correction=False,
-                      method="approx", alternative="less").pvalue
+    lo = sps.wilcoxon(
+        np.round(d + bound, 10),
+        zero_method="wilcox",
+        correction=False,
+        method="approx",
+        alternative="greater",
+    ).pvalue
+    hi = sps.wilcoxon(
+        np.round(d - bound, 10),
+        zero_method="wilcox",
+        correction=False,
+        method="approx",
+        alternative="less",
+    ).pvalue
     assert r.p_lower == pytest.approx(lo, rel=1e-9)
     assert r.p_upper == pytest.approx(hi, rel=1e-9)
     assert r.p == pytest.approx(max(lo, hi), rel=1e-9)
@@ -164,8 +174,11 @@ def test_two_way_iccs_match_pingouin() -> None:
     h = rng.uniform(2, 8, 80)
     m = 0.8 * h + 1.5 + rng.normal(0, 0.7, 80)
     long = pd.DataFrame(
-        {"image": np.r_[np.arange(80), np.arange(80)], "rater": ["m"] * 80 + ["h"] * 80,
-         "rating": np.r_[m, h]}
+        {
+            "image": np.r_[np.arange(80), np.arange(80)],
+            "rater": ["m"] * 80 + ["h"] * 80,
+            "rating": np.r_[m, h],
+        }
     )
     ref = pg.intraclass_corr(long, targets="image", raters="rater", ratings="rating")
     ref = ref.set_index("Type")["ICC"]
@@ -196,8 +209,13 @@ def test_bootstrap_cis_agree_with_scipy_bootstrap() -> None:
         (np.abs(m - h),), np.mean, n_resamples=20000, method="percentile", rng=1
     ).confidence_interval
     ref_r = sps.bootstrap(
-        (m, h), lambda a, b, axis=-1: sps.pearsonr(a, b, axis=axis).statistic, paired=True,
-        vectorized=True, n_resamples=20000, method="percentile", rng=1,
+        (m, h),
+        lambda a, b, axis=-1: sps.pearsonr(a, b, axis=axis).statistic,
+        paired=True,
+        vectorized=True,
+        n_resamples=20000,
+        method="percentile",
+        rng=1,
     ).confidence_interval
     # Monte-Carlo error of a 2.5% percentile with 2000 resamples is ~0.002 here
     assert mae_ci[0] == pytest.approx(ref_mae.low, abs=0.01)

@@ -112,8 +112,9 @@ def test_subsets_with_invalid_answers_and_non_integer_ratings() -> None:
                     den += 1 / len(combos)
         assert np.nanmean(draws[:, k - 1]) == pytest.approx(num / den, rel=0.03), k
     x_full = np.where(np.isnan(x), 5.0, x)
-    assert np.all(subset_maes(x_full, h, k_all, 20, seed=0)[:, -1] ==
-                  np.abs(x_full.mean(axis=1) - h).mean())
+    assert np.all(
+        subset_maes(x_full, h, k_all, 20, seed=0)[:, -1] == np.abs(x_full.mean(axis=1) - h).mean()
+    )
 
 
 def test_seeded_and_k_max() -> None:

@@ -53,13 +53,21 @@ EXPECTED_ASPECT_KEYS = {
     "stability": {"sd_mean", "sd_median"},
     "icc": {"ICC1", "ICC1k", "icc_reference"},
     "wilcoxon": {"w_plus", "w_minus", "p_greater", "p_less", "p_two_sided"},
-    "tost": {"bound", "mean_diff", "sd_diff", "t_lower", "p_lower", "t_upper", "p_upper",
-             "p", "equivalent"},
+    "tost": {
+        "bound",
+        "mean_diff",
+        "sd_diff",
+        "t_lower",
+        "p_lower",
+        "t_upper",
+        "p_upper",
+        "p",
+        "equivalent",
+    },
     "tost_wilcoxon": {"p_lower", "p_upper", "p", "equivalent"},
     "errors_by_k": None,
     "pearson_vs_human": {"r", "p"},
-    "agreement": {"icc_a1", "icc_c1", "ba_bias", "ba_lower", "ba_upper", "mae_ci95",
-                  "r_ci95"},
+    "agreement": {"icc_a1", "icc_c1", "ba_bias", "ba_lower", "ba_upper", "mae_ci95", "r_ci95"},
     "parse_failures": None,
     "engine_errors": None,
 }
@@ -69,8 +77,15 @@ def test_json_keys_exactly_as_design(study) -> None:
     ratings, human, _, _ = study
     out = to_json_dict(analyse(ratings, human, ASPECTS, run_name="demo", k_max=4))
     json.dumps(out, allow_nan=False)
-    assert set(out) == {"run", "n_images", "bound", "alpha", "aspects", "between_aspects",
-                        "cross_by_k"}
+    assert set(out) == {
+        "run",
+        "n_images",
+        "bound",
+        "alpha",
+        "aspects",
+        "between_aspects",
+        "cross_by_k",
+    }
     assert out["run"] == "demo" and out["bound"] == 0.5 and out["alpha"] == 0.05
     assert list(out["aspects"]) == ASPECTS
     for a in ASPECTS:
@@ -88,7 +103,10 @@ def test_json_keys_exactly_as_design(study) -> None:
         assert isinstance(s["tost"]["equivalent"], bool)
         assert isinstance(s["n_images"], int)
     assert list(out["between_aspects"]) == [
-        "relevance~arousal", "relevance~valence", "arousal~valence"]
+        "relevance~arousal",
+        "relevance~valence",
+        "arousal~valence",
+    ]
     assert list(out["cross_by_k"]) == ["1", "2", "3", "4"]
     assert set(out["cross_by_k"]["4"]) == set(ASPECTS)
     assert set(out["cross_by_k"]["4"]["valence"]) == set(ASPECTS)
@@ -108,7 +126,7 @@ def _walk(obj):
 
 
 def test_counts_and_sets(study) -> None:
-    ratings, human, mats, hums = study
+    ratings, human, mats, _ = study
     st = analyse(ratings, human, ASPECTS)
     n = mats["relevance"].shape[0]
     assert st.aspects["relevance"].n_images == n
@@ -133,8 +151,9 @@ def test_numbers_against_pandas_and_scipy(study) -> None:
         assert s.pearson_vs_human.r == pytest.approx(p.statistic, rel=1e-12)
         assert s.pearson_vs_human.p == pytest.approx(p.pvalue, rel=1e-9)
         d = np.round(ref["d"].to_numpy(), 10)
-        w = sps.wilcoxon(d, zero_method="wilcox", correction=False, method="approx",
-                         alternative="greater")
+        w = sps.wilcoxon(
+            d, zero_method="wilcox", correction=False, method="approx", alternative="greater"
+        )
         assert s.wilcoxon.p_greater == pytest.approx(w.pvalue, rel=1e-9)
         assert s.tost.mean_diff == pytest.approx(ref["d"].mean())
         assert s.tost.bound == 0.4
@@ -183,7 +202,8 @@ def test_per_image_against_pandas(study) -> None:
     assert t.columns[0] == "image_id"
     for a in ASPECTS:
         assert [f"{a}_{c}" for c in ("mean", "sd", "n", "human", "d")] == [
-            c for c in t.columns if c.startswith(f"{a}_")]
+            c for c in t.columns if c.startswith(f"{a}_")
+        ]
     ref = _pandas_d(ratings, human, "arousal")
     row = t.filter(pl.col("image_id") == "img010").row(0, named=True)
     assert row["arousal_mean"] == pytest.approx(ref.loc["img010", "mean"])

@@ -181,9 +181,7 @@ def tost_paired(d: np.ndarray, bound: float = 0.5, alpha: float = 0.05) -> TostR
     p_lower = float(sps.t.sf(t_lower, n - 1)) if not np.isnan(t_lower) else NAN
     p_upper = float(sps.t.cdf(t_upper, n - 1)) if not np.isnan(t_upper) else NAN
     p = max(p_lower, p_upper) if not (np.isnan(p_lower) or np.isnan(p_upper)) else NAN
-    return TostResult(
-        bound, n, mean, sd, t_lower, p_lower, t_upper, p_upper, p, bool(p < alpha)
-    )
+    return TostResult(bound, n, mean, sd, t_lower, p_lower, t_upper, p_upper, p, bool(p < alpha))
 
 
 def tost_wilcoxon(d: np.ndarray, bound: float = 0.5, alpha: float = 0.05) -> TostWilcoxonResult:
@@ -274,9 +272,7 @@ def bootstrap_mae_r(
     return mae_ci, r_ci  # type: ignore[return-value]
 
 
-def agreement(
-    m: np.ndarray, h: np.ndarray, *, n_boot: int = 2000, seed: SeedLike = 0
-) -> Agreement:
+def agreement(m: np.ndarray, h: np.ndarray, *, n_boot: int = 2000, seed: SeedLike = 0) -> Agreement:
     """Agreement of model means with human means: two-way ICCs, Bland-Altman
     (bias = mean d, limits = bias -+ 1.96 SD(d, ddof 1)), MAE and r with bootstrap CIs."""
     m, h = _pairs(m, h)

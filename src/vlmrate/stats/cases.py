@@ -42,9 +42,7 @@ def _answers(ratings: pl.DataFrame, aspect: str, ids: pl.Series) -> pl.DataFrame
     )
 
 
-def _with_answers(
-    top: pl.DataFrame, ratings: pl.DataFrame, aspect: str
-) -> pl.DataFrame:
+def _with_answers(top: pl.DataFrame, ratings: pl.DataFrame, aspect: str) -> pl.DataFrame:
     answers = _answers(ratings, aspect, top.get_column("image_id"))
     return (
         top.with_row_index("rank", offset=1)

@@ -68,9 +68,7 @@ def _codes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, bool]:
     """
     valid = ~np.isnan(x)
     vals = x[valid]
-    if vals.size == 0 or (
-        np.all(vals == np.round(vals)) and vals.min() >= 1 and vals.max() <= 15
-    ):
+    if vals.size == 0 or (np.all(vals == np.round(vals)) and vals.min() >= 1 and vals.max() <= 15):
         codes = np.where(valid, x, 0).astype(np.uint64)
         table = np.concatenate([[np.nan], np.arange(1, 16, dtype=np.float64)])
         return codes, table, 4, True

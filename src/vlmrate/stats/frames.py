@@ -53,7 +53,10 @@ def human_long(human: pl.DataFrame) -> pl.DataFrame:
 def image_index(ratings: pl.DataFrame, human: pl.DataFrame) -> pl.Series:
     """Sorted unique image ids over the ratings and the human sheet."""
     ids = pl.concat(
-        [ratings.get_column("image_id").cast(pl.String), human.get_column("image_id").cast(pl.String)]
+        [
+            ratings.get_column("image_id").cast(pl.String),
+            human.get_column("image_id").cast(pl.String),
+        ]
     )
     return ids.unique().sort().alias("image_id")
 
@@ -70,8 +73,12 @@ def max_repeat(ratings: pl.DataFrame, aspect: str | None = None) -> int:
 
 def _row_numbers(keys: pl.DataFrame, image_ids: Sequence[str] | pl.Series) -> pl.DataFrame:
     index = pl.DataFrame(
-        {"image_id": pl.Series(list(image_ids) if not isinstance(image_ids, pl.Series)
-                               else image_ids, dtype=pl.String)}
+        {
+            "image_id": pl.Series(
+                list(image_ids) if not isinstance(image_ids, pl.Series) else image_ids,
+                dtype=pl.String,
+            )
+        }
     ).with_row_index("_row")
     return keys.join(index, on="image_id", how="inner")
 
@@ -105,7 +112,6 @@ def repeat_matrix(
         c = rows.get_column("repeat").to_numpy() - 1
         out[r, c] = rows.get_column("rating").to_numpy()
     return out
-
 
 
 def human_vector(

@@ -56,43 +56,72 @@ def aspect_table(s: AspectStats, bound: float, alpha: float) -> Table:
         "p",
     )
     ic = s.icc
-    t.add_row("Stability: SD mean / median",
-              f"{_f(s.stability.sd_mean)} / {_f(s.stability.sd_median)}", "", "")
-    t.add_row("ICC(1,1)", _f(ic.ICC1.value), _ci(ic.ICC1.ci95),
-              _p(ic.ICC1.p))
+    t.add_row(
+        "Stability: SD mean / median",
+        f"{_f(s.stability.sd_mean)} / {_f(s.stability.sd_median)}",
+        "",
+        "",
+    )
+    t.add_row("ICC(1,1)", _f(ic.ICC1.value), _ci(ic.ICC1.ci95), _p(ic.ICC1.p))
     t.add_row("ICC(1,k)", _f(ic.ICC1k.value), _ci(ic.ICC1k.ci95), "")
-    t.add_row("  F(df1, df2)", _f(ic.ICC1.F, 2),
-              f"F({ic.ICC1.df1:.0f}, {ic.ICC1.df2:.0f}), n0 = {_f(ic.n0, 2)}", "")
+    t.add_row(
+        "  F(df1, df2)",
+        _f(ic.ICC1.F, 2),
+        f"F({ic.ICC1.df1:.0f}, {ic.ICC1.df2:.0f}), n0 = {_f(ic.n0, 2)}",
+        "",
+    )
     t.add_row("ICC, reference formula", _f(ic.icc_reference), "", "")
     pr = s.pearson_vs_human
     t.add_row("Pearson r model vs human", _f(pr.r), _ci(s.agreement.r_ci95), _p(pr.p))
     ag = s.agreement
     t.add_row("MAE (mean of all repeats)", _f(ag.mae), _ci(ag.mae_ci95), "")
     t.add_row("ICC(A,1) / ICC(C,1)", f"{_f(ag.icc_a1)} / {_f(ag.icc_c1)}", "", "")
-    t.add_row("Bland–Altman bias", _f(ag.ba_bias),
-              f"limits {_ci((ag.ba_lower, ag.ba_upper), 2)}", "")
+    t.add_row(
+        "Bland–Altman bias", _f(ag.ba_bias), f"limits {_ci((ag.ba_lower, ag.ba_upper), 2)}", ""
+    )
     w = s.wilcoxon
-    t.add_row("Wilcoxon W+ / W−", f"{w.w_plus:g} / {w.w_minus:g}", "model > human",
-              _p(w.p_greater))
+    t.add_row("Wilcoxon W+ / W−", f"{w.w_plus:g} / {w.w_minus:g}", "model > human", _p(w.p_greater))
     t.add_row("", "", "model < human", _p(w.p_less))
     t.add_row("", "", "two-sided", _p(w.p_two_sided))
     tt = s.tost
-    t.add_row(f"TOST t (±{bound:g}): mean d", _f(tt.mean_diff),
-              f"t = {_f(tt.t_lower, 2)}, {_f(tt.t_upper, 2)}", _p(tt.p))
-    t.add_row("  equivalent", _yes(tt.equivalent), f"SD d = {_f(tt.sd_diff)}, α = {alpha:g}",
-              "")
+    t.add_row(
+        f"TOST t (±{bound:g}): mean d",
+        _f(tt.mean_diff),
+        f"t = {_f(tt.t_lower, 2)}, {_f(tt.t_upper, 2)}",
+        _p(tt.p),
+    )
+    t.add_row("  equivalent", _yes(tt.equivalent), f"SD d = {_f(tt.sd_diff)}, α = {alpha:g}", "")
     tw = s.tost_wilcoxon
-    t.add_row(f"TOST Wilcoxon (±{bound:g})", _yes(tw.equivalent),
-              f"p = {_p(tw.p_lower)}, {_p(tw.p_upper)}", _p(tw.p))
+    t.add_row(
+        f"TOST Wilcoxon (±{bound:g})",
+        _yes(tw.equivalent),
+        f"p = {_p(tw.p_lower)}, {_p(tw.p_upper)}",
+        _p(tw.p),
+    )
     return t
 
 
 def errors_table(s: AspectStats) -> Table:
-    t = _table(f"{s.aspect}: error by k repeats", "k", "n", "MAE", "MSE", "r",
-               "MAE random k", "95% over draws")
+    t = _table(
+        f"{s.aspect}: error by k repeats",
+        "k",
+        "n",
+        "MAE",
+        "MSE",
+        "r",
+        "MAE random k",
+        "95% over draws",
+    )
     for e in s.errors_by_k:
-        t.add_row(str(e.k), str(e.n), _f(e.mae), _f(e.mse), _f(e.r), _f(e.mae_subsets),
-                  _ci(e.mae_subsets_ci95))
+        t.add_row(
+            str(e.k),
+            str(e.n),
+            _f(e.mae),
+            _f(e.mse),
+            _f(e.r),
+            _f(e.mae_subsets),
+            _ci(e.mae_subsets_ci95),
+        )
     return t
 
 
@@ -105,8 +134,9 @@ def between_table(stats: StudyStats) -> Table:
 
 def cross_table(stats: StudyStats, k: int) -> Table:
     humans = stats.human_aspects
-    t = _table(f"Cross matrix at k = {k}: r of model (rows) vs human (columns)",
-               "Model \\ human", *humans)
+    t = _table(
+        f"Cross matrix at k = {k}: r of model (rows) vs human (columns)", "Model \\ human", *humans
+    )
     for a, row in stats.cross_by_k.get(k, {}).items():
         t.add_row(a, *(_f(row.get(b)) for b in humans))
     return t
@@ -116,7 +146,8 @@ def render_report(stats: StudyStats) -> Group:
     """Every analysis as rich tables (fits a 100-column terminal); print with rich."""
     parts: list[RenderableType] = [
         Text.assemble(
-            ("Run ", "bold"), (stats.run or "—", "bold cyan"),
+            ("Run ", "bold"),
+            (stats.run or "—", "bold cyan"),
             f": {stats.n_images} images with model and human ratings; "
             f"bound ±{stats.bound:g}, α = {stats.alpha:g}, seed {stats.seed}",
         )

@@ -210,7 +210,10 @@ def _aspect_json(s: AspectStats, bound: float) -> dict[str, Any]:
     w, t, tw, ag = s.wilcoxon, s.tost, s.tost_wilcoxon, s.agreement
     return {
         "n_images": s.n_images,
-        "stability": {"sd_mean": _num(s.stability.sd_mean), "sd_median": _num(s.stability.sd_median)},
+        "stability": {
+            "sd_mean": _num(s.stability.sd_mean),
+            "sd_median": _num(s.stability.sd_median),
+        },
         "icc": {
             "ICC1": _icc_est(s.icc.ICC1),
             "ICC1k": _icc_est(s.icc.ICC1k),
