@@ -55,8 +55,8 @@ def _r(x: np.ndarray, y: np.ndarray) -> float:
         return NAN
     xc = x[ok] - x[ok].mean()
     yc = y[ok] - y[ok].mean()
-    den = np.sqrt((xc @ xc) * (yc @ yc))
-    return float(np.clip((xc @ yc) / den, -1, 1)) if den > 0 else NAN
+    den = np.sqrt((xc * xc).sum() * (yc * yc).sum())  # no BLAS: see agreement.pearson
+    return float(np.clip((xc * yc).sum() / den, -1, 1)) if den > 0 else NAN
 
 
 def _codes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, bool]:

@@ -135,7 +135,7 @@ def between_table(stats: StudyStats) -> Table:
 def cross_table(stats: StudyStats, k: int) -> Table:
     humans = stats.human_aspects
     t = _table(
-        f"Cross matrix at k = {k}: r of model (rows) vs human (columns)", "Model \\ human", *humans
+        f"Cross r at k = {k}: model (rows) vs human", "Model \\ human", *humans
     )
     for a, row in stats.cross_by_k.get(k, {}).items():
         t.add_row(a, *(_f(row.get(b)) for b in humans))
