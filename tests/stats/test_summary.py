@@ -246,3 +246,14 @@ def test_report_fits_100_columns(study) -> None:
     assert "relevance~arousal" in text and "ICC(1,1)" in text
     assert "…" not in text  # nothing truncated
     assert max(len(line) for line in text.splitlines()) <= 100
+
+
+def test_repeat_matrix_and_human_vector() -> None:
+    from vlmrate.stats.frames import human_vector, repeat_matrix
+
+    x = np.array([[1, np.nan, 3], [4, 5, 6]])
+    ratings = ratings_frame({"valence": x}, ids=["b", "a"])
+    got = repeat_matrix(ratings, "valence", ["a", "b", "zzz"])
+    np.testing.assert_array_equal(got, [[4, 5, 6], [1, np.nan, 3], [np.nan] * 3])
+    human = human_frame({"valence": np.array([2.5, np.nan])}, ids=["b", "a"])
+    np.testing.assert_array_equal(human_vector(human, "valence", ["a", "b"]), [np.nan, 2.5])
