@@ -60,8 +60,9 @@ P_FORMAT = "[<0.0001]0.00E+00;0.0000"
 STAT_FORMAT = "0.000"
 
 # Characters XML 1.0 cannot carry; Excel writes them as _xHHHH_.
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_XML_INVALID_PL = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x{FFFE}\x{FFFF}]"
+# (and CR, which XML readers would turn into LF; xlsxwriter's own rule, minus nothing).
+_XML_INVALID = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff]")
+_XML_INVALID_PL = r"[\x00-\x08\x0B-\x1F\x{FFFE}\x{FFFF}]"
 _ESCAPE_LITERAL = re.compile(r"(_x[0-9A-Fa-f]{4}_)")
 _ESCAPE_LITERAL_PL = r"(_x[0-9A-Fa-f]{4}_)"
 _RENDER_BATCH = 50_000
@@ -488,7 +489,7 @@ def _summary(wb: Workbook, fmts: _Formats, run: LoadedRun, stats: dict) -> None:
         ws.write_string(row, 0, "Prompts", fmts.section)
         for name, text in prompts:
             row += 1
-            ws.write_string(row, 0, str(name), fmts.key)
+            ws.write_string(row, 0, f"prompt ({name})", fmts.key)
             ws.merge_range(row, 1, row, 12, "", fmts.wrap)
             ws.write_string(row, 1, excel_text(str(text)), fmts.wrap)
             ws.set_row(row, min(409, 15 * (1 + str(text).count("\n") + len(str(text)) // 140)))
@@ -781,7 +782,8 @@ def _cases(wb: Workbook, fmts: _Formats, run: LoadedRun, per_image: pl.DataFrame
         for c, (key, fmt) in enumerate(fields):
             value = rec.get(key)
             if isinstance(value, str):
-                ws.write_string(r, c, excel_text(value), fmt)
+                if value:
+                    ws.write_string(r, c, excel_text(value), fmt)
             else:
                 _put(ws, r, c, value, fmt)
     ws.freeze_panes(1, 3)
