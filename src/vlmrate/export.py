@@ -118,11 +118,11 @@ def companion_path(xlsx: Path, suffix: str) -> Path:
 def check_target(path: Path, *, expect_suffix: str | None = ".xlsx") -> Path:
     """Raise UserError (one line) unless path can be written; returns it made absolute."""
     path = Path(path).expanduser()
-    if expect_suffix and path.suffix.lower() != expect_suffix:
-        raise UserError(f"{path}: the workbook must end in {expect_suffix}")
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise UserError(f"{path}: is a directory; give a file name, e.g. {path / 'run.xlsx'}")
+    if expect_suffix and path.suffix.lower() != expect_suffix:
+        raise UserError(f"{path}: the file name must end in {expect_suffix}")
     if not parent.exists():
         raise UserError(f"{path}: folder {parent} does not exist")
     if not parent.is_dir():
