@@ -28,7 +28,9 @@ import math
 import os
 import re
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -66,6 +68,7 @@ _XML_INVALID_PL = r"[\x00-\x08\x0B-\x1F\x{FFFE}\x{FFFF}]"
 _ESCAPE_LITERAL = re.compile(r"(_x[0-9A-Fa-f]{4}_)")
 _ESCAPE_LITERAL_PL = r"(_x[0-9A-Fa-f]{4}_)"
 _RENDER_BATCH = 50_000
+_ZIP_LEVEL = 1
 
 
 # --- small helpers -----------------------------------------------------------------------
@@ -274,47 +277,59 @@ def _excel_safe_python(value: str) -> str:
     return _XML_INVALID.sub(lambda m: f"_x{ord(m.group()):04X}_", value)
 
 
-def _render_rows(bulk: _Bulk, xf: list[int]) -> Iterator[bytes]:
-    """<row> elements of the data rows, in batches of bytes."""
-    frame = bulk.frame
-    names = [f"_c{i}" for i in range(len(bulk.columns))]
-    prepared: dict[str, pl.Series] = {}
-    for name, col in zip(names, bulk.columns, strict=True):
-        series = frame[col.source]
-        if col.kind in ("text", "wrap"):
-            prepared[name] = _excel_safe_strings(series)
-        elif series.dtype.is_float():
-            prepared[name] = series.cast(pl.Float64).fill_nan(None).cast(pl.String)
-            if prepared[name].str.contains("inf", literal=True).any():
-                prepared[name] = prepared[name].str.replace_all(r"^-?inf$", "").replace("", None)
-        else:
-            prepared[name] = series.cast(pl.String)
-    data = pl.DataFrame(prepared) if prepared else pl.DataFrame()
-    cells = []
-    for i, (name, col) in enumerate(zip(names, bulk.columns, strict=True)):
-        letter = xl_col_to_name(i)
-        if col.kind in ("text", "wrap"):
-            value = pl.col(name)
-            space = (pl.when(value.str.contains(r"^\s|\s$"))
-                     .then(pl.lit(' xml:space="preserve">')).otherwise(pl.lit(">")))
-            cell = pl.concat_str([
-                pl.lit(f'<c r="{letter}'), pl.col("_r"),
-                pl.lit(f'" s="{xf[i]}" t="inlineStr"><is><t'), space,
-                _xml_text(value), pl.lit("</t></is></c>")])
-        else:
-            cell = pl.concat_str([pl.lit(f'<c r="{letter}'), pl.col("_r"),
-                                  pl.lit(f'" s="{xf[i]}"><v>'), pl.col(name),
-                                  pl.lit("</v></c>")])
-        cells.append(cell.fill_null(""))
-    row = pl.concat_str([pl.lit('<row r="'), pl.col("_r"), pl.lit('">'), *cells,
-                         pl.lit("</row>")])
-    for start in range(0, frame.height, _RENDER_BATCH):
-        part = data.slice(start, _RENDER_BATCH)
-        first = bulk.first_row + start + 1
-        rows = part.with_columns(
-            pl.int_range(first, first + part.height, dtype=pl.Int64).cast(pl.String).alias("_r")
-        ).select(row.alias("row"))["row"]
-        yield "".join(rows.to_list()).encode("utf-8")
+class _RowRenderer:
+    """<row> elements of a bulk sheet's data rows, batch by batch (Polars, column-wise)."""
+
+    def __init__(self, bulk: _Bulk, xf: list[int]) -> None:
+        self.bulk = bulk
+        cells = []
+        for i, col in enumerate(bulk.columns):
+            letter, value = xl_col_to_name(i), pl.col(f"_c{i}")
+            if col.kind in ("text", "wrap"):
+                space = (pl.when(value.str.contains(r"^\s|\s$"))
+                         .then(pl.lit(' xml:space="preserve">')).otherwise(pl.lit(">")))
+                cell = pl.concat_str([
+                    pl.lit(f'<c r="{letter}'), pl.col("_r"),
+                    pl.lit(f'" s="{xf[i]}" t="inlineStr"><is><t'), space,
+                    _xml_text(value), pl.lit("</t></is></c>")])
+            else:
+                cell = pl.concat_str([pl.lit(f'<c r="{letter}'), pl.col("_r"),
+                                      pl.lit(f'" s="{xf[i]}"><v>'), value,
+                                      pl.lit("</v></c>")])
+            cells.append(cell.fill_null(""))
+        self.row = pl.concat_str([pl.lit('<row r="'), pl.col("_r"), pl.lit('">'), *cells,
+                                  pl.lit("</row>")]).str.join("")
+
+    def starts(self) -> range:
+        return range(0, self.bulk.frame.height, _RENDER_BATCH)
+
+    def batch(self, start: int) -> bytes:
+        part = self.bulk.frame.slice(start, _RENDER_BATCH)
+        columns: dict[str, pl.Series] = {}
+        for i, col in enumerate(self.bulk.columns):
+            series = part[col.source]
+            if col.kind in ("text", "wrap"):
+                series = _excel_safe_strings(series)
+            elif series.dtype.is_float():
+                series = pl.select(pl.when(series.is_finite()).then(series)).to_series()
+            columns[f"_c{i}"] = series.cast(pl.String)
+        first = self.bulk.first_row + start + 1
+        columns["_r"] = pl.int_range(first, first + part.height, dtype=pl.Int64,
+                                     eager=True).cast(pl.String)
+        return pl.DataFrame(columns).select(self.row).item().encode("utf-8")
+
+
+def _write_rows(renderer: _RowRenderer, handle: IO[bytes]) -> None:
+    """Render the next batches on a worker thread while this one compresses and writes
+    (Polars and zlib both release the GIL)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending: deque[Future[bytes]] = deque()
+        for start in renderer.starts():
+            pending.append(pool.submit(renderer.batch, start))
+            if len(pending) > 2:
+                handle.write(pending.popleft().result())
+        while pending:
+            handle.write(pending.popleft().result())
 
 
 def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
@@ -339,7 +354,7 @@ _DIMENSION = re.compile(rb'<dimension ref="[^"]*"/>')
 def _assemble(book: bytes, bulks: list[_Bulk], out: IO[bytes]) -> None:
     """Copy xlsxwriter's archive to out, with the data rows of the bulk sheets added."""
     with zipfile.ZipFile(io.BytesIO(book)) as src, zipfile.ZipFile(
-        out, "w", zipfile.ZIP_DEFLATED, compresslevel=1
+        out, "w", zipfile.ZIP_DEFLATED, compresslevel=_ZIP_LEVEL
     ) as dst:
         parts = _sheet_parts(src)
         by_part = {parts[b.sheet]: b for b in bulks}
@@ -357,11 +372,14 @@ def _assemble(book: bytes, bulks: list[_Bulk], out: IO[bytes]) -> None:
             head = _DIMENSION.sub(f'<dimension ref="{ref}"/>'.encode(), head, count=1)
             target = zipfile.ZipInfo(info.filename, date_time=info.date_time)
             target.compress_type = zipfile.ZIP_DEFLATED
+            # level 1: 4x faster than the default for ~30% more bytes
+            target._compresslevel = _ZIP_LEVEL  # type: ignore[attr-defined]
+            if hasattr(target, "compress_level"):
+                target.compress_level = _ZIP_LEVEL
             big = bulk.frame.estimated_size() > 512 * 1024 * 1024
             with dst.open(target, "w", force_zip64=big) as handle:
                 handle.write(head)
-                for chunk in _render_rows(bulk, xf):
-                    handle.write(chunk)
+                _write_rows(_RowRenderer(bulk, xf), handle)
                 handle.write(tail)
 
 
