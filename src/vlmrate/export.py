@@ -666,6 +666,8 @@ def _errors_by_k(wb: Workbook, fmts: _Formats, aspects: list[str], stats: dict) 
         spans.append((aspect, start, row - 1))
     ws.freeze_panes(1, 1)
     ws.autofilter(0, 0, max(row - 1, 1), len(ERRORS_COLUMNS))
+    if not spans:  # an empty run: no chart (xlsxwriter refuses charts without series)
+        return
     anchor = xl_col_to_name(len(ERRORS_COLUMNS) + 2)
     for n, (title, col, y_title) in enumerate((
         ("MAE of the mean of the first k repeats vs human", 3, "MAE"),

@@ -321,3 +321,24 @@ def test_imported_run_with_empty_columns(tmp_path: Path) -> None:
     assert book["Ratings"].max_row - 1 == run.ratings.height == 5 * 3 * 10
     assert book["PerImage"].max_row - 1 == 5
     assert book["PerImage"].max_column == 1 + 3 * (10 + 5)
+
+
+def test_empty_run_and_empty_stats(loaded: LoadedRun, tmp_path: Path) -> None:
+    """A run without answers (e.g. cancelled at once) still exports, with empty tables."""
+    empty = LoadedRun(loaded.name, loaded.path, loaded.manifest, loaded.aspects,
+                      loaded.ratings.clear(), loaded.human, {})
+    book = openpyxl.load_workbook(write_workbook(empty, {}, pl.DataFrame(
+        schema={"image_id": pl.String}), tmp_path / "empty.xlsx"))
+    assert book.sheetnames == list(SHEETS)
+    assert book["Ratings"].max_row == 1 and book["PerImage"].max_row == 1
+    assert not book["ErrorsByK"]._charts
+
+
+def test_excel_text_limit() -> None:
+    from vlmrate.export import excel_text
+
+    assert excel_text("short") == "short"
+    exact = "y" * EXCEL_MAX_CHARS
+    assert excel_text(exact) == exact
+    cut = excel_text(exact + "z")
+    assert cut.endswith(TRUNCATED) and len(cut) == EXCEL_MAX_CHARS
