@@ -64,17 +64,18 @@ def measure(run: LoadedRun, images: int, repeats: int) -> None:
     stats, per_image = (fake_stats(run.aspects, repeats, images, run.name),
                         fake_per_image(run.ratings, run.human, run.aspects))
     target = run.path / f"{run.name}.xlsx"
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     write_workbook(run, stats, per_image, target)
-    written = time.perf_counter() - start
+    written, cpu = time.perf_counter() - start, time.process_time() - cpu
     size = target.stat().st_size / 1e6
     print(f"{run.name}: {run.ratings.height:,} answers, {images:,} images: "
-          f"write_workbook {written:.2f} s, {size:.1f} MB")
+          f"write_workbook {written:.2f} s wall ({cpu:.2f} s CPU), {size:.1f} MB")
     if stats_available():
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         paths = export_run(run, csv=True, parquet=True)
         print(f"{run.name}: export_run (statistics + workbook + csv + parquet) "
-              f"{time.perf_counter() - start:.2f} s -> {', '.join(p.name for p in paths)}")
+              f"{time.perf_counter() - start:.2f} s wall ({time.process_time() - cpu:.2f} s CPU)"
+              f" -> {', '.join(p.name for p in paths)}")
     else:
         print("  (vlmrate.stats not available: statistics not timed)")
 

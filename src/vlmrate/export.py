@@ -413,14 +413,12 @@ ANSWERS_COLUMNS = [
 
 def per_image_table(run: LoadedRun, per_image: pl.DataFrame,
                     repeats: int | None = None) -> tuple[pl.DataFrame, list[_Column]]:
-    """The PerImage sheet as a frame: image_id, then per aspect <a>_1..<a>_K (the answers'
+    """The PerImage sheet as a frame, one row per rated image: image_id, then per aspect <a>_1..<a>_K (the answers'
     ratings, empty for a failed answer), <a>_mean, <a>_sd, <a>_n, <a>_human, <a>_d."""
     ratings = run.ratings
     k = int(repeats or run.repeats or 0)
+    # the images the model rated (per_image may also list human-only images: left out)
     ids = ratings.select(pl.col("image_id").unique()).sort("image_id")
-    if per_image.height:
-        extra = per_image.join(ids, on="image_id", how="anti").select("image_id")
-        ids = pl.concat([ids, extra.sort("image_id")])
     wide = ratings.filter(pl.col("repeat").is_between(1, k)).select(
         "image_id", (pl.col("aspect") + "_" + pl.col("repeat").cast(pl.String)).alias("key"),
         "rating")
