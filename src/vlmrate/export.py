@@ -244,7 +244,6 @@ def _bulk_sheet(wb: Workbook, fmts: _Formats, name: str, frame: pl.DataFrame,
             formats.append(fmt)
             ws.set_column(i, i, col.width, fmt)
         _header(ws, 0, [c.header for c in columns], fmts)
-        ws.set_row(0, None, fmts.header)
         ws.freeze_panes(1, freeze_cols)
         ws.autofilter(0, 0, max(part.height, 1), len(columns) - 1)
         out.append(_Bulk(sheet, part, columns, formats))
