@@ -17,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
+import errno
 import io
 import json
 import math
 import os
 import random
 import re
+import socket
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
@@ -92,7 +94,7 @@ def rating_probs_from_logprobs(
         end = start + len(token)
         if end > label.end() and isinstance(item, dict):
             # Only the part of the token after the label counts ("Rating:" + " 7" or ": 7").
-            tail = token[max(0, label.end() - start):]
+            tail = token[max(0, label.end() - start) :]
             if tail.strip(" ▁Ġ") and _is_digit_token(tail):
                 top: dict[str, float] = {}
                 for alt in item.get("top_logprobs") or []:
@@ -142,13 +144,26 @@ def _server_message(response: httpx.Response) -> str:
 
 
 def _describe_transport_error(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    lower = text.lower()
-    if "refused" in lower:
-        return "connection refused"
-    if "name or service not known" in lower or "nodename nor servname" in lower:
-        return "unknown host"
-    return _short(text, 200)
+    """A short cause for a connection failure ("connection refused", "unknown host"...)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:  # httpx wraps the OSError
+        seen.add(id(cause))
+        if isinstance(cause, socket.gaierror):
+            return "unknown host"
+        if isinstance(cause, ConnectionRefusedError) or getattr(cause, "errno", None) == (
+            errno.ECONNREFUSED
+        ):
+            return "connection refused"
+        if isinstance(cause, ConnectionResetError):
+            return "connection reset"
+        text = str(cause).lower()
+        if "refused" in text:
+            return "connection refused"
+        if "name or service not known" in text or "nodename nor servname" in text:
+            return "unknown host"
+        cause = cause.__cause__ or cause.__context__
+    return _short(str(exc) or type(exc).__name__, 200)
 
 
 def _retry_after_s(response: httpx.Response) -> float | None:
@@ -289,8 +304,7 @@ class OpenAIEngine:
             )
         if response.status_code != 200:
             raise EngineUnavailable(
-                f"{where}/models answered HTTP {response.status_code}: "
-                f"{_server_message(response)}"
+                f"{where}/models answered HTTP {response.status_code}: {_server_message(response)}"
             )
         try:
             body = response.json()
@@ -513,9 +527,7 @@ class OpenAIEngine:
                 if status == 429 or status >= 500:
                     retry_after = _retry_after_s(response)
                 else:
-                    return self._error(
-                        request, f"{kind}: {detail}", time.perf_counter() - started
-                    )
+                    return self._error(request, f"{kind}: {detail}", time.perf_counter() - started)
             if attempt < self.max_retries:
                 await asyncio.sleep(self._delay(attempt, retry_after))
         n = self.max_retries
@@ -542,9 +554,7 @@ class OpenAIEngine:
         message = choice.get("message")
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, list):  # content parts
-            content = "".join(
-                str(p.get("text", "")) for p in content if isinstance(p, dict)
-            )
+            content = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
         usage = body.get("usage")
         usage = usage if isinstance(usage, dict) else {}
         probs = None
@@ -570,4 +580,3 @@ class OpenAIEngine:
 
 def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
