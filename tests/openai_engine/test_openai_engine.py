@@ -318,8 +318,8 @@ async def test_timeouts_until_retries_run_out(server: FakeServer, make_engine: E
     elapsed = time.perf_counter() - t0
     assert results[0].engine_error == "timeout after 2 retries: no answer within 0.25s"
     assert server.chat_calls == 3
-    assert 0.7 < elapsed < 1.5
-    assert results[0].latency_s == pytest.approx(elapsed, abs=0.2)
+    assert 0.7 < elapsed < 3.0  # three 0.25 s attempts, not three 1.5 s sleeps
+    assert 0.7 < results[0].latency_s <= elapsed  # latency counts every attempt
 
 
 async def test_dropped_connection_is_retried(server: FakeServer, make_engine: EngineFactory):
@@ -485,7 +485,7 @@ async def test_concurrency_bound_respected(server: FakeServer, make_engine: Engi
 
 
 async def test_cancel_stops_the_run(server: FakeServer, make_engine: EngineFactory):
-    server.delay = 0.5
+    server.delay = 1.0
     engine = make_engine(concurrency=4)
     results: list[RatingResult] = []
 
@@ -498,8 +498,8 @@ async def test_cancel_stops_the_run(server: FakeServer, make_engine: EngineFacto
     await asyncio.sleep(0.2)
     await engine.cancel()
     await asyncio.wait_for(task, 2)
-    assert time.perf_counter() - t0 < 0.6
-    assert len(results) < 54
+    assert time.perf_counter() - t0 < 0.95  # in-flight requests were not waited for
+    assert results == []
     assert engine._runs == set()
     assert engine._sem is not None and engine._sem._value == 4  # every permit back
     assert server.chat_calls <= 4  # nothing submitted after cancel
@@ -566,3 +566,28 @@ def test_constructor_validates():
         OpenAIEngine("http://x/v1", "m", SamplingConfig(), concurrency=0)
     with pytest.raises(ValueError):
         OpenAIEngine("http://x/v1", "m", SamplingConfig(), image_format="BMP")
+
+
+async def test_cancel_at_any_point_returns_every_permit(
+    server: FakeServer, make_engine: EngineFactory
+):
+    """Cancelling between a task's creation and its first step must not leak a permit."""
+    server.delay = 0.2
+    engine = make_engine(concurrency=4)
+    for steps in range(1, 12):
+        results: list[RatingResult] = []
+
+        async def consume() -> None:
+            async for res in engine.rate(make_requests(n_images=2)):
+                results.append(res)  # noqa: B023
+
+        task = asyncio.create_task(consume())
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        await engine.cancel()
+        await asyncio.wait_for(task, 2)
+        assert engine._sem is not None and engine._sem._value == 4, steps
+        assert engine._images == {}, steps
+        assert engine._runs == set()
+    # and it still rates afterwards
+    assert len(await collect(engine, make_requests(n_images=1, repeats=1))) == 3

@@ -209,9 +209,11 @@ class _Run:
     """State of one ``rate()`` call."""
 
     queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    tasks: set[asyncio.Task[RatingResult]] = field(default_factory=set)
     producer: asyncio.Task[None] | None = None
     cancelled: bool = False
+    submitted_all: bool = False
+    final: Any = _DONE  # what ends the queue once every task is done: _DONE or a _Failure
 
 
 class OpenAIEngine:
@@ -385,14 +387,13 @@ class OpenAIEngine:
         pending = [t for t in (run.producer, *run.tasks) if t is not None and not t.done()]
         for task in pending:
             task.cancel()
+        # Each task's done callback has run once gather returns (callbacks run in order).
         await asyncio.gather(*pending, return_exceptions=True)
         run.queue.put_nowait(_DONE)
 
     async def _produce(
         self, run: _Run, requests: Iterable[RatingRequest] | AsyncIterable[RatingRequest]
     ) -> None:
-        assert self._sem is not None
-        failure: BaseException | None = None
         try:
             if isinstance(requests, AsyncIterable):
                 async for request in requests:
@@ -403,10 +404,10 @@ class OpenAIEngine:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the caller's iterable failed: finish, then re-raise
-            failure = exc
-        if run.tasks:
-            await asyncio.gather(*list(run.tasks), return_exceptions=True)
-        run.queue.put_nowait(_Failure(failure) if failure is not None else _DONE)
+            run.final = _Failure(exc)
+        run.submitted_all = True
+        if not run.tasks:
+            run.queue.put_nowait(run.final)
 
     async def _submit(self, run: _Run, request: RatingRequest) -> None:
         assert self._sem is not None
@@ -421,9 +422,20 @@ class OpenAIEngine:
         except BaseException:
             self._release()
             raise
-        task = asyncio.create_task(self._one(run, request, data_url))
+        task = asyncio.create_task(self._one(request, data_url))
         run.tasks.add(task)
-        task.add_done_callback(run.tasks.discard)
+        task.add_done_callback(lambda t: self._finished(run, request, t))
+
+    def _finished(self, run: _Run, request: RatingRequest, task: asyncio.Task[Any]) -> None:
+        """Done callback of a request task, also when it was cancelled before it ran."""
+        run.tasks.discard(task)
+        self._image_done(request.image_id)
+        if task.cancelled() or task.exception() is not None:
+            self._release()  # nothing to deliver
+        else:  # the result keeps its permit until rate() hands it out
+            run.queue.put_nowait(task.result())
+        if run.submitted_all and not run.tasks and not run.cancelled:
+            run.queue.put_nowait(run.final)
 
     async def _image_url(self, request: RatingRequest) -> str:
         entry = self._images.get(request.image_id)
@@ -447,19 +459,11 @@ class OpenAIEngine:
             while len(self._done_images) > DONE_IMAGE_CACHE:
                 self._done_images.popitem(last=False)
 
-    async def _one(self, run: _Run, request: RatingRequest, data_url: str) -> None:
-        """Run one request; its result goes to the queue still holding its permit."""
+    async def _one(self, request: RatingRequest, data_url: str) -> RatingResult:
         try:
-            try:
-                result = await self._request(request, data_url)
-            except Exception as exc:  # a bug here must not kill the run
-                result = self._error(request, f"internal error: {exc!r}", 0.0)
-            finally:
-                self._image_done(request.image_id)
-        except BaseException:
-            self._release()
-            raise
-        run.queue.put_nowait(result)
+            return await self._request(request, data_url)
+        except Exception as exc:  # a bug here must not kill the run
+            return self._error(request, f"internal error: {exc!r}", 0.0)
 
     def _body(self, request: RatingRequest, data_url: str) -> bytes:
         cfg = self.sampling
