@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 MARKER = "# vlmrate: register fakes only when the compiled ops loaded"
-HELPER = f'''
+HELPER = f"""
 
 {MARKER}
 def _vlmrate_register_fake(name):
@@ -33,7 +33,7 @@ def _vlmrate_register_fake(name):
         return fn
 
     return wrapper
-'''
+"""
 DECORATOR = re.compile(r'^@torch\.library\.register_fake\((["\']torchvision::)', re.MULTILINE)
 ANCHOR = "import torchvision.extension  # noqa: F401\n"
 
@@ -82,9 +82,7 @@ def remove_broken_extras() -> list[str]:
     removed = []
     for name in ("torchaudio", "torchcodec"):
         if importlib.util.find_spec(name) is not None and not _imports(name):
-            subprocess.run(
-                [sys.executable, "-m", "pip", "uninstall", "-y", "-q", name], check=True
-            )
+            subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", name], check=True)
             removed.append(name)
     return removed
 

@@ -153,6 +153,7 @@ def build_tiny_llava_next(
         LlavaNextProcessor,
         PreTrainedTokenizerFast,
     )
+    from transformers.utils import logging as hf_logging
 
     dest.mkdir(parents=True, exist_ok=True)
     corpus = _corpus(prompt_dir if prompt_dir is not None else _default_prompt_dir())
@@ -200,14 +201,19 @@ def build_tiny_llava_next(
         image_seq_length=(IMAGE_SIZE // PATCH_SIZE) ** 2,
         tie_word_embeddings=False,
     )
-    config.torch_dtype = torch.float32
 
     torch.manual_seed(seed)
     model = LlavaNextForConditionalGeneration(config).eval()
     with torch.no_grad():
         for param in model.parameters():
             param.normal_(0.0, 0.05)
-    model.save_pretrained(str(dest), safe_serialization=True)
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        model.save_pretrained(str(dest), safe_serialization=True)
+    finally:
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
     weights = sorted(dest.glob("*.safetensors"))
     if len(weights) != 1:
         raise RuntimeError(f"expected one safetensors file in {dest}, found {len(weights)}")

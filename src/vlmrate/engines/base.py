@@ -96,7 +96,11 @@ class Engine(Protocol):
         ...
 
     async def cancel(self) -> None:
-        """Abort everything in flight; a running ``rate`` stops without more results."""
+        """Abort everything in flight; running ``rate`` calls end soon.
+
+        Results that had already finished when cancel() was called may still be yielded;
+        aborted requests yield nothing.
+        """
         ...
 
     async def close(self) -> None:
@@ -111,7 +115,7 @@ class Engine(Protocol):
 def _scale_pattern(lo: int, hi: int) -> str:
     if lo > hi:
         raise ValueError(f"empty rating scale {lo}..{hi}")
-    if 0 <= lo and hi <= 9:
+    if lo >= 0 and hi <= 9:
         return f"[{lo}-{hi}]" if lo < hi else str(lo)
     # Longest numbers first so that "10" is not read as "1".
     numbers = sorted((str(n) for n in range(lo, hi + 1)), key=lambda s: (-len(s), s))

@@ -19,10 +19,12 @@ import logging
 import math
 import os
 import queue
+import sys
 import threading
 import time
 import traceback
-from collections.abc import AsyncIterator, Iterable
+import warnings
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -88,6 +90,7 @@ class VllmEngine:
         enforce_eager: bool = False,
         log_file: Path | None = None,
         extra: dict[str, Any] | None = None,
+        quiet_stderr: bool = True,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -101,6 +104,7 @@ class VllmEngine:
         self.enforce_eager = enforce_eager
         self.log_file = Path(log_file) if log_file is not None else None
         self.extra = dict(extra or {})
+        self.quiet_stderr = quiet_stderr
 
         self._platform: str | None = None
         self._engine_args: dict[str, Any] = {}
@@ -157,7 +161,10 @@ class VllmEngine:
         self._detach_logging()
 
     async def cancel(self) -> None:
-        """Abort every in-flight request; running ``rate()`` calls end without more results."""
+        """Abort every in-flight request; running ``rate()`` calls end soon.
+
+        Results that had already finished are still yielded; aborted ones are not.
+        """
         ids = [rid for call in self._calls.values() for rid in call.pending]
         for call in list(self._calls.values()):
             call.pending.clear()
@@ -376,7 +383,9 @@ class VllmEngine:
             return None
         table: dict[str, float] = {}
         for token_id, lp in (logprobs[index] or {}).items():
-            text = lp.decoded_token if lp.decoded_token is not None else self._decode_token(token_id)
+            text = (
+                lp.decoded_token if lp.decoded_token is not None else self._decode_token(token_id)
+            )
             if text is not None and lp.logprob is not None:
                 _merge_logprob(table, text, float(lp.logprob))
         return digit_probs(table, lo, hi)
@@ -401,7 +410,9 @@ class VllmEngine:
 
     def _thread_main(self, ready: asyncio.Future[None]) -> None:
         try:
-            engine = self._create_engine()
+            quiet = _stderr_to(self.log_file) if self.quiet_stderr else contextlib.nullcontext()
+            with quiet:
+                engine = self._create_engine()
         except BaseException as exc:
             err = exc if isinstance(exc, Exception) else RuntimeError(str(exc))
             self._post(_set_exception, ready, err)
@@ -492,6 +503,7 @@ class VllmEngine:
         """Import vLLM and build the engine. Runs in the engine thread."""
         on_cpu = _prepare_environment()
         self._attach_logging()
+        _silence_warnings()
         try:
             import vllm
             from vllm.engine.arg_utils import EngineArgs
@@ -578,6 +590,7 @@ class VllmEngine:
             )
         else:
             handler = logging.NullHandler()
+        handler.addFilter(_RepeatFilter())
         # Replace whatever vLLM put there (e.g. if it was imported with its own logging on).
         for old in list(vllm_logger.handlers):
             vllm_logger.removeHandler(old)
@@ -594,6 +607,70 @@ class VllmEngine:
         with contextlib.suppress(Exception):
             handler.close()
         self._log_handler = None
+
+
+class _RepeatFilter(logging.Filter):
+    """Let each distinct message through a few times only (vLLM repeats some per request)."""
+
+    def __init__(self, limit: int = 3) -> None:
+        super().__init__()
+        self.limit = limit
+        self.seen: dict[tuple[str, str], int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, str(record.msg))
+        if key not in self.seen and len(self.seen) >= 10_000:
+            return True
+        count = self.seen.get(key, 0) + 1
+        self.seen[key] = count
+        if count == self.limit + 1:
+            record.msg = f"{record.msg} (repeated; further copies not logged)"
+        return count <= self.limit + 1
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path | None) -> Iterator[None]:
+    """Point file descriptor 2 at ``path`` (or /dev/null) while vLLM starts.
+
+    Catches what bypasses logging: C++ warnings of torch and vLLM's kernels, progress bars.
+    Affects the whole process for the duration, so a TUI drawing on stderr should start the
+    engine before it takes the screen (or pass ``quiet_stderr=False``).
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    target_path = str(path) if path is not None else os.devnull
+    try:
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        target = os.open(target_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError:
+        os.close(saved)
+        yield
+        return
+    try:
+        os.dup2(target, 2)
+        os.close(target)
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _silence_warnings() -> None:
+    """Keep Python warnings raised while vLLM runs (deprecations mostly) off the terminal.
+
+    Warnings filters are process-wide; these only match warnings attributed to vLLM and its
+    grammar backends, and deprecation notices attributed to torch and transformers.
+    """
+    warnings.filterwarnings("ignore", module=r"(vllm|xgrammar|llguidance|outlines_core)(\..*)?$")
+    for category in (DeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category, module=r"(torch|transformers)(\..*)?$")
 
 
 def _prepare_environment() -> bool:
