@@ -7,6 +7,7 @@ few seconds with enforce_eager (no torch.compile warm-up).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 import zlib
@@ -155,12 +156,21 @@ async def test_bad_request_is_an_error_record(engine, synthetic_dataset: Path) -
         prompt="rating " * 5000,
         image=good[0].image,
     )
-    results = await _collect(engine, [good[0], too_long, good[1], good[2]])
+    from PIL import Image
+
+    odd = [
+        # Seeds outside int64 used to kill the whole engine ("Overflow when unpacking").
+        dataclasses.replace(good[1], image_id="bigseed", seed=2**64 + 3),
+        dataclasses.replace(good[1], image_id="negseed", seed=-7),
+        dataclasses.replace(good[2], image_id="onepixel", image=Image.new("RGB", (1, 1))),
+    ]
+    results = await _collect(engine, [good[0], too_long, good[1], good[2], *odd])
     by_id = {r.request.image_id: r for r in results if r.request.image_id == "huge"}
     assert by_id["huge"].engine_error
     assert by_id["huge"].text == ""
     others = [r for r in results if r.request.image_id != "huge"]
-    assert len(others) == 3 and all(r.engine_error is None for r in others)
+    assert len(others) == 6
+    assert all(r.engine_error is None and r.text.startswith("Rating: ") for r in others)
 
 
 async def test_cancel_stops_and_engine_stays_usable(engine, synthetic_dataset: Path) -> None:

@@ -39,7 +39,7 @@ from vlmrate.engines.base import (
     structured_regex,
 )
 
-__all__ = ["INSTALL_HINT", "VllmEngine"]
+__all__ = ["INSTALL_HINT", "SEED_MODULUS", "VllmEngine", "engine_seed"]
 
 INSTALL_HINT = (
     "vLLM is not installed: pip install 'vlmrate[gpu]' (CUDA) or 'vlmrate[cpu]' (CPU build), "
@@ -47,6 +47,9 @@ INSTALL_HINT = (
 )
 #: Top logprobs asked for at every generated position when rating_probs are wanted.
 TOP_LOGPROBS = 20
+#: vLLM keeps seeds as signed 64-bit integers: a larger one kills the whole engine in
+#: step() ("Overflow when unpacking long long"), and -1 means "no seed".
+SEED_MODULUS = 1 << 63
 #: KV cache reserved on the CPU build unless the caller or VLLM_CPU_KVCACHE_SPACE says.
 CPU_KV_CACHE_BYTES = 1 << 30
 
@@ -120,6 +123,7 @@ class VllmEngine:
         self._started = False
         self._closed = False
         self._log_handler: logging.Handler | None = None
+        self._saved_loggers: list[tuple[logging.Logger, list[logging.Handler], bool, int]] = []
         # Filled by the worker thread with the vLLM classes it imported.
         self._vllm: dict[str, Any] = {}
 
@@ -189,6 +193,7 @@ class VllmEngine:
             "engine_args": {k: v for k, v in self._engine_args.items() if _is_plain(v)},
             "sampling": asdict(self.sampling),
             "structured_regex": self._regex,
+            "seed_modulus": SEED_MODULUS,
             "vllm_version": self._vllm.get("version"),
         }
 
@@ -297,7 +302,7 @@ class VllmEngine:
         kind = self._vllm["RequestOutputKind"]
         return sp_cls(
             n=1,
-            seed=req.seed,
+            seed=engine_seed(req.seed),
             temperature=cfg.temperature,
             top_p=cfg.top_p,
             max_tokens=cfg.max_tokens,
@@ -502,7 +507,7 @@ class VllmEngine:
     def _create_engine(self) -> Any:
         """Import vLLM and build the engine. Runs in the engine thread."""
         on_cpu = _prepare_environment()
-        self._attach_logging()
+        self._attach_logging("vllm", logging.INFO)
         _silence_warnings()
         try:
             import vllm
@@ -557,6 +562,10 @@ class VllmEngine:
         self._engine_args = kwargs
 
         from transformers import AutoProcessor
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.get_logger("transformers")  # installs its stderr handler; replace it now
+        self._attach_logging("transformers")
 
         try:
             processor = AutoProcessor.from_pretrained(self.model)
@@ -576,34 +585,46 @@ class VllmEngine:
 
     # ------------------------------------------------------------------ logging
 
-    def _attach_logging(self) -> None:
-        """Send vLLM's log records to ``log_file`` (or nowhere), never to the terminal."""
-        vllm_logger = logging.getLogger("vllm")
-        if self._log_handler is not None:
+    def _attach_logging(self, name: str, level: int | None = None) -> None:
+        """Send the records of logger ``name`` to ``log_file`` (or nowhere), not the terminal.
+
+        Used for "vllm" and for "transformers", which logs to stderr by itself (e.g. from the
+        image processor running inside the engine). ``close()`` restores the loggers.
+        """
+        handler = self._log_handler
+        if handler is None:
+            if self.log_file is not None:
+                self.log_file.parent.mkdir(parents=True, exist_ok=True)
+                handler = logging.FileHandler(self.log_file, encoding="utf-8")
+                handler.setFormatter(
+                    logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+                )
+            else:
+                handler = logging.NullHandler()
+            handler.addFilter(_RepeatFilter())
+            self._log_handler = handler
+        lg = logging.getLogger(name)
+        if handler in lg.handlers:
             return
-        handler: logging.Handler
-        if self.log_file is not None:
-            self.log_file.parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.FileHandler(self.log_file, encoding="utf-8")
-            handler.setFormatter(
-                logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-            )
-        else:
-            handler = logging.NullHandler()
-        handler.addFilter(_RepeatFilter())
-        # Replace whatever vLLM put there (e.g. if it was imported with its own logging on).
-        for old in list(vllm_logger.handlers):
-            vllm_logger.removeHandler(old)
-        vllm_logger.addHandler(handler)
-        vllm_logger.setLevel(logging.INFO)
-        vllm_logger.propagate = False
-        self._log_handler = handler
+        self._saved_loggers.append((lg, list(lg.handlers), lg.propagate, lg.level))
+        for old in list(lg.handlers):
+            lg.removeHandler(old)
+        lg.addHandler(handler)
+        if level is not None:
+            lg.setLevel(level)
+        lg.propagate = False
 
     def _detach_logging(self) -> None:
         handler = self._log_handler
         if handler is None:
             return
-        logging.getLogger("vllm").removeHandler(handler)
+        for lg, handlers, propagate, level in self._saved_loggers:
+            lg.removeHandler(handler)
+            for old in handlers:
+                lg.addHandler(old)
+            lg.propagate = propagate
+            lg.setLevel(level)
+        self._saved_loggers = []
         with contextlib.suppress(Exception):
             handler.close()
         self._log_handler = None
@@ -689,6 +710,11 @@ def _prepare_environment() -> bool:
         # In-process engine core: ~3 s to start instead of ~17-35 s on 2 cores.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     return on_cpu
+
+
+def engine_seed(seed: int) -> int:
+    """The seed handed to vLLM: ``seed`` reduced into 0..2**63-1 (unchanged when inside)."""
+    return int(seed) % SEED_MODULUS
 
 
 def _describe(exc: BaseException) -> str:
