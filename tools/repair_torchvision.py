@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -78,12 +79,27 @@ def repair_torchvision() -> str:
     return f"patched {path}; torchvision imports now"
 
 
+def _uninstall(name: str) -> bool:
+    """Uninstall ``name`` from this interpreter's environment with pip, or uv if no pip."""
+    commands = [[sys.executable, "-m", "pip", "uninstall", "-y", "-q", name]]
+    uv = shutil.which("uv")
+    if uv is not None:
+        commands.append([uv, "pip", "uninstall", "--python", sys.executable, name])
+    for command in commands:
+        proc = subprocess.run(command, capture_output=True, text=True, check=False)
+        if proc.returncode == 0:
+            return True
+    return False
+
+
 def remove_broken_extras() -> list[str]:
     removed = []
     for name in ("torchaudio", "torchcodec"):
         if importlib.util.find_spec(name) is not None and not _imports(name):
-            subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", name], check=True)
-            removed.append(name)
+            if _uninstall(name):
+                removed.append(name)
+            else:
+                print(f"warning: {name} cannot be imported and could not be uninstalled")
     return removed
 
 

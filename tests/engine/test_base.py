@@ -173,3 +173,38 @@ def test_synthetic_dataset(tmp_path: Path, n: int) -> None:
     assert "SYNTHETIC" in (dest / "README.txt").read_text()
     again = build_synthetic_dataset(tmp_path / "e", n_images=n, seed=3)
     assert (again / "human.csv").read_text() == (dest / "human.csv").read_text()
+
+
+def test_repair_torchvision_patch_is_idempotent() -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "tools" / "repair_torchvision.py"
+    spec = importlib.util.spec_from_file_location("repair_torchvision", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    original = textwrap.dedent(
+        """\
+        import torch
+        import torch.library
+
+        # Ensure that torch.ops.torchvision is visible
+        import torchvision.extension  # noqa: F401
+
+
+        @torch.library.register_fake("torchvision::nms")
+        def meta_nms(dets, scores, iou_threshold):
+            pass
+
+
+        @torch.library.register_fake('torchvision::qnms')
+        def meta_qnms(dets, scores, iou_threshold):
+            pass
+        """
+    )
+    patched = mod.patch_source(original)
+    assert "@torch.library.register_fake(" not in patched
+    assert patched.count('@_vlmrate_register_fake("torchvision::nms")') == 1
+    assert patched.count("@_vlmrate_register_fake('torchvision::qnms')") == 1
+    assert mod.patch_source(patched) == patched
+    compile(patched, "_meta_registrations.py", "exec")

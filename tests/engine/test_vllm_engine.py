@@ -18,10 +18,16 @@ import pytest
 import pytest_asyncio
 
 from vlmrate.engines.base import RatingRequest, RatingResult, SamplingConfig, structured_regex
+from vlmrate.tiny_model import TINY_ENGINE_OPTIONS
 
 pytest.importorskip("vllm")
 
-pytestmark = [pytest.mark.engine, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [
+    pytest.mark.engine,
+    pytest.mark.asyncio(loop_scope="module"),
+    # xgrammar warns once per grammar matcher it builds inside vLLM.
+    pytest.mark.filterwarnings("ignore:max_rollback_tokens is deprecated:DeprecationWarning"),
+]
 
 REPO = Path(__file__).resolve().parents[2]
 ASPECTS = ("relevance", "arousal", "valence")
@@ -63,12 +69,7 @@ async def engine(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory)
 
     log = tmp_path_factory.mktemp("vllm-log") / "vllm.log"
     eng = VllmEngine(
-        str(tiny_model_dir),
-        SAMPLING,
-        max_in_flight=32,
-        enforce_eager=True,
-        log_file=log,
-        extra={"kv_cache_memory_bytes": 256 << 20},
+        str(tiny_model_dir), SAMPLING, max_in_flight=32, log_file=log, **TINY_ENGINE_OPTIONS
     )
     t0 = time.perf_counter()
     await eng.start()
