@@ -419,7 +419,19 @@ class VllmEngine:
             with quiet:
                 engine = self._create_engine()
         except BaseException as exc:
-            err = exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+            err: Exception
+            if isinstance(exc, EngineUnavailable):
+                err = exc
+            else:
+                # Full traceback to the log file; one line for the user.
+                logging.getLogger("vllm.vlmrate").error(
+                    "vLLM failed to start:\n%s", traceback.format_exc()
+                )
+                where = f"; details in {self.log_file}" if self.log_file is not None else ""
+                err = EngineUnavailable(
+                    f"vLLM could not start {self.model!r}: {_describe(exc)}{where}"
+                )
+                err.__cause__ = exc
             self._post(_set_exception, ready, err)
             return
         self._post(_set_result, ready, None)
