@@ -53,7 +53,8 @@ SEED_MODULUS = 1 << 63
 #: KV cache reserved on the CPU build unless the caller or VLLM_CPU_KVCACHE_SPACE says.
 CPU_KV_CACHE_BYTES = 1 << 30
 
-_log = logging.getLogger(__name__)
+# Child of "vllm": while an engine lives its records go to the same log file, not the terminal.
+_log = logging.getLogger("vllm.vlmrate")
 
 
 def _merge_logprob(table: dict[str, float], token: str, logprob: float) -> None:
@@ -424,9 +425,7 @@ class VllmEngine:
                 err = exc
             else:
                 # Full traceback to the log file; one line for the user.
-                logging.getLogger("vllm.vlmrate").error(
-                    "vLLM failed to start:\n%s", traceback.format_exc()
-                )
+                _log.error("vLLM failed to start:\n%s", traceback.format_exc())
                 where = f"; details in {self.log_file}" if self.log_file is not None else ""
                 err = EngineUnavailable(
                     f"vLLM could not start {self.model!r}: {_describe(exc)}{where}"
