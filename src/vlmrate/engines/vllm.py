@@ -80,6 +80,8 @@ class VllmEngine:
     """Rates images with a vision-language model served by vLLM inside this process."""
 
     name = "vllm"
+    #: Ask vLLM for its flat logprobs container (fewer Python objects per token).
+    flat_logprobs = True
 
     def __init__(
         self,
@@ -308,6 +310,7 @@ class VllmEngine:
             top_p=cfg.top_p,
             max_tokens=cfg.max_tokens,
             logprobs=TOP_LOGPROBS if cfg.logprobs else None,
+            flat_logprobs=self.flat_logprobs,
             structured_outputs=so_cls(regex=self._regex) if self._regex else None,
             output_kind=kind.FINAL_ONLY,
         )
