@@ -96,7 +96,11 @@ class Engine(Protocol):
         ...
 
     async def cancel(self) -> None:
-        """Abort everything in flight; a running ``rate`` stops without more results."""
+        """Abort everything in flight; running ``rate`` calls end soon.
+
+        Results that had already finished when cancel() was called may still be yielded;
+        aborted requests yield nothing.
+        """
         ...
 
     async def close(self) -> None:
@@ -111,7 +115,7 @@ class Engine(Protocol):
 def _scale_pattern(lo: int, hi: int) -> str:
     if lo > hi:
         raise ValueError(f"empty rating scale {lo}..{hi}")
-    if 0 <= lo and hi <= 9:
+    if lo >= 0 and hi <= 9:
         return f"[{lo}-{hi}]" if lo < hi else str(lo)
     # Longest numbers first so that "10" is not read as "1".
     numbers = sorted((str(n) for n in range(lo, hi + 1)), key=lambda s: (-len(s), s))
@@ -130,8 +134,15 @@ def structured_regex(cfg: SamplingConfig) -> str:
     return rf"Rating: {scale}\. Reason: [A-Za-z][A-Za-z ,.'-]{{0,{reason_max - 1}}}"
 
 
+_BYTE_TOKEN = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
+
+
 def _token_digit(token: str) -> int | None:
-    """The integer a token stands for, tolerating SentencePiece/BPE space markers."""
+    """The integer a token stands for, tolerating SentencePiece/BPE space markers and the
+    byte tokens some tokenizers use for digits (``<0x37>`` is "7")."""
+    byte = _BYTE_TOKEN.match(token.strip())
+    if byte:
+        token = chr(int(byte.group(1), 16))
     text = token.replace("\u2581", " ").replace("\u0120", " ").strip()
     if text.isascii() and text.isdigit():
         return int(text)

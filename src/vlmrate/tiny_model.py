@@ -1,0 +1,251 @@
+"""Build a tiny random-weight LLaVA-NeXT checkpoint, fully offline.
+
+The checkpoint is what ``vlmrate demo`` and the engine tests run through vLLM's CPU build: a
+tiny CLIP vision tower, a tiny Llama text model, a byte-level BPE tokenizer trained locally
+with ``tokenizers`` (digits split into single tokens, ``<image>`` a special token) and a
+LlavaNextProcessor with a vicuna-style chat template (``USER: <image>\\n{prompt} ASSISTANT:``).
+
+Its weights are random, so its answers are noise; with structured outputs they still follow
+the rating template. torch, transformers and tokenizers are imported inside the functions only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+#: Bumped whenever the checkpoint layout changes, so caches keyed on it are rebuilt.
+TINY_MODEL_VERSION = 1
+
+IMAGE_SIZE = 32
+PATCH_SIZE = 8
+GRID_PINPOINTS = [[32, 32], [32, 64], [64, 32], [64, 64]]
+
+#: VllmEngine keyword arguments that suit the tiny model on a CPU: no torch.compile warm-up
+#: (engine start ~2-4 s instead of ~15-25 s the first time) and a small KV cache.
+TINY_ENGINE_OPTIONS: dict[str, Any] = {
+    "enforce_eager": True,
+    "max_model_len": 2048,
+    "extra": {"kv_cache_memory_bytes": 256 << 20},
+}
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] != 'system' %}{{ message['role'].upper() + ': ' }}{% endif %}"
+    "{% if message['content'] is string %}{{ message['content'] + ' ' }}"
+    "{% else %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}"
+    "{{ '<image>\n' }}{% endfor %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}"
+    "{{ content['text'] + ' ' }}{% endfor %}"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
+)
+
+SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
+
+_BUILTIN_CORPUS = """\
+USER: ASSISTANT: Rating: 1. Reason: Rating: 2. Reason: Rating: 3. Reason: Rating: 4.
+Rating: 5. Reason: Rating: 6. Reason: Rating: 7. Reason: Rating: 8. Reason: Rating: 9.
+Reason: the image shows a calm scene with soft colours and little movement.
+Reason: the picture is exciting, with bright red and strong contrast.
+Reason: the photo is clearly about climate change: melting ice, floods, smoke and drought.
+Reason: the image is irrelevant to climate change; it shows a plain object.
+Reason: the scene looks negative and sad. Reason: the scene looks positive and happy.
+Now you are an image encoder for some images. You will be given an image.
+You must observe and analyze the image carefully, then produce an answer considering:
+Please provide a rating of this image to describe how relevant or irrelevant it was to
+climate change; on a scale of 1 to 9 (1 means the most irrelevant, 9 means the most relevant.)
+how calming or exciting it made participants feel on a scale of 1 to 9 (1 means the most
+calm, 9 means the most excited.) how negative or positive the images appeared; on a scale
+of 1 to 9 (1 means the most negative, 9 means the most positive.)
+Your answer must rigidly follow this template: Rating: an integer on a scale to 1 to 9.
+Reason: a short reason of the given rating.
+a an the is it this that of in on with and or but not very quite rather some many few
+red green blue yellow orange purple black white grey brown dark light bright dull
+sky sea water ice fire smoke tree forest city street road car people person animal
+happy sad angry calm exciting relevant irrelevant positive negative neutral strong weak
+0 1 2 3 4 5 6 7 8 9 , . ; : ' - ( ) ! ?
+"""
+
+
+def _corpus(prompt_dir: Path | None) -> list[str]:
+    lines = _BUILTIN_CORPUS.splitlines()
+    if prompt_dir is not None and prompt_dir.is_dir():
+        for path in sorted(prompt_dir.glob("*.txt")):
+            lines.extend(path.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line.strip()]
+
+
+def _default_prompt_dir() -> Path | None:
+    """prompts/reference of a source checkout, when there is one."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "prompts" / "reference"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _train_tokenizer(corpus: list[str], vocab_size: int) -> Any:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus, trainer=trainer)
+    bos = tok.token_to_id("<s>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]
+    )
+    return tok
+
+
+def _rename_vision_keys(weights_file: Path) -> None:
+    """Rename the vision tower keys to the layout vLLM loads (``...vision_model.*``).
+
+    transformers 5 saves the CLIP tower of LLaVA-NeXT as ``model.vision_tower.embeddings.*``;
+    vLLM's CLIPVisionModel expects ``vision_tower.vision_model.*``.
+    """
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(weights_file))
+    renamed: dict[str, Any] = {}
+    for key, value in tensors.items():
+        for prefix in ("model.vision_tower.", "vision_tower."):
+            if key.startswith(prefix) and not key.startswith(prefix + "vision_model."):
+                key = prefix + "vision_model." + key[len(prefix) :]
+                break
+        renamed[key] = value.contiguous()
+    save_file(renamed, str(weights_file), metadata={"format": "pt"})
+
+
+def build_tiny_llava_next(
+    dest: Path, *, prompt_dir: Path | None = None, seed: int = 0, vocab_size: int = 1024
+) -> Path:
+    """Write a tiny random-weight LLaVA-NeXT checkpoint into ``dest`` and return ``dest``.
+
+    Deterministic for a given seed and corpus. ``prompt_dir`` adds the texts of its ``*.txt``
+    files to the tokenizer corpus (default: prompts/reference of a source checkout, if any).
+    If ``dest`` already holds a complete checkpoint of the same version it is reused.
+    """
+    dest = Path(dest)
+    stamp = dest / "vlmrate_tiny_model.json"
+    if stamp.is_file():
+        try:
+            if json.loads(stamp.read_text())["version"] == TINY_MODEL_VERSION:
+                return dest
+        except (ValueError, KeyError):
+            pass
+
+    import torch
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaNextConfig,
+        LlavaNextForConditionalGeneration,
+        LlavaNextImageProcessor,
+        LlavaNextProcessor,
+        PreTrainedTokenizerFast,
+    )
+    from transformers.utils import logging as hf_logging
+
+    dest.mkdir(parents=True, exist_ok=True)
+    corpus = _corpus(prompt_dir if prompt_dir is not None else _default_prompt_dir())
+    raw_tok = _train_tokenizer(corpus, vocab_size)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=raw_tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        extra_special_tokens={"image_token": "<image>"},
+        model_max_length=2048,
+    )
+    image_token_id = raw_tok.token_to_id("<image>")
+
+    vision = CLIPVisionConfig(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=IMAGE_SIZE,
+        patch_size=PATCH_SIZE,
+        projection_dim=64,
+    )
+    text = LlamaConfig(
+        vocab_size=raw_tok.get_vocab_size(),
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=2048,
+        bos_token_id=raw_tok.token_to_id("<s>"),
+        eos_token_id=raw_tok.token_to_id("</s>"),
+        pad_token_id=raw_tok.token_to_id("<pad>"),
+        tie_word_embeddings=False,
+    )
+    config = LlavaNextConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_index=image_token_id,
+        image_grid_pinpoints=GRID_PINPOINTS,
+        vision_feature_layer=-2,
+        vision_feature_select_strategy="default",
+        image_seq_length=(IMAGE_SIZE // PATCH_SIZE) ** 2,
+        tie_word_embeddings=False,
+    )
+
+    torch.manual_seed(seed)
+    model = LlavaNextForConditionalGeneration(config).eval()
+    with torch.no_grad():
+        for param in model.parameters():
+            param.normal_(0.0, 0.05)
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        model.save_pretrained(str(dest), safe_serialization=True)
+    finally:
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
+    weights = sorted(dest.glob("*.safetensors"))
+    if len(weights) != 1:
+        raise RuntimeError(f"expected one safetensors file in {dest}, found {len(weights)}")
+    _rename_vision_keys(weights[0])
+
+    image_processor = LlavaNextImageProcessor(
+        size={"shortest_edge": IMAGE_SIZE},
+        crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
+        image_grid_pinpoints=GRID_PINPOINTS,
+    )
+    processor = LlavaNextProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=PATCH_SIZE,
+        vision_feature_select_strategy="default",
+        chat_template=CHAT_TEMPLATE,
+        num_additional_image_tokens=1,
+    )
+    processor.save_pretrained(str(dest))
+    tokenizer.save_pretrained(str(dest))
+    (dest / "README.txt").write_text(
+        "Tiny random-weight LLaVA-NeXT built by vlmrate.tiny_model for tests and the demo.\n"
+        "Its answers are noise; use structured outputs to get the rating template.\n",
+        encoding="utf-8",
+    )
+    stamp.write_text(json.dumps({"version": TINY_MODEL_VERSION, "seed": seed}), encoding="utf-8")
+    return dest
