@@ -24,6 +24,8 @@ def run_counts(run: LoadedRun) -> dict:
             pl.col("engine_error").is_not_null().sum().alias("engine_errors"),
             pl.col("rating").mean().alias("mean_rating"),
         )
+        .sort(pl.col("aspect").replace_strict(
+            {a: i for i, a in enumerate(run.aspects)}, default=len(run.aspects)))
     )
     return {
         "images": len(model_ids),

@@ -38,13 +38,14 @@ def ensure_demo_inputs(n_images: int, console: Console) -> tuple[Path, Path]:
 
 def main(args: argparse.Namespace) -> int:
     from vlmrate.commands.run import run_with_progress
+    from vlmrate.tiny_model import TINY_ENGINE_OPTIONS
 
     console = Console(stderr=True)
     model_dir, data_dir = ensure_demo_inputs(args.images, console)
     config = RunConfig(
         dataset=data_dir, prompts="reference", model=str(model_dir), engine="vllm",
         repeats=args.repeats, structured=True, logprobs=True, run_name="demo",
-        runs_dir=args.runs_dir, max_tokens=64,
+        runs_dir=args.runs_dir, max_tokens=64, engine_options=dict(TINY_ENGINE_OPTIONS),
     )
     final = run_with_progress(Runner(config), console)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
