@@ -1,0 +1,290 @@
+"""Every analysis of a run in one call (:func:`analyse`) and its JSON form
+(:func:`to_json_dict`, the ``vlmrate stats --json`` object of DESIGN.md).
+
+Per aspect, the analysis set is the images with at least one valid model answer and a
+human mean for that aspect; ``n_images`` counts them (top level: their union over the
+aspects). Between-aspect correlations use the images in the analysis sets of both
+aspects; parse failures and engine errors count every answer of the aspect.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from .agreement import (
+    Agreement,
+    Correlation,
+    TostResult,
+    TostWilcoxonResult,
+    WilcoxonResult,
+    agreement,
+    between_aspects,
+    pearson,
+    tost_paired,
+    tost_wilcoxon,
+    wilcoxon_signed_rank,
+)
+from .cases import Cases, cases
+from .errors_by_k import ErrorAtK, cross_by_k, errors_by_k
+from .frames import error_counts, human_long, image_index, max_repeat, per_image, valid_ratings
+from .reliability import OneWayICC, Stability, icc_oneway, stability
+
+N_BOOT = 2000
+N_DRAWS = 200
+N_CASES = 10
+_BOOT, _DRAWS = 1, 2  # stream tags for the seeded generators
+
+
+@dataclass(frozen=True)
+class AspectStats:
+    aspect: str
+    n_images: int
+    n_repeats: int  # K: highest repeat number of the aspect
+    stability: Stability
+    icc: OneWayICC
+    wilcoxon: WilcoxonResult
+    tost: TostResult
+    tost_wilcoxon: TostWilcoxonResult
+    errors_by_k: list[ErrorAtK]
+    pearson_vs_human: Correlation
+    agreement: Agreement
+    parse_failures: int
+    engine_errors: int
+    cases: Cases
+
+
+@dataclass(frozen=True)
+class StudyStats:
+    run: str
+    n_images: int
+    bound: float
+    alpha: float
+    seed: int
+    aspects: dict[str, AspectStats]
+    human_aspects: list[str]
+    between_aspects: dict[str, Correlation]
+    cross_by_k: dict[int, dict[str, dict[str, float]]]
+    per_image: pl.DataFrame = field(repr=False)
+
+
+def _seed(seed: int, aspect_no: int, tag: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence([seed, aspect_no, tag])
+
+
+def analyse(
+    ratings: pl.DataFrame,
+    human: pl.DataFrame,
+    aspects: Sequence[str],
+    *,
+    bound: float = 0.5,
+    alpha: float = 0.05,
+    k_max: int | None = None,
+    seed: int = 0,
+    run_name: str = "",
+) -> StudyStats:
+    """Compute every analysis of DESIGN.md "Statistics" for a run.
+
+    ``ratings``: one row per answer (image_id, aspect, repeat, rating nullable, reason,
+    raw, parse_error, engine_error); ``human``: image_id, aspect, human_mean (+ sd, n);
+    ``aspects`` in study order. ``k_max`` caps k in the errors-by-k and cross tables;
+    ``seed`` seeds the bootstrap and the Monte-Carlo draws (same seed, same numbers).
+    """
+    aspects = list(aspects)
+    valid = valid_ratings(ratings)
+    hum = human_long(human)
+    human_aspects = [a for a in aspects if a in set(hum.get_column("aspect").to_list())]
+    human_aspects += sorted(set(hum.get_column("aspect").to_list()) - set(aspects))
+    ids = image_index(ratings, human)
+    index = pl.DataFrame({"image_id": ids}).with_row_index("_row")
+    n_all = ids.len()
+
+    k_global = max((max_repeat(ratings, a) for a in aspects), default=0)
+    k_cap = k_global if k_max is None else min(k_max, k_global)
+
+    # Repeat matrices (all images x K) and human vectors, aligned on ``ids``.
+    joined = valid.filter(pl.col("repeat") <= k_global).join(index, on="image_id")
+    mats: dict[str, np.ndarray] = {}
+    for a in aspects:
+        part = joined.filter(pl.col("aspect") == a)
+        x = np.full((n_all, k_global), np.nan)
+        x[part.get_column("_row").to_numpy(), part.get_column("repeat").to_numpy() - 1] = (
+            part.get_column("rating").to_numpy()
+        )
+        mats[a] = x
+    hj = hum.join(index, on="image_id")
+    hvec: dict[str, np.ndarray] = {}
+    for b in human_aspects:
+        part = hj.filter(pl.col("aspect") == b)
+        v = np.full(n_all, np.nan)
+        v[part.get_column("_row").to_numpy()] = part.get_column("human_mean").to_numpy()
+        hvec[b] = v
+
+    table = per_image(ratings, human, aspects, valid=valid)
+    in_set: dict[str, np.ndarray] = {}
+    means: dict[str, np.ndarray] = {}
+    results: dict[str, AspectStats] = {}
+    for no, a in enumerate(aspects):
+        k_a = max_repeat(ratings, a)
+        x_all = mats[a][:, :k_a]
+        n_valid = (~np.isnan(x_all)).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m_all = np.where(n_valid > 0, np.nansum(x_all, axis=1) / n_valid, np.nan)
+        h_all = hvec.get(a, np.full(n_all, np.nan))
+        mask = (n_valid > 0) & ~np.isnan(h_all)
+        in_set[a] = mask
+        means[a] = np.where(mask, m_all, np.nan)
+        x, m, h = x_all[mask], m_all[mask], h_all[mask]
+        d = m - h
+        parse_failures, engine_errors = error_counts(ratings, a)
+        results[a] = AspectStats(
+            aspect=a,
+            n_images=int(mask.sum()),
+            n_repeats=k_a,
+            stability=stability(x),
+            icc=icc_oneway(x, alpha=alpha),
+            wilcoxon=wilcoxon_signed_rank(d),
+            tost=tost_paired(d, bound=bound, alpha=alpha),
+            tost_wilcoxon=tost_wilcoxon(d, bound=bound, alpha=alpha),
+            errors_by_k=errors_by_k(
+                x, h, k_max=k_max, n_draws=N_DRAWS, seed=_seed(seed, no, _DRAWS)
+            ),
+            pearson_vs_human=pearson(m, h),
+            agreement=agreement(m, h, n_boot=N_BOOT, seed=_seed(seed, no, _BOOT)),
+            parse_failures=parse_failures,
+            engine_errors=engine_errors,
+            cases=cases(ratings, human, a, n=N_CASES, table=table),
+        )
+
+    union = np.zeros(n_all, dtype=bool)
+    for mask in in_set.values():
+        union |= mask
+    model_in_set = {a: np.where(in_set[a][:, None], mats[a], np.nan) for a in aspects}
+    return StudyStats(
+        run=run_name,
+        n_images=int(union.sum()),
+        bound=bound,
+        alpha=alpha,
+        seed=seed,
+        aspects=results,
+        human_aspects=human_aspects,
+        between_aspects=between_aspects(means, aspects),
+        cross_by_k=cross_by_k(model_in_set, hvec, aspects, human_aspects, k_cap),
+        per_image=table,
+    )
+
+
+def _num(v: Any) -> float | int | None:
+    """A JSON-safe number: numpy scalars to Python, NaN and infinities to None."""
+    if v is None:
+        return None
+    if isinstance(v, bool | np.bool_):
+        return bool(v)  # type: ignore[return-value]
+    if isinstance(v, int | np.integer):
+        return int(v)
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _pair(v: tuple[float, float]) -> list[float | int | None]:
+    return [_num(v[0]), _num(v[1])]
+
+
+def _icc_est(e: Any) -> dict[str, Any]:
+    return {
+        "value": _num(e.value),
+        "F": _num(e.F),
+        "df1": _num(e.df1),
+        "df2": _num(e.df2),
+        "p": _num(e.p),
+        "ci95": _pair(e.ci95),
+    }
+
+
+def _aspect_json(s: AspectStats, bound: float) -> dict[str, Any]:
+    w, t, tw, ag = s.wilcoxon, s.tost, s.tost_wilcoxon, s.agreement
+    return {
+        "n_images": s.n_images,
+        "stability": {
+            "sd_mean": _num(s.stability.sd_mean),
+            "sd_median": _num(s.stability.sd_median),
+        },
+        "icc": {
+            "ICC1": _icc_est(s.icc.ICC1),
+            "ICC1k": _icc_est(s.icc.ICC1k),
+            "icc_reference": _num(s.icc.icc_reference),
+        },
+        "wilcoxon": {
+            "w_plus": _num(w.w_plus),
+            "w_minus": _num(w.w_minus),
+            "p_greater": _num(w.p_greater),
+            "p_less": _num(w.p_less),
+            "p_two_sided": _num(w.p_two_sided),
+        },
+        "tost": {
+            "bound": _num(bound),
+            "mean_diff": _num(t.mean_diff),
+            "sd_diff": _num(t.sd_diff),
+            "t_lower": _num(t.t_lower),
+            "p_lower": _num(t.p_lower),
+            "t_upper": _num(t.t_upper),
+            "p_upper": _num(t.p_upper),
+            "p": _num(t.p),
+            "equivalent": bool(t.equivalent),
+        },
+        "tost_wilcoxon": {
+            "p_lower": _num(tw.p_lower),
+            "p_upper": _num(tw.p_upper),
+            "p": _num(tw.p),
+            "equivalent": bool(tw.equivalent),
+        },
+        "errors_by_k": [
+            {
+                "k": e.k,
+                "n": e.n,
+                "mae": _num(e.mae),
+                "mse": _num(e.mse),
+                "r": _num(e.r),
+                "mae_subsets": _num(e.mae_subsets),
+                "mae_subsets_ci95": _pair(e.mae_subsets_ci95),
+            }
+            for e in s.errors_by_k
+        ],
+        "pearson_vs_human": {"r": _num(s.pearson_vs_human.r), "p": _num(s.pearson_vs_human.p)},
+        "agreement": {
+            "icc_a1": _num(ag.icc_a1),
+            "icc_c1": _num(ag.icc_c1),
+            "ba_bias": _num(ag.ba_bias),
+            "ba_lower": _num(ag.ba_lower),
+            "ba_upper": _num(ag.ba_upper),
+            "mae_ci95": _pair(ag.mae_ci95),
+            "r_ci95": _pair(ag.r_ci95),
+        },
+        "parse_failures": int(s.parse_failures),
+        "engine_errors": int(s.engine_errors),
+    }
+
+
+def to_json_dict(stats: StudyStats) -> dict[str, Any]:
+    """The ``vlmrate stats --json`` object, exactly the keys DESIGN.md lists; every
+    number a Python int/float, NaN and infinities as None (``json.dumps(...,
+    allow_nan=False)`` works)."""
+    return {
+        "run": stats.run,
+        "n_images": int(stats.n_images),
+        "bound": _num(stats.bound),
+        "alpha": _num(stats.alpha),
+        "aspects": {a: _aspect_json(s, stats.bound) for a, s in stats.aspects.items()},
+        "between_aspects": {
+            k: {"r": _num(c.r), "p": _num(c.p)} for k, c in stats.between_aspects.items()
+        },
+        "cross_by_k": {
+            str(k): {a: {b: _num(r) for b, r in row.items()} for a, row in rows.items()}
+            for k, rows in stats.cross_by_k.items()
+        },
+    }

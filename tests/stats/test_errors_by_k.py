@@ -1,0 +1,147 @@
+"""Errors by k: a hand-worked example, brute-force expectations over all k-subsets, and
+the cross matrix against scipy."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from vlmrate.stats.errors_by_k import cross_by_k, errors_by_k, first_k_means, subset_maes
+
+NAN = np.nan
+
+
+def test_hand_worked_example() -> None:
+    # 3 images x 3 repeats; image B's repeat 1 is invalid, image C has only repeat 3.
+    x = np.array([[4, 6, 5], [NAN, 2, 4], [NAN, NAN, 9]], dtype=float)
+    h = np.array([5.0, 2.0, 7.0])
+    rows = errors_by_k(x, h, n_draws=50, seed=0)
+    assert [r.k for r in rows] == [1, 2, 3]
+    # k=1: A mean 4 (err -1); B and C have no valid answer among repeat 1.
+    assert (rows[0].n, rows[0].mae, rows[0].mse) == (1, 1.0, 1.0)
+    # k=2: A (4+6)/2 = 5 (err 0); B 2 (err 0); C none.
+    assert (rows[1].n, rows[1].mae, rows[1].mse) == (2, 0.0, 0.0)
+    # k=3: A 5 (0), B 3 (+1), C 9 (+2): MAE 1, MSE 5/3, r of (5,3,9) vs (5,2,7)
+    assert rows[2].n == 3
+    assert rows[2].mae == pytest.approx(1.0)
+    assert rows[2].mse == pytest.approx(5 / 3)
+    assert rows[2].r == pytest.approx(sps.pearsonr([5, 3, 9], [5, 2, 7]).statistic)
+    assert np.isnan(rows[0].r)  # one image: undefined
+
+
+def test_first_k_means_skip_invalid() -> None:
+    x = np.array([[NAN, 2, 4, 6]])
+    np.testing.assert_allclose(first_k_means(x)[0], [NAN, 2, 3, 4])
+
+
+def _exact_subset_mae(x: np.ndarray, h: np.ndarray, k: int) -> float:
+    """Exact expected MAE over uniform k-subsets (all answers valid): the mean over
+    images of the mean over all C(K, k) subsets, by enumeration."""
+    per_image = []
+    for row, hi in zip(x, h, strict=True):
+        errs = [abs(np.mean(row[list(c)]) - hi) for c in combinations(range(len(row)), k)]
+        per_image.append(np.mean(errs))
+    return float(np.mean(per_image))
+
+
+def test_subsets_match_brute_force_expectation() -> None:
+    rng = np.random.default_rng(0)
+    n, k_all = 60, 6
+    x = rng.integers(1, 10, (n, k_all)).astype(float)
+    h = rng.uniform(2, 8, n)
+    rows = errors_by_k(x, h, n_draws=200, seed=3)
+    draws = subset_maes(x, h, k_all, n_draws=200, seed=3)
+    for r in rows:
+        exact = _exact_subset_mae(x, h, r.k)
+        sd_draws = draws[:, r.k - 1].std(ddof=1)
+        # MC mean of 200 draws: within 5 standard errors of the exact expectation
+        assert abs(r.mae_subsets - exact) <= 5 * sd_draws / np.sqrt(200) + 1e-12, r.k
+        lo, hi = r.mae_subsets_ci95
+        assert lo <= r.mae_subsets <= hi
+
+
+def test_k_equal_k_is_the_full_mean_with_zero_width() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.integers(1, 10, (200, 10)).astype(float)
+    x[rng.random(x.shape) < 0.1] = NAN
+    h = rng.uniform(1, 9, 200)
+    last = errors_by_k(x, h, seed=5)[-1]
+    assert last.k == 10
+    assert last.mae_subsets == pytest.approx(last.mae, rel=1e-12)
+    assert last.mae_subsets_ci95[0] == last.mae_subsets_ci95[1]
+    assert last.mae_subsets_ci95[0] == pytest.approx(last.mae, rel=1e-12)
+
+
+def test_k1_expectation_is_mean_of_per_repeat_maes() -> None:
+    rng = np.random.default_rng(2)
+    n, k_all = 300, 10
+    x = np.rint(rng.uniform(2, 8, (n, 1)) + rng.normal(0, 1.5, (n, k_all))).clip(1, 9)
+    h = rng.uniform(1, 9, n)
+    exact = float(np.mean([np.abs(x[:, j] - h).mean() for j in range(k_all)]))
+    r1 = errors_by_k(x, h, seed=11)[0]
+    draws = subset_maes(x, h, 1, n_draws=200, seed=11)[:, 0]
+    assert abs(r1.mae_subsets - exact) <= 5 * draws.std(ddof=1) / np.sqrt(200)
+    # the group-1 MAE is the first repeat only
+    assert r1.mae == pytest.approx(np.abs(x[:, 0] - h).mean())
+
+
+def test_subsets_with_invalid_answers_and_non_integer_ratings() -> None:
+    # With invalid answers an image can miss a k-subset entirely; brute force by
+    # enumerating, per image, every ordering's first-k valid mean.
+    rng = np.random.default_rng(4)
+    n, k_all = 40, 4
+    x = rng.integers(2, 19, (n, k_all)) / 2.0  # half points: the lookup-table path
+    x[rng.random(x.shape) < 0.3] = NAN
+    x[0] = [NAN, NAN, NAN, 3.5]
+    h = rng.uniform(1, 9, n)
+    draws = subset_maes(x, h, k_all, n_draws=400, seed=2)
+    for k in (1, 2, 4):
+        # the draw's MAE averages over images with a valid answer; with 40 images its
+        # expectation is close to the ratio of expected sums: compare loosely
+        num = den = 0.0
+        for row, hi in zip(x, h, strict=True):
+            combos = list(combinations(range(k_all), k))
+            for c in combos:
+                v = row[list(c)]
+                v = v[~np.isnan(v)]
+                if v.size:
+                    num += abs(v.mean() - hi) / len(combos)
+                    den += 1 / len(combos)
+        assert np.nanmean(draws[:, k - 1]) == pytest.approx(num / den, rel=0.03), k
+    x_full = np.where(np.isnan(x), 5.0, x)
+    assert np.all(
+        subset_maes(x_full, h, k_all, 20, seed=0)[:, -1] == np.abs(x_full.mean(axis=1) - h).mean()
+    )
+
+
+def test_seeded_and_k_max() -> None:
+    rng = np.random.default_rng(6)
+    x = rng.integers(1, 10, (30, 5)).astype(float)
+    h = rng.uniform(1, 9, 30)
+    assert errors_by_k(x, h, seed=1) == errors_by_k(x, h, seed=1)
+    assert errors_by_k(x, h, seed=1)[1] != errors_by_k(x, h, seed=2)[1]
+    assert len(errors_by_k(x, h, k_max=3)) == 3
+    h_missing = h.copy()
+    h_missing[0] = NAN
+    assert errors_by_k(x, h_missing)[0].n == 29
+
+
+def test_cross_by_k_against_scipy() -> None:
+    rng = np.random.default_rng(8)
+    n = 50
+    model = {a: rng.integers(1, 10, (n, 3)).astype(float) for a in ("a", "b")}
+    model["a"][5, 0] = NAN
+    human = {b: rng.uniform(1, 9, n) for b in ("a", "b", "c")}
+    human["c"][:10] = NAN
+    out = cross_by_k(model, human, ["a", "b"], ["a", "b", "c"], 3)
+    assert sorted(out) == [1, 2, 3]
+    for k in (1, 2, 3):
+        for a in ("a", "b"):
+            mk = np.nanmean(model[a][:, :k], axis=1) if k > 1 else model[a][:, 0]
+            for b in ("a", "b", "c"):
+                ok = ~(np.isnan(mk) | np.isnan(human[b]))
+                ref = sps.pearsonr(mk[ok], human[b][ok]).statistic
+                assert out[k][a][b] == pytest.approx(ref, rel=1e-12)
