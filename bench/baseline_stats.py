@@ -45,7 +45,7 @@ def analyse_aspect(ratings: pd.DataFrame, human: pd.Series, aspect: str,
     valid = valid[valid["image_id"].isin(human.index)]
     wide = valid.pivot_table(index="image_id", columns="repeat", values="rating")
     k_max = int(wide.columns.max())
-    out: dict = {"n_images": int(len(wide)),
+    out: dict = {"n_images": len(wide),
                  "parse_failures": int(sub["rating"].isna().sum())}
 
     # stability

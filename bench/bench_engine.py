@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import random
+import statistics
 import sys
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -49,6 +51,8 @@ def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--naive-requests", type=int, default=30,
                         help="requests the naive loop runs (0 = the whole study)")
     parser.add_argument("--max-in-flight", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="image-major and shuffled runs each (median reported)")
     parser.add_argument("--model-dir", type=Path,
                         help="tiny model folder (default: WORK/tiny-llava-next, built once)")
 
@@ -116,6 +120,13 @@ def _rate(delta: dict[str, float], kind: str) -> float | None:
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _merge(phases: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median time of several runs of one phase; cache counters summed."""
+    delta = {k: sum(p["delta"][k] for p in phases) for k in CACHE_COUNTERS}
+    return {"seconds": statistics.median(p["seconds"] for p in phases),
+            "answers": phases[0]["answers"], "delta": delta, "n": len(phases)}
 
 
 # --- engine wrappers ---------------------------------------------------------------------
@@ -212,13 +223,14 @@ async def _naive_phase(engine: Any, dataset: Path, args: argparse.Namespace
 async def _bench(args: argparse.Namespace, model: Path, datasets: dict[str, Path]
                  ) -> dict[str, Any]:
     from vlmrate.engines.base import SamplingConfig
-    from vlmrate.engines.vllm import VllmEngine
     from vlmrate.study import load_study
+
+    vllm_engine = importlib.import_module("vlmrate.engines.vllm")
 
     study = load_study("reference", PROMPTS)
     sampling = SamplingConfig(temperature=study.temperature, top_p=study.top_p,
                               max_tokens=args.max_tokens, structured=True)
-    engine = VllmEngine(str(model), sampling, max_in_flight=args.max_in_flight,
+    engine = vllm_engine.VllmEngine(str(model), sampling, max_in_flight=args.max_in_flight,
                         log_file=args.work / "engine-vllm.log",
                         extra={"disable_log_stats": False})
     t0 = time.perf_counter()
@@ -230,14 +242,16 @@ async def _bench(args: argparse.Namespace, model: Path, datasets: dict[str, Path
         warm = await _runner_phase(engine, datasets["warmup"], model, args, "bench-warmup",
                                    shuffle=False)
         print(f"  warm-up: {warm['answers']} answers in {fmt_s(warm['seconds'])}", flush=True)
-        out["runner"] = await _runner_phase(engine, datasets["runner"], model, args,
-                                            "bench-runner", shuffle=False)
-        print(f"  runner (image-major): {out['runner']['answers']} answers in "
-              f"{fmt_s(out['runner']['seconds'])}", flush=True)
-        out["shuffled"] = await _runner_phase(engine, datasets["shuffled"], model, args,
-                                              "bench-shuffled", shuffle=True)
-        print(f"  runner (shuffled):    {out['shuffled']['answers']} answers in "
-              f"{fmt_s(out['shuffled']['seconds'])}", flush=True)
+        # rounds alternate the order (major, shuffled / shuffled, major) against drift
+        for i in range(args.rounds):
+            order = ("runner", "shuffled") if i % 2 == 0 else ("shuffled", "runner")
+            for kind in order:
+                phase = await _runner_phase(engine, datasets[f"{kind}{i}"], model, args,
+                                            f"bench-{kind}{i}", shuffle=kind == "shuffled")
+                out.setdefault(kind, []).append(phase)
+                label = "image-major" if kind == "runner" else "shuffled"
+                print(f"  round {i + 1}, runner ({label}): {phase['answers']} answers in "
+                      f"{fmt_s(phase['seconds'])}", flush=True)
         out["naive"] = await _naive_phase(engine, datasets["naive"], args)
         print(f"  naive loop: {out['naive']['answers']} answers in "
               f"{fmt_s(out['naive']['seconds'])}", flush=True)
@@ -262,18 +276,19 @@ def main(argv: list[str] | None = None) -> list[Row]:
     print(f"[engine] tiny model ready ({fmt_s(time.perf_counter() - t0)}); "
           f"{args.images} images x 3 aspects x {args.repeats} repeats, "
           f"max_tokens {args.max_tokens}, --structured", flush=True)
-    datasets = {name: _dataset(args.work, name, n, seed) for name, n, seed in (
-        ("warmup", 2, 100), ("runner", args.images, 101), ("shuffled", args.images, 102),
-        ("naive", args.images, 103))}
+    specs = [("warmup", 2, 100), ("naive", args.images, 103)]
+    for i in range(args.rounds):
+        specs += [(f"runner{i}", args.images, 110 + i), (f"shuffled{i}", args.images, 120 + i)]
+    datasets = {name: _dataset(args.work, name, n, seed) for name, n, seed in specs}
     res = asyncio.run(_bench(args, model, datasets))
 
-    runner, shuffled, naive = res["runner"], res["shuffled"], res["naive"]
+    runner, shuffled, naive = _merge(res["runner"]), _merge(res["shuffled"]), res["naive"]
     per_answer = naive["seconds"] / naive["answers"]
     naive_total = per_answer * naive["total"]
     measured = "measured" if naive["answers"] == naive["total"] else (
         f"projected from {naive['answers']} answers at {fmt_s(per_answer)} each")
     ratio = naive_total / runner["seconds"]
-    print(f"  -> vlmrate run: {fmt_s(runner['seconds'])} "
+    print(f"  -> vlmrate run: {fmt_s(runner['seconds'])} (median of {runner['n']}) "
           f"({runner['answers'] / runner['seconds']:.1f} answers/s); naive loop: "
           f"{fmt_s(naive_total)} ({measured}); ratio {fmt_ratio(ratio)}")
     rows = [Row(BENCH, f"run, {args.images}x3x{args.repeats} = {runner['answers']} answers",

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     except (ImportError, AttributeError) as exc:
         return finish(skipped(BENCH, "vlmrate.stats", exc), args.json_out)
     try:
-        import vlmrate.export  # noqa: F401
+        import vlmrate.export
         has_export = not args.no_export
     except ImportError as exc:
         print(f"skipped: vlmrate.export not available yet ({exc}); export not timed")
