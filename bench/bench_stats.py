@@ -31,7 +31,7 @@ from _common import (
 
 BENCH = "stats"
 SIZES = (320, 5000, 20000)
-# The baseline takes minutes at 20,000 images (measured ~2 min here): opt in with --baseline-all.
+# The baseline is slow at 20,000 images (see bench/README.md): opt in with --baseline-all.
 BASELINE_SIZES = (320, 5000)
 STATS_REPEATS = {320: 3, 5000: 3, 20000: 2}
 
