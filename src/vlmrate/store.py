@@ -16,6 +16,7 @@ import io
 import json
 import os
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -223,18 +224,82 @@ def read_human(run_dir: Path) -> pl.DataFrame:
     return pl.read_parquet(path).cast(HUMAN_SCHEMA)
 
 
-def read_ratings(run_dir: Path) -> pl.DataFrame:
-    """ratings.jsonl as a frame (RATINGS_SCHEMA); first record of a key wins."""
-    data = _complete_bytes(Path(run_dir) / RATINGS)
-    if not data.strip():
-        return pl.DataFrame(schema=RATINGS_SCHEMA)
+def _parse_records(data: bytes) -> pl.DataFrame:
+    """Complete JSON lines as a frame; a corrupt line is skipped, not fatal."""
     try:
-        frame = pl.read_ndjson(io.BytesIO(data), schema=RATINGS_SCHEMA)
+        return pl.read_ndjson(io.BytesIO(data), schema=RATINGS_SCHEMA)
     except Exception:
-        frame = pl.DataFrame(
-            [{k: r.get(k) for k in RECORD_FIELDS} for r in iter_records(run_dir)],
-            schema=RATINGS_SCHEMA,
-        )
+        rows = []
+        for line in data.splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            rows.append({k: record.get(k) for k in RECORD_FIELDS})
+        return pl.DataFrame(rows, schema=RATINGS_SCHEMA)
+
+
+# ratings.jsonl is the record; a Parquet copy of its first N bytes makes reloading a large
+# run fast. Its name holds N and a checksum of the 4 KiB before N, so a replaced or
+# rewritten ratings.jsonl is never read through a stale copy.
+_CACHE_GLOB = ".ratings-cache-*.parquet"
+_CACHE_MIN_NEW_BYTES = 1 << 20
+
+
+def _cache_tag(handle: IO[bytes], covered: int) -> str:
+    handle.seek(max(0, covered - 4096))
+    return f"{covered}-{zlib.crc32(handle.read(min(covered, 4096))):08x}"
+
+
+def _find_cache(run_dir: Path, handle: IO[bytes], size: int) -> tuple[Path | None, int]:
+    for path in sorted(run_dir.glob(_CACHE_GLOB)):
+        tag = path.name[len(".ratings-cache-"):-len(".parquet")]
+        covered = int(tag.split("-")[0]) if tag.split("-")[0].isdigit() else -1
+        if 0 < covered <= size and _cache_tag(handle, covered) == tag:
+            return path, covered
+    return None, 0
+
+
+def _write_cache(run_dir: Path, frame: pl.DataFrame, tag: str) -> None:
+    with contextlib.suppress(OSError):
+        tmp = run_dir / f".ratings-cache-{tag}.tmp"
+        frame.write_parquet(tmp, compression="lz4")
+        os.replace(tmp, run_dir / f".ratings-cache-{tag}.parquet")
+        for old in run_dir.glob(_CACHE_GLOB):
+            if old.name != f".ratings-cache-{tag}.parquet":
+                old.unlink(missing_ok=True)
+
+
+def read_ratings(run_dir: Path) -> pl.DataFrame:
+    """ratings.jsonl as a frame (RATINGS_SCHEMA); first record of a key wins.
+
+    A torn last line is ignored. Large runs are read through a Parquet copy of what was
+    already read once, so only the lines appended since are parsed.
+    """
+    run_dir = Path(run_dir)
+    try:
+        handle = open(run_dir / RATINGS, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return pl.DataFrame(schema=RATINGS_SCHEMA)
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        cache, covered = _find_cache(run_dir, handle, size)
+        handle.seek(covered)
+        tail = handle.read(size - covered)
+        tail = tail[: tail.rfind(b"\n") + 1]
+        parts = []
+        if cache is not None:
+            try:
+                parts.append(pl.read_parquet(cache).cast(RATINGS_SCHEMA))
+            except Exception:  # an unreadable copy: parse everything again
+                handle.seek(0)
+                tail = handle.read(size)
+                tail, covered, parts = tail[: tail.rfind(b"\n") + 1], 0, []
+        if tail.strip():
+            parts.append(_parse_records(tail))
+        frame = pl.concat(parts) if parts else pl.DataFrame(schema=RATINGS_SCHEMA)
+        if len(tail) >= _CACHE_MIN_NEW_BYTES:
+            _write_cache(run_dir, frame, _cache_tag(handle, covered + len(tail)))
     return frame.unique(subset=["image_id", "aspect", "repeat"], keep="first",
                         maintain_order=True)
 

@@ -92,3 +92,28 @@ def test_repeat_seed_is_stable_and_distinct() -> None:
     assert repeat_seed(0, "pic1", "x", 1) == repeat_seed(0, "pic1", "x", 1)
     assert repeat_seed(1, "pic1", "x", 1) != repeat_seed(0, "pic1", "x", 1)
     assert all(0 <= s < 2**31 for s in seeds)
+
+
+def test_parquet_copy_speeds_reload_and_follows_appends(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import vlmrate.store as store
+
+    monkeypatch.setattr(store, "_CACHE_MIN_NEW_BYTES", 10_000)
+    with RatingsWriter(tmp_path) as writer:
+        for i in range(3000):
+            writer.append(record(f"img{i}", "valence", 1, rating=1 + i % 9))
+    first = read_ratings(tmp_path)
+    copies = list(tmp_path.glob(".ratings-cache-*.parquet"))
+    assert len(copies) == 1 and first.height == 3000
+    with RatingsWriter(tmp_path) as writer:  # appended after the copy was made
+        writer.append(record("late", "valence", 1, rating=9))
+    with open(tmp_path / RATINGS, "ab") as handle:
+        handle.write(b'{"image_id": "torn"')
+    again = read_ratings(tmp_path)
+    assert again.height == 3001 and again["image_id"][-1] == "late"
+    assert again.head(3000).equals(first)
+    # a ratings.jsonl replaced by other content is never read through the stale copy
+    (tmp_path / RATINGS).write_bytes(b"".join(
+        (json.dumps(record(f"new{i}", "arousal", 2)) + "\n").encode() for i in range(3500)))
+    replaced = read_ratings(tmp_path)
+    assert replaced.height == 3500 and set(replaced["aspect"]) == {"arousal"}
