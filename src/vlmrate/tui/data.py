@@ -120,8 +120,6 @@ def _images_of(manifest: dict) -> tuple[dict[str, Path], str]:
 
 def load_run_data(run_path: Path) -> RunData:
     """Load a run folder and its per-image table. Runs in a thread worker."""
-    import polars as pl
-
     from vlmrate.store import load_run
 
     run = load_run(run_path)

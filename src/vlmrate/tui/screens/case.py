@@ -41,7 +41,7 @@ def human_table(data: RunData, image_id: str, current: str) -> Table:
     row = data.rows.get(image_id, {})
     flagged = data.flagged(image_id)
     for aspect in data.aspects:
-        mean, sd, n = data.human.get(image_id, {}).get(aspect, (None, None, None))
+        mean, sd, _n = data.human.get(image_id, {}).get(aspect, (None, None, None))
         human = fmt(mean)
         if sd is not None:
             human += f" ±{fmt(sd, 1)}"

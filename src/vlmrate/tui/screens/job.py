@@ -23,7 +23,7 @@ REFRESH_S = 0.25
 def clock(seconds: float | None) -> str:
     if seconds is None or seconds != seconds or seconds < 0:
         return "—"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -84,6 +84,7 @@ class ResultsScreen(Screen[None]):
         self.descending = False
         self.filter_text = ""
         self.order: list[str] = []
+        self._case: Any = None  # the CaseScreen opened from here, while it is open
 
     @property
     def vapp(self) -> VlmrateApp:
@@ -103,7 +104,9 @@ class ResultsScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         if self.data is not None:
-            self.show(keep_cursor=True)
+            # back from Case: flags may have changed; the cursor follows the case shown last
+            self.show(select=self._case.image_id if self._case else self.current_id())
+            self._case = None
 
     @work(thread=True, exclusive=True, group="results", exit_on_error=False)
     def load(self) -> None:
@@ -139,7 +142,8 @@ class ResultsScreen(Screen[None]):
             ids = [i for i in ids if needle in self.data.search_text.get(i, i.lower())]
         return ids
 
-    def show(self, keep_cursor: bool = False) -> None:
+    def show(self, select: str | None = None) -> None:
+        """Rebuild the table; the cursor goes to `select` if shown, else to the top."""
         data = self.data
         if data is None:
             return
@@ -151,7 +155,6 @@ class ResultsScreen(Screen[None]):
                         "the per-image table needs vlmrate.stats.per_image")
             self.order = sorted(data.answers)
             return
-        current = self.current_id() if keep_cursor else None
         self.order = sort_ids(data.rows, self.filtered_ids(), self.sort_column, self.descending)
         columns = self.columns()
         table.clear(columns=True)
@@ -174,8 +177,8 @@ class ResultsScreen(Screen[None]):
                 else:
                     cells.append(Text(fmt(value), justify="right"))
             table.add_row(*cells, key=image_id)
-        if current in self.order:
-            table.move_cursor(row=self.order.index(current))
+        if select in self.order:
+            table.move_cursor(row=self.order.index(select), scroll=True)
         info.update(self._info_line(len(data.rows)))
 
     def _info_line(self, n_all: int) -> Text:
@@ -218,8 +221,9 @@ class ResultsScreen(Screen[None]):
             return
         from vlmrate.tui.screens.case import CaseScreen
 
-        self.app.push_screen(CaseScreen(self.data, self.order, self.order.index(image_id),
-                                        self.case_aspect()))
+        self._case = CaseScreen(self.data, self.order, self.order.index(image_id),
+                                self.case_aspect())
+        self.app.push_screen(self._case)
 
     def case_aspect(self) -> str:
         assert self.data is not None
@@ -238,17 +242,17 @@ class ResultsScreen(Screen[None]):
             self.descending = not self.descending
         else:
             self.sort_column, self.descending = key, False
-        self.show(keep_cursor=True)
+        self.show()
 
     def action_sort_next(self) -> None:
         keys = [None, *[k for k, _ in self.columns()]]
         index = keys.index(self.sort_column) if self.sort_column in keys else 0
         self.sort_column = keys[(index + 1) % len(keys)]
-        self.show(keep_cursor=True)
+        self.show()
 
     def action_sort_reverse(self) -> None:
         self.descending = not self.descending
-        self.show(keep_cursor=True)
+        self.show()
 
     def action_aspect(self) -> None:
         if self.data is None:
@@ -260,7 +264,7 @@ class ResultsScreen(Screen[None]):
             field = self.sort_column.rsplit("_", 1)[-1]
             candidate = f"{self.focus_aspect}_{field}"
             self.sort_column = candidate if candidate in dict(self.columns()) else None
-        self.show(keep_cursor=True)
+        self.show()
 
     def action_filter(self) -> None:
         box = self.query_one("#results-filter", Input)
@@ -270,7 +274,7 @@ class ResultsScreen(Screen[None]):
     @on(Input.Changed, "#results-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value
-        self.show(keep_cursor=True)
+        self.show()
 
     @on(Input.Submitted, "#results-filter")
     def _filter_submitted(self) -> None:
