@@ -80,7 +80,7 @@ class Job:
         """Called by the runner from its thread after every record."""
         self.progress = progress
         status = getattr(progress, "status", "")
-        if status:
+        if status and not (self.paused and status == "running"):  # a record still in flight
             self.status = status
         record = getattr(progress, "last_record", None)
         if record:

@@ -128,6 +128,8 @@ class RunsScreen(Screen[None]):
 
     def open_run_by_name(self, name: str) -> None:
         run = next((r for r in self.runs if r["name"] == name), None)
+        if run is None and self.vapp.active_job(name):
+            run = {"name": name}
         if run is not None:
             self._open(run)
 
