@@ -25,7 +25,7 @@ class VlmrateApp(App[int]):
     """Rate images with a VLM, watch the run, review cases, read the statistics."""
 
     TITLE = "vlmrate"
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses keep it
     COMMANDS: ClassVar = {*App.COMMANDS, ScreenActionsProvider}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, show=False),

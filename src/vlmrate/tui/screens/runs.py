@@ -63,7 +63,9 @@ class RunsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = f"runs in {self.vapp.runs_dir}"
         self.query_one("#runs-info", Static).update("loading runs…")
-        self.action_refresh()
+        # after the first frame: the worker imports polars (via the store), which would
+        # otherwise compete with drawing it
+        self.call_after_refresh(self.action_refresh)
         self.set_interval(5, self._refresh_if_running)
 
     def on_screen_resume(self) -> None:

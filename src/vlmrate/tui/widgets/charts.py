@@ -61,7 +61,7 @@ def scatter_vs_human(chart: Chart, human: list[float], model: list[float], title
         chart.empty(title, "no images with both model and human ratings")
         return
     plt = chart.start(title)
-    plt.plot([scale[0], scale[1]], [scale[0], scale[1]], marker="dot", label="model = human")
+    plt.plot([scale[0], scale[1]], [scale[0], scale[1]], marker="braille", label="model = human")
     plt.scatter(human, model, marker="dot")
     plt.xlim(scale[0], scale[1])
     plt.ylim(scale[0], scale[1])
