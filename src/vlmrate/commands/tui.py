@@ -21,8 +21,12 @@ def _prepare_terminal_images() -> str:
 
 def main(args: argparse.Namespace) -> int:
     from vlmrate.tui.app import VlmrateApp
+    from vlmrate.tui.terminal import log_path_for, output_to_log
 
     runs_dir = Path(getattr(args, "runs_dir", None) or "runs")
-    app = VlmrateApp(runs_dir=runs_dir, image_mode=_prepare_terminal_images())
-    app.run()
+    image_mode = _prepare_terminal_images()
+    with output_to_log(log_path_for(runs_dir)):
+        # the app is made inside: Textual remembers sys.__stdout__/__stderr__ when it starts
+        app = VlmrateApp(runs_dir=runs_dir, image_mode=image_mode)
+        app.run()
     return int(app.return_code or 0)

@@ -69,7 +69,7 @@ class VlmrateApp(App[int]):
             return
         if event.state == WorkerState.SUCCESS:
             job.finish(result=worker.result)
-            self.notify(f"run {job.name}: {job.status}", title="run finished")
+            self.notify(f"run {job.name}: {job.status}", title=f"run {job.status}")
         elif event.state == WorkerState.ERROR:
             job.finish(error=worker.error)
             self.notify(job.message, title=f"run {job.name} failed", severity="error",

@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, Switch
+from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, Static
 
 from vlmrate.errors import UserError
 
@@ -168,8 +168,12 @@ class NewRunScreen(Screen[None]):
             yield self._field("temperature", Input(
                 "" if v.get("temperature") is None else str(v["temperature"]),
                 placeholder="study default (0.3)", id="temperature", compact=True))
-            yield self._field("structured", Switch(bool(v.get("structured")), id="structured"))
-            yield self._field("logprobs", Switch(bool(v.get("logprobs")), id="logprobs"))
+            yield self._field("structured", Checkbox(
+                "constrain answers to the template (vLLM structured outputs)",
+                bool(v.get("structured")), id="structured", compact=True))
+            yield self._field("logprobs", Checkbox(
+                "store the probabilities of the digits 1..9 at the rating",
+                bool(v.get("logprobs")), id="logprobs", compact=True))
             yield self._field("run name", Input(
                 str(v.get("run_name") or ""), placeholder="default: dataset-model-date; "
                 "an existing name resumes it", id="run_name", compact=True))
@@ -184,7 +188,7 @@ class NewRunScreen(Screen[None]):
 
     def values(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for widget in self.query("#new-form Input, #new-form Select, #new-form Switch"):
+        for widget in self.query("#new-form Input, #new-form Select, #new-form Checkbox"):
             if widget.id:
                 out[widget.id] = widget.value  # type: ignore[attr-defined]
         return out
