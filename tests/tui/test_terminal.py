@@ -21,7 +21,7 @@ with output_to_log(Path(sys.argv[1])) as log:
     subprocess.run(["sh", "-c", "echo noise-child; echo noise-child-err >&2"], check=True)
     sys.__stderr__.write("drawn-by-app\\n")
     sys.__stderr__.flush()
-    assert os.get_terminal_size(sys.__stdout__.fileno()).columns > 0
+    assert os.isatty(sys.__stdout__.fileno()) and os.isatty(sys.__stderr__.fileno())
 print("restored-stdout")
 print("restored-stderr", file=sys.stderr)
 """
@@ -43,9 +43,10 @@ def test_noise_goes_to_the_log_not_the_terminal(tmp_path: Path) -> None:
         if not data:
             break
         chunks.append(data)
-    assert proc.wait(timeout=30) == 0
+    code = proc.wait(timeout=30)
     os.close(master)
     screen = b"".join(chunks).decode()
+    assert code == 0, screen
     assert "drawn-by-app" in screen
     assert "restored-stdout" in screen and "restored-stderr" in screen
     assert "noise" not in screen
