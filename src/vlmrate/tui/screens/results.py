@@ -71,6 +71,7 @@ class ResultsScreen(Screen[None]):
         Binding("slash", "filter", "Filter", id="results.filter"),
         Binding("a", "aspect", "Aspect", id="results.aspect"),
         Binding("t", "stats", "Stats", id="results.stats"),
+        Binding("r", "reload", "Reload", id="results.reload", show=False),
         Binding("x", "export", "Export", id="results.export"),
         Binding("escape", "back", "Back", id="results.back"),
     ]
@@ -288,6 +289,11 @@ class ResultsScreen(Screen[None]):
             self.query_one("#results-table", DataTable).focus()
             return
         self.app.pop_screen()
+
+    def action_reload(self) -> None:
+        """Read the run again (a run that is still going on has more answers now)."""
+        self.query_one("#results-info", Static).update("loading…")
+        self.load()
 
     def action_stats(self) -> None:
         from vlmrate.tui.screens.stats import StatsScreen
