@@ -129,6 +129,7 @@ class ResultsScreen(Screen[None]):
         self.sub_title = f"{data.run.name} · {data.run.status}"
         self.show()
         self.query_one("#results-table", DataTable).focus()
+        self.refresh_bindings()  # keys that needed the data are enabled now
 
     # --- table ------------------------------------------------------------------------
 
