@@ -1,0 +1,32 @@
+"""`vlmrate` / `vlmrate tui`: open the Textual app on the current folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _prepare_terminal_images() -> str:
+    """textual-image asks the terminal what it can draw (Sixel, Kitty) when it is imported,
+    which is only possible before Textual takes the terminal over."""
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        return "placeholder"
+    try:
+        import textual_image.widget  # noqa: F401
+    except Exception:  # pragma: no cover - a broken optional renderer must not stop the app
+        return "placeholder"
+    return "auto"
+
+
+def main(args: argparse.Namespace) -> int:
+    from vlmrate.tui.app import VlmrateApp
+    from vlmrate.tui.terminal import log_path_for, output_to_log
+
+    runs_dir = Path(getattr(args, "runs_dir", None) or "runs")
+    image_mode = _prepare_terminal_images()
+    with output_to_log(log_path_for(runs_dir)):
+        # the app is made inside: Textual remembers sys.__stdout__/__stderr__ when it starts
+        app = VlmrateApp(runs_dir=runs_dir, image_mode=image_mode)
+        app.run()
+    return int(app.return_code or 0)

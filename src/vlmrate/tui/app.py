@@ -1,0 +1,125 @@
+"""VlmrateApp: the Textual app `vlmrate` opens on the current folder.
+
+Screens: Runs -> Job (live) -> Results -> Case / Stats. Only the Runs screen is imported
+at start; the others (and polars, the statistics, the runner, the image renderer) are
+imported when first used, so the first frame comes quickly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from vlmrate.tui.commands import ScreenActionsProvider
+from vlmrate.tui.jobs import Job, RunnerFactory, default_runner_factory
+
+
+class VlmrateApp(App[int]):
+    """Rate images with a VLM, watch the run, review cases, read the statistics."""
+
+    TITLE = "vlmrate"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses keep it
+    COMMANDS: ClassVar = {*App.COMMANDS, ScreenActionsProvider}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, show=False),
+        Binding("f2", "change_theme", "Theme", id="theme", show=False),
+    ]
+
+    def __init__(self, runs_dir: Path = Path("runs"), *, prompts_dir: Path = Path("prompts"),
+                 data_dir: Path = Path("data"), image_mode: str = "placeholder",
+                 runner_factory: RunnerFactory | None = None) -> None:
+        super().__init__()
+        self.runs_dir = Path(runs_dir)
+        self.prompts_dir = Path(prompts_dir)
+        self.data_dir = Path(data_dir)
+        self.image_mode = image_mode  # "auto" | "halfcell" | "placeholder"
+        self.runner_factory: RunnerFactory = runner_factory or default_runner_factory
+        self.jobs: dict[str, Job] = {}
+
+    def on_mount(self) -> None:
+        from vlmrate.tui.screens.runs import RunsScreen
+
+        self.push_screen(RunsScreen())
+
+    # --- jobs --------------------------------------------------------------------------
+
+    def start_job(self, job: Job) -> None:
+        """Run a prepared job in a thread worker owned by the app (it outlives screens)."""
+        self.jobs[job.name] = job
+        self.run_worker(job.run_blocking, name=f"job:{job.name}", group="jobs", thread=True,
+                        exit_on_error=False, description=f"run {job.name}")
+
+    def active_job(self, name: str) -> Job | None:
+        job = self.jobs.get(name)
+        return job if job is not None and job.active else None
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if not worker.name.startswith("job:"):
+            return
+        job = self.jobs.get(worker.name.removeprefix("job:"))
+        if job is None:
+            return
+        if event.state == WorkerState.SUCCESS:
+            job.finish(result=worker.result)
+            self.notify(f"run {job.name}: {job.status}", title=f"run {job.status}")
+        elif event.state == WorkerState.ERROR:
+            job.finish(error=worker.error)
+            self.notify(job.message, title=f"run {job.name} failed", severity="error",
+                        timeout=10)
+        elif event.state == WorkerState.CANCELLED:
+            job.finish(error=RuntimeError("cancelled"))
+
+    def cancel_jobs(self) -> None:
+        for job in self.jobs.values():
+            job.cancel()
+
+    async def action_quit(self) -> None:
+        self.cancel_jobs()
+        self.exit(0)
+
+    def on_unmount(self) -> None:
+        self.cancel_jobs()
+
+    # --- shared actions ----------------------------------------------------------------
+
+    def report_error(self, error: BaseException | None, title: str = "") -> None:
+        """A user error as one line; anything else as its type and message (no traceback)."""
+        from vlmrate.errors import UserError
+
+        if error is None:
+            return
+        if isinstance(error, UserError):
+            self.notify(str(error), title=title, severity="error", timeout=10)
+        else:
+            self.notify(f"{type(error).__name__}: {error}", title=title or "unexpected error",
+                        severity="error", timeout=10)
+
+    @work(thread=True, exit_on_error=False, group="export")
+    def export_run(self, run: Any) -> None:
+        """`x` on Results and Stats: write the workbook in a worker, notify the path."""
+        from vlmrate.tui.data import export
+
+        try:
+            path = export(run)
+        except Exception as exc:
+            self.call_from_thread(self.report_error, exc, "export")
+            return
+        self.call_from_thread(self.notify, f"workbook written: {path}", title="export")
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        dark = self.theme != "textual-light"
+        yield SystemCommand("Light theme" if dark else "Dark theme",
+                            "Switch between textual-light and textual-dark",
+                            self.action_toggle_dark)
+
+    def action_toggle_dark(self) -> None:
+        self.theme = "textual-dark" if self.theme == "textual-light" else "textual-light"

@@ -1,0 +1,213 @@
+"""What the screens show, loaded off the UI thread.
+
+Every function here is meant to run inside a thread worker: each imports polars, the
+store and the statistics lazily, so that importing the app stays fast. The TUI computes
+no statistics of its own: it calls ``vlmrate.stats`` like the CLI does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from vlmrate.store import LoadedRun
+
+NOT_AVAILABLE = "statistics not available in this build (vlmrate.stats is missing {what})"
+
+
+class StatsUnavailable(Exception):
+    """vlmrate.stats lacks a function the screen needs."""
+
+
+def stats_function(name: str) -> Any:
+    """A function of vlmrate.stats, or StatsUnavailable when this build lacks it."""
+    try:
+        import vlmrate.stats as stats
+    except ImportError as exc:  # pragma: no cover - the package always exists
+        raise StatsUnavailable(NOT_AVAILABLE.format(what="entirely")) from exc
+    function = getattr(stats, name, None)
+    if function is None:
+        raise StatsUnavailable(NOT_AVAILABLE.format(what=f"{name}()"))
+    return function
+
+
+def fmt(value: Any, digits: int = 2) -> str:
+    """A number for a table cell; missing or NaN values as an em dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return "—"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def fmt_p(value: Any) -> str:
+    if isinstance(value, float) and not math.isnan(value) and 0 <= value < 0.001:
+        return "<.001"
+    return fmt(value, 3)
+
+
+@dataclass
+class Answer:
+    repeat: int
+    rating: int | None
+    reason: str
+    raw: str
+    error: str  # "" or the parse error / engine error
+
+
+@dataclass
+class RunData:
+    """A run as the Results and Case screens need it."""
+
+    run: LoadedRun
+    table: pl.DataFrame | None  # per_image(); None when the statistics are unavailable
+    unavailable: str  # why table is None
+    rows: dict[str, dict[str, Any]]  # image_id -> per_image row
+    answers: dict[str, dict[str, list[Answer]]]  # image_id -> aspect -> answers by repeat
+    human: dict[str, dict[str, tuple[float | None, float | None, int | None]]]
+    search_text: dict[str, str]  # image_id -> lower-case id + every reason
+    images: dict[str, Path] = field(default_factory=dict)  # normalised id -> image file
+    images_note: str = ""  # why there are no images
+
+    @property
+    def aspects(self) -> list[str]:
+        return self.run.aspects
+
+    @property
+    def review(self) -> dict[str, dict[str, dict]]:
+        return self.run.review
+
+    def image_path(self, image_id: str) -> Path | None:
+        from vlmrate.dataset import normalise_id
+
+        return self.images.get(normalise_id(image_id))
+
+    def flagged(self, image_id: str) -> list[str]:
+        entries = self.review.get(image_id, {})
+        return [a for a in self.aspects if entries.get(a, {}).get("flagged")]
+
+    def note(self, image_id: str, aspect: str) -> str:
+        return str(self.review.get(image_id, {}).get(aspect, {}).get("note", "") or "")
+
+    def has_note(self, image_id: str) -> bool:
+        return any(e.get("note") for e in self.review.get(image_id, {}).values())
+
+
+def _images_of(manifest: dict) -> tuple[dict[str, Path], str]:
+    from vlmrate.dataset import discover_images, normalise_id
+    from vlmrate.errors import UserError
+
+    folder = (manifest.get("dataset") or {}).get("path")
+    if not folder:
+        return {}, "no image folder recorded for this run (imported ratings)"
+    try:
+        entries = discover_images(Path(folder))
+    except UserError as exc:
+        return {}, str(exc)
+    return {normalise_id(e.image_id): e.path for e in entries}, ""
+
+
+def load_run_data(run_path: Path) -> RunData:
+    """Load a run folder and its per-image table. Runs in a thread worker."""
+    from vlmrate.store import load_run
+
+    run = load_run(run_path)
+    table: pl.DataFrame | None = None
+    unavailable = ""
+    try:
+        per_image = stats_function("per_image")
+        table = per_image(run.ratings, run.human, run.aspects)
+    except StatsUnavailable as exc:
+        unavailable = str(exc)
+    rows = {row["image_id"]: row for row in table.iter_rows(named=True)} if table is not None \
+        else {}
+
+    answers: dict[str, dict[str, list[Answer]]] = {}
+    text: dict[str, list[str]] = {}
+    ordered = run.ratings.sort(["image_id", "aspect", "repeat"])
+    for rec in ordered.select("image_id", "aspect", "repeat", "rating", "reason", "raw",
+                              "parse_error", "engine_error").iter_rows(named=True):
+        image_id = rec["image_id"]
+        error = rec["engine_error"] or rec["parse_error"] or ""
+        answers.setdefault(image_id, {}).setdefault(rec["aspect"], []).append(Answer(
+            repeat=int(rec["repeat"]), rating=rec["rating"], reason=rec["reason"] or "",
+            raw=rec["raw"] or "", error=str(error)))
+        if rec["reason"]:
+            text.setdefault(image_id, []).append(rec["reason"])
+
+    human: dict[str, dict[str, tuple[float | None, float | None, int | None]]] = {}
+    for rec in run.human.iter_rows(named=True):
+        human.setdefault(rec["image_id"], {})[rec["aspect"]] = (
+            rec["human_mean"], rec["human_sd"], rec["human_n"])
+
+    ids = list(rows) or sorted(set(answers) | set(human))
+    search_text = {i: " ".join([i, *text.get(i, [])]).lower() for i in ids}
+    images, note = _images_of(run.manifest)
+    return RunData(run=run, table=table, unavailable=unavailable, rows=rows, answers=answers,
+                   human=human, search_text=search_text, images=images, images_note=note)
+
+
+@dataclass
+class StatsData:
+    """What the Stats screen shows: DESIGN.md's `stats --json` object + per-image data."""
+
+    stats: dict
+    table: pl.DataFrame
+    aspects: list[str]
+
+
+def load_stats(run: LoadedRun, *, bound: float = 0.5, alpha: float = 0.05,
+               seed: int = 0) -> StatsData:
+    """analyse() + to_json_dict() + per_image(); runs in a thread worker."""
+    analyse = stats_function("analyse")
+    to_json_dict = stats_function("to_json_dict")
+    per_image = stats_function("per_image")
+    stats = to_json_dict(analyse(run.ratings, run.human, run.aspects, bound=bound, alpha=alpha,
+                                 seed=seed, run_name=run.name))
+    return StatsData(stats=stats, table=per_image(run.ratings, run.human, run.aspects),
+                     aspects=list(run.aspects))
+
+
+def export(run: LoadedRun) -> Path:
+    """The workbook of a run via vlmrate.export.export_run (another module's job)."""
+    from vlmrate.errors import UserError
+
+    try:
+        from vlmrate.export import export_run
+    except ImportError:
+        raise UserError("export is not available in this build (vlmrate.export is missing)"
+                        ) from None
+    result = export_run(run.path)
+    return Path(result) if result is not None else run.path
+
+
+def column_values(table: pl.DataFrame, column: str) -> list[float]:
+    """The non-null, finite values of one column, for a chart."""
+    if column not in table.columns:
+        return []
+    return [float(v) for v in table[column].to_list()
+            if v is not None and not math.isnan(float(v))]
+
+
+def paired_values(table: pl.DataFrame, x: str, y: str) -> tuple[list[float], list[float]]:
+    """Rows where both columns have a finite value."""
+    if x not in table.columns or y not in table.columns:
+        return [], []
+    xs, ys = [], []
+    for a, b in zip(table[x].to_list(), table[y].to_list(), strict=True):
+        if a is None or b is None or math.isnan(float(a)) or math.isnan(float(b)):
+            continue
+        xs.append(float(a))
+        ys.append(float(b))
+    return xs, ys

@@ -1,0 +1,1 @@
+"""Screens of the app; each is imported when first opened."""

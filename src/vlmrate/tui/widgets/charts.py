@@ -1,0 +1,87 @@
+"""Plotext charts of the Stats screen. They draw numbers computed by vlmrate.stats only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual_plotext import PlotextPlot
+
+BINS = 18
+
+
+class Chart(PlotextPlot):
+    """A plotext plot that is redrawn from scratch by one of the functions below."""
+
+    def start(self, title: str) -> Any:
+        plt = self.plt
+        plt.clear_figure()
+        plt.title(title)
+        return plt
+
+    def empty(self, title: str, why: str) -> None:
+        plt = self.start(title)
+        plt.text(why, 0.5, 0.5, alignment="center")
+        plt.xlim(0, 1)
+        plt.ylim(0, 1)
+        self.refresh()
+
+
+def histogram(chart: Chart, values: list[float], title: str, xlabel: str,
+              zero_line: bool = False) -> None:
+    if not values:
+        chart.empty(title, "no values")
+        return
+    plt = chart.start(title)
+    plt.hist(values, bins=BINS)
+    plt.xlabel(xlabel)
+    plt.ylabel("images")
+    if zero_line:
+        plt.vline(0)
+    chart.refresh()
+
+
+def bland_altman(chart: Chart, means: list[float], diffs: list[float], bias: Any,
+                 lower: Any, upper: Any, title: str) -> None:
+    if not means:
+        chart.empty(title, "no images with both model and human ratings")
+        return
+    plt = chart.start(title)
+    plt.scatter(means, diffs, marker="dot")
+    for value in (bias, lower, upper):
+        if isinstance(value, int | float):
+            plt.hline(float(value))
+    plt.xlabel("(model + human) / 2")
+    plt.ylabel("model − human")
+    chart.refresh()
+
+
+def scatter_vs_human(chart: Chart, human: list[float], model: list[float], title: str,
+                     scale: tuple[int, int] = (1, 9)) -> None:
+    if not human:
+        chart.empty(title, "no images with both model and human ratings")
+        return
+    plt = chart.start(title)
+    plt.plot([scale[0], scale[1]], [scale[0], scale[1]], marker="braille", label="model = human")
+    plt.scatter(human, model, marker="dot")
+    plt.xlim(scale[0], scale[1])
+    plt.ylim(scale[0], scale[1])
+    plt.xlabel("human mean")
+    plt.ylabel("model mean")
+    chart.refresh()
+
+
+def errors_by_k(chart: Chart, rows: list[dict], title: str) -> None:
+    ks = [row["k"] for row in rows if isinstance(row.get("mae"), int | float)]
+    if not ks:
+        chart.empty(title, "no errors by k")
+        return
+    plt = chart.start(title)
+    plt.plot(ks, [row["mae"] for row in rows if isinstance(row.get("mae"), int | float)],
+             label="MAE", marker="dot")
+    rs = [(row["k"], row["r"]) for row in rows if isinstance(row.get("r"), int | float)]
+    if rs:
+        plt.plot([k for k, _ in rs], [r for _, r in rs], label="r", marker="dot",
+                 yside="right")
+    plt.xlabel("k (first k repeats)")
+    plt.xticks(ks)
+    chart.refresh()

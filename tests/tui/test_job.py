@@ -1,0 +1,240 @@
+"""The New run form and the Job panel, against a fake runner with vlmrate.runner's interface.
+
+(The end-to-end test with the real runner and the tiny model comes with the runner.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, ClassVar
+
+from textual.pilot import Pilot
+from textual.widgets import RichLog, Static
+
+from tests.tui.test_screens import settle, text_of
+from vlmrate.errors import UserError
+from vlmrate.tui.app import VlmrateApp
+from vlmrate.tui.screens.job import JobScreen
+from vlmrate.tui.screens.new_run import NewRunScreen, collect_options
+from vlmrate.tui.screens.runs import RunsScreen
+
+ASPECTS = ("relevance", "arousal")
+
+
+class FakeRunner:
+    """Emits `total` records, one per `step_s`; record 3 fails to parse."""
+
+    instances: ClassVar[list[FakeRunner]] = []
+
+    def __init__(self, options: dict, on_progress: Callable[[Any], None], total: int = 8,
+                 step_s: float = 0.01, fail_prepare: str = "") -> None:
+        self.options = options
+        self.on_progress = on_progress
+        self.total = total
+        self.step_s = step_s
+        self.fail_prepare = fail_prepare
+        self._running = threading.Event()
+        self._running.set()
+        self._cancelled = threading.Event()
+        self.calls: list[str] = []
+        FakeRunner.instances.append(self)
+
+    def prepare(self) -> Path:
+        if self.fail_prepare:
+            raise UserError(self.fail_prepare)
+        run_dir = Path(self.options["runs_dir"]) / (self.options.get("run_name") or "fake")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "manifest.json").write_text(json.dumps(
+            {"name": run_dir.name, "status": "running", "model": "fake", "total_jobs": 8}))
+        return run_dir
+
+    def progress(self, done: int, status: str, record: dict | None) -> SimpleNamespace:
+        half = self.total // 2
+        per = {ASPECTS[0]: (min(done, half), half), ASPECTS[1]: (max(0, done - half), half)}
+        return SimpleNamespace(
+            run_dir=Path("x"), total=self.total, done=done, per_aspect=per,
+            parse_failures=1 if done >= 3 else 0, engine_errors=0, ratings_per_s=12.5,
+            tokens_per_s=640.0, elapsed_s=float(done), eta_s=float(self.total - done),
+            last_record=record, status=status, message="")
+
+    async def run(self) -> SimpleNamespace:
+        done = 0
+        while done < self.total:
+            if self._cancelled.is_set():
+                final = self.progress(done, "cancelled", None)
+                self.on_progress(final)
+                return final
+            if not self._running.is_set():
+                await asyncio.sleep(0.01)
+                continue
+            await asyncio.sleep(self.step_s)
+            done += 1
+            failed = done == 3
+            record = {"image_id": f"img{done:02d}", "aspect": ASPECTS[done > self.total // 2],
+                      "repeat": 1, "rating": None if failed else 5,
+                      "reason": "" if failed else f"reason {done}",
+                      "raw": "I cannot rate this" if failed else f"Rating: 5\nreason {done}",
+                      "parse_error": "no_rating" if failed else None, "engine_error": None}
+            self.on_progress(self.progress(done, "running", record))
+        final = self.progress(done, "done", None)
+        self.on_progress(final)
+        return final
+
+    def pause(self) -> None:
+        self.calls.append("pause")
+        self._running.clear()
+
+    def resume(self) -> None:
+        self.calls.append("resume")
+        self._running.set()
+
+    def cancel(self) -> None:
+        self.calls.append("cancel")
+        self._cancelled.set()
+
+
+def fake_factory(**kwargs: Any) -> Callable[[dict, Callable[[Any], None]], FakeRunner]:
+    def factory(options: dict, on_progress: Callable[[Any], None]) -> FakeRunner:
+        return FakeRunner(options, on_progress, **kwargs)
+
+    return factory
+
+
+async def start_run(pilot: Pilot, dataset: Path, name: str = "job1") -> None:
+    await settle(pilot)
+    await pilot.press("n")
+    await pilot.pause()
+    form = pilot.app.screen
+    assert isinstance(form, NewRunScreen)
+    form.query_one("#dataset").value = str(dataset)  # type: ignore[attr-defined]
+    form.query_one("#run_name").value = name  # type: ignore[attr-defined]
+    await pilot.press("ctrl+s")
+    # not workers.wait_for_complete(): that would wait for the whole run
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, JobScreen)
+                   or not form.query_one("#start").disabled)
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not reached")
+
+
+async def test_job_panel_runs_to_the_end(workspace: Path) -> None:
+    app = VlmrateApp(runs_dir=workspace / "runs", data_dir=workspace / "data",
+                     runner_factory=fake_factory(total=8, step_s=0.02))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start_run(pilot, workspace / "data")
+        screen = app.screen
+        assert isinstance(screen, JobScreen)
+        runner = FakeRunner.instances[-1]
+        assert runner.options["dataset"] == workspace / "data"
+        assert runner.options["run_name"] == "job1"
+        await wait_for(pilot, lambda: screen.job.status == "done")
+        await pilot.pause(0.4)  # one refresh of the panel
+        counters = text_of(screen.query_one("#job-counters", Static))
+        assert "8/8 done" in counters and "12.5 ratings/s" in counters
+        assert "parse failures 1" in counters and "ETA 0:00" in counters
+        assert "done" in text_of(screen.query_one("#job-title", Static))
+        failed = text_of(screen.query_one("#job-failed", Static))
+        assert "I cannot rate this" in failed and "no_rating" in failed
+        log = screen.query_one("#job-log", RichLog)
+        assert len(log.lines) == 8
+        assert screen.query_one("#job-overall").percentage == 1.0  # type: ignore[attr-defined]
+        assert len(screen._aspect_bars) == 2
+        assert all(bar.percentage == 1.0 for bar in screen._aspect_bars.values())
+        assert any("run job1: done" in n.message for n in app._notifications)
+
+
+async def test_job_pause_resume_cancel(workspace: Path) -> None:
+    app = VlmrateApp(runs_dir=workspace / "runs", data_dir=workspace / "data",
+                     runner_factory=fake_factory(total=400, step_s=0.02))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start_run(pilot, workspace / "data", "job2")
+        screen = app.screen
+        assert isinstance(screen, JobScreen)
+        runner = FakeRunner.instances[-1]
+        await wait_for(pilot, lambda: screen.job.record_count > 2)
+        await pilot.press("p")
+        assert runner.calls == ["pause"] and screen.job.status == "paused"
+        await pilot.pause(0.2)
+        frozen = screen.job.record_count
+        await pilot.pause(0.2)
+        assert screen.job.record_count == frozen
+        await pilot.press("p")
+        assert runner.calls == ["pause", "resume"]
+        await pilot.press("escape")  # back to Runs: the run goes on
+        assert isinstance(app.screen, RunsScreen)
+        await wait_for(pilot, lambda: screen.job.record_count > frozen + 2)
+        app.screen.open_run_by_name("job2")  # type: ignore[attr-defined]
+        await pilot.pause()
+        assert isinstance(app.screen, JobScreen)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: screen.job.status == "cancelled")
+        assert "cancel" in runner.calls
+        assert screen.job.record_count < 400
+
+
+async def test_quitting_cancels_a_running_job(workspace: Path) -> None:
+    app = VlmrateApp(runs_dir=workspace / "runs", data_dir=workspace / "data",
+                     runner_factory=fake_factory(total=10_000, step_s=0.01))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start_run(pilot, workspace / "data", "job3")
+        await pilot.pause(0.1)
+        runner = FakeRunner.instances[-1]
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert "cancel" in runner.calls
+
+
+async def test_prepare_error_is_a_notification(workspace: Path) -> None:
+    app = VlmrateApp(runs_dir=workspace / "runs", data_dir=workspace / "data",
+                     runner_factory=fake_factory(fail_prepare="prompts changed since the run "
+                                                              "started: use another --run"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start_run(pilot, workspace / "data", "job4")
+        assert isinstance(app.screen, NewRunScreen)
+        assert any("prompts changed" in n.message for n in app._notifications)
+        assert not app.screen.query_one("#start").disabled
+
+
+async def test_runner_missing_is_a_notification(workspace: Path) -> None:
+    import importlib.util
+
+    app = VlmrateApp(runs_dir=workspace / "runs", data_dir=workspace / "data")
+    async with app.run_test(size=(80, 24)) as pilot:
+        if importlib.util.find_spec("vlmrate.runner") is not None:
+            return  # the real runner is merged; the end-to-end test covers it
+        await start_run(pilot, workspace / "data", "job5")
+        assert isinstance(app.screen, NewRunScreen)
+        assert any("runner is not available" in n.message for n in app._notifications)
+
+
+def test_collect_options_checks_the_form(tmp_path: Path) -> None:
+    base = {"dataset": str(tmp_path), "engine": "vllm"}
+    runs, prompts = tmp_path / "runs", tmp_path / "prompts"
+    options = collect_options({**base, "repeats": "3", "temperature": "0.7", "structured": True,
+                               "run_name": "a-b_c.1"}, runs, prompts)
+    assert options["repeats"] == 3 and options["temperature"] == 0.7
+    assert options["structured"] is True and options["logprobs"] is False
+    assert options["dataset"] == tmp_path and options["runs_dir"] == runs
+    assert "human" not in options and "base_url" not in options
+    bad = [({"dataset": ""}, "required"), ({"repeats": "0"}, "repeats"),
+           ({"repeats": "x"}, "repeats"), ({"temperature": "hot"}, "not a number"),
+           ({"temperature": "5"}, "between 0 and 2"), ({"engine": "openai"}, "base URL"),
+           ({"base_url": "localhost:8000"}, "http://"), ({"run_name": "a b"}, "run name"),
+           ({"human": str(tmp_path / "nope.csv")}, "no such file")]
+    for change, message in bad:
+        try:
+            collect_options({**base, **change}, runs, prompts)
+        except UserError as exc:
+            assert message in str(exc)
+        else:
+            raise AssertionError(f"{change} accepted")

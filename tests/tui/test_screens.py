@@ -1,0 +1,319 @@
+"""Pilot tests: drive Runs -> Results -> Case / Stats like a reviewer does, by keyboard."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, Static
+
+from tests.tui.conftest import ASPECTS, N_IMAGES, add_images, needs_analyse, needs_per_image
+from vlmrate.tui.app import VlmrateApp
+from vlmrate.tui.screens.case import CaseScreen
+from vlmrate.tui.screens.new_run import NewRunScreen
+from vlmrate.tui.screens.results import ResultsScreen
+from vlmrate.tui.screens.runs import RunsScreen
+from vlmrate.tui.screens.stats import StatsScreen
+
+SIZE = (100, 30)
+
+
+async def settle(pilot: Pilot) -> None:
+    """Let every worker finish and the screen catch up."""
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    for screen in pilot.app.screen_stack:
+        await screen.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def text_of(widget: Static) -> str:
+    """What a Static shows, as plain text (its Rich renderable rendered wide)."""
+    content = widget.content
+    if isinstance(content, str):
+        return content
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(content)
+    return console.export_text()
+
+
+def table_ids(table: DataTable) -> list[str]:
+    return [str(key.value) for key in table.rows]
+
+
+async def open_results(pilot: Pilot) -> ResultsScreen:
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, RunsScreen)
+    await pilot.press("enter")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, ResultsScreen)
+    return screen
+
+
+async def test_runs_screen_lists_the_run(make_app: Callable[..., VlmrateApp]) -> None:
+    async with make_app().run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = pilot.app.screen.query_one("#runs-table", DataTable)
+        assert table_ids(table) == ["study1"]
+        row = table.get_row("study1")
+        assert row[1] == "imported" and row[2] == "tiny-vlm" and row[4] == "108/108"
+        assert "1 run " in text_of(pilot.app.screen.query_one("#runs-info", Static))
+
+
+async def test_runs_screen_without_runs(tmp_path: Path) -> None:
+    app = VlmrateApp(runs_dir=tmp_path / "runs", prompts_dir=tmp_path / "p")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "no runs" in text_of(app.screen.query_one("#runs-info", Static))
+        await pilot.press("enter")  # nothing selected: a warning, no crash
+        await settle(pilot)
+        assert isinstance(app.screen, RunsScreen)
+
+
+@needs_per_image
+async def test_results_sort_and_filter(make_app: Callable[..., VlmrateApp]) -> None:
+    async with make_app().run_test(size=SIZE) as pilot:
+        screen = await open_results(pilot)
+        table = screen.query_one("#results-table", DataTable)
+        assert table.row_count == N_IMAGES
+        assert table_ids(table) == sorted(table_ids(table))
+        await pilot.press("s", "s")  # image id, then relevance mean
+        assert screen.sort_column == "relevance_mean" and not screen.descending
+        means = [screen.data.rows[i]["relevance_mean"] for i in table_ids(table)]
+        assert means == sorted(means)
+        await pilot.press("S")
+        means = [screen.data.rows[i]["relevance_mean"] for i in table_ids(table)]
+        assert means == sorted(means, reverse=True)
+        assert "sorted by rel m ↓" in text_of(screen.query_one("#results-info", Static))
+        # filter by text in the reasons
+        await pilot.press("slash")
+        await pilot.press(*"flooded")
+        await pilot.pause()
+        ids = table_ids(table)
+        assert ids and len(ids) < N_IMAGES
+        assert all("flooded" in screen.data.search_text[i] for i in ids)
+        # ... and by id; escape clears the filter
+        screen.query_one("#results-filter", Input).value = "img1"
+        await pilot.pause()
+        assert set(table_ids(table)) == {"img10", "img11", "img12"}
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table.row_count == N_IMAGES
+        assert isinstance(pilot.app.screen, ResultsScreen)
+
+
+@needs_per_image
+async def test_results_aspect_focus(make_app: Callable[..., VlmrateApp]) -> None:
+    async with make_app().run_test(size=(80, 24)) as pilot:
+        screen = await open_results(pilot)
+        table = screen.query_one("#results-table", DataTable)
+        assert len(table.columns) == 2 + 4 * len(ASPECTS)
+        await pilot.press("a")
+        assert screen.focus_aspect == "relevance"
+        labels = [str(c.label) for c in table.columns.values()]
+        assert labels == ["", "image", "mean", "SD", "n", "human", "d"]
+        await pilot.press("a", "a", "a")
+        assert screen.focus_aspect == "all aspects"
+
+
+@needs_per_image
+async def test_case_review_flag_note_and_navigation(
+        make_app: Callable[..., VlmrateApp], workspace: Path) -> None:
+    review_path = workspace / "runs/study1/review.json"
+    async with make_app().run_test(size=SIZE) as pilot:
+        results = await open_results(pilot)
+        await pilot.press("s", "s", "S")  # relevance mean, highest first
+        order = list(results.order)
+        await pilot.press("enter")
+        await settle(pilot)
+        case = pilot.app.screen
+        assert isinstance(case, CaseScreen)
+        assert case.image_id == order[0] and case.aspect == "relevance"
+        title = text_of(case.query_one("#case-title", Static))
+        assert order[0] in title and f"1/{N_IMAGES}" in title
+        answers = text_of(case.query_one("#case-answers", Static))
+        assert "(relevance 1)" in answers and "(relevance 3)" in answers
+        # the imported run has no image folder: a clear placeholder
+        assert "no image folder" in text_of(case.query_one(".image-placeholder", Static))
+
+        await pilot.press("f")
+        await settle(pilot)
+        review = json.loads(review_path.read_text())["cases"]
+        assert review[order[0]]["relevance"]["flagged"] is True
+        assert "⚑ relevance" in text_of(case.query_one("#case-title", Static))
+
+        await pilot.press("e")
+        await pilot.pause()
+        await pilot.press(*"looks odd", "enter")
+        await settle(pilot)
+        review = json.loads(review_path.read_text())["cases"]
+        assert review[order[0]]["relevance"]["note"] == "looks odd"
+        assert "looks odd" in text_of(case.query_one("#case-note", Static))
+
+        await pilot.press("a")  # next aspect
+        await pilot.pause()
+        assert case.aspect == "arousal"
+        assert "(arousal 2)" in text_of(case.query_one("#case-answers", Static))
+        await pilot.press("tab")
+        await pilot.pause()
+        assert case.aspect == "valence"
+        await pilot.press("f")
+        await settle(pilot)
+        review = json.loads(review_path.read_text())["cases"]
+        assert review[order[0]]["valence"]["flagged"] is True
+        assert review[order[0]]["relevance"]["note"] == "looks odd"
+
+        await pilot.press("n")
+        await pilot.pause()
+        assert case.image_id == order[1]
+        assert f"2/{N_IMAGES}" in text_of(case.query_one("#case-title", Static))
+        await pilot.press("p", "p")  # the second p stays on the first image
+        await pilot.pause()
+        assert case.image_id == order[0]
+
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, ResultsScreen)
+        flag_cell = results.query_one("#results-table", DataTable).get_row(order[0])[0]
+        assert str(flag_cell) == "⚑"
+
+
+@needs_per_image
+async def test_case_shows_a_missing_answer(make_app: Callable[..., VlmrateApp]) -> None:
+    async with make_app().run_test(size=SIZE) as pilot:
+        results = await open_results(pilot)
+        table = results.query_one("#results-table", DataTable)
+        table.move_cursor(row=results.order.index("img03"))
+        await pilot.press("enter")
+        await settle(pilot)
+        answers = text_of(pilot.app.screen.query_one("#case-answers", Static))
+        assert "✗" in answers and "[missing]" in answers
+        await pilot.press("r")  # raw answers instead of reasons
+        assert "raw answer" in text_of(pilot.app.screen.query_one("#case-answers", Static))
+
+
+@needs_per_image
+async def test_case_draws_the_image(make_app: Callable[..., VlmrateApp],
+                                    workspace: Path) -> None:
+    from textual_image.widget import HalfcellImage
+
+    ids = [f"img{i:02d}" for i in range(1, N_IMAGES)]  # img12 has no file
+    add_images(workspace / "runs/study1", workspace / "data/pics", ids)
+    async with make_app(image_mode="halfcell").run_test(size=SIZE) as pilot:
+        await open_results(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        case = pilot.app.screen
+        assert isinstance(case, CaseScreen)
+        assert len(case.query(HalfcellImage)) == 1
+        case.index = case.order.index("img12")
+        await case.show_case(new_image=True)
+        await pilot.pause()
+        assert not case.query(HalfcellImage)
+        assert "no image file" in text_of(case.query_one(".image-placeholder", Static))
+
+
+@needs_analyse
+async def test_stats_screen(make_app: Callable[..., VlmrateApp]) -> None:
+    async with make_app().run_test(size=SIZE) as pilot:
+        await open_results(pilot)
+        await pilot.press("t")
+        await settle(pilot)
+        screen = pilot.app.screen
+        assert isinstance(screen, StatsScreen)
+        summary = text_of(screen.query_one("#stats-summary", Static))
+        for label in ("ICC1", "Wilcoxon", "TOST", "Bland–Altman", *ASPECTS):
+            assert label in summary
+        assert "relevance~arousal" in text_of(screen.query_one("#stats-between", Static))
+        assert "aspect relevance" in text_of(screen.query_one("#stats-info", Static))
+        await pilot.press("a")
+        assert screen.aspect == "arousal"
+        assert "aspect arousal" in text_of(screen.query_one("#stats-info", Static))
+        await pilot.press("right_square_bracket")
+        assert screen.query_one("#stats-tabs").active == "byk"
+        rows = text_of(screen.query_one("#stats-byk", Static))
+        assert "MAE" in rows
+        await pilot.press("escape")
+        assert isinstance(pilot.app.screen, ResultsScreen)
+
+
+async def test_stats_unavailable_is_said(make_app: Callable[..., VlmrateApp],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import vlmrate.stats
+
+    for name in ("per_image", "analyse"):
+        monkeypatch.delattr(vlmrate.stats, name, raising=False)
+    async with make_app().run_test(size=SIZE) as pilot:
+        screen = await open_results(pilot)
+        assert "statistics not available" in text_of(screen.query_one("#results-info", Static))
+        await pilot.press("t")
+        await settle(pilot)
+        info = text_of(pilot.app.screen.query_one("#stats-info", Static))
+        assert "statistics not available" in info
+
+
+async def test_export_without_exporter_notifies(make_app: Callable[..., VlmrateApp],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "vlmrate.export", None)  # import fails
+    async with make_app().run_test(size=SIZE) as pilot:
+        await open_results(pilot)
+        await pilot.press("x")
+        await settle(pilot)
+        messages = [n.message for n in pilot.app._notifications]
+        assert any("export is not available" in m for m in messages)
+        assert isinstance(pilot.app.screen, ResultsScreen)
+
+
+async def test_new_run_rejects_a_missing_dataset(make_app: Callable[..., VlmrateApp]) -> None:
+    async with make_app().run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, NewRunScreen)
+        await pilot.press(*"no/such/folder")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        messages = [n.message for n in pilot.app._notifications]
+        assert any("no/such/folder: no such folder" in m for m in messages)
+        assert isinstance(pilot.app.screen, NewRunScreen)
+        await pilot.press("escape")
+        assert isinstance(pilot.app.screen, RunsScreen)
+
+
+async def test_palette_runs_screen_actions(make_app: Callable[..., VlmrateApp]) -> None:
+    async with make_app().run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"new run")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, NewRunScreen)
+
+
+async def test_palette_lists_every_footer_key(make_app: Callable[..., VlmrateApp]) -> None:
+    from vlmrate.tui.commands import ScreenActionsProvider
+
+    async with make_app().run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        provider = ScreenActionsProvider(pilot.app.screen)
+        await provider.startup()
+        titles = {title for title, _, _ in provider._entries}
+        assert {"Open", "New run", "Stats", "Resume", "Refresh", "Open run study1"} <= titles
+
+
+async def test_theme_switch(make_app: Callable[..., VlmrateApp]) -> None:
+    async with make_app().run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        before = pilot.app.theme
+        pilot.app.action_toggle_dark()
+        await pilot.pause()
+        assert pilot.app.theme != before
