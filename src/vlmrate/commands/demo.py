@@ -52,7 +52,6 @@ def main(args: argparse.Namespace) -> int:
     if args.no_tui or not interactive:
         Console().print(render_summary(load_run(final.run_dir)))
         return 0 if final.status == "done" else 1
-    from vlmrate.tui.app import VlmrateApp
+    from vlmrate.commands.tui import launch
 
-    VlmrateApp(runs_dir=args.runs_dir, open_run=final.run_dir).run()
-    return 0
+    return launch(args.runs_dir, open_run=final.run_dir)

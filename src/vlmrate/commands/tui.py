@@ -19,14 +19,18 @@ def _prepare_terminal_images() -> str:
     return "auto"
 
 
-def main(args: argparse.Namespace) -> int:
+def launch(runs_dir: Path, open_run: Path | None = None) -> int:
+    """Run the app on runs_dir (optionally opening one run's Results first)."""
     from vlmrate.tui.app import VlmrateApp
     from vlmrate.tui.terminal import log_path_for, output_to_log
 
-    runs_dir = Path(getattr(args, "runs_dir", None) or "runs")
     image_mode = _prepare_terminal_images()
     with output_to_log(log_path_for(runs_dir)):
         # the app is made inside: Textual remembers sys.__stdout__/__stderr__ when it starts
-        app = VlmrateApp(runs_dir=runs_dir, image_mode=image_mode)
+        app = VlmrateApp(runs_dir=runs_dir, image_mode=image_mode, open_run=open_run)
         app.run()
     return int(app.return_code or 0)
+
+
+def main(args: argparse.Namespace) -> int:
+    return launch(Path(getattr(args, "runs_dir", None) or "runs"))

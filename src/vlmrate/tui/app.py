@@ -34,8 +34,10 @@ class VlmrateApp(App[int]):
 
     def __init__(self, runs_dir: Path = Path("runs"), *, prompts_dir: Path = Path("prompts"),
                  data_dir: Path = Path("data"), image_mode: str = "placeholder",
-                 runner_factory: RunnerFactory | None = None) -> None:
+                 runner_factory: RunnerFactory | None = None,
+                 open_run: Path | None = None) -> None:
         super().__init__()
+        self.open_run = open_run  # a run whose Results open first (after `vlmrate demo`)
         self.runs_dir = Path(runs_dir)
         self.prompts_dir = Path(prompts_dir)
         self.data_dir = Path(data_dir)
@@ -47,6 +49,10 @@ class VlmrateApp(App[int]):
         from vlmrate.tui.screens.runs import RunsScreen
 
         self.push_screen(RunsScreen())
+        if self.open_run is not None:
+            from vlmrate.tui.screens.results import ResultsScreen
+
+            self.push_screen(ResultsScreen(Path(self.open_run)))
 
     # --- jobs --------------------------------------------------------------------------
 

@@ -188,8 +188,7 @@ def export(run: LoadedRun) -> Path:
     except ImportError:
         raise UserError("export is not available in this build (vlmrate.export is missing)"
                         ) from None
-    result = export_run(run.path)
-    return Path(result) if result is not None else run.path
+    return export_run(run)[0]
 
 
 def column_values(table: pl.DataFrame, column: str) -> list[float]:

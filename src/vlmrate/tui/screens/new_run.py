@@ -44,8 +44,8 @@ def options_from_manifest(run_dir: Path) -> dict[str, Any]:
         "base_url": engine.get("base_url") or "",
         "repeats": sampling.get("repeats"),
         "temperature": sampling.get("temperature"),
-        "structured": bool(engine.get("structured") or manifest.get("structured")),
-        "logprobs": bool(engine.get("logprobs") or manifest.get("logprobs")),
+        "structured": bool(sampling.get("structured")),
+        "logprobs": bool(sampling.get("logprobs")),
         "run_name": manifest.get("name") or run_dir.name,
     }
     return options
