@@ -41,6 +41,7 @@ from vlmrate.store import (
     LOG,
     MANIFEST,
     RatingsWriter,
+    RunLock,
     finished_keys,
     now_iso,
     read_manifest,
@@ -112,7 +113,7 @@ def make_engine(config: RunConfig, sampling: SamplingConfig, log_file: Path) -> 
         from vlmrate.engines.openai import OpenAIEngine
 
         options = {k: v for k, v in config.engine_options.items()
-                   if k in {"concurrency", "timeout_s", "max_retries", "api_key_env"}}
+                   if k in {"concurrency", "timeout_s", "max_retries", "backoff_s", "api_key_env"}}
         return OpenAIEngine(config.base_url, config.model, sampling, **options)
     if config.engine == "vllm":
         from vlmrate.engines.vllm import VllmEngine
@@ -144,6 +145,7 @@ class Runner:
         self._cancel_requested = threading.Event()
         self._paused = False
         self._engine: Engine | None = None
+        self._lock: RunLock | None = None
 
     # --- preparation ------------------------------------------------------------------
     def prepare(self) -> Path:
@@ -197,15 +199,24 @@ class Runner:
             "versions": package_versions(),
             "created": now_iso(),
         }
-        if (run_dir / MANIFEST).is_file():
-            manifest = self._merge_for_resume(run_dir, manifest)
+        lock = RunLock(run_dir)
         try:
-            run_dir.mkdir(parents=True, exist_ok=True)
+            lock.acquire()  # before anything is written: a second process changes nothing
+        except OSError as exc:
+            raise UserError(f"{run_dir}: cannot create the run folder ({exc.strerror})") from None
+        try:
+            if (run_dir / MANIFEST).is_file():
+                manifest = self._merge_for_resume(run_dir, manifest)
             if human is not None:
                 write_human(run_dir, human.frame)
             write_manifest(run_dir, manifest)
         except OSError as exc:
+            lock.release()
             raise UserError(f"{run_dir}: cannot write the run folder ({exc.strerror})") from None
+        except BaseException:
+            lock.release()
+            raise
+        self._lock = lock
         self.run_dir, self.study, self.images, self.human = run_dir, study, images, human
         self.sampling, self.repeats = sampling, repeats
         return run_dir
@@ -266,6 +277,14 @@ class Runner:
     async def run(self) -> Progress:
         if self.run_dir is None:
             self.prepare()
+        try:
+            return await self._run()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
+    async def _run(self) -> Progress:
         assert self.run_dir and self.study and self.sampling
         self._loop = asyncio.get_running_loop()
         self._resume_event = asyncio.Event()
@@ -278,7 +297,7 @@ class Runner:
             tracker.status = "done"
             self._finish("done")
             return tracker.snapshot()
-        with RatingsWriter(self.run_dir) as writer:
+        with RatingsWriter(self.run_dir, lock=False) as writer:
             tracker.status = "starting"
             tracker.message = f"loading {self.config.engine} engine: {self.config.model}"
             tracker.publish()

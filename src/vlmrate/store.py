@@ -3,7 +3,8 @@
 ratings.jsonl is append-only: one JSON line per finished (image_id, aspect, repeat),
 flushed as it is written. A torn last line (a crash mid-write) is ignored by readers
 and moved aside (to ratings.torn) by the next writer; complete lines are never
-rewritten. A lock file keeps a second writer out of a run folder.
+rewritten. A lock file keeps a second writer out of a run folder. A key whose record
+is an engine error is tried again on resume; its later record supersedes the error.
 """
 
 from __future__ import annotations
@@ -128,17 +129,55 @@ def iter_records(run_dir: Path) -> list[dict]:
 
 
 def finished_keys(run_dir: Path) -> set[Key]:
-    return {(r["image_id"], r["aspect"], int(r["repeat"])) for r in iter_records(run_dir)}
+    """Keys whose latest record is an answer (an engine or image error is redone on resume;
+    an answer that could not be parsed is an answer and is kept)."""
+    latest: dict[Key, bool] = {}
+    for r in iter_records(run_dir):
+        latest[(r["image_id"], r["aspect"], int(r["repeat"]))] = r.get("engine_error") is None
+    return {key for key, answered in latest.items() if answered}
+
+
+class RunLock:
+    """An exclusive lock on a run folder, held by one process (the one that writes it)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(self.run_dir / LOCK, "a+")  # noqa: SIM115 - held until release()
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip()
+            handle.close()
+            raise UserError(
+                f"run {self.run_dir} is in use by another vlmrate process"
+                + (f" ({holder})" if holder else "")
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} since {now_iso()}\n")
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
 
 
 class RatingsWriter:
-    """Appends records to ratings.jsonl under an exclusive lock on the run folder."""
+    """Appends records to ratings.jsonl; takes the run's lock unless the caller holds it."""
 
-    def __init__(self, run_dir: Path, fsync_every_s: float = 0.5) -> None:
+    def __init__(self, run_dir: Path, fsync_every_s: float = 0.5, *, lock: bool = True) -> None:
         self.run_dir = Path(run_dir)
         self._fsync_every_s = fsync_every_s
         self._last_sync = time.monotonic()
-        self._lock: IO[str] | None = None
+        self._lock = RunLock(self.run_dir) if lock else None
         self._fd: int | None = None
 
     def __enter__(self) -> RatingsWriter:
@@ -150,22 +189,8 @@ class RatingsWriter:
 
     def open(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        lock = open(self.run_dir / LOCK, "a+")  # noqa: SIM115 - held until close()
-        try:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.seek(0)
-            holder = lock.read().strip()
-            lock.close()
-            raise UserError(
-                f"run {self.run_dir} is in use by another vlmrate process"
-                + (f" ({holder})" if holder else "")
-            ) from None
-        lock.seek(0)
-        lock.truncate()
-        lock.write(f"pid {os.getpid()} since {now_iso()}\n")
-        lock.flush()
-        self._lock = lock
+        if self._lock is not None:
+            self._lock.acquire()
         self._set_aside_torn_tail()
         # Unbuffered: a record is in the file (or torn, at worst) once append() returns.
         self._fd = os.open(self.run_dir / RATINGS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -208,9 +233,7 @@ class RatingsWriter:
             os.close(self._fd)
             self._fd = None
         if self._lock is not None:
-            fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
-            self._lock.close()
-            self._lock = None
+            self._lock.release()
 
 
 def write_human(run_dir: Path, human: pl.DataFrame) -> None:
@@ -271,7 +294,8 @@ def _write_cache(run_dir: Path, frame: pl.DataFrame, tag: str) -> None:
 
 
 def read_ratings(run_dir: Path) -> pl.DataFrame:
-    """ratings.jsonl as a frame (RATINGS_SCHEMA); first record of a key wins.
+    """ratings.jsonl as a frame (RATINGS_SCHEMA); the last record of a key wins (an error
+    record is followed by the answer of its retry on resume).
 
     A torn last line is ignored. Large runs are read through a Parquet copy of what was
     already read once, so only the lines appended since are parsed.
@@ -300,7 +324,7 @@ def read_ratings(run_dir: Path) -> pl.DataFrame:
         frame = pl.concat(parts) if parts else pl.DataFrame(schema=RATINGS_SCHEMA)
         if len(tail) >= _CACHE_MIN_NEW_BYTES:
             _write_cache(run_dir, frame, _cache_tag(handle, covered + len(tail)))
-    return frame.unique(subset=["image_id", "aspect", "repeat"], keep="first",
+    return frame.unique(subset=["image_id", "aspect", "repeat"], keep="last",
                         maintain_order=True)
 
 
