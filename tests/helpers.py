@@ -19,10 +19,12 @@ PROMPTS = Path(__file__).parents[1] / "prompts"
 class ScriptedEngine:
     """Answers 'Rating: N. Reason: ...' with N derived from the seed; records the order."""
 
-    def __init__(self, delay_s: float = 0.0, fail_every: int = 0) -> None:
+    def __init__(self, delay_s: float = 0.0, fail_every: int = 0,
+                 answers: list[str] | None = None) -> None:
         self.order: list[tuple[str, str, int]] = []
         self.delay_s = delay_s
         self.fail_every = fail_every
+        self.answers = answers  # given answers, in turn, instead of seed-derived ones
         self.cancelled = False
         self.closed = False
 
@@ -41,7 +43,11 @@ class ScriptedEngine:
             text = f"Rating: {rating}. Reason: seed {request.seed}"
             if self.fail_every and len(self.order) % self.fail_every == 0:
                 text = "I cannot rate this."
-            yield RatingResult(request, text, "stop", 50, 9, 0.01)
+            finish = "stop"
+            if self.answers:
+                text = self.answers[(len(self.order) - 1) % len(self.answers)]
+                finish = "length" if len(text) > 500 else "stop"
+            yield RatingResult(request, text, finish, 50, max(1, len(text) // 4), 0.01)
 
     async def cancel(self) -> None:
         self.cancelled = True

@@ -1,6 +1,7 @@
 """The New run form and the Job panel, against a fake runner with vlmrate.runner's interface.
 
-(The end-to-end test with the real runner and the tiny model comes with the runner.)
+(tests/tui/test_job_runner.py drives the real runner; tests/engine/test_tui_job_e2e.py the
+real runner with vLLM and the tiny model.)
 """
 
 from __future__ import annotations
@@ -203,18 +204,6 @@ async def test_prepare_error_is_a_notification(workspace: Path) -> None:
         assert isinstance(app.screen, NewRunScreen)
         assert any("prompts changed" in n.message for n in app._notifications)
         assert not app.screen.query_one("#start").disabled
-
-
-async def test_runner_missing_is_a_notification(workspace: Path) -> None:
-    import importlib.util
-
-    app = VlmrateApp(runs_dir=workspace / "runs", data_dir=workspace / "data")
-    async with app.run_test(size=(80, 24)) as pilot:
-        if importlib.util.find_spec("vlmrate.runner") is not None:
-            return  # the real runner is merged; the end-to-end test covers it
-        await start_run(pilot, workspace / "data", "job5")
-        assert isinstance(app.screen, NewRunScreen)
-        assert any("runner is not available" in n.message for n in app._notifications)
 
 
 def test_collect_options_checks_the_form(tmp_path: Path) -> None:

@@ -1,0 +1,67 @@
+"""The Job panel of the TUI running a real tiny-model run (vLLM CPU build) to the end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import Static
+
+from tests.tui.test_job import wait_for
+from tests.tui.test_screens import text_of
+from vlmrate.store import read_manifest, read_ratings
+from vlmrate.tiny_model import TINY_ENGINE_OPTIONS
+from vlmrate.tui.app import VlmrateApp
+from vlmrate.tui.jobs import default_runner_factory
+from vlmrate.tui.screens.job import JobScreen
+from vlmrate.tui.screens.new_run import NewRunScreen
+
+pytest.importorskip("vllm")
+pytestmark = [pytest.mark.engine]
+
+
+def tiny_factory(options: dict, on_progress: Callable[[Any], None]) -> Any:
+    """The app's own runner factory, with the tiny model's engine options added."""
+    return default_runner_factory({**options, "engine_options": dict(TINY_ENGINE_OPTIONS),
+                                   "max_tokens": 48}, on_progress)
+
+
+async def test_job_panel_tiny_model_run(tiny_model_dir: Path, synthetic_dataset: Path,
+                                        tmp_path: Path) -> None:
+    app = VlmrateApp(runs_dir=tmp_path / "runs", data_dir=tmp_path,
+                     runner_factory=tiny_factory)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("n")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, NewRunScreen)
+        form.query_one("#dataset").value = str(synthetic_dataset)  # type: ignore[attr-defined]
+        form.query_one("#model").value = str(tiny_model_dir)  # type: ignore[attr-defined]
+        form.query_one("#repeats").value = "2"  # type: ignore[attr-defined]
+        form.query_one("#run_name").value = "tiny"  # type: ignore[attr-defined]
+        form.query_one("#structured").value = True  # type: ignore[attr-defined]
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobScreen), timeout=60)
+        screen = app.screen
+        assert isinstance(screen, JobScreen)
+        seen: set[int] = set()
+
+        def progressed() -> bool:
+            progress = screen.job.progress
+            if progress is not None:
+                seen.add(progress.done)
+            return screen.job.status in {"done", "failed", "cancelled"}
+
+        await wait_for(pilot, progressed, timeout=300)
+        await pilot.pause(0.4)
+        assert screen.job.status == "done", screen.job.message
+        assert len(seen) >= 3  # the counters moved while it ran, not only at the end
+        counters = text_of(screen.query_one("#job-counters", Static))
+        assert "36/36 done" in counters and "ratings/s" in counters
+        assert "parse failures 0" in counters
+    frame = read_ratings(tmp_path / "runs" / "tiny")
+    assert frame.height == 36 and frame["rating"].null_count() == 0
+    assert read_manifest(tmp_path / "runs" / "tiny")["status"] == "done"

@@ -1,0 +1,63 @@
+"""The Job panel driving the real Runner (with a scripted engine): answers a model really
+gives that cannot be used are counted with their codes and shown, and the run completes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual.widgets import Static
+
+from tests.helpers import ScriptedEngine, make_dataset
+from tests.tui.test_job import start_run, wait_for
+from tests.tui.test_screens import text_of
+from vlmrate.runner import RunConfig, Runner
+from vlmrate.store import read_ratings
+from vlmrate.tui.app import VlmrateApp
+from vlmrate.tui.screens.job import JobScreen
+
+BAD_ANSWERS = [
+    "Rating: 6. Reason: a calm lake.",
+    "",
+    "Rating: 7. Reason: " + "the picture shows many things " * 40,  # max_tokens hit
+    "Rating: 3. Reason: calm. Actually, Rating: 8.",
+    "Rating: 0. Reason: nothing at all.",
+    "Rating: 10. Reason: extreme.",
+    "Bewertung: sieben. Begründung: ein Eisbär.",
+]
+
+
+def scripted_factory(engine: ScriptedEngine) -> Callable[[dict, Callable[[Any], None]], Runner]:
+    def factory(options: dict, on_progress: Callable[[Any], None]) -> Runner:
+        config = RunConfig(**{**options, "repeats": 2, "model": "scripted"})
+        return Runner(config, on_progress=on_progress,
+                      engine_factory=lambda cfg, sampling, log: engine)
+
+    return factory
+
+
+async def test_unusable_answers_counted_and_shown(tmp_path: Path) -> None:
+    make_dataset(tmp_path, 4)
+    engine = ScriptedEngine(delay_s=0.01, answers=BAD_ANSWERS)
+    app = VlmrateApp(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data",
+                     runner_factory=scripted_factory(engine))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start_run(pilot, tmp_path / "data", "bad-answers")
+        screen = app.screen
+        assert isinstance(screen, JobScreen)
+        await wait_for(pilot, lambda: screen.job.status == "done", timeout=30)
+        await pilot.pause(0.4)
+        counters = text_of(screen.query_one("#job-counters", Static))
+        frame = read_ratings(tmp_path / "runs" / "bad-answers")
+        failures = int(frame["parse_error"].is_not_null().sum())
+        # 24 answers cycle through the 7 above: 8 of them are the two usable ones
+        assert frame.height == 24 and failures == 16
+        assert f"parse failures {failures}" in counters and "24/24 done" in counters
+        failed = text_of(screen.query_one("#job-failed", Static))
+        codes = {"empty", "conflicting_ratings", "out_of_scale", "no_rating"}
+        assert codes & set(frame["parse_error"].drop_nulls()) == codes
+        assert any(code in failed for code in codes)
+    # the answer that hit max_tokens still had its rating; its finish reason says so
+    long = frame.filter(frame["finish_reason"] == "length")
+    assert long.height > 0 and set(long["rating"].to_list()) == {7}
