@@ -170,6 +170,21 @@ class RunLock:
             self._handle = None
 
 
+def is_locked(run_dir: Path) -> bool:
+    """Whether a process holds the run's lock right now (i.e. the run is really going on)."""
+    try:
+        handle = open(Path(run_dir) / LOCK)  # noqa: SIM115 - closed below
+    except OSError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return False
+
+
 class RatingsWriter:
     """Appends records to ratings.jsonl; takes the run's lock unless the caller holds it."""
 
@@ -431,10 +446,13 @@ def list_runs(runs_dir: Path = Path("runs")) -> list[dict]:
             runs.append({"name": run_dir.name, "path": run_dir, "status": "unreadable"})
             continue
         data = _complete_bytes(run_dir / RATINGS)
+        status = manifest.get("status", "unknown")
+        if status == "running" and not is_locked(run_dir):
+            status = "interrupted"  # its process ended without saying so (killed, power cut)
         runs.append({
             "name": manifest.get("name", run_dir.name),
             "path": run_dir,
-            "status": manifest.get("status", "unknown"),
+            "status": status,
             "model": manifest.get("model", ""),
             "dataset": manifest.get("dataset", {}).get("path", ""),
             "done": data.count(b"\n"),

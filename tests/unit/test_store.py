@@ -117,3 +117,18 @@ def test_parquet_copy_speeds_reload_and_follows_appends(tmp_path: Path,
         (json.dumps(record(f"new{i}", "arousal", 2)) + "\n").encode() for i in range(3500)))
     replaced = read_ratings(tmp_path)
     assert replaced.height == 3500 and set(replaced["aspect"]) == {"arousal"}
+
+
+def test_list_runs_tells_interrupted_from_running(tmp_path: Path) -> None:
+    from vlmrate.store import RunLock, list_runs, write_manifest
+
+    for name in ("alive", "dead"):
+        (tmp_path / name).mkdir()
+        write_manifest(tmp_path / name, {"name": name, "status": "running"})
+    lock = RunLock(tmp_path / "alive")
+    lock.acquire()
+    try:
+        status = {r["name"]: r["status"] for r in list_runs(tmp_path)}
+    finally:
+        lock.release()
+    assert status == {"alive": "running", "dead": "interrupted"}
