@@ -138,6 +138,11 @@ class VllmEngine:
             return
         if self._closed:
             raise RuntimeError("engine is closed")
+        from vlmrate.engines.model_source import model_problem
+
+        problem = await asyncio.to_thread(model_problem, self.model)
+        if problem:
+            raise EngineUnavailable(problem)
         self._loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = self._loop.create_future()
         self._thread = threading.Thread(
