@@ -80,6 +80,12 @@ class RatingResult:
     rating_probs: list[float] | None = None
     engine_error: str | None = None
 
+    @classmethod
+    def failed(cls, request: RatingRequest, message: str, latency_s: float) -> RatingResult:
+        """The result of a request that got no answer (the message says why)."""
+        return cls(request=request, text="", finish_reason=None, prompt_tokens=None,
+                   output_tokens=None, latency_s=latency_s, engine_error=message)
+
 
 @runtime_checkable
 class Engine(Protocol):

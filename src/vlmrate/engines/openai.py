@@ -492,16 +492,7 @@ class OpenAIEngine:
         return json.dumps(body).encode("utf-8")
 
     def _error(self, request: RatingRequest, message: str, latency: float) -> RatingResult:
-        return RatingResult(
-            request=request,
-            text="",
-            finish_reason=None,
-            prompt_tokens=None,
-            output_tokens=None,
-            latency_s=latency,
-            rating_probs=None,
-            engine_error=message,
-        )
+        return RatingResult.failed(request, message, latency)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:  # the server said when; add a little jitter

@@ -334,16 +334,7 @@ class VllmEngine:
         req, t0 = entry
         latency = time.perf_counter() - t0
         if output is None:
-            result = RatingResult(
-                request=req,
-                text="",
-                finish_reason=None,
-                prompt_tokens=None,
-                output_tokens=None,
-                latency_s=latency,
-                rating_probs=None,
-                engine_error=error or "unknown engine error",
-            )
+            result = RatingResult.failed(req, error or "unknown engine error", latency)
         else:
             result = self._to_result(req, output, latency)
         call.results.put_nowait(result)
