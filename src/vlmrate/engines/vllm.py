@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import math
 import os
@@ -140,6 +141,11 @@ class VllmEngine:
             raise RuntimeError("engine is closed")
         from vlmrate.engines.model_source import model_problem
 
+        try:
+            if importlib.util.find_spec("vllm") is None:
+                raise EngineUnavailable(INSTALL_HINT)
+        except (ImportError, ValueError):
+            raise EngineUnavailable(INSTALL_HINT) from None
         problem = await asyncio.to_thread(model_problem, self.model)
         if problem:
             raise EngineUnavailable(problem)
