@@ -8,6 +8,7 @@ no statistics of its own: it calls ``vlmrate.stats`` like the CLI does.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,67 @@ class Answer:
     error: str  # "" or the parse error / engine error
 
 
+class LazyAnswers(Mapping[str, dict[str, list[Answer]]]):
+    """image_id -> aspect -> answers by repeat, built for an image when first asked for.
+
+    Building every Answer of a 20,000-image run up front took ~3 s of Python (600,000
+    rows); a screen shows one image at a time. The ratings are sorted by image, aspect
+    and repeat once; each image is a zero-copy slice of that frame.
+    """
+
+    COLUMNS = ("image_id", "aspect", "repeat", "rating", "reason", "raw", "parse_error",
+               "engine_error")
+
+    def __init__(self, ratings: pl.DataFrame) -> None:
+        import polars as pl
+
+        self._frame = ratings.select(*self.COLUMNS).sort(["image_id", "aspect", "repeat"])
+        counts = self._frame.group_by("image_id", maintain_order=True).agg(
+            pl.len().alias("n"))
+        ids = counts.get_column("image_id").to_list()
+        lengths = counts.get_column("n").to_list()
+        starts = [0]
+        for n in lengths[:-1]:
+            starts.append(starts[-1] + n)
+        self._slices = dict(zip(ids, zip(starts, lengths, strict=True), strict=True))
+        self._built: dict[str, dict[str, list[Answer]]] = {}
+
+    def __getitem__(self, image_id: str) -> dict[str, list[Answer]]:
+        built = self._built.get(image_id)
+        if built is None:
+            start, length = self._slices[image_id]
+            built = {}
+            for rec in self._frame.slice(start, length).iter_rows(named=True):
+                error = rec["engine_error"] or rec["parse_error"] or ""
+                built.setdefault(rec["aspect"], []).append(Answer(
+                    repeat=int(rec["repeat"]), rating=rec["rating"],
+                    reason=rec["reason"] or "", raw=rec["raw"] or "", error=str(error)))
+            self._built[image_id] = built
+        return built
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._slices)
+
+    def __len__(self) -> int:
+        return len(self._slices)
+
+    def __contains__(self, image_id: object) -> bool:
+        return image_id in self._slices
+
+
+def search_texts(ratings: pl.DataFrame, ids: list[str]) -> dict[str, str]:
+    """image_id -> lower-case id + every non-empty reason (by aspect, repeat)."""
+    import polars as pl
+
+    reasons = (ratings.filter(pl.col("reason").is_not_null() & (pl.col("reason") != ""))
+               .sort(["image_id", "aspect", "repeat"])
+               .group_by("image_id", maintain_order=True)
+               .agg(pl.col("reason").str.join(" ")))
+    joined = dict(zip(reasons.get_column("image_id").to_list(),
+                      reasons.get_column("reason").to_list(), strict=True))
+    return {i: (f"{i} {joined[i]}" if i in joined else i).lower() for i in ids}
+
+
 @dataclass
 class RunData:
     """A run as the Results and Case screens need it."""
@@ -74,7 +136,7 @@ class RunData:
     table: pl.DataFrame | None  # per_image(); None when the statistics are unavailable
     unavailable: str  # why table is None
     rows: dict[str, dict[str, Any]]  # image_id -> per_image row
-    answers: dict[str, dict[str, list[Answer]]]  # image_id -> aspect -> answers by repeat
+    answers: Mapping[str, dict[str, list[Answer]]]  # image_id -> aspect -> answers by repeat
     human: dict[str, dict[str, tuple[float | None, float | None, int | None]]]
     search_text: dict[str, str]  # image_id -> lower-case id + every reason
     images: dict[str, Path] = field(default_factory=dict)  # normalised id -> image file
@@ -133,18 +195,7 @@ def load_run_data(run_path: Path) -> RunData:
     rows = {row["image_id"]: row for row in table.iter_rows(named=True)} if table is not None \
         else {}
 
-    answers: dict[str, dict[str, list[Answer]]] = {}
-    text: dict[str, list[str]] = {}
-    ordered = run.ratings.sort(["image_id", "aspect", "repeat"])
-    for rec in ordered.select("image_id", "aspect", "repeat", "rating", "reason", "raw",
-                              "parse_error", "engine_error").iter_rows(named=True):
-        image_id = rec["image_id"]
-        error = rec["engine_error"] or rec["parse_error"] or ""
-        answers.setdefault(image_id, {}).setdefault(rec["aspect"], []).append(Answer(
-            repeat=int(rec["repeat"]), rating=rec["rating"], reason=rec["reason"] or "",
-            raw=rec["raw"] or "", error=str(error)))
-        if rec["reason"]:
-            text.setdefault(image_id, []).append(rec["reason"])
+    answers = LazyAnswers(run.ratings)
 
     human: dict[str, dict[str, tuple[float | None, float | None, int | None]]] = {}
     for rec in run.human.iter_rows(named=True):
@@ -152,7 +203,7 @@ def load_run_data(run_path: Path) -> RunData:
             rec["human_mean"], rec["human_sd"], rec["human_n"])
 
     ids = list(rows) or sorted(set(answers) | set(human))
-    search_text = {i: " ".join([i, *text.get(i, [])]).lower() for i in ids}
+    search_text = search_texts(run.ratings, ids)
     images, note = _images_of(run.manifest)
     return RunData(run=run, table=table, unavailable=unavailable, rows=rows, answers=answers,
                    human=human, search_text=search_text, images=images, images_note=note)

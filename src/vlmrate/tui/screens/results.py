@@ -1,12 +1,12 @@
 """Results: one row per image — per aspect the model mean, SD, human mean and d.
 
-The rows come from vlmrate.stats.per_image; this screen only sorts and filters them.
-The order shown is the order Case walks with n/p.
+The rows come from vlmrate.stats.per_image; this screen only sorts and filters them, as
+Polars frames shown by a FrameTable (which draws only the rows on screen, so a sort of a
+20,000-image run takes milliseconds). The order shown is the order Case walks with n/p.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -15,11 +15,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Input, Static
 
 from vlmrate.tui.data import RunData, fmt
+from vlmrate.tui.widgets.frame_table import Column, FrameTable
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from vlmrate.tui.app import VlmrateApp
 
 ALL = "all aspects"
@@ -43,22 +46,83 @@ def visible_columns(aspects: list[str], focus: str) -> list[tuple[str, str]]:
     return cols
 
 
-def sort_ids(rows: dict[str, dict[str, Any]], ids: list[str], column: str | None,
-             descending: bool) -> list[str]:
-    """ids ordered by one column; missing values always last; ties by image id."""
+SEARCH = "_search"  # lower-case image id + every reason, for the filter
+RANK = "_rank"  # position of the image id in id order: a cheap tie-breaker for sorts
+FLAG = "flag"  # ⚑ flagged for an aspect, ✎ has a note
+
+
+def table_frame(data: RunData) -> pl.DataFrame:
+    """per_image() with NaN as missing and the search text of each image (a worker runs
+    this: it touches every image once)."""
+    import polars as pl
+
+    assert data.table is not None
+    table = data.table.sort("image_id")
+    ids = table.get_column("image_id").to_list()
+    floats = [name for name, dtype in table.schema.items() if dtype.is_float()]
+    return table.with_columns(
+        *[pl.col(name).fill_nan(None) for name in floats],
+        pl.Series(SEARCH, [data.search_text.get(i, i.lower()) for i in ids], dtype=pl.String),
+        pl.int_range(table.height, dtype=pl.Int64).alias(RANK),
+    )
+
+
+def with_flags(frame: pl.DataFrame, data: RunData) -> pl.DataFrame:
+    """The frame with the flag column of the review as it is now."""
+    import polars as pl
+
+    flagged = [i for i in data.review if data.flagged(i)]
+    noted = [i for i in data.review if data.has_note(i)]
+    image = pl.col("image_id")
+    return frame.with_columns(
+        pl.when(image.is_in(flagged)).then(pl.lit("⚑"))
+        .when(image.is_in(noted)).then(pl.lit("✎"))
+        .otherwise(pl.lit("")).alias(FLAG))
+
+
+def filter_frame(frame: pl.DataFrame, text: str) -> pl.DataFrame:
+    """Images whose id or reasons contain the text (case-insensitive, literally)."""
+    import polars as pl
+
+    needle = text.strip().lower()
+    if not needle:
+        return frame
+    return frame.filter(pl.col(SEARCH).str.contains(needle, literal=True))
+
+
+def sort_frame(frame: pl.DataFrame, column: str | None, descending: bool) -> pl.DataFrame:
+    """Rows ordered by one column; missing values always last (by image id); ties by
+    image id, in the same direction as the column. `frame` is a table_frame (its RANK
+    column orders the image ids)."""
+    import polars as pl
+
+    rank = pl.col(RANK)
     if column is None:
-        return sorted(ids, reverse=descending)
+        return frame.sort(rank, descending=descending)
+    value = pl.col(column)
+    # sorted descending, -rank puts the missing ones in ascending id order
+    tie = pl.when(value.is_null()).then(-rank).otherwise(rank) if descending else rank
+    return frame.sort(value, tie, descending=descending, nulls_last=True)
 
-    def value(image_id: str) -> float | str | None:
-        v = rows[image_id].get(column)
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            return None
-        return v
 
-    present = [i for i in ids if value(i) is not None]
-    missing = [i for i in ids if value(i) is None]
-    present.sort(key=lambda i: (value(i), i), reverse=descending)  # type: ignore[arg-type,return-value]
-    return present + sorted(missing)
+def _marker(value: Any) -> Text:
+    return Text(value or "", style="bold red")
+
+
+def table_columns(columns: list[tuple[str, str]], sort_column: str | None,
+                  descending: bool) -> list[Column]:
+    """The FrameTable columns: the flag marker, then each (key, label), the sort arrow on
+    the sorted one."""
+    out = [Column(FLAG, "", width=2, format=_marker)]
+    for key, label in columns:
+        arrow = (" ▼" if descending else " ▲") if key == sort_column else ""
+        if key == "image_id":
+            out.append(Column(key, label + arrow))
+        elif key.endswith("_d"):
+            out.append(Column(key, label + arrow, "right", format=_signed))
+        else:
+            out.append(Column(key, label + arrow, "right", format=fmt))
+    return out
 
 
 class ResultsScreen(Screen[None]):
@@ -84,7 +148,8 @@ class ResultsScreen(Screen[None]):
         self.sort_column: str | None = None
         self.descending = False
         self.filter_text = ""
-        self.order: list[str] = []
+        self.frame: pl.DataFrame | None = None  # table_frame() of the data
+        self.order: list[str] = []  # image ids as shown
         self._case: Any = None  # the CaseScreen opened from here, while it is open
 
     @property
@@ -94,7 +159,7 @@ class ResultsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("loading…", id="results-info", classes="info")
-        yield DataTable(id="results-table", cursor_type="row", zebra_stripes=True)
+        yield FrameTable(id="results-table", key_column="image_id", zebra_stripes=True)
         yield Input(placeholder="filter: part of an image id or of a reason (esc clears)",
                     id="results-filter", classes="hidden", compact=True)
         yield Footer()
@@ -115,20 +180,25 @@ class ResultsScreen(Screen[None]):
 
         try:
             data = load_run_data(self.run_path)
+            frame = table_frame(data) if data.table is not None else None
         except Exception as exc:
             self.app.call_from_thread(self._failed, exc)
             return
-        self.app.call_from_thread(self._loaded, data)
+        self.app.call_from_thread(self._loaded, data, frame)
 
     def _failed(self, error: BaseException) -> None:
         self.query_one("#results-info", Static).update(f"cannot load this run: {error}")
         self.vapp.report_error(error, "results")
 
-    def _loaded(self, data: RunData) -> None:
-        self.data = data
+    def _loaded(self, data: RunData, frame: pl.DataFrame | None) -> None:
+        select = self.current_id() if self.data is not None else None  # a reload
+        self.data, self.frame = data, frame
         self.sub_title = f"{data.run.name} · {data.run.status}"
-        self.show()
-        self.query_one("#results-table", DataTable).focus()
+        table = self.query_one("#results-table", FrameTable)
+        if frame is not None:
+            table.set_data(frame, [])  # a new data set: the widths are measured on it
+        self.show(select=select)
+        table.focus()
         self.refresh_bindings()  # keys that needed the data are enabled now
 
     # --- table ------------------------------------------------------------------------
@@ -136,52 +206,36 @@ class ResultsScreen(Screen[None]):
     def columns(self) -> list[tuple[str, str]]:
         return visible_columns(self.data.aspects if self.data else [], self.focus_aspect)
 
-    def filtered_ids(self) -> list[str]:
-        assert self.data is not None
-        ids = list(self.data.rows)
-        needle = self.filter_text.strip().lower()
-        if needle:
-            ids = [i for i in ids if needle in self.data.search_text.get(i, i.lower())]
-        return ids
-
     def show(self, select: str | None = None) -> None:
-        """Rebuild the table; the cursor goes to `select` if shown, else to the top."""
+        """Show the rows in the current order; the cursor goes to `select` if shown, else
+        to the top."""
         data = self.data
         if data is None:
             return
-        table = self.query_one("#results-table", DataTable)
+        table = self.query_one("#results-table", FrameTable)
         info = self.query_one("#results-info", Static)
-        if data.table is None:
-            table.clear(columns=True)
+        if data.table is None or self.frame is None:
+            table.clear()
             info.update(f"{data.unavailable}\n{len(data.answers)} images rated; "
                         "the per-image table needs vlmrate.stats.per_image")
             self.order = sorted(data.answers)
             return
-        self.order = sort_ids(data.rows, self.filtered_ids(), self.sort_column, self.descending)
-        columns = self.columns()
-        table.clear(columns=True)
-        table.add_column("", key="flag", width=2)
-        for key, label in columns:
-            arrow = ""
-            if key == self.sort_column:
-                arrow = " ▼" if self.descending else " ▲"
-            table.add_column(label + arrow, key=key)
-        for image_id in self.order:
-            row = data.rows[image_id]
-            flag = "⚑" if data.flagged(image_id) else ("✎" if data.has_note(image_id) else "")
-            cells: list[Any] = [Text(flag, style="bold red")]
-            for key, _ in columns:
-                value = row.get(key)
-                if key == "image_id":
-                    cells.append(image_id)
-                elif key.endswith("_d"):
-                    cells.append(_signed(value))
-                else:
-                    cells.append(Text(fmt(value), justify="right"))
-            table.add_row(*cells, key=image_id)
-        if select in self.order:
-            table.move_cursor(row=self.order.index(select), scroll=True)
-        info.update(self._info_line(len(data.rows)))
+        view = sort_frame(filter_frame(with_flags(self.frame, data), self.filter_text),
+                          self.sort_column, self.descending)
+        table.set_view(view, table_columns(self.columns(), self.sort_column, self.descending))
+        self.order = view.get_column("image_id").to_list()
+        index = table.index_of(select) if select is not None else None
+        table.move_cursor(index or 0)
+        self._set_info(self._info_line(data.table.height))
+
+    def _set_info(self, text: Text) -> None:
+        """Update the info line; a layout pass (the whole screen) only when its height may
+        change, i.e. unless the old and the new line both fit on one line."""
+        info = self.query_one("#results-info", Static)
+        width = info.content_region.width
+        old = info.content
+        one_line = isinstance(old, Text) and max(old.cell_len, text.cell_len) <= width
+        info.update(text, layout=not one_line)
 
     def _info_line(self, n_all: int) -> Text:
         text = Text()
@@ -198,14 +252,7 @@ class ResultsScreen(Screen[None]):
         return text
 
     def current_id(self) -> str | None:
-        table = self.query_one("#results-table", DataTable)
-        if not table.row_count:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        except Exception:
-            return None
-        return str(key.value) if key.value is not None else None
+        return self.query_one("#results-table", FrameTable).cursor_key
 
     # --- actions ----------------------------------------------------------------------
 
@@ -216,29 +263,28 @@ class ResultsScreen(Screen[None]):
 
     def action_open_case(self) -> None:
         if self.focused is self.query_one("#results-filter", Input):
-            self.query_one("#results-table", DataTable).focus()
+            self.query_one("#results-table", FrameTable).focus()
             return
-        image_id = self.current_id()
-        if self.data is None or image_id is None:
+        table = self.query_one("#results-table", FrameTable)
+        if self.data is None or table.cursor_key is None:
             return
         from vlmrate.tui.screens.case import CaseScreen
 
-        self._case = CaseScreen(self.data, self.order, self.order.index(image_id),
-                                self.case_aspect())
+        self._case = CaseScreen(self.data, self.order, table.cursor_row, self.case_aspect())
         self.app.push_screen(self._case)
 
     def case_aspect(self) -> str:
         assert self.data is not None
         return self.focus_aspect if self.focus_aspect != ALL else self.data.aspects[0]
 
-    @on(DataTable.RowSelected, "#results-table")
+    @on(FrameTable.RowSelected, "#results-table")
     def _row_selected(self) -> None:
         self.action_open_case()
 
-    @on(DataTable.HeaderSelected, "#results-table")
-    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
-        key = str(event.column_key.value)
-        if key == "flag":
+    @on(FrameTable.HeaderSelected, "#results-table")
+    def _header_selected(self, event: FrameTable.HeaderSelected) -> None:
+        key = event.column_key
+        if key == FLAG:
             return
         if key == self.sort_column:
             self.descending = not self.descending
@@ -280,14 +326,14 @@ class ResultsScreen(Screen[None]):
 
     @on(Input.Submitted, "#results-filter")
     def _filter_submitted(self) -> None:
-        self.query_one("#results-table", DataTable).focus()
+        self.query_one("#results-table", FrameTable).focus()
 
     def action_back(self) -> None:
         box = self.query_one("#results-filter", Input)
         if not box.has_class("hidden"):
             box.value = ""
             box.add_class("hidden")
-            self.query_one("#results-table", DataTable).focus()
+            self.query_one("#results-table", FrameTable).focus()
             return
         self.app.pop_screen()
 
