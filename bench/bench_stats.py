@@ -96,17 +96,26 @@ def main(argv: list[str] | None = None) -> list[Row]:
     for n in args.sizes:
         print(f"[stats] {n:,} images x 3 aspects x 10 repeats", flush=True)
         run_dir = imported_run(work, n)
+        # The first read of a run parses ratings.jsonl and keeps a Parquet copy; later reads
+        # (the TUI, export, another stats) use it. Both are timed: cold first, then warm.
+        for copy in run_dir.glob(".ratings-cache-*.parquet"):
+            copy.unlink()
+        cold = _stats_once(run_dir)
+        print(f"  vlmrate stats --json, first read of the run (cold): {fmt_s(cold)}",
+              flush=True)
+        rows.append(Row(BENCH, f"stats --json, {n:,} images, cold", fmt_s(cold)))
         times = [_stats_once(run_dir) for _ in range(STATS_REPEATS.get(n, 1))]
         times.sort()
         ours = times[len(times) // 2]
-        print(f"  vlmrate stats --json: {fmt_s(ours)} (median of {len(times)}: "
+        print(f"  vlmrate stats --json (warm): {fmt_s(ours)} (median of {len(times)}: "
               f"{', '.join(fmt_s(t) for t in times)})", flush=True)
-        row = Row(BENCH, f"stats --json, {n:,} images", fmt_s(ours))
+        row = Row(BENCH, f"stats --json, {n:,} images, warm", fmt_s(ours))
         if n in BASELINE_SIZES or args.baseline_all:
             base = _baseline_once(work, run_dir)
             ratio = base / ours
             print(f"  pandas+pingouin baseline: {fmt_s(base)}  -> vlmrate is {fmt_ratio(ratio)}"
-                  f" faster", flush=True)
+                  f" faster warm, {fmt_ratio(base / cold)} cold", flush=True)
+            rows[-1].baseline, rows[-1].ratio = fmt_s(base), fmt_ratio(base / cold)
             row.baseline, row.ratio = fmt_s(base), fmt_ratio(ratio)
             if n == 5000:
                 row.target, row.met = ">= 20x", "yes" if ratio >= 20 else "no"
@@ -115,6 +124,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
             row.baseline = "not run"
         if n == 20000:
             row.target, row.met = "<= 5 s", "yes" if ours <= 5 else "no"
+            rows[-1].target, rows[-1].met = "<= 5 s", "yes" if cold <= 5 else "no"
         rows.append(row)
         if has_export:
             xlsx = work / f"{run_dir.name}.xlsx"
