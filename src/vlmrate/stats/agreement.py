@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
-from scipy import stats as sps
+
+from vlmrate.stats import distributions as dist
 
 NAN = float("nan")
 EXACT_MAX_N = 50
@@ -100,9 +101,7 @@ def pearson(x: np.ndarray, y: np.ndarray) -> Correlation:
         return Correlation(NAN, NAN, n)
     r = float(np.clip((xc * yc).sum() / den, -1.0, 1.0))
     # Same as scipy.stats.pearsonr: r is Beta(n/2 - 1, n/2 - 1) on [-1, 1] under H0.
-    dist = sps.beta(n / 2 - 1, n / 2 - 1, loc=-1, scale=2)
-    p = float(2 * dist.sf(abs(r)))
-    return Correlation(r, min(p, 1.0), n)
+    return Correlation(r, dist.pearson_p(r, n), n)
 
 
 def _signed_rank_counts(n: int) -> np.ndarray:
@@ -132,7 +131,7 @@ def wilcoxon_signed_rank(d: np.ndarray) -> WilcoxonResult:
     if n == 0:
         return WilcoxonResult(0, 0.0, 0.0, NAN, NAN, NAN, "none")
     absd = np.abs(d)
-    ranks = sps.rankdata(absd, method="average")
+    ranks = dist.rankdata(absd)
     w_plus = float(ranks[d > 0].sum())
     w_minus = float(ranks[d < 0].sum())
     _, tie_counts = np.unique(absd, return_counts=True)
@@ -154,9 +153,9 @@ def wilcoxon_signed_rank(d: np.ndarray) -> WilcoxonResult:
         n,
         w_plus,
         w_minus,
-        float(sps.norm.sf(z)),
-        float(sps.norm.cdf(z)),
-        float(min(1.0, 2 * sps.norm.sf(abs(z)))),
+        dist.norm_sf(z),
+        dist.norm_cdf(z),
+        min(1.0, 2 * dist.norm_sf(abs(z))),
         "approx",
     )
 
@@ -179,8 +178,8 @@ def tost_paired(d: np.ndarray, bound: float = 0.5, alpha: float = 0.05) -> TostR
     with np.errstate(divide="ignore", invalid="ignore"):
         t_lower = float(np.float64(mean + bound) / se)
         t_upper = float(np.float64(mean - bound) / se)
-    p_lower = float(sps.t.sf(t_lower, n - 1)) if not np.isnan(t_lower) else NAN
-    p_upper = float(sps.t.cdf(t_upper, n - 1)) if not np.isnan(t_upper) else NAN
+    p_lower = dist.t_sf(t_lower, n - 1) if not np.isnan(t_lower) else NAN
+    p_upper = dist.t_cdf(t_upper, n - 1) if not np.isnan(t_upper) else NAN
     p = max(p_lower, p_upper) if not (np.isnan(p_lower) or np.isnan(p_upper)) else NAN
     return TostResult(bound, n, mean, sd, t_lower, p_lower, t_upper, p_upper, p, bool(p < alpha))
 

@@ -27,7 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
+
+from vlmrate.stats import distributions as dist
 
 NAN = float("nan")
 
@@ -115,9 +116,9 @@ def icc_oneway(x: np.ndarray, alpha: float = 0.05) -> OneWayICC:
         f = np.float64(msb) / np.float64(msw)
         icc1 = (msb - msw) / (msb + (n0 - 1.0) * msw) if (msb + (n0 - 1) * msw) else NAN
         icc1k = (msb - msw) / msb if msb else NAN
-        p = float(sps.f.sf(f, df1, df2))
-        fl = f / sps.f.ppf(1 - alpha / 2, df1, df2)
-        fu = f * sps.f.ppf(1 - alpha / 2, df2, df1)
+        p = dist.f_sf(f, df1, df2)
+        fl = f / dist.f_ppf(1 - alpha / 2, df1, df2)
+        fu = f * dist.f_ppf(1 - alpha / 2, df2, df1)
         ci1 = (float((fl - 1) / (fl + n0 - 1)), float((fu - 1) / (fu + n0 - 1)))
         ci1k = (float(1 - 1 / fl), float(1 - 1 / fu))
         if np.isposinf(f):  # no within-image variation at all: both ICCs are 1
