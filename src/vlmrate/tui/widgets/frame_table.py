@@ -121,31 +121,24 @@ class FrameTable(ScrollView, can_focus=True):
         "frame-table--odd-row",
     }
 
-    class RowHighlighted(Message):
+    class _RowMessage(Message):
+        """A message about one row (its position in the view and its key)."""
+
+        def __init__(self, table: FrameTable, cursor_row: int, row_key: str) -> None:
+            self.table = table
+            self.cursor_row = cursor_row
+            self.row_key = row_key
+            super().__init__()
+
+        @property
+        def control(self) -> FrameTable:
+            return self.table
+
+    class RowHighlighted(_RowMessage):
         """The cursor moved to another row (or the rows under it changed)."""
 
-        def __init__(self, table: FrameTable, cursor_row: int, row_key: str) -> None:
-            self.table = table
-            self.cursor_row = cursor_row
-            self.row_key = row_key
-            super().__init__()
-
-        @property
-        def control(self) -> FrameTable:
-            return self.table
-
-    class RowSelected(Message):
+    class RowSelected(_RowMessage):
         """Enter on the cursor row, or a click on it."""
-
-        def __init__(self, table: FrameTable, cursor_row: int, row_key: str) -> None:
-            self.table = table
-            self.cursor_row = cursor_row
-            self.row_key = row_key
-            super().__init__()
-
-        @property
-        def control(self) -> FrameTable:
-            return self.table
 
     class HeaderSelected(Message):
         """A click on a column's header."""
