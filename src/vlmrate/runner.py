@@ -150,6 +150,10 @@ class Runner:
     # --- preparation ------------------------------------------------------------------
     def prepare(self) -> Path:
         cfg = self.config
+        if cfg.engine not in {"vllm", "openai"}:
+            raise UserError(f"unknown engine {cfg.engine!r} (use vllm or openai)")
+        if cfg.engine == "openai" and not cfg.base_url:
+            raise UserError("--engine openai needs --base-url (e.g. http://host:8000/v1)")
         study = load_study(cfg.prompts, cfg.prompts_dir)
         images = discover_images(cfg.dataset)
         if cfg.limit:

@@ -113,3 +113,12 @@ def test_sampling_from_study_defaults(tmp_path: Path) -> None:
     runner = runner_for(tmp_path, ScriptedEngine())
     runner.prepare()
     assert runner.sampling == SamplingConfig(temperature=0.3, top_p=1.0, max_tokens=160)
+
+
+def test_engine_options_checked_before_anything_is_written(tmp_path: Path) -> None:
+    make_dataset(tmp_path)
+    with pytest.raises(UserError, match="needs --base-url"):
+        runner_for(tmp_path, ScriptedEngine(), engine="openai").prepare()
+    with pytest.raises(UserError, match="unknown engine"):
+        runner_for(tmp_path, ScriptedEngine(), engine="tgi").prepare()
+    assert not (tmp_path / "runs").exists()
