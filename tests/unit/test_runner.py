@@ -117,8 +117,15 @@ def test_sampling_from_study_defaults(tmp_path: Path) -> None:
 
 def test_engine_options_checked_before_anything_is_written(tmp_path: Path) -> None:
     make_dataset(tmp_path)
+    from tests.helpers import PROMPTS
+    from vlmrate.runner import RunConfig, Runner
+
+    def config(engine: str) -> RunConfig:
+        return RunConfig(dataset=tmp_path / "data", run_name="r", runs_dir=tmp_path / "runs",
+                         prompts_dir=PROMPTS, engine=engine)
+
     with pytest.raises(UserError, match="needs --base-url"):
-        runner_for(tmp_path, ScriptedEngine(), engine="openai").prepare()
+        Runner(config("openai")).prepare()
     with pytest.raises(UserError, match="unknown engine"):
-        runner_for(tmp_path, ScriptedEngine(), engine="tgi").prepare()
+        Runner(config("tgi")).prepare()
     assert not (tmp_path / "runs").exists()
