@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from tests.helpers import ScriptedEngine, make_dataset
 from tests.tui.test_job import start_run, wait_for
@@ -61,3 +61,40 @@ async def test_unusable_answers_counted_and_shown(tmp_path: Path) -> None:
     # the answer that hit max_tokens still had its rating; its finish reason says so
     long = frame.filter(frame["finish_reason"] == "length")
     assert long.height > 0 and set(long["rating"].to_list()) == {7}
+
+
+async def test_resume_an_interrupted_run_from_the_runs_list(tmp_path: Path) -> None:
+    import asyncio as aio
+
+    from tests.helpers import runner_for
+    from tests.tui.test_screens import settle
+    from vlmrate.tui.screens.new_run import NewRunScreen
+
+    make_dataset(tmp_path, 4)
+    # a run that stopped half way: its process is gone, its manifest still says running
+    partial = runner_for(tmp_path, ScriptedEngine(), limit=2)
+    await aio.to_thread(lambda: aio.run(partial.run()))
+    manifest = tmp_path / "runs" / "r" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"status": "done"', '"status": "running"'))
+    before = (tmp_path / "runs" / "r" / "ratings.jsonl").read_bytes()
+    engine = ScriptedEngine()
+    app = VlmrateApp(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data",
+                     runner_factory=scripted_factory(engine))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#runs-table", DataTable)
+        assert "interrupted" in [str(cell) for cell in table.get_row_at(0)]
+        await pilot.press("R")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, NewRunScreen)
+        assert form.query_one("#run_name").value == "r"  # type: ignore[attr-defined]
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobScreen), timeout=10)
+        screen = app.screen
+        assert isinstance(screen, JobScreen)
+        await wait_for(pilot, lambda: screen.job.status == "done", timeout=30)
+    after = (tmp_path / "runs" / "r" / "ratings.jsonl").read_bytes()
+    assert after.startswith(before)
+    assert len(engine.order) == 2 * 3 * 2  # only the two images not rated before
+    assert read_ratings(tmp_path / "runs" / "r").height == 4 * 3 * 2
