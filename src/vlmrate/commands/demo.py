@@ -50,7 +50,11 @@ def main(args: argparse.Namespace) -> int:
     final = run_with_progress(Runner(config), console)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if args.no_tui or not interactive:
-        Console().print(render_summary(load_run(final.run_dir)))
+        out = Console()
+        out.print(render_summary(load_run(final.run_dir)))
+        flag = "" if args.runs_dir == Path("runs") else f" --runs-dir {args.runs_dir}"
+        out.print(f"next: vlmrate stats demo{flag} · vlmrate export demo{flag} · "
+                  f"vlmrate (the TUI)")
         return 0 if final.status == "done" else 1
     from vlmrate.commands.tui import launch
 
