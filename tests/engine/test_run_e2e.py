@@ -159,3 +159,22 @@ def test_openai_engine_against_real_vllm_server(tiny_model_dir: Path, synthetic_
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+def test_demo_builds_runs_and_resumes(tmp_path: Path) -> None:
+    env = {**os.environ, "VLMRATE_CACHE": str(tmp_path / "cache"),
+           "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+    args = [sys.executable, "-m", "vlmrate.cli", "demo", "--no-tui", "--images", "3",
+            "--repeats", "2", "--runs-dir", str(tmp_path / "runs")]
+    first = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600,
+                           cwd=tmp_path, check=False)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "3 images × 3 aspects × up to 2 repeats = 18 answers, 0 without a rating" \
+        in first.stdout
+    assert "next: vlmrate stats demo" in first.stdout
+    assert (tmp_path / "cache" / "vlmrate" / "demo-data-3" / "README.txt").is_file()
+    lines = (tmp_path / "runs" / "demo" / RATINGS).read_bytes()
+    again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600,
+                           cwd=tmp_path, check=False)
+    assert again.returncode == 0 and "building" not in again.stderr
+    assert (tmp_path / "runs" / "demo" / RATINGS).read_bytes() == lines  # nothing redone
