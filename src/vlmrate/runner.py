@@ -266,10 +266,10 @@ class Runner:
             asyncio.run_coroutine_threadsafe(self._engine.cancel(), loop)
 
     # --- the run ----------------------------------------------------------------------
-    def pending_jobs(self) -> list[tuple[ImageEntry, list[tuple[str, int]]]]:
-        """Per image (in order), the (aspect, repeat) pairs not yet finished."""
-        assert self.run_dir and self.study
-        done = finished_keys(self.run_dir)
+    def pending_jobs(self, done: set[tuple[str, str, int]]
+                     ) -> list[tuple[ImageEntry, list[tuple[str, int]]]]:
+        """Per image (in order), the (aspect, repeat) pairs not among the done keys."""
+        assert self.study
         plan = []
         for entry in self.images:
             pairs = [(a.name, r) for a in self.study.aspects for r in range(1, self.repeats + 1)
@@ -294,8 +294,9 @@ class Runner:
         self._resume_event = asyncio.Event()
         if not self._paused:
             self._resume_event.set()
-        tracker = _Tracker(self.run_dir, self.study, self.images, self.repeats)
-        plan = self.pending_jobs()
+        done = finished_keys(self.run_dir)
+        tracker = _Tracker(self.run_dir, self.study, self.images, self.repeats, done)
+        plan = self.pending_jobs(done)
         tracker.emit = self.on_progress
         if not plan:
             tracker.status = "done"
@@ -419,15 +420,14 @@ def _append(writer: RatingsWriter, record: dict) -> None:
 class _Tracker:
     """Counts what has been written and turns it into Progress snapshots."""
 
-    def __init__(self, run_dir: Path, study: Study, images: list[ImageEntry], repeats: int
-                 ) -> None:
+    def __init__(self, run_dir: Path, study: Study, images: list[ImageEntry], repeats: int,
+                 done: set[tuple[str, str, int]]) -> None:
         self.run_dir = run_dir
-        per_image = repeats
-        self.totals = {a.name: len(images) * per_image for a in study.aspects}
+        self.totals = {a.name: len(images) * repeats for a in study.aspects}
         self.total = sum(self.totals.values())
         ids = {i.image_id for i in images}
         self.per_aspect_done = dict.fromkeys(self.totals, 0)
-        for image_id, aspect, repeat in finished_keys(run_dir):
+        for image_id, aspect, repeat in done:
             if image_id in ids and aspect in self.per_aspect_done and repeat <= repeats:
                 self.per_aspect_done[aspect] += 1
         self.done = sum(self.per_aspect_done.values())

@@ -115,10 +115,11 @@ def _complete_bytes(path: Path) -> bytes:
     return data[: end + 1] if end >= 0 else b""
 
 
-def iter_records(run_dir: Path) -> list[dict]:
-    """Every complete record; a corrupt line is skipped (it can only be a torn one)."""
+def _json_lines(data: bytes) -> list[dict]:
+    """The records of complete JSON lines; a corrupt line is skipped (only a torn or
+    hand-edited line can be)."""
     records = []
-    for line in _complete_bytes(run_dir / RATINGS).splitlines():
+    for line in data.splitlines():
         if not line.strip():
             continue
         try:
@@ -128,13 +129,16 @@ def iter_records(run_dir: Path) -> list[dict]:
     return records
 
 
+def iter_records(run_dir: Path) -> list[dict]:
+    """Every complete record of ratings.jsonl, in file order."""
+    return _json_lines(_complete_bytes(Path(run_dir) / RATINGS))
+
+
 def finished_keys(run_dir: Path) -> set[Key]:
     """Keys whose latest record is an answer (an engine or image error is redone on resume;
     an answer that could not be parsed is an answer and is kept)."""
-    latest: dict[Key, bool] = {}
-    for r in iter_records(run_dir):
-        latest[(r["image_id"], r["aspect"], int(r["repeat"]))] = r.get("engine_error") is None
-    return {key for key, answered in latest.items() if answered}
+    answered = read_ratings(run_dir).filter(pl.col("engine_error").is_null())
+    return set(answered.select("image_id", "aspect", "repeat").iter_rows())
 
 
 class RunLock:
@@ -267,14 +271,8 @@ def _parse_records(data: bytes) -> pl.DataFrame:
     try:
         return pl.read_ndjson(io.BytesIO(data), schema=RATINGS_SCHEMA)
     except Exception:
-        rows = []
-        for line in data.splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            rows.append({k: record.get(k) for k in RECORD_FIELDS})
-        return pl.DataFrame(rows, schema=RATINGS_SCHEMA)
+        return pl.DataFrame([{k: r.get(k) for k in RECORD_FIELDS} for r in _json_lines(data)],
+                            schema=RATINGS_SCHEMA)
 
 
 # ratings.jsonl is the record; a Parquet copy of its first N bytes makes reloading a large
