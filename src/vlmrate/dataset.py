@@ -99,7 +99,7 @@ class HumanSheet:
         return {"id": self.id_column, "aspects": self.columns}
 
 
-def _find_id_column(header: list[str], explicit: str | None) -> str | None:
+def find_id_column(header: list[str], explicit: str | None) -> str | None:
     lowered = {h.strip().lower(): h for h in header}
     if explicit:
         return lowered.get(explicit.lower())
@@ -154,11 +154,11 @@ def read_human_sheet(
     path = Path(path)
 
     def is_header(row: list[str]) -> bool:
-        return _find_id_column(row, id_column) is not None
+        return find_id_column(row, id_column) is not None
 
     frame, header_row = read_sheet(path, is_header)
     header = frame.columns
-    id_col = _find_id_column(header, id_column)
+    id_col = find_id_column(header, id_column)
     assert id_col is not None
     columns: dict[str, dict[str, str]] = {}
     for aspect in aspects:

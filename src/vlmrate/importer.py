@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from vlmrate.dataset import _find_id_column, read_human_sheet
+from vlmrate.dataset import find_id_column, read_human_sheet
 from vlmrate.errors import UserError
 from vlmrate.sheets import read_sheet
 from vlmrate.store import (
@@ -39,7 +39,7 @@ class ImportedRatings:
 
 
 def _is_ratings_header(row: list[str]) -> bool:
-    return _find_id_column(row, None) is not None
+    return find_id_column(row, None) is not None
 
 
 def _parse_rating(cell: str, where: str, scale: tuple[int, int]) -> int | None:
@@ -59,7 +59,7 @@ def _parse_rating(cell: str, where: str, scale: tuple[int, int]) -> int | None:
 def read_ratings_sheet(path: Path, scale: tuple[int, int] = (1, 9)) -> ImportedRatings:
     frame, header_row = read_sheet(path, _is_ratings_header)
     lowered = {c.lower(): c for c in frame.columns}
-    id_col = _find_id_column(frame.columns, None)
+    id_col = find_id_column(frame.columns, None)
     assert id_col is not None
     first = header_row + 1
     if "aspect" in lowered and "rating" in lowered:
@@ -148,7 +148,9 @@ def _read_wide(path: Path, frame: pl.DataFrame, id_col: str, first: int,
 
 def _records(ids: list, aspects: list, repeats: list, ratings: list, reasons: list
              ) -> pl.DataFrame:
-    n = len(ids)
+    """Records of RATINGS_SCHEMA for imported ratings (an empty rating is "missing")."""
+    if not ids:
+        return pl.DataFrame(schema=RATINGS_SCHEMA)
     frame = pl.DataFrame(
         {"image_id": ids, "aspect": aspects, "repeat": repeats, "rating": ratings,
          "reason": reasons},
@@ -168,8 +170,7 @@ def _records(ids: list, aspects: list, repeats: list, ratings: list, reasons: li
         pl.lit(None, pl.List(pl.Float64)).alias("rating_probs"),
         pl.lit(None, pl.String).alias("engine_error"),
         pl.lit(now_iso()).alias("time"),
-    ).select(list(RATINGS_SCHEMA)).cast(RATINGS_SCHEMA) if n else pl.DataFrame(
-        schema=RATINGS_SCHEMA)
+    ).select(list(RATINGS_SCHEMA)).cast(RATINGS_SCHEMA)
 
 
 def import_run(ratings_path: Path, human_path: Path, run_name: str,
