@@ -7,6 +7,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from vlmrate.stats.frames import error_counts
 from vlmrate.store import LoadedRun
 
 
@@ -19,13 +20,16 @@ def run_counts(run: LoadedRun) -> dict:
         .agg(
             pl.len().alias("answers"),
             pl.col("rating").is_not_null().sum().alias("valid"),
-            (pl.col("parse_error").is_not_null() & pl.col("engine_error").is_null())
-            .sum().alias("parse_failures"),
-            pl.col("engine_error").is_not_null().sum().alias("engine_errors"),
             pl.col("rating").mean().alias("mean_rating"),
         )
         .sort(pl.col("aspect").replace_strict(
             {a: i for i, a in enumerate(run.aspects)}, default=len(run.aspects)))
+    )
+    # parse failures and engine errors as the statistics define them (one definition)
+    failures = [error_counts(ratings, aspect) for aspect in per_aspect["aspect"]]
+    per_aspect = per_aspect.with_columns(
+        pl.Series("parse_failures", [f[0] for f in failures], dtype=pl.Int64),
+        pl.Series("engine_errors", [f[1] for f in failures], dtype=pl.Int64),
     )
     return {
         "images": len(model_ids),
