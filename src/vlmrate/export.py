@@ -725,7 +725,7 @@ def _answers_text(frame: pl.DataFrame) -> str:
 
 def case_rows(run: LoadedRun, per_image: pl.DataFrame, top_n: int = TOP_N) -> list[dict]:
     """The Cases sheet's rows: reviewed cases first, then per aspect the top_n images by d
-    (both ends) and by SD. A selection by sorting, not a statistic."""
+    (both ends) and by SD, as vlmrate.stats.cases ranks them."""
     rows: list[dict] = []
     stats_of: dict[tuple[str, str], dict] = {}
     known = set(per_image.columns)
@@ -747,24 +747,19 @@ def case_rows(run: LoadedRun, per_image: pl.DataFrame, top_n: int = TOP_N) -> li
                 rows.append({"list": "reviewed (flagged or noted)", "image_id": image_id,
                              "aspect": aspect, "flagged": bool(entry.get("flagged")),
                              "note": entry.get("note") or ""})
+    from vlmrate.stats.cases import cases
+
     for aspect in run.aspects:
-        d, sd = f"{aspect}_d", f"{aspect}_sd"
-        if d not in known or sd not in known:
+        if f"{aspect}_d" not in known or f"{aspect}_sd" not in known:
             continue
-        base = per_image.select("image_id", d, sd)
+        ranked_lists = cases(run.ratings, run.human, aspect, n=top_n, table=per_image)
         lists = (
-            ("d highest (model above human)", base.filter(pl.col(d).is_not_nan()
-                                                          & pl.col(d).is_not_null())
-             .sort([d, "image_id"], descending=[True, False])),
-            ("d lowest (model below human)", base.filter(pl.col(d).is_not_nan()
-                                                         & pl.col(d).is_not_null())
-             .sort([d, "image_id"])),
-            ("SD highest (least stable)", base.filter(pl.col(sd).is_not_nan()
-                                                      & pl.col(sd).is_not_null())
-             .sort([sd, "image_id"], descending=[True, False])),
+            ("d highest (model above human)", ranked_lists.most_positive),
+            ("d lowest (model below human)", ranked_lists.most_negative),
+            ("SD highest (least stable)", ranked_lists.most_variable),
         )
         for label, ranked in lists:
-            for rank, image_id in enumerate(ranked["image_id"].head(top_n).to_list(), 1):
+            for rank, image_id in enumerate(ranked["image_id"].to_list(), 1):
                 review = run.review.get(image_id, {}).get(aspect, {})
                 rows.append({"list": label, "rank": rank, "image_id": image_id,
                              "aspect": aspect, "flagged": bool(review.get("flagged")),
