@@ -29,7 +29,7 @@ import os
 import re
 import zipfile
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -855,16 +855,13 @@ def compute_stats(run: LoadedRun, *, bound: float = 0.5, alpha: float = 0.05,
                   k_max: int | None = None, seed: int = 0) -> tuple[dict, pl.DataFrame]:
     """(stats --json dict, per-image frame) from vlmrate.stats, imported only now."""
     try:
-        from vlmrate import stats as st
-        analyse: Callable[..., Any] = st.analyse  # type: ignore[attr-defined]
-        to_json_dict: Callable[[Any], dict] = st.to_json_dict  # type: ignore[attr-defined]
-        per_image: Callable[..., pl.DataFrame] = st.per_image  # type: ignore[attr-defined]
-    except (ImportError, AttributeError):
+        from vlmrate.stats import analyse, to_json_dict
+    except ImportError:
         raise UserError("the statistics module (vlmrate.stats) is not available in this "
                         "installation; cannot export") from None
     study = analyse(run.ratings, run.human, run.aspects, bound=bound, alpha=alpha,
                     k_max=k_max, seed=seed, run_name=run.name)
-    return to_json_dict(study), per_image(run.ratings, run.human, run.aspects)
+    return to_json_dict(study), study.per_image
 
 
 def export_run(run: LoadedRun, path: Path | None = None, *, bound: float = 0.5,

@@ -220,13 +220,12 @@ class StatsData:
 
 def load_stats(run: LoadedRun, *, bound: float = 0.5, alpha: float = 0.05,
                seed: int = 0) -> StatsData:
-    """analyse() + to_json_dict() + per_image(); runs in a thread worker."""
+    """analyse() + to_json_dict(), and analyse's own per-image table; in a thread worker."""
     analyse = stats_function("analyse")
     to_json_dict = stats_function("to_json_dict")
-    per_image = stats_function("per_image")
-    stats = to_json_dict(analyse(run.ratings, run.human, run.aspects, bound=bound, alpha=alpha,
-                                 seed=seed, run_name=run.name))
-    return StatsData(stats=stats, table=per_image(run.ratings, run.human, run.aspects),
+    study = analyse(run.ratings, run.human, run.aspects, bound=bound, alpha=alpha, seed=seed,
+                    run_name=run.name)
+    return StatsData(stats=to_json_dict(study), table=study.per_image,
                      aspects=list(run.aspects))
 
 
