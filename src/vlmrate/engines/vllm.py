@@ -20,16 +20,20 @@ import logging
 import math
 import os
 import queue
-import sys
 import threading
 import time
 import traceback
-import warnings
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from vlmrate.engine_output import (
+    LogRoute,
+    quiet_environment,
+    silence_library_warnings,
+    stderr_to,
+)
 from vlmrate.engines.base import (
     EngineUnavailable,
     RatingRequest,
@@ -126,8 +130,8 @@ class VllmEngine:
         self._dead: str | None = None
         self._started = False
         self._closed = False
-        self._log_handler: logging.Handler | None = None
-        self._saved_loggers: list[tuple[logging.Logger, list[logging.Handler], bool, int]] = []
+        # vLLM's and transformers' logging goes to log_file while the engine lives.
+        self._log_route = LogRoute(self.log_file)
         # Filled by the worker thread with the vLLM classes it imported.
         self._vllm: dict[str, Any] = {}
 
@@ -161,7 +165,7 @@ class VllmEngine:
             self._commands.put(("stop",))
             await asyncio.to_thread(self._thread.join, 30)
             self._thread = None
-            self._detach_logging()
+            self._log_route.restore()
             raise
         self._started = True
 
@@ -176,7 +180,7 @@ class VllmEngine:
             self._commands.put(("stop",))
             await asyncio.to_thread(thread.join, 60)
             self._thread = None
-        self._detach_logging()
+        self._log_route.restore()
 
     async def cancel(self) -> None:
         """Abort every in-flight request; running ``rate()`` calls end soon.
@@ -421,7 +425,7 @@ class VllmEngine:
 
     def _thread_main(self, ready: asyncio.Future[None]) -> None:
         try:
-            quiet = _stderr_to(self.log_file) if self.quiet_stderr else contextlib.nullcontext()
+            quiet = stderr_to(self.log_file) if self.quiet_stderr else contextlib.nullcontext()
             with quiet:
                 engine = self._create_engine()
         except BaseException as exc:
@@ -523,8 +527,8 @@ class VllmEngine:
     def _create_engine(self) -> Any:
         """Import vLLM and build the engine. Runs in the engine thread."""
         on_cpu = _prepare_environment()
-        self._attach_logging("vllm", logging.INFO)
-        _silence_warnings()
+        self._log_route.attach("vllm", logging.INFO)
+        silence_library_warnings()
         try:
             import vllm
             from vllm.engine.arg_utils import EngineArgs
@@ -580,8 +584,10 @@ class VllmEngine:
         from transformers import AutoProcessor
         from transformers.utils import logging as hf_logging
 
-        hf_logging.get_logger("transformers")  # installs its stderr handler; replace it now
-        self._attach_logging("transformers")
+        # transformers logs to stderr by itself (e.g. from the image processor running inside
+        # the engine); get_logger installs that handler, so take the logger over after it.
+        hf_logging.get_logger("transformers")
+        self._log_route.attach("transformers")
 
         try:
             processor = AutoProcessor.from_pretrained(self.model)
@@ -599,124 +605,12 @@ class VllmEngine:
         engine_args = EngineArgs(**kwargs)
         return LLMEngine.from_engine_args(engine_args)
 
-    # ------------------------------------------------------------------ logging
-
-    def _attach_logging(self, name: str, level: int | None = None) -> None:
-        """Send the records of logger ``name`` to ``log_file`` (or nowhere), not the terminal.
-
-        Used for "vllm" and for "transformers", which logs to stderr by itself (e.g. from the
-        image processor running inside the engine). ``close()`` restores the loggers.
-        """
-        handler = self._log_handler
-        if handler is None:
-            if self.log_file is not None:
-                self.log_file.parent.mkdir(parents=True, exist_ok=True)
-                handler = logging.FileHandler(self.log_file, encoding="utf-8")
-                handler.setFormatter(
-                    logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-                )
-            else:
-                handler = logging.NullHandler()
-            handler.addFilter(_RepeatFilter())
-            self._log_handler = handler
-        lg = logging.getLogger(name)
-        if handler in lg.handlers:
-            return
-        self._saved_loggers.append((lg, list(lg.handlers), lg.propagate, lg.level))
-        for old in list(lg.handlers):
-            lg.removeHandler(old)
-        lg.addHandler(handler)
-        if level is not None:
-            lg.setLevel(level)
-        lg.propagate = False
-
-    def _detach_logging(self) -> None:
-        handler = self._log_handler
-        if handler is None:
-            return
-        for lg, handlers, propagate, level in self._saved_loggers:
-            lg.removeHandler(handler)
-            for old in handlers:
-                lg.addHandler(old)
-            lg.propagate = propagate
-            lg.setLevel(level)
-        self._saved_loggers = []
-        with contextlib.suppress(Exception):
-            handler.close()
-        self._log_handler = None
-
-
-class _RepeatFilter(logging.Filter):
-    """Let each distinct message through a few times only (vLLM repeats some per request)."""
-
-    def __init__(self, limit: int = 3) -> None:
-        super().__init__()
-        self.limit = limit
-        self.seen: dict[tuple[str, str], int] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, str(record.msg))
-        if key not in self.seen and len(self.seen) >= 10_000:
-            return True
-        count = self.seen.get(key, 0) + 1
-        self.seen[key] = count
-        if count == self.limit + 1:
-            record.msg = f"{record.msg} (repeated; further copies not logged)"
-        return count <= self.limit + 1
-
-
-@contextlib.contextmanager
-def _stderr_to(path: Path | None) -> Iterator[None]:
-    """Point file descriptor 2 at ``path`` (or /dev/null) while vLLM starts.
-
-    Catches what bypasses logging: C++ warnings of torch and vLLM's kernels, progress bars.
-    Affects the whole process for the duration, so a TUI drawing on stderr should start the
-    engine before it takes the screen (or pass ``quiet_stderr=False``).
-    """
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):
-        yield
-        return
-    target_path = str(path) if path is not None else os.devnull
-    try:
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        target = os.open(target_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    except OSError:
-        os.close(saved)
-        yield
-        return
-    try:
-        os.dup2(target, 2)
-        os.close(target)
-        yield
-    finally:
-        with contextlib.suppress(Exception):
-            sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def _silence_warnings() -> None:
-    """Keep Python warnings raised while vLLM runs (deprecations mostly) off the terminal.
-
-    Warnings filters are process-wide; these only match warnings attributed to vLLM and its
-    grammar backends, and deprecation notices attributed to torch and transformers.
-    """
-    warnings.filterwarnings("ignore", module=r"(vllm|xgrammar|llguidance|outlines_core)(\..*)?$")
-    for category in (DeprecationWarning, FutureWarning):
-        warnings.filterwarnings("ignore", category=category, module=r"(torch|transformers)(\..*)?$")
-
 
 def _prepare_environment() -> bool:
     """Set vLLM's environment before it is imported; True when no CUDA GPU is visible."""
-    os.environ["VLLM_CONFIGURE_LOGGING"] = "0"
+    quiet_environment()
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
     os.environ.setdefault("VLLM_DO_NOT_TRACK", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         import torch
     except ImportError as exc:
