@@ -24,7 +24,7 @@ import threading
 import time
 import traceback
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,30 @@ def _merge_logprob(table: dict[str, float], token: str, logprob: float) -> None:
         table[token] = hi if hi == -math.inf else hi + math.log1p(math.exp(min(a, b) - hi))
     else:
         table[token] = logprob
+
+
+@dataclass(frozen=True, slots=True)
+class _AddRequest:
+    """Engine thread: add one request to vLLM."""
+
+    request_id: str
+    inputs: dict[str, Any]
+    params: Any  # vllm.SamplingParams
+
+
+@dataclass(frozen=True, slots=True)
+class _AbortRequests:
+    """Engine thread: abort these requests if they are still running."""
+
+    request_ids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Stop:
+    """Engine thread: abort what is running and leave its loop."""
+
+
+_Command = _AddRequest | _AbortRequests | _Stop
 
 
 class _Call:
@@ -123,7 +147,7 @@ class VllmEngine:
         self._processor: Any = None
         self._rendered: dict[str, str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._commands: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._commands: queue.Queue[_Command] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._calls: dict[str, _Call] = {}
         self._counter = 0
@@ -162,7 +186,7 @@ class VllmEngine:
         try:
             await ready
         except BaseException:
-            self._commands.put(("stop",))
+            self._commands.put(_Stop())
             await asyncio.to_thread(self._thread.join, 30)
             self._thread = None
             self._log_route.restore()
@@ -177,7 +201,7 @@ class VllmEngine:
         await self.cancel()
         thread = self._thread
         if thread is not None:
-            self._commands.put(("stop",))
+            self._commands.put(_Stop())
             await asyncio.to_thread(thread.join, 60)
             self._thread = None
         self._log_route.restore()
@@ -193,7 +217,7 @@ class VllmEngine:
             call.results.put_nowait(None)
         self._calls.clear()
         if ids and self._thread is not None:
-            self._commands.put(("abort", ids))
+            self._commands.put(_AbortRequests(ids))
 
     def info(self) -> dict[str, Any]:
         """Engine name and options, for the manifest."""
@@ -258,7 +282,7 @@ class VllmEngine:
                     await feeder
             self._calls.pop(call_id, None)
             if call.pending and self._thread is not None:
-                self._commands.put(("abort", list(call.pending)))
+                self._commands.put(_AbortRequests(list(call.pending)))
             call.pending.clear()
 
     async def _feed(
@@ -296,7 +320,7 @@ class VllmEngine:
             self._deliver(rid, None, _describe(exc))
             return
         inputs = {"prompt": prompt, "multi_modal_data": {"image": req.image}}
-        self._commands.put(("add", rid, inputs, params))
+        self._commands.put(_AddRequest(rid, inputs, params))
 
     def _render(self, prompt: str) -> str:
         rendered = self._rendered.get(prompt)
@@ -457,25 +481,24 @@ class VllmEngine:
             except queue.Empty:
                 cmd = None
             while cmd is not None:
-                kind = cmd[0]
-                if kind == "stop":
-                    if live:
-                        with contextlib.suppress(Exception):
-                            engine.abort_request(list(live))
-                    return
-                if kind == "add":
-                    _, rid, inputs, params = cmd
-                    try:
-                        engine.add_request(rid, inputs, params)
-                        live.add(rid)
-                    except Exception as exc:
-                        self._post(self._deliver, rid, None, _describe(exc))
-                elif kind == "abort":
-                    ids = [rid for rid in cmd[1] if rid in live]
-                    if ids:
-                        with contextlib.suppress(Exception):
-                            engine.abort_request(ids)
-                        live.difference_update(ids)
+                match cmd:
+                    case _Stop():
+                        if live:
+                            with contextlib.suppress(Exception):
+                                engine.abort_request(list(live))
+                        return
+                    case _AddRequest(rid, inputs, params):
+                        try:
+                            engine.add_request(rid, inputs, params)
+                            live.add(rid)
+                        except Exception as exc:
+                            self._post(self._deliver, rid, None, _describe(exc))
+                    case _AbortRequests(request_ids):
+                        ids = [rid for rid in request_ids if rid in live]
+                        if ids:
+                            with contextlib.suppress(Exception):
+                                engine.abort_request(ids)
+                            live.difference_update(ids)
                 try:
                     cmd = self._commands.get_nowait()
                 except queue.Empty:
@@ -508,10 +531,10 @@ class VllmEngine:
         """After a fatal engine error, fail every later request until stopped."""
         while True:
             cmd = self._commands.get()
-            if cmd[0] == "stop":
+            if isinstance(cmd, _Stop):
                 return
-            if cmd[0] == "add":
-                self._post(self._deliver, cmd[1], None, f"engine stopped: {self._dead}")
+            if isinstance(cmd, _AddRequest):
+                self._post(self._deliver, cmd.request_id, None, f"engine stopped: {self._dead}")
 
     def _shutdown_engine(self, engine: Any) -> None:
         core = getattr(engine, "engine_core", None)
