@@ -854,11 +854,8 @@ def write_ratings_parquet(run: LoadedRun, path: Path) -> Path:
 def compute_stats(run: LoadedRun, *, bound: float = 0.5, alpha: float = 0.05,
                   k_max: int | None = None, seed: int = 0) -> tuple[dict, pl.DataFrame]:
     """(stats --json dict, per-image frame) from vlmrate.stats, imported only now."""
-    try:
-        from vlmrate.stats import analyse, to_json_dict
-    except ImportError:
-        raise UserError("the statistics module (vlmrate.stats) is not available in this "
-                        "installation; cannot export") from None
+    from vlmrate.stats import analyse, to_json_dict
+
     study = analyse(run.ratings, run.human, run.aspects, bound=bound, alpha=alpha,
                     k_max=k_max, seed=seed, run_name=run.name)
     return to_json_dict(study), study.per_image

@@ -3,7 +3,6 @@ and (once vlmrate.stats exists) numbers equal to `vlmrate stats --json`."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from pathlib import Path
@@ -167,27 +166,6 @@ def test_failed_export_keeps_the_old_workbook(loaded: LoadedRun, stats_json: dic
     assert sorted(p.name for p in tmp_path.iterdir()) == ["book.xlsx", "runs"]
 
 
-def test_missing_stats_module_is_one_clear_error(run_dir: Path, tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    stats = importlib.import_module("vlmrate.stats")
-    monkeypatch.delattr(stats, "analyse", raising=False)
-    assert main(["export", str(run_dir), "-o", str(tmp_path / "x.xlsx")]) == 2
-    err = capsys.readouterr().err
-    assert "vlmrate.stats" in err and err.count("\n") == 1
-    assert not (tmp_path / "x.xlsx").exists()
-
-
-def _stats_available() -> bool:
-    try:
-        stats = importlib.import_module("vlmrate.stats")
-        importlib.import_module("vlmrate.commands.stats")
-    except ImportError:
-        return False
-    return all(hasattr(stats, name) for name in ("analyse", "to_json_dict", "per_image"))
-
-
-@pytest.mark.skipif(not _stats_available(), reason="vlmrate.stats has not landed yet")
 def test_numbers_equal_stats_json(run_dir: Path, capsys: pytest.CaptureFixture) -> None:
     """The real thing: the workbook's numbers are `vlmrate stats --json`'s."""
     assert main(["stats", str(run_dir), "--json", "--bound", "0.4", "--alpha", "0.1"]) == 0

@@ -175,21 +175,15 @@ class StatsScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="stats", exit_on_error=False)
     def load(self) -> None:
         from vlmrate.store import load_run
-        from vlmrate.tui.data import StatsUnavailable, load_stats
+        from vlmrate.tui.data import load_stats
 
         try:
             run = load_run(self.run_path)
             data = load_stats(run)
-        except StatsUnavailable as exc:
-            self.app.call_from_thread(self._unavailable, str(exc))
-            return
         except Exception as exc:
             self.app.call_from_thread(self._failed, exc)
             return
         self.app.call_from_thread(self._loaded, run, data)
-
-    def _unavailable(self, why: str) -> None:
-        self.query_one("#stats-info", Static).update(why)
 
     def _failed(self, error: BaseException) -> None:
         self.query_one("#stats-info", Static).update(f"cannot compute the statistics: {error}")
