@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import math
 import os
 import re
 import zipfile
@@ -44,6 +43,8 @@ from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from vlmrate.errors import UserError
+from vlmrate.stats.formatting import COUNT_FORMAT, P_FORMAT, STAT_FORMAT, is_missing
+from vlmrate.stats.layout import AGREEMENT, RELIABILITY, kind_of, sheet_rows, value_at
 from vlmrate.store import LoadedRun
 from vlmrate.summary import run_counts
 
@@ -57,9 +58,6 @@ TOP_N = 10
 WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False,
                     "strings_to_numbers": False, "nan_inf_to_errors": True,
                     "in_memory": True}
-
-P_FORMAT = "[<0.0001]0.00E+00;0.0000"
-STAT_FORMAT = "0.000"
 
 # Characters XML 1.0 cannot carry; Excel writes them as _xHHHH_.
 # (and CR, which XML readers would turn into LF; xlsxwriter's own rule, minus nothing).
@@ -89,22 +87,6 @@ def excel_text(text: str) -> str:
             break
         out.append(ch)
     return "".join(out) + TRUNCATED
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and not math.isfinite(value))
-
-
-def _dig(data: Any, path: str) -> Any:
-    """data["a"]["b"]... for "a.b"; list indices as digits; None when absent."""
-    for part in path.split("."):
-        if isinstance(data, dict):
-            data = data.get(part)
-        elif isinstance(data, list | tuple) and part.isdigit() and int(part) < len(data):
-            data = data[int(part)]
-        else:
-            return None
-    return data
 
 
 def default_path(run: LoadedRun) -> Path:
@@ -180,7 +162,7 @@ class _Formats:
         self.key = wb.add_format({**base, "bold": True})
         self.text = wb.add_format(base)
         self.wrap = wb.add_format({**base, "text_wrap": True})
-        self.int = wb.add_format({**base, "num_format": "0"})
+        self.int = wb.add_format({**base, "num_format": COUNT_FORMAT})
         self.stat = wb.add_format({**base, "num_format": STAT_FORMAT})
         self.p = wb.add_format({**base, "num_format": P_FORMAT})
         self.bool = wb.add_format({**base, "align": "center"})
@@ -192,7 +174,7 @@ class _Formats:
 
 def _put(ws: Worksheet, row: int, col: int, value: Any, fmt: Format | None) -> None:
     """One cell: numbers as numbers, everything else as a string; None/NaN stays empty."""
-    if _is_missing(value):
+    if is_missing(value):
         return
     if isinstance(value, bool):
         ws.write_boolean(row, col, value, fmt)
@@ -510,26 +492,26 @@ def _summary(wb: Workbook, fmts: _Formats, run: LoadedRun, stats: dict) -> None:
             ws.set_row(row, min(409, 15 * (1 + str(text).count("\n") + len(str(text)) // 140)))
 
 
-HEADLINE: list[tuple[str, str, str]] = [
-    ("n images", "n_images", "int"),
-    ("mean d", "tost.mean_diff", "stat"),
-    ("SD d", "tost.sd_diff", "stat"),
-    ("Wilcoxon W+", "wilcoxon.w_plus", "stat"),
-    ("Wilcoxon W−", "wilcoxon.w_minus", "stat"),
-    ("p (model > human)", "wilcoxon.p_greater", "p"),
-    ("p (model < human)", "wilcoxon.p_less", "p"),
-    ("p (two-sided)", "wilcoxon.p_two_sided", "p"),
-    ("TOST p", "tost.p", "p"),
-    ("TOST equivalent", "tost.equivalent", "bool"),
-    ("TOST-Wilcoxon p", "tost_wilcoxon.p", "p"),
-    ("TOST-Wilcoxon equivalent", "tost_wilcoxon.equivalent", "bool"),
-    ("Pearson r", "pearson_vs_human.r", "stat"),
-    ("Pearson p", "pearson_vs_human.p", "p"),
-    ("ICC1", "icc.ICC1.value", "stat"),
-    ("ICC1k", "icc.ICC1k.value", "stat"),
-    ("SD mean (stability)", "stability.sd_mean", "stat"),
-    ("parse failures", "parse_failures", "int"),
-    ("engine errors", "engine_errors", "int"),
+HEADLINE: list[tuple[str, str]] = [  # (header, path of the statistic in stats.layout)
+    ("n images", "n_images"),
+    ("mean d", "tost.mean_diff"),
+    ("SD d", "tost.sd_diff"),
+    ("Wilcoxon W+", "wilcoxon.w_plus"),
+    ("Wilcoxon W−", "wilcoxon.w_minus"),
+    ("p (model > human)", "wilcoxon.p_greater"),
+    ("p (model < human)", "wilcoxon.p_less"),
+    ("p (two-sided)", "wilcoxon.p_two_sided"),
+    ("TOST p", "tost.p"),
+    ("TOST equivalent", "tost.equivalent"),
+    ("TOST-Wilcoxon p", "tost_wilcoxon.p"),
+    ("TOST-Wilcoxon equivalent", "tost_wilcoxon.equivalent"),
+    ("Pearson r", "pearson_vs_human.r"),
+    ("Pearson p", "pearson_vs_human.p"),
+    ("ICC1", "icc.ICC1.value"),
+    ("ICC1k", "icc.ICC1k.value"),
+    ("SD mean (stability)", "stability.sd_mean"),
+    ("parse failures", "parse_failures"),
+    ("engine errors", "engine_errors"),
 ]
 
 
@@ -538,69 +520,20 @@ def _headline_end(aspects: list[str], start: int) -> int:
 
 
 def _headline(ws: Worksheet, fmts: _Formats, row: int, aspects: list[str], stats: dict) -> None:
-    _header(ws, row, ["aspect", *[h for h, _, _ in HEADLINE]], fmts)
+    _header(ws, row, ["aspect", *[h for h, _ in HEADLINE]], fmts)
     ws.set_row(row, 30)
     for i, aspect in enumerate(aspects, start=1):
         data = (stats.get("aspects") or {}).get(aspect, {})
         ws.write_string(row + i, 0, aspect, fmts.key)
-        for j, (_, key, kind) in enumerate(HEADLINE, start=1):
-            _put(ws, row + i, j, _dig(data, key), fmts.of(kind))
+        for j, (_, path) in enumerate(HEADLINE, start=1):
+            _put(ws, row + i, j, value_at(data, path), fmts.of(kind_of(path)))
 
 
-Row = tuple[str, str, str, str]  # section, statistic, key in stats["aspects"][a], kind
-
-RELIABILITY_ROWS: list[Row] = [
-    ("images", "n images (model and human)", "n_images", "int"),
-    ("stability", "SD of repeats: mean", "stability.sd_mean", "stat"),
-    ("stability", "SD of repeats: median", "stability.sd_median", "stat"),
-    *[(name, label, f"icc.{name}.{key}", kind)
-      for name in ("ICC1", "ICC1k")
-      for label, key, kind in (
-          (f"{name}", "value", "stat"), ("F", "F", "stat"), ("df1", "df1", "stat"),
-          ("df2", "df2", "stat"), ("p", "p", "p"), ("95% CI lower", "ci95.0", "stat"),
-          ("95% CI upper", "ci95.1", "stat"))],
-    ("icc_reference", "ICC as in the reference study", "icc.icc_reference", "stat"),
-    ("answers", "parse failures", "parse_failures", "int"),
-    ("answers", "engine errors", "engine_errors", "int"),
-]
-
-AGREEMENT_ROWS: list[Row] = [
-    ("images", "n images (model and human)", "n_images", "int"),
-    ("Wilcoxon signed-rank on d", "W+", "wilcoxon.w_plus", "stat"),
-    ("Wilcoxon signed-rank on d", "W−", "wilcoxon.w_minus", "stat"),
-    ("Wilcoxon signed-rank on d", "p (model > human)", "wilcoxon.p_greater", "p"),
-    ("Wilcoxon signed-rank on d", "p (model < human)", "wilcoxon.p_less", "p"),
-    ("Wilcoxon signed-rank on d", "p (two-sided)", "wilcoxon.p_two_sided", "p"),
-    ("TOST (paired t)", "bound", "tost.bound", "stat"),
-    ("TOST (paired t)", "mean d", "tost.mean_diff", "stat"),
-    ("TOST (paired t)", "SD d", "tost.sd_diff", "stat"),
-    ("TOST (paired t)", "t lower", "tost.t_lower", "stat"),
-    ("TOST (paired t)", "p lower", "tost.p_lower", "p"),
-    ("TOST (paired t)", "t upper", "tost.t_upper", "stat"),
-    ("TOST (paired t)", "p upper", "tost.p_upper", "p"),
-    ("TOST (paired t)", "p", "tost.p", "p"),
-    ("TOST (paired t)", "equivalent", "tost.equivalent", "bool"),
-    ("TOST (Wilcoxon)", "p lower", "tost_wilcoxon.p_lower", "p"),
-    ("TOST (Wilcoxon)", "p upper", "tost_wilcoxon.p_upper", "p"),
-    ("TOST (Wilcoxon)", "p", "tost_wilcoxon.p", "p"),
-    ("TOST (Wilcoxon)", "equivalent", "tost_wilcoxon.equivalent", "bool"),
-    ("Bland–Altman", "bias", "agreement.ba_bias", "stat"),
-    ("Bland–Altman", "lower limit", "agreement.ba_lower", "stat"),
-    ("Bland–Altman", "upper limit", "agreement.ba_upper", "stat"),
-    ("ICC two-way", "ICC(A,1)", "agreement.icc_a1", "stat"),
-    ("ICC two-way", "ICC(C,1)", "agreement.icc_c1", "stat"),
-    ("bootstrap 95% CI", "MAE lower", "agreement.mae_ci95.0", "stat"),
-    ("bootstrap 95% CI", "MAE upper", "agreement.mae_ci95.1", "stat"),
-    ("bootstrap 95% CI", "r lower", "agreement.r_ci95.0", "stat"),
-    ("bootstrap 95% CI", "r upper", "agreement.r_ci95.1", "stat"),
-    ("Pearson vs human", "r", "pearson_vs_human.r", "stat"),
-    ("Pearson vs human", "p", "pearson_vs_human.p", "p"),
-]
-
-
-def _by_aspect_sheet(wb: Workbook, fmts: _Formats, name: str, rows: list[Row],
-                     aspects: list[str], stats: dict) -> tuple[Worksheet, int]:
-    """Statistics as rows, aspects as columns; column 'field' names the stats --json key."""
+def _by_aspect_sheet(wb: Workbook, fmts: _Formats, name: str, aspects: list[str],
+                     stats: dict) -> tuple[Worksheet, int]:
+    """The sheet's rows of stats.layout as rows, aspects as columns; column 'field' names
+    the stats --json key."""
+    rows = sheet_rows(name)
     ws = wb.add_worksheet(name)
     _header(ws, 0, ["section", "statistic", *aspects, "field (stats --json)"], fmts)
     ws.set_column(0, 0, 26)
@@ -608,19 +541,19 @@ def _by_aspect_sheet(wb: Workbook, fmts: _Formats, name: str, rows: list[Row],
     ws.set_column(2, 1 + len(aspects), 13)
     ws.set_column(2 + len(aspects), 2 + len(aspects), 30)
     per = stats.get("aspects") or {}
-    for r, (section, label, key, kind) in enumerate(rows, start=1):
-        ws.write_string(r, 0, section, fmts.text)
-        ws.write_string(r, 1, label, fmts.key)
+    for r, stat in enumerate(rows, start=1):
+        ws.write_string(r, 0, stat.section, fmts.text)
+        ws.write_string(r, 1, stat.label, fmts.key)
         for c, aspect in enumerate(aspects, start=2):
-            _put(ws, r, c, _dig(per.get(aspect, {}), key), fmts.of(kind))
-        ws.write_string(r, 2 + len(aspects), key, fmts.text)
+            _put(ws, r, c, value_at(per.get(aspect, {}), stat.path), fmts.of(stat.kind))
+        ws.write_string(r, 2 + len(aspects), stat.path, fmts.text)
     ws.freeze_panes(1, 2)
     ws.autofilter(0, 0, len(rows), 2 + len(aspects))
     return ws, len(rows)
 
 
 def _reliability(wb: Workbook, fmts: _Formats, aspects: list[str], stats: dict) -> None:
-    ws, n = _by_aspect_sheet(wb, fmts, "Reliability", RELIABILITY_ROWS, aspects, stats)
+    ws, n = _by_aspect_sheet(wb, fmts, RELIABILITY, aspects, stats)
     row = n + 3
     ws.write_string(row, 0, "Between aspects: Pearson r of the per-image model means",
                     fmts.section)
@@ -628,8 +561,8 @@ def _reliability(wb: Workbook, fmts: _Formats, aspects: list[str], stats: dict) 
     for i, (pair, value) in enumerate((stats.get("between_aspects") or {}).items(),
                                       start=row + 2):
         ws.write_string(i, 0, pair, fmts.text)
-        _put(ws, i, 1, _dig(value, "r"), fmts.stat)
-        _put(ws, i, 2, _dig(value, "p"), fmts.p)
+        _put(ws, i, 1, value_at(value, "r"), fmts.stat)
+        _put(ws, i, 2, value_at(value, "p"), fmts.p)
 
 
 ERRORS_COLUMNS: list[tuple[str, str, str]] = [
@@ -658,7 +591,7 @@ def _errors_by_k(wb: Workbook, fmts: _Formats, aspects: list[str], stats: dict) 
         for entry in entries:
             ws.write_string(row, 0, aspect, fmts.text)
             for c, (_, key, kind) in enumerate(ERRORS_COLUMNS, start=1):
-                _put(ws, row, c, _dig(entry, key), fmts.of(kind))
+                _put(ws, row, c, value_at(entry, key), fmts.of(kind))
             row += 1
         spans.append((aspect, start, row - 1))
     ws.freeze_panes(1, 1)
@@ -822,7 +755,7 @@ def write_workbook(run: LoadedRun, stats_json: dict, per_image: pl.DataFrame, pa
     table, columns = per_image_table(run, per_image)
     bulks += _bulk_sheet(wb, fmts, "PerImage", table, columns, freeze_cols=1)
     _reliability(wb, fmts, run.aspects, stats_json)
-    _by_aspect_sheet(wb, fmts, "Agreement", AGREEMENT_ROWS, run.aspects, stats_json)
+    _by_aspect_sheet(wb, fmts, AGREEMENT, run.aspects, stats_json)
     _errors_by_k(wb, fmts, run.aspects, stats_json)
     _cross_by_k(wb, fmts, stats_json)
     _cases(wb, fmts, run, per_image, top_n)

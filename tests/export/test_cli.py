@@ -14,14 +14,8 @@ import pytest
 from tests.export.conftest import REPEATS, fake_per_image, fake_stats
 from vlmrate.cli import main
 from vlmrate.errors import UserError
-from vlmrate.export import (
-    AGREEMENT_ROWS,
-    ERRORS_COLUMNS,
-    RELIABILITY_ROWS,
-    SHEETS,
-    _dig,
-    write_workbook,
-)
+from vlmrate.export import ERRORS_COLUMNS, SHEETS, write_workbook
+from vlmrate.stats.layout import AGREEMENT, RELIABILITY, sheet_rows, value_at
 from vlmrate.store import LoadedRun, load_run
 
 
@@ -182,19 +176,20 @@ def test_numbers_equal_stats_json(run_dir: Path, capsys: pytest.CaptureFixture) 
         return isinstance(cell, int | float) and cell == pytest.approx(want, rel=1e-12,
                                                                        abs=1e-15)
 
-    for sheet, spec in (("Reliability", RELIABILITY_ROWS), ("Agreement", AGREEMENT_ROWS)):
+    for sheet in (RELIABILITY, AGREEMENT):
+        spec = sheet_rows(sheet)
         rows = list(book[sheet].iter_rows(values_only=True))
         header = rows[0]
         field = header.index("field (stats --json)")
         for row in rows[1:len(spec) + 1]:
             for aspect in aspects:
-                want = _dig(stats["aspects"][aspect], row[field])
+                want = value_at(stats["aspects"][aspect], row[field])
                 assert close(row[header.index(aspect)], want), (sheet, row[field], aspect)
     errors = list(book["ErrorsByK"].iter_rows(values_only=True))[1:]
     for row in errors:
         entry = stats["aspects"][row[0]]["errors_by_k"][row[1] - 1]
         for value, (_, key, _) in zip(row[1:], ERRORS_COLUMNS, strict=True):
-            assert close(value, _dig(entry, key)), (row[0], key)
+            assert close(value, value_at(entry, key)), (row[0], key)
     assert len(errors) == sum(len(a["errors_by_k"]) for a in stats["aspects"].values())
     facts = {r[0]: r[1] for r in book["Summary"].iter_rows(values_only=True) if r[0]}
     assert facts["TOST bound"] == 0.4 and facts["alpha"] == 0.1

@@ -226,6 +226,19 @@ async def test_stats_screen(make_app: Callable[..., VlmrateApp]) -> None:
         summary = text_of(screen.query_one("#stats-summary", Static))
         for label in ("ICC1", "Wilcoxon", "TOST", "Bland–Altman", *ASPECTS):
             assert label in summary
+        # everything the CLI report shows, e.g. MAE, W+/W−, the TOST t values, n0
+        assert screen.data is not None
+        study = screen.data.study
+        rows = {line.split("  ")[1]: line.split() for line in summary.splitlines()
+                if line.startswith("  ")}
+        for label, get, spec in (("MAE (mean of all repeats)", lambda a: a.agreement.mae, ".3f"),
+                                 ("W+", lambda a: a.wilcoxon.w_plus, "g"),
+                                 ("W−", lambda a: a.wilcoxon.w_minus, "g"),
+                                 ("t lower", lambda a: a.tost.t_lower, ".2f"),
+                                 ("t upper", lambda a: a.tost.t_upper, ".2f")):
+            assert rows[label][-3:] == [format(get(study.aspects[a]), spec)
+                                        for a in ASPECTS], label
+        assert "n0 (repeats per image, corrected)" in rows
         assert "relevance~arousal" in text_of(screen.query_one("#stats-between", Static))
         assert "aspect relevance" in text_of(screen.query_one("#stats-info", Static))
         await pilot.press("a")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import polars as pl
 
+    from vlmrate.stats import StudyStats
     from vlmrate.store import LoadedRun
 
 def fmt(value: Any, digits: int = 2) -> str:
@@ -31,12 +32,6 @@ def fmt(value: Any, digits: int = 2) -> str:
             return "—"
         return f"{value:.{digits}f}"
     return str(value)
-
-
-def fmt_p(value: Any) -> str:
-    if isinstance(value, float) and not math.isnan(value) and 0 <= value < 0.001:
-        return "<.001"
-    return fmt(value, 3)
 
 
 @dataclass
@@ -187,7 +182,8 @@ def load_run_data(run_path: Path) -> RunData:
 class StatsData:
     """What the Stats screen shows: DESIGN.md's `stats --json` object + per-image data."""
 
-    stats: dict
+    stats: dict  # to_json_dict(study)
+    study: StudyStats  # what analyse() returned (the Summary tab reads it: stats.layout)
     table: pl.DataFrame
     aspects: list[str]
 
@@ -199,7 +195,7 @@ def load_stats(run: LoadedRun, *, bound: float = 0.5, alpha: float = 0.05,
 
     study = analyse(run.ratings, run.human, run.aspects, bound=bound, alpha=alpha, seed=seed,
                     run_name=run.name)
-    return StatsData(stats=to_json_dict(study), table=study.per_image,
+    return StatsData(stats=to_json_dict(study), study=study, table=study.per_image,
                      aspects=list(run.aspects))
 
 
