@@ -105,10 +105,10 @@ def test_permission_denied_as_seen_by_a_user(loaded: LoadedRun, stats_json: dict
     """The same checks when the tests run as root: os.access says no, then open() does."""
     existing = tmp_path / "readonly.xlsx"
     existing.write_bytes(b"old")
-    monkeypatch.setattr("vlmrate.export.os.access", lambda p, mode: Path(p) != existing)
+    monkeypatch.setattr("vlmrate.export.target.os.access", lambda p, mode: Path(p) != existing)
     with pytest.raises(UserError, match="read-only"):
         write_workbook(loaded, stats_json, per_image, existing)
-    monkeypatch.setattr("vlmrate.export.os.access", lambda p, mode: Path(p) != tmp_path)
+    monkeypatch.setattr("vlmrate.export.target.os.access", lambda p, mode: Path(p) != tmp_path)
     with pytest.raises(UserError, match="permission denied"):
         write_workbook(loaded, stats_json, per_image, tmp_path / "x.xlsx")
     monkeypatch.undo()
@@ -136,7 +136,7 @@ def test_locked_target_on_replace(loaded: LoadedRun, stats_json: dict,
     def locked(src: object, dst: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("vlmrate.export.os.replace", locked)
+    monkeypatch.setattr("vlmrate.export.target.os.replace", locked)
     with pytest.raises(UserError, match="open in another program"):
         write_workbook(loaded, stats_json, per_image, target)
     assert target.read_bytes() == b"old"
@@ -153,7 +153,7 @@ def test_failed_export_keeps_the_old_workbook(loaded: LoadedRun, stats_json: dic
     def broken(*_: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("vlmrate.export._assemble", broken)
+    monkeypatch.setattr("vlmrate.export.sheets.assemble", broken)
     with pytest.raises(UserError, match="No space left on device"):
         write_workbook(loaded, stats_json, per_image, target)
     assert target.read_bytes() == before

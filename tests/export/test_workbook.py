@@ -284,7 +284,7 @@ def test_long_text_is_truncated_with_marker(loaded: LoadedRun, stats_json: dict,
 def test_rows_beyond_excel_limit_continue_on_next_sheet(
         loaded: LoadedRun, stats_json: dict, per_image: pl.DataFrame, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("vlmrate.export.EXCEL_MAX_ROWS", 101)
+    monkeypatch.setattr("vlmrate.export.xlsx_writer.EXCEL_MAX_ROWS", 101)
     book = openpyxl.load_workbook(write_workbook(loaded, stats_json, per_image,
                                                  tmp_path / "split.xlsx"))
     assert book.sheetnames == ["Summary", "Ratings", "Ratings (2)", "PerImage", "Reliability",
