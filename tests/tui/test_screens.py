@@ -303,7 +303,7 @@ async def test_palette_runs_screen_actions(make_app: Callable[..., VlmrateApp]) 
 
 
 async def test_palette_lists_every_footer_key(make_app: Callable[..., VlmrateApp]) -> None:
-    from vlmrate.tui.commands import ScreenActionsProvider
+    from vlmrate.tui.palette import ScreenActionsProvider
 
     async with make_app().run_test(size=SIZE) as pilot:
         await settle(pilot)

@@ -15,10 +15,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from vlmrate.run_summary import render_summary
 from vlmrate.runner import Progress as RunProgress
 from vlmrate.runner import RunConfig, Runner
 from vlmrate.store import load_run
-from vlmrate.summary import render_summary
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:

@@ -17,8 +17,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from vlmrate.tui.commands import ScreenActionsProvider
 from vlmrate.tui.jobs import Job, RunnerFactory, default_runner_factory
+from vlmrate.tui.palette import ScreenActionsProvider
 
 
 class VlmrateApp(App[int]):
