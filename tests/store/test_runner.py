@@ -118,13 +118,14 @@ def test_sampling_from_study_defaults(tmp_path: Path) -> None:
 def test_engine_options_checked_before_anything_is_written(tmp_path: Path) -> None:
     make_dataset(tmp_path)
     from tests.helpers import PROMPTS
-    from vlmrate.runner import RunConfig, Runner
+    from vlmrate.runner import Runner
+    from vlmrate.settings import RunConfig
 
     def config(engine: str) -> RunConfig:
         return RunConfig(dataset=tmp_path / "data", run_name="r", runs_dir=tmp_path / "runs",
                          prompts_dir=PROMPTS, engine=engine)
 
-    with pytest.raises(UserError, match="needs --base-url"):
+    with pytest.raises(UserError, match="needs a base URL"):
         Runner(config("openai")).prepare()
     with pytest.raises(UserError, match="unknown engine"):
         Runner(config("tgi")).prepare()

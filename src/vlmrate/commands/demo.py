@@ -13,7 +13,8 @@ from rich.console import Console
 
 from vlmrate.errors import UserError
 from vlmrate.run_summary import render_summary
-from vlmrate.runner import RunConfig, Runner
+from vlmrate.runner import Runner
+from vlmrate.settings import RunConfig
 from vlmrate.store import load_run
 
 #: Where the demo writes its synthetic dataset: data/demo in the current folder, beside
