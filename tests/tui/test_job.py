@@ -142,7 +142,11 @@ async def test_job_panel_runs_to_the_end(workspace: Path) -> None:
         assert runner.config.run_name == "job1"
         assert runner.config.runs_dir == workspace / "runs"
         await wait_for(pilot, lambda: screen.job.status == "done")
-        await pilot.pause(0.4)  # one refresh of the panel
+        # the panel refreshes every 0.25 s: wait for the refresh after the end (a loaded
+        # machine can take longer than one period)
+        await wait_for(pilot, lambda: "8/8 done" in text_of(
+            screen.query_one("#job-counters", Static)) and len(
+            screen.query_one("#job-log", RichLog).lines) == 8)
         counters = text_of(screen.query_one("#job-counters", Static))
         assert "8/8 done" in counters and "12.5 ratings/s" in counters
         assert "parse failures 1" in counters and "ETA 0:00" in counters
