@@ -360,7 +360,6 @@ class _Tracker:
         self.parse_failures = 0
         self.engine_errors = 0
         self.started: float | None = None
-        self.last_record: dict | None = None
         self.status = "starting"
         self.message = ""
         self.emit: Callable[[Progress], None] | None = None
@@ -378,10 +377,11 @@ class _Tracker:
             self.engine_errors += 1
         elif record.get("parse_error"):
             self.parse_failures += 1
-        self.last_record = record
-        self.publish()
+        self.publish(record)
 
-    def snapshot(self) -> Progress:
+    def snapshot(self, record: dict | None = None) -> Progress:
+        """The counts now; ``record``: the one just written (None in status reports, so
+        that a listener sees each record once)."""
         elapsed = time.monotonic() - self.started if self.started else 0.0
         rate = self.session_done / elapsed if elapsed > 0 else 0.0
         remaining = self.total - self.done
@@ -392,9 +392,9 @@ class _Tracker:
             ratings_per_s=rate,
             tokens_per_s=self.session_tokens / elapsed if elapsed > 0 else 0.0,
             elapsed_s=elapsed, eta_s=remaining / rate if rate > 0 else None,
-            last_record=self.last_record, status=self.status, message=self.message,
+            last_record=record, status=self.status, message=self.message,
         )
 
-    def publish(self) -> None:
+    def publish(self, record: dict | None = None) -> None:
         if self.emit is not None:
-            self.emit(self.snapshot())
+            self.emit(self.snapshot(record))

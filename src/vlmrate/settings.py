@@ -236,7 +236,11 @@ class RunConfig:
         engine, sampling, study = section("engine"), section("sampling"), section("study")
         human, column_map = section("human"), section("human").get("column_map")
         options = engine.get("options")
-        prompts = study.get("path") or study.get("name")
+        # the prompt set's folder as recorded (relative to where the run started), else its
+        # name; resume compares the prompt texts' sha256 either way
+        prompts = study.get("path")
+        if not (isinstance(prompts, str) and prompts and (Path(prompts) / "study.toml").is_file()):
+            prompts = study.get("name")
         model = manifest.get("model")
         id_column = column_map.get("id") if isinstance(column_map, dict) else None
         return cls(

@@ -36,6 +36,11 @@ def test_full_run_image_major(tmp_path: Path) -> None:
     assert read_manifest(tmp_path / "runs/r")["status"] == "done"
     assert engine.closed
     assert events[-1].per_aspect == {"relevance": (8, 8), "arousal": (8, 8), "valence": (8, 8)}
+    # each record reaches the listener once (the start and end reports carry none)
+    reported = [(e.last_record["image_id"], e.last_record["aspect"], e.last_record["repeat"])
+                for e in events if e.last_record is not None]
+    assert sorted(reported) == sorted(engine.order) and len(set(reported)) == 24
+    assert events[-1].status == "done" and events[-1].last_record is None
     human = json.loads((tmp_path / "runs/r/manifest.json").read_text())["human"]
     assert human["column_map"]["id"] == "image"
 

@@ -227,3 +227,14 @@ def test_settings_import_nothing_heavy() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_from_manifest_finds_the_prompt_set_from_another_folder(tmp_path: Path) -> None:
+    """The recorded path is relative to where the run started; when it is not there, the
+    set's name is used (resume still compares the prompt texts)."""
+    base = {"name": "r", "dataset": {"path": str(tmp_path)}}
+    moved = RunConfig.from_manifest({**base, "study": {"name": "mine", "path": "no/such/set"}})
+    assert moved.prompts == "mine"
+    here = RunConfig.from_manifest(
+        {**base, "study": {"name": "x", "path": str(PROMPTS / "reference")}})
+    assert here.prompts == str(PROMPTS / "reference")
