@@ -64,3 +64,7 @@ def test_stats_chart_snapshot(snap_compare: Any, make_app: Callable[..., Vlmrate
     # the scatter of model mean vs human mean for arousal
     assert snap_compare(make_app(), terminal_size=SIZE,
                         run_before=steps("s", "a", "left_square_bracket"))
+
+
+def test_help_snapshot(snap_compare: Any, make_app: Callable[..., VlmrateApp]) -> None:
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=steps("question_mark"))

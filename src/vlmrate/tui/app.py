@@ -35,6 +35,8 @@ class VlmrateApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, show=False),
         Binding("f2", "change_theme", "Theme", id="theme", show=False),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("f1", "help", "Help", id="help.f1", show=False),
     ]
 
     def __init__(self, runs_dir: Path = Path("runs"), *, prompts_dir: Path = Path("prompts"),
@@ -95,6 +97,18 @@ class VlmrateApp(App[int]):
         from vlmrate.tui.screens.new_run import NewRunScreen
 
         self.push_screen(NewRunScreen(config))
+
+    def open_help(self) -> None:
+        """The keys of the current screen (`?`, F1); on the help itself: close it."""
+        from vlmrate.tui.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    def action_help(self) -> None:
+        self.open_help()
 
     def ask_note(self, title: str, note: str,
                  done: Callable[[str | None], Awaitable[None] | None]) -> None:
