@@ -27,6 +27,7 @@ class ScriptedEngine:
         self.fail_every = fail_every
         self.answers = answers  # given answers, in turn, instead of seed-derived ones
         self.cancelled = False
+        self.cancels = 0  # cancel() ends the rate() calls going on, not later ones
         self.closed = False
 
     async def start(self) -> None:
@@ -34,12 +35,15 @@ class ScriptedEngine:
 
     async def rate(self, requests: Iterable[RatingRequest] | AsyncIterator[RatingRequest]
                    ) -> AsyncIterator[RatingResult]:
+        generation = self.cancels
         async for request in _aiter(requests):
-            if self.cancelled:
+            if self.cancels != generation:
                 return
             self.order.append(request.key)
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
+                if self.cancels != generation:
+                    return  # aborted while in flight: no result
             rating = 1 + request.seed % 9
             text = f"Rating: {rating}. Reason: seed {request.seed}"
             if self.fail_every and len(self.order) % self.fail_every == 0:
@@ -52,6 +56,7 @@ class ScriptedEngine:
 
     async def cancel(self) -> None:
         self.cancelled = True
+        self.cancels += 1
 
     async def close(self) -> None:
         self.closed = True

@@ -1,10 +1,20 @@
-"""Progress: what a run reports after every record (the CLI's bar and the TUI's Job panel
-read it). Imports nothing heavy."""
+"""Progress: what a run reports after every record and at every change of phase (the CLI's
+bar and the TUI's Job panel read it), and the run clock that times the phases. Imports
+nothing heavy."""
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+
+#: Phases of a run, in the words the panels show.
+PHASE_WORDS = {"starting": "loading model", "running": "running", "pausing": "pausing…",
+               "paused": "paused", "cancelling": "cancelling…", "done": "done",
+               "cancelled": "cancelled", "failed": "failed"}
+#: Seconds of running time the answers/s rate and the ETA look back over.
+RATE_WINDOW_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -15,10 +25,61 @@ class Progress:
     per_aspect: dict[str, tuple[int, int]]  # aspect -> (done, total)
     parse_failures: int
     engine_errors: int
-    ratings_per_s: float
+    ratings_per_s: float  # over the last RATE_WINDOW_S of running time
     tokens_per_s: float
-    elapsed_s: float
-    eta_s: float | None
+    elapsed_s: float  # since the run (this session) began, every phase included
+    eta_s: float | None  # None while not running or not known yet
     last_record: dict | None  # the record just written (None in start/end reports)
-    status: str  # starting | running | paused | done | cancelled | failed
+    status: str  # starting | running | pausing | paused | cancelling | done | cancelled | failed
     message: str = ""
+    in_flight: int = 0  # requests the engine holds (pausing… shows it)
+    phase_s: float = 0.0  # time in the current phase
+    running_s: float = 0.0  # time spent running (paused and loading not counted)
+    at: float = 0.0  # time.monotonic() of this snapshot (clocks tick on from it)
+
+    def ticked(self, now: float | None = None) -> tuple[float, float]:
+        """(elapsed, phase time) now: the clocks go on between snapshots while the run is
+        not over."""
+        if self.status in ("done", "cancelled", "failed") or not self.at:
+            return self.elapsed_s, self.phase_s
+        since = max(0.0, (time.monotonic() if now is None else now) - self.at)
+        return self.elapsed_s + since, self.phase_s + since
+
+
+class RunClock:
+    """Times a run's phases; the rate looks at the answers of the recent running time."""
+
+    def __init__(self, window_s: float = RATE_WINDOW_S) -> None:
+        self.window_s = window_s
+        self.began = time.monotonic()
+        self.phase = "starting"
+        self.phase_began = self.began
+        self._running_before = 0.0  # running time of earlier running phases
+        self._answers: deque[tuple[float, int]] = deque()  # (running time, output tokens)
+
+    def set_phase(self, phase: str) -> None:
+        now = time.monotonic()
+        if phase == self.phase:
+            return
+        if self.phase == "running":
+            self._running_before += now - self.phase_began
+        self.phase, self.phase_began = phase, now
+
+    def running_s(self, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        current = now - self.phase_began if self.phase == "running" else 0.0
+        return self._running_before + current
+
+    def answered(self, tokens: int) -> None:
+        self._answers.append((self.running_s(), tokens))
+
+    def rates(self, now: float | None = None) -> tuple[float, float]:
+        """(answers/s, output tokens/s) over the last ``window_s`` of running time."""
+        running = self.running_s(now)
+        start = running - self.window_s
+        while self._answers and self._answers[0][0] <= start:
+            self._answers.popleft()
+        span = min(self.window_s, running)
+        if span <= 0 or not self._answers:
+            return 0.0, 0.0
+        return len(self._answers) / span, sum(t for _, t in self._answers) / span

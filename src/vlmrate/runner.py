@@ -33,7 +33,7 @@ from vlmrate.engines.base import (
 from vlmrate.errors import UserError
 from vlmrate.images import ImageProblem, load_image
 from vlmrate.parse import parse_answer
-from vlmrate.progress import Progress
+from vlmrate.progress import Progress, RunClock
 from vlmrate.settings import RunConfig, default_run_name, run_dir_for
 from vlmrate.store import (
     LOG,
@@ -93,6 +93,11 @@ class Runner:
         self._paused = False
         self._engine: Engine | None = None
         self._lock: RunLock | None = None
+        self._tracker: _Tracker | None = None
+        self._in_call = False  # an engine.rate() call is going on
+        self._aborted = False  # ... and pause/cancel has ended it
+        self._failure = ""  # the one-line reason of a failed run
+        self._cancel_task: asyncio.Future[None] | None = None
 
     # --- preparation ------------------------------------------------------------------
     def prepare(self) -> Path:
@@ -169,14 +174,18 @@ class Runner:
 
     # --- control (thread-safe) --------------------------------------------------------
     def pause(self) -> None:
+        """Stop submitting and abort what is in flight (it is redone on resume); the run
+        reports "pausing" until the engine has let go of it, then "paused"."""
         self._paused = True
-        if self._loop and self._resume_event:
-            self._loop.call_soon_threadsafe(self._resume_event.clear)
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._begin_pause)
 
     def resume(self) -> None:
         self._paused = False
-        if self._loop and self._resume_event:
-            self._loop.call_soon_threadsafe(self._resume_event.set)
+        loop = self._loop
+        if loop is not None and not loop.is_closed() and self._resume_event:
+            loop.call_soon_threadsafe(self._resume_event.set)
 
     def cancel(self) -> None:
         """Stop submitting and abort what is in flight; what is written stays."""
@@ -184,10 +193,34 @@ class Runner:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
+        loop.call_soon_threadsafe(self._begin_cancel)
+
+    def _begin_pause(self) -> None:  # on the run's loop
+        if not self._paused or self._cancel_requested.is_set():
+            return
+        assert self._resume_event
+        self._resume_event.clear()
+        tracker = self._tracker
+        if tracker is None or tracker.status not in ("running", "starting"):
+            return
+        if tracker.status == "running":
+            tracker.set_status("pausing")
+        self._abort_call()
+
+    def _begin_cancel(self) -> None:  # on the run's loop
         if self._resume_event:
-            loop.call_soon_threadsafe(self._resume_event.set)
-        if self._engine is not None:
-            asyncio.run_coroutine_threadsafe(self._engine.cancel(), loop)
+            self._resume_event.set()
+        tracker = self._tracker
+        if tracker is not None and tracker.status in ("running", "pausing", "paused",
+                                                      "starting"):
+            tracker.set_status("cancelling")
+        self._abort_call()
+
+    def _abort_call(self) -> None:
+        """End the engine's rate() call now: what is in flight is aborted, not written."""
+        if self._engine is not None and self._in_call:
+            self._aborted = True
+            self._cancel_task = asyncio.ensure_future(self._engine.cancel())
 
     # --- the run ----------------------------------------------------------------------
     def pending_jobs(self, done: set[tuple[str, str, int]]
@@ -220,16 +253,15 @@ class Runner:
             self._resume_event.set()
         done = finished_keys(self.run_dir)
         tracker = _Tracker(self.run_dir, self.study, self.images, self.repeats, done)
-        plan = self.pending_jobs(done)
+        self._tracker = tracker
         tracker.emit = self.on_progress
-        if not plan:
+        if not self.pending_jobs(done):
             tracker.status = "done"
             self._finish("done")
             return tracker.snapshot()
         with RatingsWriter(self.run_dir, lock=False) as writer:
-            tracker.status = "starting"
             tracker.message = f"loading {self.config.engine} engine: {self.config.model}"
-            tracker.publish()
+            tracker.set_status("starting")
             status = "failed"
             try:
                 engine = self.engine_factory(self.config, self.sampling, self.run_dir / LOG)
@@ -238,33 +270,64 @@ class Runner:
                     await engine.start()
                 except EngineUnavailable as exc:
                     raise UserError(str(exc)) from None
-                tracker.start_clock()
-                tracker.status, tracker.message = "running", ""
-                tracker.publish()
-                async for result in engine.rate(self._requests(plan, writer, tracker)):
-                    record = self._record(result)
-                    _append(writer, record)
-                    tracker.add(record)
+                tracker.message = ""
+                await self._rate_until_done(engine, writer, tracker)
                 status = "cancelled" if self._cancel_requested.is_set() else (
                     "done" if tracker.done >= tracker.total else "failed")
             except (asyncio.CancelledError, KeyboardInterrupt):
                 status = "cancelled"
+                raise
+            except Exception as exc:
+                self._failure = " ".join(str(exc).split()) or type(exc).__name__
                 raise
             finally:
                 if self._engine is not None:
                     # closing must not hide the real outcome
                     with contextlib.suppress(Exception):
                         await asyncio.shield(self._engine.close())
-                tracker.status = status
+                tracker.in_flight = 0
                 self._finish(status)
-                tracker.publish()
+                tracker.set_status(status)
         return tracker.snapshot()
+
+    async def _rate_until_done(self, engine: Engine, writer: RatingsWriter,
+                               tracker: _Tracker) -> None:
+        """rate() calls until every job is written; a pause ends the call (its in-flight
+        requests aborted), waits, and the next call asks for what is still missing."""
+        assert self._resume_event
+        while not self._cancel_requested.is_set():
+            if not self._resume_event.is_set():
+                tracker.in_flight = 0
+                tracker.set_status("paused")
+                await self._resume_event.wait()
+                continue
+            plan = self.pending_jobs(tracker.keys)
+            if not plan:
+                return
+            tracker.in_flight = 0
+            tracker.set_status("running")
+            self._aborted = False
+            self._in_call = True
+            try:
+                async for result in engine.rate(self._requests(plan, writer, tracker)):
+                    tracker.in_flight = max(0, tracker.in_flight - 1)
+                    record = self._record(result)
+                    _append(writer, record)
+                    tracker.add(record)
+            finally:
+                self._in_call = False
+            if not self._aborted:
+                return  # the plan went through (failures are records too)
 
     def _finish(self, status: str) -> None:
         assert self.run_dir
         with contextlib.suppress(OSError, UserError):  # e.g. disk full: ratings are what counts
             manifest = read_manifest(self.run_dir)
             manifest["status"] = status
+            if status == "failed" and self._failure:
+                manifest["error"] = self._failure
+            else:
+                manifest.pop("error", None)
             write_manifest(self.run_dir, manifest)
 
     async def _requests(self, plan: list[tuple[ImageEntry, list[tuple[str, int]]]],
@@ -275,14 +338,8 @@ class Runner:
         root = Path(self.config.dataset)
         root = root / "images" if (root / "images").is_dir() else root
         for entry, pairs in plan:
-            if not self._resume_event.is_set():
-                tracker.status = "paused"
-                tracker.publish()
-                await self._resume_event.wait()
-                tracker.status = "running"
-            if self._cancel_requested.is_set():
-                if self._engine is not None:
-                    await self._engine.cancel()
+            if not self._resume_event.is_set() or self._cancel_requested.is_set():
+                self._abort_call()
                 return
             try:
                 image = await asyncio.to_thread(load_image, entry.path, root)
@@ -293,6 +350,7 @@ class Runner:
                     tracker.add(record)
                 continue
             for aspect, repeat in pairs:
+                tracker.in_flight += 1
                 yield RatingRequest(
                     image_id=entry.image_id, aspect=aspect, repeat=repeat,
                     seed=repeat_seed(self.config.seed, entry.image_id, aspect, repeat),
@@ -350,27 +408,31 @@ class _Tracker:
         self.totals = {a.name: len(images) * repeats for a in study.aspects}
         self.total = sum(self.totals.values())
         ids = {i.image_id for i in images}
+        self.keys = set(done)  # written keys (the plan after a pause skips them)
         self.per_aspect_done = dict.fromkeys(self.totals, 0)
         for image_id, aspect, repeat in done:
             if image_id in ids and aspect in self.per_aspect_done and repeat <= repeats:
                 self.per_aspect_done[aspect] += 1
         self.done = sum(self.per_aspect_done.values())
-        self.session_done = 0
-        self.session_tokens = 0
         self.parse_failures = 0
         self.engine_errors = 0
-        self.started: float | None = None
+        self.in_flight = 0
+        self.clock = RunClock()
         self.status = "starting"
         self.message = ""
         self.emit: Callable[[Progress], None] | None = None
 
-    def start_clock(self) -> None:
-        self.started = time.monotonic()
+    def set_status(self, status: str) -> None:
+        """A new phase: timed from now, and reported at once."""
+        self.status = status
+        self.clock.set_phase(status)
+        self.publish()
 
     def add(self, record: dict) -> None:
+        key = (record["image_id"], record["aspect"], record["repeat"])
+        self.keys.add(key)
         self.done += 1
-        self.session_done += 1
-        self.session_tokens += record.get("output_tokens") or 0
+        self.clock.answered(record.get("output_tokens") or 0)
         if record["aspect"] in self.per_aspect_done:
             self.per_aspect_done[record["aspect"]] += 1
         if record.get("engine_error"):
@@ -382,17 +444,19 @@ class _Tracker:
     def snapshot(self, record: dict | None = None) -> Progress:
         """The counts now; ``record``: the one just written (None in status reports, so
         that a listener sees each record once)."""
-        elapsed = time.monotonic() - self.started if self.started else 0.0
-        rate = self.session_done / elapsed if elapsed > 0 else 0.0
+        now = time.monotonic()
+        rate, tokens_rate = self.clock.rates(now)
         remaining = self.total - self.done
+        eta = remaining / rate if rate > 0 and self.status == "running" else None
         return Progress(
             run_dir=self.run_dir, total=self.total, done=self.done,
             per_aspect={a: (self.per_aspect_done[a], t) for a, t in self.totals.items()},
             parse_failures=self.parse_failures, engine_errors=self.engine_errors,
-            ratings_per_s=rate,
-            tokens_per_s=self.session_tokens / elapsed if elapsed > 0 else 0.0,
-            elapsed_s=elapsed, eta_s=remaining / rate if rate > 0 else None,
+            ratings_per_s=rate, tokens_per_s=tokens_rate,
+            elapsed_s=now - self.clock.began, eta_s=eta,
             last_record=record, status=self.status, message=self.message,
+            in_flight=self.in_flight, phase_s=now - self.clock.phase_began,
+            running_s=self.clock.running_s(now), at=now,
         )
 
     def publish(self, record: dict | None = None) -> None:

@@ -66,14 +66,19 @@ class FakeRunner:
 
     async def run(self) -> Progress:
         done = 0
+        paused_said = False
         while done < self.total:
             if self._cancelled.is_set():
                 final = self.progress(done, "cancelled", None)
                 self.on_progress(final)
                 return final
             if not self._running.is_set():
+                if not paused_said:
+                    self.on_progress(self.progress(done, "paused", None))
+                    paused_said = True
                 await asyncio.sleep(0.01)
                 continue
+            paused_said = False
             await asyncio.sleep(self.step_s)
             done += 1
             failed = done == 3
@@ -149,7 +154,8 @@ async def test_job_panel_runs_to_the_end(workspace: Path) -> None:
             screen.query_one("#job-log", RichLog).lines) == 8)
         counters = text_of(screen.query_one("#job-counters", Static))
         assert "8/8 done" in counters and "12.5 ratings/s" in counters
-        assert "parse failures 1" in counters and "ETA 0:00" in counters
+        assert "parse failures 1" in counters and "ETA" not in counters  # over: no ETA
+        assert screen._timer is None  # a finished panel keeps no timer
         assert "done" in text_of(screen.query_one("#job-title", Static))
         failed = text_of(screen.query_one("#job-failed", Static))
         assert "I cannot rate this" in failed and "no_rating" in failed
@@ -171,8 +177,11 @@ async def test_job_pause_resume_cancel(workspace: Path) -> None:
         runner = FakeRunner.instances[-1]
         await wait_for(pilot, lambda: screen.job.record_count > 2)
         await pilot.press("p")
-        assert runner.calls == ["pause"] and screen.job.status == "paused"
-        await pilot.pause(0.2)
+        assert runner.calls == ["pause"] and screen.job.status in ("pausing", "paused")
+        await wait_for(pilot, lambda: screen.job.status == "paused")
+        await wait_for(pilot, lambda: "paused" in text_of(screen.query_one("#job-title",
+                                                                           Static)))
+        assert "ETA" not in text_of(screen.query_one("#job-counters", Static))
         frozen = screen.job.record_count
         await pilot.pause(0.2)
         assert screen.job.record_count == frozen
@@ -184,7 +193,15 @@ async def test_job_pause_resume_cancel(workspace: Path) -> None:
         app.screen.open_run_by_name("job2")  # type: ignore[attr-defined]
         await pilot.pause()
         assert isinstance(app.screen, JobScreen)
+        await pilot.press("c")  # asks first; n keeps the run going
+        await pilot.pause()
+        assert type(app.screen).__name__ == "ConfirmScreen"
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, JobScreen) and "cancel" not in runner.calls
         await pilot.press("c")
+        await pilot.pause()
+        await pilot.press("y")
         await wait_for(pilot, lambda: screen.job.status == "cancelled")
         assert "cancel" in runner.calls
         assert screen.job.record_count < 400
@@ -197,7 +214,17 @@ async def test_quitting_cancels_a_running_job(workspace: Path) -> None:
         await start_run(pilot, workspace / "data", "job3")
         await pilot.pause(0.1)
         runner = FakeRunner.instances[-1]
+        await pilot.press("ctrl+q")  # asks first: escape keeps the app and the run
+        await pilot.pause()
+        assert type(app.screen).__name__ == "ConfirmScreen"
+        assert "Resume it later with R" in str(app.screen.query_one("#confirm-detail",
+                                                                    Static).content)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "cancel" not in runner.calls and app.is_running
         await pilot.press("ctrl+q")
+        await pilot.pause()
+        await pilot.press("y")
         await pilot.pause()
         assert "cancel" in runner.calls
 

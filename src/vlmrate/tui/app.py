@@ -150,9 +150,37 @@ class VlmrateApp(App[int]):
         for job in self.jobs.values():
             job.cancel()
 
+    def active_jobs(self) -> list[Job]:
+        return [job for job in self.jobs.values() if job.active]
+
     async def action_quit(self) -> None:
-        self.cancel_jobs()
-        self.exit(0)
+        """Quit; while a run of this app goes on, ask first (quitting stops it)."""
+        from vlmrate.tui.screens.confirm import ConfirmScreen
+
+        running = self.active_jobs()
+        if not running:
+            self.cancel_jobs()
+            self.exit(0)
+            return
+        if isinstance(self.screen, ConfirmScreen):
+            return
+        names = ", ".join(job.name for job in running)
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.cancel_jobs()
+                self.exit(0)
+
+        self.confirm("Quit vlmrate?",
+                     f"Run {names} goes on: quitting stops it; what is written is kept. "
+                     "Resume it later with R.", answer)
+
+    def confirm(self, question: str, detail: str,
+                done: Callable[[bool | None], Awaitable[None] | None]) -> None:
+        """A yes/no question answered by keyboard; ``done`` gets True for yes."""
+        from vlmrate.tui.screens.confirm import ConfirmScreen
+
+        self.push_screen(ConfirmScreen(question, detail), done)
 
     def on_unmount(self) -> None:
         self.cancel_jobs()

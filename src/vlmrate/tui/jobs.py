@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from vlmrate.progress import Progress
     from vlmrate.settings import RunConfig
 
-ACTIVE = ("starting", "running", "paused")
+ACTIVE = ("starting", "running", "pausing", "paused", "cancelling")
 FAILED_KEPT = 5
 LOG_KEPT = 500
 
@@ -56,8 +56,10 @@ class Job:
     message: str = ""
     records: deque[dict] = field(default_factory=lambda: deque(maxlen=LOG_KEPT))
     failed: deque[dict] = field(default_factory=lambda: deque(maxlen=FAILED_KEPT))
-    paused: bool = False
+    paused: bool = False  # what the user asked for (the runner confirms with its status)
     record_count: int = 0  # records reported so far (the log shows the last of them)
+    failed_count: int = 0  # failed records reported so far
+    cancel_asked: bool = False
 
     @property
     def name(self) -> str:
@@ -70,10 +72,14 @@ class Job:
         return self.status in ACTIVE
 
     def on_progress(self, progress: Progress) -> None:
-        """Called by the runner from its thread after every record."""
+        """Called by the runner from its thread after every record and phase change."""
         self.progress = progress
         status = progress.status
-        if status and not (self.paused and status == "running"):  # a record still in flight
+        if status in ("running", "pausing", "paused") and self.cancel_asked:
+            status = "cancelling"  # a report sent before the runner saw the cancel
+        elif status == "running" and self.paused:
+            status = "pausing"  # ... or the pause
+        if status:
             self.status = status
         record = progress.last_record
         if record:
@@ -81,6 +87,7 @@ class Job:
             self.record_count += 1
             if record.get("parse_error") or record.get("engine_error"):
                 self.failed.append(record)
+                self.failed_count += 1
 
     def prepare(self, factory: RunnerFactory) -> Path:
         """Build the runner and let it validate everything (thread worker)."""
@@ -91,7 +98,6 @@ class Job:
     def run_blocking(self) -> Progress:
         """Run to the end in the calling thread (a thread worker)."""
         assert self.runner is not None
-        self.status = "running"
         return asyncio.run(self.runner.run())
 
     def finish(self, result: Progress | None = None, error: BaseException | None = None
@@ -107,22 +113,26 @@ class Job:
         self.message = self.progress.message if self.progress else ""
 
     def toggle_pause(self) -> bool:
-        """Pause or resume; True when now paused."""
-        if self.runner is None or not self.active:
+        """Ask to pause or resume; True when now paused (or pausing)."""
+        if self.runner is None or not self.active or self.status == "cancelling":
             return self.paused
         if self.paused:
-            self.runner.resume()
             self.paused = False
-            self.status = "running"
+            self.runner.resume()
+            if self.status in ("pausing", "paused"):
+                self.status = "running"
         else:
-            self.runner.pause()
             self.paused = True
-            self.status = "paused"
+            self.runner.pause()
+            if self.status == "running":
+                self.status = "pausing"  # until the runner says "paused"
         return self.paused
 
     def cancel(self) -> None:
         if self.runner is not None and self.active:
+            self.cancel_asked = True
             self.runner.cancel()
+            self.status = "cancelling"
             if self.paused:
                 self.runner.resume()
                 self.paused = False

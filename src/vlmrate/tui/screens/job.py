@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
 from textual.widgets import Footer, Header, Label, ProgressBar, RichLog, Static
 
+from vlmrate.progress import PHASE_WORDS
 from vlmrate.tui.jobs import Job
 from vlmrate.tui.screens.base import AppScreen
 
@@ -63,6 +64,7 @@ class JobScreen(AppScreen):
         self.job = job
         self._written = 0
         self._failed_seen = -1
+        self._timer: Timer | None = None
         self._aspect_bars: dict[str, ProgressBar] = {}
 
     def compose(self) -> ComposeResult:
@@ -81,11 +83,11 @@ class JobScreen(AppScreen):
     def on_mount(self) -> None:
         self.sub_title = f"run {self.job.name}"
         self.update_panel()
-        self.set_interval(REFRESH_S, self.update_panel)
+        self._timer = self.set_interval(REFRESH_S, self.update_panel)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("pause", "cancel_run"):
-            return True if self.job.active else None
+            return True if self.job.active and self.job.status != "cancelling" else None
         if action == "results":
             return True if not self.job.active and self.job.run_dir else None
         return True
@@ -93,19 +95,16 @@ class JobScreen(AppScreen):
     def update_panel(self) -> None:
         job = self.job
         progress = job.progress
-        status = job.status
-        title = Text.assemble(("run ", "dim"), (job.name, "bold"), "  ",
-                              (f"[{status}]", _status_style(status)))
-        title.append(f"  model {job.config.model}", style="dim")
-        if job.message:
-            title.append(f"\n{job.message}", style="red" if status == "failed" else "")
-        self.query_one("#job-title", Static).update(title)
+        self.query_one("#job-title", Static).update(_title(job))
         if progress is not None:
             self._update_bars(progress)
-            self.query_one("#job-counters", Static).update(_counters(progress))
+            self.query_one("#job-counters", Static).update(_counters(progress, job.status))
         self._update_failed()
         self._update_log()
         self.refresh_bindings()
+        if not job.active and self._timer is not None:
+            self._timer.stop()  # a finished run's panel does not change: no more ticks
+            self._timer = None
 
     def _update_bars(self, progress: Progress) -> None:
         self.query_one("#job-overall", ProgressBar).update(
@@ -120,16 +119,17 @@ class JobScreen(AppScreen):
             bar.update(total=total_a or None, progress=done)
 
     def _update_failed(self) -> None:
-        failed = list(self.job.failed)
-        if len(failed) == self._failed_seen:
+        if self.job.failed_count == self._failed_seen:
             return
-        self._failed_seen = len(failed)
+        self._failed_seen = self.job.failed_count
+        failed = list(self.job.failed)
         widget = self.query_one("#job-failed", Static)
         if not failed:
             widget.update("")
             return
-        lines = Text("last failed answers:\n", style="bold")
-        for record in failed[-3:]:
+        lines = Text(f"failed answers ({self.job.failed_count}), latest first:\n",
+                     style="bold")
+        for record in reversed(failed[-3:]):
             error = record.get("engine_error") or record.get("parse_error") or "?"
             lines.append(f"  {record.get('image_id')} {record.get('aspect')} "
                          f"#{record.get('repeat')} [{one_line(error, 24)}] ", style="red")
@@ -148,13 +148,21 @@ class JobScreen(AppScreen):
 
     def action_pause(self) -> None:
         paused = self.job.toggle_pause()
-        self.notify("paused: p resumes" if paused else "resumed", title=self.job.name)
+        self.notify("pausing: what is in flight is dropped and redone on resume; p resumes"
+                    if paused else "resumed", title=self.job.name)
         self.update_panel()
 
     def action_cancel_run(self) -> None:
-        self.job.cancel()
-        self.notify("cancelling… finished answers are kept; start the run again to resume",
-                    title=self.job.name)
+        def answer(yes: bool | None) -> None:
+            if yes and self.job.active:
+                self.job.cancel()
+                self.notify("cancelling… finished answers are kept; R in Runs resumes",
+                            title=self.job.name)
+                self.update_panel()
+
+        self.vapp.confirm(f"Cancel run {self.job.name}?",
+                          "The run stops; what is written is kept. Resume it later with R.",
+                          answer)
 
     def action_results(self) -> None:
         if self.job.run_dir is None:
@@ -169,20 +177,46 @@ class JobScreen(AppScreen):
 
 
 def _status_style(status: str) -> str:
-    return {"done": "green", "failed": "red", "cancelled": "yellow", "paused": "yellow"
-            }.get(status, "cyan")
+    return {"done": "green", "failed": "red", "cancelled": "yellow", "paused": "yellow",
+            "pausing": "yellow", "cancelling": "yellow"}.get(status, "cyan")
 
 
-def _counters(progress: Progress) -> Text:
+def phase_line(progress: Progress | None, status: str, now: float | None = None) -> Text:
+    """"loading model 0:42", "running 3:10", "pausing… 12 in flight", "paused 0:20"."""
+    word = PHASE_WORDS.get(status, status)
+    text = Text(word, style=_status_style(status) + " bold")
+    if progress is None:
+        return text
+    _, phase_s = progress.ticked(now)
+    if status in ("pausing", "cancelling"):
+        text.append(f" {progress.in_flight} in flight", style=_status_style(status))
+    elif status not in ("done", "cancelled", "failed") and progress.status == status:
+        text.append(f" {clock(phase_s)}")
+    return text
+
+
+def _title(job: Job) -> Text:
+    title = Text.assemble(("run ", "dim"), (job.name, "bold"), "  ",
+                          phase_line(job.progress, job.status))
+    title.append(f"  model {job.config.model}", style="dim")
+    message = job.message or (job.progress.message if job.progress else "")
+    if message:
+        title.append(f"\n{one_line(message, 200)}", style="red" if job.status == "failed"
+                     else "dim")
+    return title
+
+
+def _counters(progress: Progress, status: str | None = None) -> Text:
+    status = status or progress.status
+    elapsed, _ = progress.ticked()
     text = Text()
     text.append(f"{progress.done}/{progress.total} done", style="bold")
     text.append(f" · {progress.ratings_per_s:.1f} ratings/s"
-                f" · {progress.tokens_per_s:.0f} tokens/s"
-                f" · elapsed {clock(progress.elapsed_s)} · ETA {clock(progress.eta_s)}")
+                f" · {progress.tokens_per_s:.0f} tokens/s · elapsed {clock(elapsed)}")
+    if status == "running" and progress.eta_s is not None:
+        text.append(f" · ETA {clock(progress.eta_s)}")
     failures, errors = progress.parse_failures, progress.engine_errors
     text.append(f"\nparse failures {failures}", style="yellow" if failures else "")
     text.append(" · ")
     text.append(f"engine errors {errors}", style="red" if errors else "")
-    if progress.message:
-        text.append(f" · {escape(progress.message)}")
     return text
