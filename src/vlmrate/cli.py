@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--concurrency", type=int, default=64,
                      help="requests in flight (openai engine) (default 64)")
     run.add_argument("--limit", type=int, help="rate only the first N images")
+    run.add_argument("--progress-every", type=float, default=30.0, metavar="S",
+                     help="when stdout is not a terminal (nohup, slurm): a plain progress "
+                          "line every S seconds (default 30)")
     _runs_dir(run)
 
     imp = sub.add_parser("import", help="turn ratings made elsewhere into a run")

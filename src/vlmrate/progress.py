@@ -17,6 +17,16 @@ PHASE_WORDS = {"starting": "loading model", "running": "running", "pausing": "pa
 RATE_WINDOW_S = 30.0
 
 
+def clock(seconds: float | None) -> str:
+    """0:42, 12:05, 1:02:03; a dash when unknown."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "—"
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 @dataclass(frozen=True)
 class Progress:
     run_dir: Path

@@ -68,3 +68,54 @@ async def test_job_panel_tiny_model_run(tiny_model_dir: Path, synthetic_dataset:
     frame = read_ratings(tmp_path / "runs" / "tiny")
     assert frame.height == 36 and frame["rating"].null_count() == 0
     assert read_manifest(tmp_path / "runs" / "tiny")["status"] == "done"
+
+
+async def test_pause_with_the_tiny_model_stops_writing_and_resume_completes(
+        tiny_model_dir: Path, synthetic_dataset: Path, tmp_path: Path) -> None:
+    """p aborts what is in flight: "paused" within ~2 s, then ratings.jsonl does not grow
+    for 3 s; after p again the run completes with no gap and no duplicate."""
+    import time
+    from collections import Counter
+
+    from vlmrate.store import iter_records
+
+    app = VlmrateApp(runs_dir=tmp_path / "runs", data_dir=tmp_path,
+                     runner_factory=tiny_factory)
+    ratings = tmp_path / "runs" / "pause" / "ratings.jsonl"
+
+    def lines() -> int:
+        return ratings.read_bytes().count(b"\n") if ratings.exists() else 0
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("n")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, NewRunScreen)
+        form.query_one("#dataset").value = str(synthetic_dataset)  # type: ignore[attr-defined]
+        form.query_one("#model").value = str(tiny_model_dir)  # type: ignore[attr-defined]
+        form.query_one("#repeats").value = "20"  # type: ignore[attr-defined]
+        form.query_one("#run_name").value = "pause"  # type: ignore[attr-defined]
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobScreen), timeout=60)
+        screen = app.screen
+        assert isinstance(screen, JobScreen)
+        await wait_for(pilot, lambda: lines() >= 20, timeout=300)
+        asked = time.monotonic()
+        await pilot.press("p")
+        await wait_for(pilot, lambda: "paused" in text_of(
+            screen.query_one("#job-title", Static)).replace("pausing", ""), timeout=30)
+        took = time.monotonic() - asked
+        frozen = lines()
+        await pilot.pause(3.0)
+        assert lines() == frozen, "a record was appended while paused"
+        assert "ETA" not in text_of(screen.query_one("#job-counters", Static))
+        assert took < 5.0, f"pausing took {took:.1f} s"
+        await pilot.press("p")
+        await wait_for(pilot, lambda: screen.job.status in {"done", "failed", "cancelled"},
+                       timeout=600)
+        assert screen.job.status == "done", screen.job.message
+    keys = Counter((r["image_id"], r["aspect"], r["repeat"])
+                   for r in iter_records(tmp_path / "runs" / "pause"))
+    assert len(keys) == 6 * 3 * 20 and max(keys.values()) == 1
+    print(f"pause confirmed after {took:.2f} s at {frozen} answers")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 
 from rich.console import Console
 from rich.progress import (
@@ -15,6 +16,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from vlmrate.errors import UserError
+from vlmrate.plain_progress import PlainProgress
 from vlmrate.progress import Progress as RunProgress
 from vlmrate.run_summary import render_summary
 from vlmrate.runner import Runner
@@ -63,11 +66,27 @@ def run_with_progress(runner: Runner, console: Console) -> RunProgress:
         return asyncio.run(runner.run())
 
 
+def run_with_plain_lines(runner: Runner, every_s: float) -> RunProgress:
+    """Prepare and run, printing a plain progress line every ``every_s`` seconds (for a
+    log file: no carriage returns, no escape codes)."""
+    run_dir = runner.prepare()
+    print(f"run folder: {run_dir}", flush=True)
+    with PlainProgress(every_s) as lines:
+        runner.on_progress = lines
+        return asyncio.run(runner.run())
+
+
 def main(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     runner = Runner(config_from_args(args))
+    every = getattr(args, "progress_every", None)
+    if every is not None and every <= 0:
+        raise UserError("--progress-every must be a positive number of seconds")
     try:
-        final = run_with_progress(runner, console)
+        if sys.stdout.isatty():
+            final = run_with_progress(runner, console)
+        else:
+            final = run_with_plain_lines(runner, every or 30.0)
     except KeyboardInterrupt:
         console.print("stopped; what was rated is kept. Run the same command again to resume.")
         return 130

@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Label, ProgressBar, RichLog, Static
 
-from vlmrate.progress import PHASE_WORDS
+from vlmrate.progress import PHASE_WORDS, clock
 from vlmrate.tui.jobs import Job
 from vlmrate.tui.screens.base import AppScreen
 
@@ -19,15 +19,6 @@ if TYPE_CHECKING:
     from vlmrate.progress import Progress
 
 REFRESH_S = 0.25
-
-
-def clock(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds < 0:
-        return "—"
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def one_line(text: Any, width: int = 70) -> str:
