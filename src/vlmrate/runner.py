@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -44,6 +45,7 @@ from vlmrate.store import (
     now_iso,
     read_manifest,
     repeat_seed,
+    write_heartbeat,
     write_human,
     write_manifest,
 )
@@ -52,6 +54,9 @@ from vlmrate.versions import package_versions
 
 __all__ = ["Progress", "RunConfig", "Runner", "make_engine"]
 
+
+#: Seconds between heartbeats while nothing else changes.
+BEAT_EVERY_S = 1.0
 
 # Manifest fields that must not change when a run is resumed.
 _RESUME_FIELDS = ("model", "sampling")
@@ -421,6 +426,8 @@ class _Tracker:
         self.status = "starting"
         self.message = ""
         self.emit: Callable[[Progress], None] | None = None
+        self._beat_status = ""
+        self._beat_at = 0.0
 
     def set_status(self, status: str) -> None:
         """A new phase: timed from now, and reported at once."""
@@ -460,5 +467,19 @@ class _Tracker:
         )
 
     def publish(self, record: dict | None = None) -> None:
+        snapshot = self.snapshot(record)
+        if snapshot.status != self._beat_status or snapshot.at - self._beat_at >= BEAT_EVERY_S:
+            self._beat(snapshot)
         if self.emit is not None:
-            self.emit(self.snapshot(record))
+            self.emit(snapshot)
+
+    def _beat(self, snapshot: Progress) -> None:
+        """The heartbeat watchers of other processes read (vlmrate.live)."""
+        self._beat_status, self._beat_at = snapshot.status, snapshot.at
+        wall = time.time()
+        with contextlib.suppress(OSError):
+            write_heartbeat(self.run_dir, {
+                "pid": os.getpid(), "status": snapshot.status, "message": snapshot.message,
+                "started": wall - snapshot.elapsed_s, "phase_since": wall - snapshot.phase_s,
+                "elapsed_s": snapshot.elapsed_s, "in_flight": snapshot.in_flight,
+                "done": snapshot.done, "total": snapshot.total, "at": wall})

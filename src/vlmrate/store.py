@@ -35,6 +35,7 @@ REVIEW = "review.json"
 LOCK = ".lock"
 TORN = "ratings.torn"
 LOG = "run.log"
+HEARTBEAT = ".progress.json"  # the running process's phase, for watchers (live.py)
 
 Key = tuple[str, str, int]
 
@@ -103,6 +104,15 @@ def _write_atomic(path: Path, text: str) -> None:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def write_heartbeat(run_dir: Path, beat: dict) -> None:
+    """The running process's phase and clocks, replaced atomically (no fsync: a lost
+    heartbeat only costs a watcher a second)."""
+    path = Path(run_dir) / HEARTBEAT
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(beat), encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -451,31 +461,96 @@ def load_run(run: str | Path, runs_dir: Path = Path("runs")) -> LoadedRun:
     )
 
 
+class _LineCount:
+    """Complete lines of a growing file; each ``count()`` reads only the bytes added since
+    the previous one (a replaced or shrunk file is counted again)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.ident: tuple[int, int] | None = None
+        self.offset = 0
+        self.lines = 0
+        self.bytes_read = 0
+
+    def count(self) -> int:
+        try:
+            with open(self.path, "rb") as handle:
+                stat = os.fstat(handle.fileno())
+                ident = (stat.st_dev, stat.st_ino)
+                if ident != self.ident or stat.st_size < self.offset:
+                    self.ident, self.offset, self.lines = ident, 0, 0
+                handle.seek(self.offset)
+                data = handle.read(max(0, stat.st_size - self.offset))
+        except OSError:
+            self.ident, self.offset, self.lines = None, 0, 0
+            return 0
+        self.bytes_read += len(data)
+        end = data.rfind(b"\n")
+        if end >= 0:
+            self.lines += data.count(b"\n", 0, end + 1)
+            self.offset += end + 1
+        return self.lines
+
+
+_line_counts: dict[Path, _LineCount] = {}
+
+
+def count_records(run_dir: Path) -> int:
+    """Complete lines of the run's ratings.jsonl; repeated calls (the Runs list refreshing
+    while a run grows) read only the new bytes."""
+    path = Path(run_dir).absolute() / RATINGS
+    counter = _line_counts.get(path)
+    if counter is None:
+        counter = _line_counts[path] = _LineCount(path)
+    return counter.count()
+
+
+def run_activity(run_dir: Path, manifest: dict) -> str:
+    """The status to show: a "running" manifest whose lock nobody holds is "interrupted"
+    (its process ended without saying so: killed, power cut)."""
+    status = manifest.get("status", "unknown")
+    if status == "running" and not is_locked(run_dir):
+        return "interrupted"
+    return status
+
+
 def list_runs(runs_dir: Path = Path("runs")) -> list[dict]:
-    """A summary line per run folder: name, path, status, model, dataset, progress, dates."""
+    """A summary line per run folder, newest first: name (the folder's: a copied run is its
+    own row), path, status, model, dataset, progress, dates, the failure reason."""
     runs = []
     if not Path(runs_dir).is_dir():
         return runs
-    for manifest_path in sorted(Path(runs_dir).glob(f"*/{MANIFEST}")):
+    for manifest_path in Path(runs_dir).glob(f"*/{MANIFEST}"):
         run_dir = manifest_path.parent
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            runs.append({"name": run_dir.name, "path": run_dir, "status": "unreadable"})
+            if not isinstance(manifest, dict):
+                raise ValueError("not an object")
+        except (OSError, ValueError):
+            runs.append({"name": run_dir.name, "path": run_dir, "status": "unreadable",
+                         "created": _folder_time(run_dir)})
             continue
-        data = _complete_bytes(run_dir / RATINGS)
-        status = manifest.get("status", "unknown")
-        if status == "running" and not is_locked(run_dir):
-            status = "interrupted"  # its process ended without saying so (killed, power cut)
+        dataset = manifest.get("dataset")
         runs.append({
-            "name": run_name_of(run_dir, manifest),
+            "name": run_dir.name,
+            "title": manifest.get("name", ""),
             "path": run_dir,
-            "status": status,
+            "status": run_activity(run_dir, manifest),
             "model": manifest.get("model", ""),
-            "dataset": manifest.get("dataset", {}).get("path", ""),
-            "done": data.count(b"\n"),
+            "dataset": dataset.get("path", "") if isinstance(dataset, dict) else "",
+            "done": count_records(run_dir),
             "total": manifest.get("total_jobs"),
-            "created": manifest.get("created", ""),
+            "created": str(manifest.get("created") or _folder_time(run_dir)),
             "updated": manifest.get("updated", ""),
+            "error": " ".join(str(manifest.get("error") or "").split()),
         })
+    runs.sort(key=lambda run: (str(run.get("created") or ""), run["name"]), reverse=True)
     return runs
+
+
+def _folder_time(run_dir: Path) -> str:
+    try:
+        stamp = run_dir.stat().st_mtime
+    except OSError:
+        return ""
+    return dt.datetime.fromtimestamp(stamp, dt.UTC).isoformat(timespec="seconds")

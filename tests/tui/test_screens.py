@@ -64,7 +64,7 @@ async def test_runs_screen_lists_the_run(make_app: Callable[..., VlmrateApp]) ->
         table = pilot.app.screen.query_one("#runs-table", DataTable)
         assert table_ids(table) == ["study1"]
         row = table.get_row("study1")
-        assert row[1] == "imported" and row[2] == "tiny-vlm" and row[4] == "108/108"
+        assert row[1] == "imported" and row[2] == "108/108" and row[4] == "tiny-vlm"
         assert "1 run " in text_of(pilot.app.screen.query_one("#runs-info", Static))
 
 

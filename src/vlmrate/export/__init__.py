@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
+from vlmrate.errors import UserError
 from vlmrate.export.sheets import (
     ERRORS_COLUMNS,
     SHEETS,
@@ -64,6 +65,8 @@ def export_run(run: LoadedRun, path: Path | None = None, *, bound: float = 0.5,
     as <stem>.ratings.csv / .parquet. Returns the written paths. The TUI's export action
     calls this too.
     """
+    if run.ratings.height == 0:
+        raise UserError(f"run {run.name} has no ratings yet: nothing to export")
     target = Path(path) if path is not None else default_path(run)
     check_target(target)
     extra = []

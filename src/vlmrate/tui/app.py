@@ -92,6 +92,12 @@ class VlmrateApp(App[int]):
 
         self._show(JobScreen(job), replace)
 
+    def open_watch(self, run_path: Path) -> None:
+        """The read-only live panel of a run another process runs."""
+        from vlmrate.tui.screens.watch import WatchScreen
+
+        self.push_screen(WatchScreen(Path(run_path)))
+
     def open_new_run(self, config: RunConfig | None = None) -> None:
         """The New run form; with ``config``, filled in to resume that run."""
         from vlmrate.tui.screens.new_run import NewRunScreen

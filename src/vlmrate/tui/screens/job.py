@@ -50,6 +50,8 @@ class JobScreen(AppScreen):
         Binding("escape", "back", "Back", id="job.back"),
     ]
 
+    REFRESH_S: ClassVar[float] = REFRESH_S
+
     def __init__(self, job: Job) -> None:
         super().__init__()
         self.job = job
@@ -74,7 +76,7 @@ class JobScreen(AppScreen):
     def on_mount(self) -> None:
         self.sub_title = f"run {self.job.name}"
         self.update_panel()
-        self._timer = self.set_interval(REFRESH_S, self.update_panel)
+        self._timer = self.set_interval(self.REFRESH_S, self.update_panel)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("pause", "cancel_run"):
@@ -120,11 +122,14 @@ class JobScreen(AppScreen):
             return
         lines = Text(f"failed answers ({self.job.failed_count}), latest first:\n",
                      style="bold")
+        width = max(40, self.size.width - 2)
         for record in reversed(failed[-3:]):
             error = record.get("engine_error") or record.get("parse_error") or "?"
-            lines.append(f"  {record.get('image_id')} {record.get('aspect')} "
-                         f"#{record.get('repeat')} [{one_line(error, 24)}] ", style="red")
-            lines.append(one_line(record.get("raw") or "(empty)", 60) + "\n")
+            head = (f"  {record.get('image_id')} {record.get('aspect')} "
+                    f"#{record.get('repeat')} [{one_line(error, 24)}] ")
+            lines.append(head, style="red")
+            room = max(10, width - len(head))
+            lines.append(one_line(record.get("raw") or "(empty)", room) + "\n")
         widget.update(lines)
 
     def _update_log(self) -> None:
@@ -189,7 +194,8 @@ def phase_line(progress: Progress | None, status: str, now: float | None = None)
 def _title(job: Job) -> Text:
     title = Text.assemble(("run ", "dim"), (job.name, "bold"), "  ",
                           phase_line(job.progress, job.status))
-    title.append(f"  model {job.config.model}", style="dim")
+    model = str(job.config.model or "").rstrip("/").rsplit("/", 1)[-1]
+    title.append(f"  model {model}", style="dim")
     message = job.message or (job.progress.message if job.progress else "")
     if message:
         title.append(f"\n{one_line(message, 200)}", style="red" if job.status == "failed"

@@ -13,7 +13,9 @@ from textual.widgets import DataTable, Footer, Header, Static
 from vlmrate.errors import UserError
 from vlmrate.tui.screens.base import AppScreen
 
-COLUMNS = ("name", "status", "model", "dataset", "progress", "created")
+COLUMNS = ("name", "status", "progress", "created", "model", "dataset")
+#: Widest the name column gets; longer names are cut in the middle (start and end stay).
+NAME_WIDTH = 26
 
 
 def _short(text: Any, width: int) -> str:
@@ -21,14 +23,41 @@ def _short(text: Any, width: int) -> str:
     return text if len(text) <= width else "…" + text[-(width - 1):]
 
 
-def run_row(run: dict) -> tuple[str, ...]:
+def middle_cut(text: str, width: int) -> str:
+    """``text`` in ``width`` characters, cut in the middle: "demo-tiny-ll…-20261126"."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    tail = width - 1 - head
+    return text[:head] + "…" + text[-tail:]
+
+
+def run_row(run: dict, name_width: int = NAME_WIDTH) -> tuple[str, ...]:
     done, total = run.get("done"), run.get("total")
     progress = f"{done}/{total}" if total else (str(done) if done is not None else "")
     model = str(run.get("model") or "").rsplit("/", 1)[-1]
     dataset = Path(str(run.get("dataset") or "")).name or "—"
     created = str(run.get("created") or "")[:16].replace("T", " ")
-    return (run["name"], str(run.get("status", "")), _short(model, 24), _short(dataset, 16),
-            progress, created)
+    return (middle_cut(run["name"], name_width), str(run.get("status", "")), progress,
+            created, _short(model, 24), _short(dataset, 16))
+
+
+def run_detail(run: dict) -> str:
+    """The info line of the selected run: why it failed, or that another process runs it."""
+    name, status = run["name"], run.get("status")
+    if status == "failed":
+        return f"{name}: failed — {run.get('error') or 'no reason recorded (see run.log)'}"
+    if status == "unreadable":
+        return f"{name}: manifest.json is unreadable"
+    if status == "running":
+        return f"{name}: running · enter watches it live"
+    if status == "interrupted":
+        return f"{name}: interrupted (its process ended) · R resumes it"
+    if status == "cancelled":
+        return f"{name}: cancelled · R resumes it"
+    if not run.get("done") and status not in ("imported",):
+        return f"{name}: no ratings yet"
+    return ""
 
 
 class RunsScreen(AppScreen):
@@ -95,13 +124,25 @@ class RunsScreen(AppScreen):
             job = self.vapp.jobs.get(run["name"])
             if job is not None and job.active:
                 row[1] = job.status
+                if job.progress is not None:
+                    row[2] = f"{job.progress.done}/{job.progress.total}"
             table.add_row(*row, key=run["name"])
         if selected is not None and selected in {r["name"] for r in runs}:
             table.move_cursor(row=table.get_row_index(selected))
+        self._show_info()
+
+    @on(DataTable.RowHighlighted, "#runs-table")
+    def _row_highlighted(self) -> None:
+        self._show_info()
+
+    def _show_info(self) -> None:
+        runs = self.runs
         info = self.query_one("#runs-info", Static)
+        selected = self.selected_run()
+        detail = run_detail(selected) if selected is not None else ""
         if runs:
             plural = "run" if len(runs) == 1 else "runs"
-            info.update(f"{len(runs)} {plural} · enter opens · n starts a new run")
+            info.update(detail or f"{len(runs)} {plural} · enter opens · n starts a new run")
         else:
             info.update(f"no runs in {self.vapp.runs_dir}/ yet · n starts a new run "
                         "(or `vlmrate import` / `vlmrate demo` from a shell)")
@@ -148,6 +189,14 @@ class RunsScreen(AppScreen):
             return
         if run.get("status") == "unreadable":
             self.notify(f"run {run['name']}: manifest.json is unreadable", severity="error")
+            return
+        if run.get("status") == "running":
+            self.vapp.open_watch(Path(run["path"]))
+            return
+        if not run.get("done") and run.get("status") != "imported":
+            self.notify(run_detail(run) if run.get("status") == "failed"
+                        else f"{run['name']}: no ratings yet", title=run["name"],
+                        severity="warning")
             return
         self.vapp.open_results(Path(run["path"]))
 
