@@ -557,8 +557,8 @@ RELIABILITY_ROWS: list[Row] = [
       for name in ("ICC1", "ICC1k")
       for label, key, kind in (
           (f"{name}", "value", "stat"), ("F", "F", "stat"), ("df1", "df1", "stat"),
-          ("df2", "df2", "stat"), ("p", "p", "p"), ("95% CI lower", "ci95.0", "stat"),
-          ("95% CI upper", "ci95.1", "stat"))],
+          ("df2", "df2", "stat"), ("p", "p", "p"), ("95% CI lower", "ci.0", "stat"),
+          ("95% CI upper", "ci.1", "stat"))],
     ("icc_reference", "ICC as in the reference study", "icc.icc_reference", "stat"),
     ("answers", "parse failures", "parse_failures", "int"),
     ("answers", "engine errors", "engine_errors", "int"),
@@ -589,10 +589,10 @@ AGREEMENT_ROWS: list[Row] = [
     ("Bland–Altman", "upper limit", "agreement.ba_upper", "stat"),
     ("ICC two-way", "ICC(A,1)", "agreement.icc_a1", "stat"),
     ("ICC two-way", "ICC(C,1)", "agreement.icc_c1", "stat"),
-    ("bootstrap 95% CI", "MAE lower", "agreement.mae_ci95.0", "stat"),
-    ("bootstrap 95% CI", "MAE upper", "agreement.mae_ci95.1", "stat"),
-    ("bootstrap 95% CI", "r lower", "agreement.r_ci95.0", "stat"),
-    ("bootstrap 95% CI", "r upper", "agreement.r_ci95.1", "stat"),
+    ("bootstrap 95% CI", "MAE lower", "agreement.mae_ci.0", "stat"),
+    ("bootstrap 95% CI", "MAE upper", "agreement.mae_ci.1", "stat"),
+    ("bootstrap 95% CI", "r lower", "agreement.r_ci.0", "stat"),
+    ("bootstrap 95% CI", "r upper", "agreement.r_ci.1", "stat"),
     ("Pearson vs human", "r", "pearson_vs_human.r", "stat"),
     ("Pearson vs human", "p", "pearson_vs_human.p", "p"),
 ]
@@ -636,8 +636,8 @@ ERRORS_COLUMNS: list[tuple[str, str, str]] = [
     ("k", "k", "int"), ("n images", "n", "int"), ("MAE", "mae", "stat"),
     ("MSE", "mse", "stat"), ("r", "r", "stat"),
     ("MAE random k-subsets", "mae_subsets", "stat"),
-    ("subsets 95% lower", "mae_subsets_ci95.0", "stat"),
-    ("subsets 95% upper", "mae_subsets_ci95.1", "stat"),
+    ("subsets 95% lower", "mae_subsets_ci.0", "stat"),
+    ("subsets 95% upper", "mae_subsets_ci.1", "stat"),
 ]
 
 

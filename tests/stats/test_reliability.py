@@ -27,10 +27,10 @@ def test_shrout_fleiss_published_digits() -> None:
     assert r.ICC1k.value == pytest.approx(0.442797, abs=5e-7)
     f_stat = r.ICC1.F
     assert f_stat == pytest.approx(1.79468, abs=5e-6)
-    assert r.ICC1.ci95[0] == pytest.approx(-0.13293, abs=5e-6)
-    assert r.ICC1.ci95[1] == pytest.approx(0.72256, abs=5e-6)
-    assert r.ICC1k.ci95[0] == pytest.approx(-0.88444, abs=5e-6)
-    assert r.ICC1k.ci95[1] == pytest.approx(0.91242, abs=5e-6)
+    assert r.ICC1.ci[0] == pytest.approx(-0.13293, abs=5e-6)
+    assert r.ICC1.ci[1] == pytest.approx(0.72256, abs=5e-6)
+    assert r.ICC1k.ci[0] == pytest.approx(-0.88444, abs=5e-6)
+    assert r.ICC1k.ci[1] == pytest.approx(0.91242, abs=5e-6)
     assert (r.ICC1.df1, r.ICC1.df2) == (5, 18)
     assert r.n0 == pytest.approx(4.0)
 
@@ -57,8 +57,8 @@ def test_balanced_matches_pingouin(seed: int) -> None:
         assert est.p == pytest.approx(row["pval"], rel=1e-9, abs=1e-300)
         lo, hi = row["CI95%"] if "CI95%" in row else row["CI95"]
         # pingouin rounds its CI to 2 decimals
-        assert est.ci95[0] == pytest.approx(lo, abs=0.0051)
-        assert est.ci95[1] == pytest.approx(hi, abs=0.0051)
+        assert est.ci[0] == pytest.approx(lo, abs=0.0051)
+        assert est.ci[1] == pytest.approx(hi, abs=0.0051)
 
 
 def _anova_by_hand(x: np.ndarray) -> dict[str, float]:
@@ -132,7 +132,7 @@ def test_degenerate_inputs_do_not_raise() -> None:
     same[:, :] += np.arange(5)[:, None]  # no within-image variation
     r = icc_oneway(same)
     assert r.ICC1.value == 1.0 and r.ICC1k.value == 1.0
-    assert r.ICC1.ci95 == (1.0, 1.0)
+    assert r.ICC1.ci == (1.0, 1.0)
     one = icc_oneway(np.array([[1.0, 2.0, 3.0]]))
     assert np.isnan(one.ICC1.value) and np.isnan(one.icc_reference)
     empty = icc_oneway(np.full((3, 2), np.nan))

@@ -50,9 +50,24 @@ def _pandas_d(ratings: pl.DataFrame, human: pl.DataFrame, aspect: str) -> pd.Dat
 
 EXPECTED_ASPECT_KEYS = {
     "n_images": None,
+    "n_repeats": None,
+    "notes": None,
     "stability": {"sd_mean", "sd_median"},
-    "icc": {"ICC1", "ICC1k", "icc_reference"},
-    "wilcoxon": {"w_plus", "w_minus", "p_greater", "p_less", "p_two_sided"},
+    "icc": {"ICC1", "ICC1k", "icc_reference", "k_needed"},
+    "wilcoxon": {
+        "w_plus",
+        "w_minus",
+        "p_greater",
+        "p_less",
+        "p_two_sided",
+        "method",
+        "n",
+        "n_zero",
+        "rank_biserial",
+        "hodges_lehmann",
+        "hodges_lehmann_ci",
+        "hodges_lehmann_ci_level",
+    },
     "tost": {
         "bound",
         "mean_diff",
@@ -63,11 +78,31 @@ EXPECTED_ASPECT_KEYS = {
         "p_upper",
         "p",
         "equivalent",
+        "dz",
+        "ci",
     },
     "tost_wilcoxon": {"p_lower", "p_upper", "p", "equivalent"},
     "errors_by_k": None,
     "pearson_vs_human": {"r", "p"},
-    "agreement": {"icc_a1", "icc_c1", "ba_bias", "ba_lower", "ba_upper", "mae_ci95", "r_ci95"},
+    "agreement": {
+        "mae",
+        "mse",
+        "icc_a1",
+        "icc_c1",
+        "ccc",
+        "ccc_cb",
+        "ba_bias",
+        "ba_lower",
+        "ba_upper",
+        "ba_lower_ci",
+        "ba_upper_ci",
+        "ba_slope",
+        "ba_slope_p",
+        "mae_ci",
+        "r_ci",
+    },
+    "homogeneity": {"sd_model", "sd_human", "ratio", "p", "image_sd_model", "image_sd_human"},
+    "expected": None,
     "parse_failures": None,
     "engine_errors": None,
 }
@@ -82,11 +117,20 @@ def test_json_keys_exactly_as_design(study) -> None:
         "n_images",
         "bound",
         "alpha",
+        "confidence",
+        "seed",
+        "n_boot",
+        "n_draws",
         "aspects",
+        "holm",
         "between_aspects",
         "cross_by_k",
     }
     assert out["run"] == "demo" and out["bound"] == 0.5 and out["alpha"] == 0.05
+    assert out["confidence"] == 0.95
+    assert set(out["holm"]) == {"wilcoxon_two_sided", "tost", "pearson_vs_human"}
+    for family in out["holm"].values():
+        assert list(family) == ASPECTS
     assert list(out["aspects"]) == ASPECTS
     for a in ASPECTS:
         s = out["aspects"][a]
@@ -95,11 +139,16 @@ def test_json_keys_exactly_as_design(study) -> None:
             if sub is not None:
                 assert set(s[key]) == sub, key
         for name in ("ICC1", "ICC1k"):
-            assert set(s["icc"][name]) == {"value", "F", "df1", "df2", "p", "ci95"}
-            assert len(s["icc"][name]["ci95"]) == 2
+            assert set(s["icc"][name]) == {"value", "F", "df1", "df2", "p", "ci"}
+            assert len(s["icc"][name]["ci"]) == 2
+        assert set(s["icc"]["k_needed"]) == {"0.8", "0.9"}
+        assert s["expected"] is None  # no expected ratings in this study
+        assert isinstance(s["notes"], list)
         assert [e["k"] for e in s["errors_by_k"]] == [1, 2, 3, 4]
         for e in s["errors_by_k"]:
-            assert set(e) == {"k", "n", "mae", "mse", "r", "mae_subsets", "mae_subsets_ci95"}
+            assert set(e) == {
+                "k", "n", "mae", "mse", "r", "mae_subsets", "mae_subsets_ci", "mae_subsets_se"
+            }
         assert isinstance(s["tost"]["equivalent"], bool)
         assert isinstance(s["n_images"], int)
     assert list(out["between_aspects"]) == [

@@ -62,8 +62,8 @@ def aspect_table(s: AspectStats, bound: float, alpha: float) -> Table:
         "",
         "",
     )
-    t.add_row("ICC(1,1)", _f(ic.ICC1.value), _ci(ic.ICC1.ci95), _p(ic.ICC1.p))
-    t.add_row("ICC(1,k)", _f(ic.ICC1k.value), _ci(ic.ICC1k.ci95), "")
+    t.add_row("ICC(1,1)", _f(ic.ICC1.value), _ci(ic.ICC1.ci), _p(ic.ICC1.p))
+    t.add_row("ICC(1,k)", _f(ic.ICC1k.value), _ci(ic.ICC1k.ci), "")
     t.add_row(
         "  F(df1, df2)",
         _f(ic.ICC1.F, 2),
@@ -72,9 +72,9 @@ def aspect_table(s: AspectStats, bound: float, alpha: float) -> Table:
     )
     t.add_row("ICC, reference formula", _f(ic.icc_reference), "", "")
     pr = s.pearson_vs_human
-    t.add_row("Pearson r model vs human", _f(pr.r), _ci(s.agreement.r_ci95), _p(pr.p))
+    t.add_row("Pearson r model vs human", _f(pr.r), _ci(s.agreement.r_ci), _p(pr.p))
     ag = s.agreement
-    t.add_row("MAE (mean of all repeats)", _f(ag.mae), _ci(ag.mae_ci95), "")
+    t.add_row("MAE (mean of all repeats)", _f(ag.mae), _ci(ag.mae_ci), "")
     t.add_row("ICC(A,1) / ICC(C,1)", f"{_f(ag.icc_a1)} / {_f(ag.icc_c1)}", "", "")
     t.add_row(
         "Bland–Altman bias", _f(ag.ba_bias), f"limits {_ci((ag.ba_lower, ag.ba_upper), 2)}", ""
@@ -120,7 +120,7 @@ def errors_table(s: AspectStats) -> Table:
             _f(e.mse),
             _f(e.r),
             _f(e.mae_subsets),
-            _ci(e.mae_subsets_ci95),
+            _ci(e.mae_subsets_ci),
         )
     return t
 

@@ -64,9 +64,9 @@ def summary_table(stats: dict, aspects: list[str]) -> Table:
     row("SD of repeats: mean", lambda s: fmt(_get(s, "stability", "sd_mean")))
     row("SD of repeats: median", lambda s: fmt(_get(s, "stability", "sd_median")))
     row("ICC1", lambda s: fmt(_get(s, "icc", "ICC1", "value")))
-    row("  95% CI", lambda s: _ci(_get(s, "icc", "ICC1", "ci95")))
+    row("  95% CI", lambda s: _ci(_get(s, "icc", "ICC1", "ci")))
     row("ICC1k", lambda s: fmt(_get(s, "icc", "ICC1k", "value")))
-    row("  95% CI", lambda s: _ci(_get(s, "icc", "ICC1k", "ci95")))
+    row("  95% CI", lambda s: _ci(_get(s, "icc", "ICC1k", "ci")))
     row("ICC (reference formula)", lambda s: fmt(_get(s, "icc", "icc_reference")))
     section("model vs human")
     row("Pearson r", lambda s: fmt(_get(s, "pearson_vs_human", "r")))
@@ -84,8 +84,8 @@ def summary_table(stats: dict, aspects: list[str]) -> Table:
     row("Bland–Altman bias", lambda s: fmt(_get(s, "agreement", "ba_bias")))
     row("  95% limits", lambda s: _ci([_get(s, "agreement", "ba_lower"),
                                        _get(s, "agreement", "ba_upper")]))
-    row("MAE 95% CI", lambda s: _ci(_get(s, "agreement", "mae_ci95")))
-    row("r 95% CI", lambda s: _ci(_get(s, "agreement", "r_ci95")))
+    row("MAE 95% CI", lambda s: _ci(_get(s, "agreement", "mae_ci")))
+    row("r 95% CI", lambda s: _ci(_get(s, "agreement", "r_ci")))
     section("answers")
     row("parse failures", lambda s: fmt(s.get("parse_failures")))
     row("engine errors", lambda s: fmt(s.get("engine_errors")))
@@ -109,7 +109,7 @@ def by_k_table(rows: list[dict]) -> Table:
     for row in rows:
         table.add_row(fmt(row.get("k")), fmt(row.get("n")), fmt(row.get("mae")),
                       fmt(row.get("mse")), fmt(row.get("r")), fmt(row.get("mae_subsets")),
-                      _ci(row.get("mae_subsets_ci95")))
+                      _ci(row.get("mae_subsets_ci")))
     return table
 
 
