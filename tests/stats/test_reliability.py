@@ -151,3 +151,24 @@ def test_stability_against_pandas() -> None:
     assert s.n == int(sd.notna().sum()) == 49
     assert s.sd_mean == pytest.approx(sd.mean(), rel=1e-12)
     assert s.sd_median == pytest.approx(sd.median(), rel=1e-12)
+
+
+def test_interval_at_90_percent_matches_r() -> None:
+    # R (psych::ICC's F-based limits at 1 - alpha = 0.90):
+    #   x <- matrix(c(9,2,5,8, 6,1,3,2, 8,4,6,8, 7,1,2,6, 10,5,6,9, 6,2,4,7), ncol=4, byrow=TRUE)
+    #   a <- nrow(x); k <- ncol(x); g <- mean(x)
+    #   msb <- k*sum((rowMeans(x)-g)^2)/(a-1); msw <- sum((x - rowMeans(x))^2)/(a*(k-1))
+    #   F <- msb/msw; FL <- F/qf(0.95, a-1, a*(k-1)); FU <- F*qf(0.95, a*(k-1), a-1)
+    #   cat((FL-1)/(FL+k-1), (FU-1)/(FU+k-1), 1-1/FL, 1-1/FU)
+    r = icc_oneway(SF, alpha=0.10)
+    assert r.ICC1.ci == pytest.approx((-0.0967222036577423, 0.643398310704423), abs=1e-12)
+    assert r.ICC1k.ci == pytest.approx((-0.545041724736868, 0.878301035406407), abs=1e-12)
+    wide = icc_oneway(SF, alpha=0.05).ICC1.ci
+    assert wide[0] < r.ICC1.ci[0] and r.ICC1.ci[1] < wide[1]
+
+
+def test_df_null_without_images() -> None:
+    empty = icc_oneway(np.empty((0, 3)))
+    assert np.isnan(empty.ICC1.df1) and np.isnan(empty.ICC1.df2)
+    one = icc_oneway(np.array([[3.0, 4.0, 5.0]]))
+    assert np.isnan(one.ICC1.df1)
