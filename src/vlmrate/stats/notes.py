@@ -69,13 +69,15 @@ def _reason(path: str, s: AspectStats) -> str:
             return "every answer is the same rating"
         if head == "stability":
             return "no image has 2 or more valid answers"
-        return "the mean squares make the ratio undefined (0 / 0)"
+        if s.icc.msw == 0:
+            return "each image's answers are identical (within mean square 0): F is infinite"
+        return "the mean squares make the ratio undefined"
     if head == "wilcoxon" or head == "tost_wilcoxon":
         if s.wilcoxon.n == 0 and head == "wilcoxon":
             return f"every difference d is 0 ({s.wilcoxon.n_zero} dropped)"
         if head == "tost_wilcoxon":
             return "every shifted difference d -+ bound is 0 or tied"
-        return "all non-zero |d| are tied: no variance for the normal approximation"
+        return "every non-zero d has the same size: the interval has no width to search"
     if head == "tost":
         if n < 2:
             return f"fewer than 2 images ({n})"
