@@ -185,12 +185,16 @@ def _z_shifted(x: np.ndarray, shift: float) -> float:
     if n == 0:
         return NAN
     absd = np.abs(xd)
-    ranks = dist.rankdata(absd)
-    _, ties = np.unique(ranks, return_counts=True)
+    order = np.argsort(absd)
+    ordered = absd[order]
+    bounds = np.r_[np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]), n]
+    ties = np.diff(bounds).astype(np.float64)
+    ranks = np.repeat((bounds[:-1] + bounds[1:] + 1) / 2.0, np.diff(bounds))
     var = n * (n + 1) * (2 * n + 1) / 24.0 - float((ties**3 - ties).sum()) / 48.0
     if var <= 0:
         return NAN
-    return float((ranks[xd > 0].sum() - n * (n + 1) / 4.0) / np.sqrt(var))
+    w_plus = float(ranks[xd[order] > 0].sum())
+    return (w_plus - n * (n + 1) / 4.0) / float(np.sqrt(var))
 
 
 def _root(x: np.ndarray, lo: float, hi: float, zq: float) -> float:
@@ -279,7 +283,7 @@ def wilcoxon_signed_rank(
     ranks = dist.rankdata(absd)
     w_plus = float(ranks[d > 0].sum())
     w_minus = float(ranks[d < 0].sum())
-    effects = {
+    sizes = {
         "n_zero": n_zero,
         "rank_biserial": (w_plus - w_minus) / (w_plus + w_minus),
         "hodges_lehmann": hodges_lehmann(d) if effects else NAN,
@@ -296,12 +300,12 @@ def wilcoxon_signed_rank(
         ci, level = hodges_lehmann_ci(d, True, confidence, counts) if effects else ((NAN, NAN), NAN)
         return WilcoxonResult(
             n, w_plus, w_minus, p_greater, p_less, p_two, "exact",
-            hodges_lehmann_ci=ci, ci_level=level, **effects,  # type: ignore[arg-type]
+            hodges_lehmann_ci=ci, ci_level=level, **sizes,  # type: ignore[arg-type]
         )
     mean = n * (n + 1) / 4.0
     var = n * (n + 1) * (2 * n + 1) / 24.0 - float((tie_counts**3 - tie_counts).sum()) / 48.0
     if var <= 0:
-        return WilcoxonResult(n, w_plus, w_minus, NAN, NAN, NAN, "normal", **effects)  # type: ignore[arg-type]
+        return WilcoxonResult(n, w_plus, w_minus, NAN, NAN, NAN, "normal", **sizes)  # type: ignore[arg-type]
     z = (w_plus - mean) / np.sqrt(var)
     ci, level = hodges_lehmann_ci(d, False, confidence) if effects else ((NAN, NAN), NAN)
     return WilcoxonResult(
@@ -314,7 +318,7 @@ def wilcoxon_signed_rank(
         "normal",
         hodges_lehmann_ci=ci,
         ci_level=level,
-        **effects,  # type: ignore[arg-type]
+        **sizes,  # type: ignore[arg-type]
     )
 
 
