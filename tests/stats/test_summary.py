@@ -306,3 +306,24 @@ def test_repeat_matrix_and_human_vector() -> None:
     np.testing.assert_array_equal(got, [[4, 5, 6], [1, np.nan, 3], [np.nan] * 3])
     human = human_frame({"valence": np.array([2.5, np.nan])}, ids=["b", "a"])
     np.testing.assert_array_equal(human_vector(human, "valence", ["a", "b"]), [np.nan, 2.5])
+
+
+def test_methods_paragraph_says_what_was_computed(study) -> None:
+    from vlmrate.stats.methods import methods_text
+
+    ratings, human, _, _ = study
+    st = analyse(ratings, human, ASPECTS, seed=7, bound=0.4, alpha=0.10)
+    text = methods_text(st)
+    assert text.startswith("Methods. ")
+    assert "ICC(1,1) and ICC(1,k)" in text and "90% confidence intervals" in text
+    assert "80% confidence interval of the mean difference" in text  # TOST: 1 - 2 alpha
+    assert "±0.4 scale points at alpha = 0.1" in text
+    assert "B = 2000 resamples" in text and "seed 7" in text and "200 random k-subsets" in text
+    for a, s in st.aspects.items():
+        how = "exact" if s.wilcoxon.method == "exact" else "normal approximation"
+        assert f"{a}: {how}" in text
+        assert f"n = {s.wilcoxon.n}, {s.wilcoxon.n_zero} zero differences dropped" in text
+    se = max(e.mae_subsets_se for s in st.aspects.values() for e in s.errors_by_k[:-1])
+    assert f"at most {se:.3f}" in text
+    assert "Holm-adjusted across the 3 aspects" in text
+    assert "expected rating" not in text  # no logprobs in this study

@@ -10,6 +10,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from .methods import methods_text
+
 if TYPE_CHECKING:
     from .summary import AspectStats, StudyStats
 
@@ -161,4 +163,5 @@ def render_report(stats: StudyStats) -> Group:
             parts.append(errors_table(s))
     if stats.cross_by_k:
         parts.append(cross_table(stats, max(stats.cross_by_k)))
+    parts.append(Text(methods_text(stats)))
     return Group(*parts)
