@@ -70,7 +70,7 @@ def test_exact_interval_level_is_the_achieved_one() -> None:
     counts = np.bincount(
         [sum(k + 1 for k in range(10) if mask >> k & 1) for mask in range(2**10)]
     )
-    assert r.ci_level == pytest.approx(1 - 2 * counts[:9].sum() / 2**10)
+    assert r.hodges_lehmann_ci_level == pytest.approx(1 - 2 * counts[:9].sum() / 2**10)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -327,3 +327,32 @@ def test_methods_paragraph_says_what_was_computed(study) -> None:
     assert f"at most {se:.3f}" in text
     assert "Holm-adjusted across the 3 aspects" in text
     assert "expected rating" not in text  # no logprobs in this study
+
+
+def _same_leaves(js, obj, path=""):
+    """Walk the JSON block and the dataclasses together: every key is an attribute (or a
+    mapping key) with the same value, so a view can read either by one path."""
+    import dataclasses
+    import math
+
+    if isinstance(js, dict):
+        for key, value in js.items():
+            child = obj.get(key) if isinstance(obj, dict) else getattr(obj, key)
+            _same_leaves(value, child, f"{path}.{key}")
+    elif isinstance(js, list):
+        assert len(js) == len(obj), path
+        for i, value in enumerate(js):
+            _same_leaves(value, obj[i], f"{path}.{i}")
+    elif js is None:
+        assert obj is None or obj == "none" or (isinstance(obj, float) and not math.isfinite(obj)), path
+    else:
+        assert not dataclasses.is_dataclass(obj), path
+        assert js == obj or js == pytest.approx(obj, rel=1e-15), path
+
+
+def test_json_paths_are_attribute_paths(study) -> None:
+    ratings, human, _, _ = study
+    st = analyse(ratings, human, ASPECTS)
+    out = to_json_dict(st)
+    for a in ASPECTS:
+        _same_leaves(out["aspects"][a], st.aspects[a], a)

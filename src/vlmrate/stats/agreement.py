@@ -45,7 +45,7 @@ class WilcoxonResult:
     rank_biserial: float = NAN  # (W+ - W-) / (W+ + W-)
     hodges_lehmann: float = NAN  # median of the Walsh averages of the non-zero d
     hodges_lehmann_ci: tuple[float, float] = (NAN, NAN)  # R's wilcox.test(conf.int=TRUE)
-    ci_level: float = NAN  # the level that interval reaches (R lowers it when n is small)
+    hodges_lehmann_ci_level: float = NAN  # the level it reaches (R lowers it for small n)
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,7 @@ class Agreement:
     ba_lower: float
     ba_upper: float
     mae: float
+    mse: float
     r: float
     mae_ci: tuple[float, float]  # bootstrap percentile interval at ``confidence``
     r_ci: tuple[float, float]
@@ -300,7 +301,7 @@ def wilcoxon_signed_rank(
         ci, level = hodges_lehmann_ci(d, True, confidence, counts) if effects else ((NAN, NAN), NAN)
         return WilcoxonResult(
             n, w_plus, w_minus, p_greater, p_less, p_two, "exact",
-            hodges_lehmann_ci=ci, ci_level=level, **sizes,  # type: ignore[arg-type]
+            hodges_lehmann_ci=ci, hodges_lehmann_ci_level=level, **sizes,  # type: ignore[arg-type]
         )
     mean = n * (n + 1) / 4.0
     var = n * (n + 1) * (2 * n + 1) / 24.0 - float((tie_counts**3 - tie_counts).sum()) / 48.0
@@ -317,7 +318,7 @@ def wilcoxon_signed_rank(
         min(1.0, 2 * dist.norm_sf(abs(z))),
         "normal",
         hodges_lehmann_ci=ci,
-        ci_level=level,
+        hodges_lehmann_ci_level=level,
         **sizes,  # type: ignore[arg-type]
     )
 
@@ -541,6 +542,7 @@ def agreement(
         ba_lower=bias - 1.96 * sd,
         ba_upper=bias + 1.96 * sd,
         mae=float(np.abs(d).mean()) if n else NAN,
+        mse=float((d * d).mean()) if n else NAN,
         r=r,
         mae_ci=mae_ci,
         r_ci=r_ci,

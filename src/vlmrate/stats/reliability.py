@@ -24,7 +24,7 @@ ICC1k in [1 - 1/FL, 1 - 1/FU].
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -62,6 +62,7 @@ class OneWayICC:
     n0: float
     msb: float
     msw: float
+    k_needed: dict[str, float] = field(default_factory=dict)  # "0.8" -> answers per image
 
 
 def per_image_sd(x: np.ndarray) -> np.ndarray:

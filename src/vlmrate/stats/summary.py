@@ -77,10 +77,8 @@ class AspectStats:
     parse_failures: int
     engine_errors: int
     cases: Cases
-    k_needed: dict[float, float] = field(default_factory=dict)
     homogeneity: Homogeneity | None = None
     expected: ExpectedStats | None = None
-    mse: float = float("nan")  # mean (m_i - h_i)^2
     notes: list[str] = field(default_factory=list)
 
 
@@ -181,6 +179,7 @@ def analyse(
         d = m - h
         parse_failures, engine_errors = error_counts(ratings, a)
         icc = icc_oneway(x, alpha=alpha)
+        icc = replace(icc, k_needed={f"{t:g}": k_needed(icc.ICC1.value, t) for t in K_TARGETS})
         e_all = expected_vector(ratings, a, ids)
         stats_a = AspectStats(
             aspect=a,
@@ -206,12 +205,10 @@ def analyse(
             parse_failures=parse_failures,
             engine_errors=engine_errors,
             cases=cases(ratings, human, a, n=N_CASES, table=table),
-            k_needed={t: k_needed(icc.ICC1.value, t) for t in K_TARGETS},
             homogeneity=homogeneity(m, h, per_image_sd(x), human_sd_vector(human, a, ids)[mask]),
             expected=expected_stats(
                 np.where(~np.isnan(h_all), e_all, np.nan), h_all, m_all, bound=bound, alpha=alpha
             ),
-            mse=float((d * d).mean()) if d.size else float("nan"),
         )
         results[a] = stats_a
 
@@ -287,7 +284,7 @@ def wilcoxon_json(w: WilcoxonResult) -> dict[str, Any]:
         "rank_biserial": _num(w.rank_biserial),
         "hodges_lehmann": _num(w.hodges_lehmann),
         "hodges_lehmann_ci": _pair(w.hodges_lehmann_ci),
-        "hodges_lehmann_ci_level": _num(w.ci_level),
+        "hodges_lehmann_ci_level": _num(w.hodges_lehmann_ci_level),
     }
 
 
@@ -356,7 +353,7 @@ def _aspect_json(s: AspectStats, bound: float) -> dict[str, Any]:
             "ICC1": _icc_est(s.icc.ICC1),
             "ICC1k": _icc_est(s.icc.ICC1k),
             "icc_reference": _num(s.icc.icc_reference),
-            "k_needed": {f"{t:g}": _num(k) for t, k in s.k_needed.items()},
+            "k_needed": {t: _num(k) for t, k in s.icc.k_needed.items()},
         },
         "wilcoxon": wilcoxon_json(s.wilcoxon),
         "tost": tost_json(s.tost, bound),
@@ -382,7 +379,7 @@ def _aspect_json(s: AspectStats, bound: float) -> dict[str, Any]:
         "pearson_vs_human": _corr(s.pearson_vs_human),
         "agreement": {
             "mae": _num(ag.mae),
-            "mse": _num(s.mse),
+            "mse": _num(ag.mse),
             "icc_a1": _num(ag.icc_a1),
             "icc_c1": _num(ag.icc_c1),
             "ccc": _num(ag.ccc),
