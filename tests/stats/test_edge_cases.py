@@ -180,6 +180,7 @@ def test_holm_across_aspects() -> None:
         expect = np.empty(3)
         expect[order] = adj
         assert [out["holm"][family][a] for a in aspects] == pytest.approx(expect)
+        assert [out["aspects"][a]["holm"][family] for a in aspects] == pytest.approx(expect)
 
 
 def _with_expected(ratings: pl.DataFrame, e: dict[str, np.ndarray]) -> pl.DataFrame:

@@ -103,6 +103,7 @@ EXPECTED_ASPECT_KEYS = {
     },
     "homogeneity": {"sd_model", "sd_human", "ratio", "p", "image_sd_model", "image_sd_human"},
     "expected": None,
+    "holm": {"wilcoxon_two_sided", "tost", "pearson_vs_human"},
     "parse_failures": None,
     "engine_errors": None,
 }
@@ -356,3 +357,21 @@ def test_json_paths_are_attribute_paths(study) -> None:
     out = to_json_dict(st)
     for a in ASPECTS:
         _same_leaves(out["aspects"][a], st.aspects[a], a)
+
+
+def test_per_image_and_cases_do_not_depend_on_row_order() -> None:
+    """The same answers in any row order give bit-identical SDs and the same case lists
+    (a hash-ordered unique() once summed the repeats in a different order each run)."""
+    rng = np.random.default_rng(11)
+    x = rng.integers(1, 10, (300, 10)).astype(float)
+    x[:150] = x[150:]  # pairs of images with the same answers: tied SDs
+    ratings = ratings_frame({"valence": x})
+    human = human_frame({"valence": np.full(300, 5.0)})
+    want = per_image(ratings, human, ["valence"])
+    ranked = cases(ratings, human, "valence", n=20, table=want).most_variable["image_id"]
+    for seed in range(5):
+        shuffled = ratings.sample(fraction=1.0, shuffle=True, seed=seed)
+        got = per_image(shuffled, human, ["valence"])
+        assert got["valence_sd"].to_list() == want["valence_sd"].to_list()  # exact
+        again = cases(shuffled, human, "valence", n=20, table=got).most_variable["image_id"]
+        assert again.to_list() == ranked.to_list()

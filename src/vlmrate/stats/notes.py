@@ -117,6 +117,8 @@ def _reason(path: str, s: AspectStats) -> str:
             return "the human means are all equal (SD 0)"
         if path == "homogeneity.p":
             return "fewer than 3 images, or m + h or m - h constant"
+    if head == "holm":
+        return "the raw p-value is undefined (see its own note)"
     if head == "expected":
         e = s.expected
         if e is None:

@@ -79,6 +79,7 @@ class AspectStats:
     cases: Cases
     homogeneity: Homogeneity | None = None
     expected: ExpectedStats | None = None
+    holm: dict[str, float] = field(default_factory=dict)  # family -> this aspect's Holm p
     notes: list[str] = field(default_factory=list)
 
 
@@ -223,7 +224,7 @@ def analyse(
     repeats = {a: results[a].n_repeats for a in aspects}
     cross = cross_by_k(model_in_set, hvec, aspects, human_aspects, k_cap, repeats)
     for a in aspects:
-        s_a = results[a]
+        s_a = replace(results[a], holm={family: holm_p[family][a] for family in HOLM_FAMILIES})
         results[a] = replace(s_a, notes=aspect_notes(_aspect_json(s_a, bound), s_a, cross, k_cap))
     return StudyStats(
         run=run_name,
@@ -396,6 +397,7 @@ def _aspect_json(s: AspectStats, bound: float) -> dict[str, Any]:
         },
         "homogeneity": _homogeneity_json(s.homogeneity),
         "expected": _expected_json(s.expected, bound),
+        "holm": {family: _num(p) for family, p in s.holm.items()},
         "parse_failures": int(s.parse_failures),
         "engine_errors": int(s.engine_errors),
     }
