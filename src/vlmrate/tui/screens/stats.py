@@ -69,7 +69,7 @@ def expected_table(aspect_stats: Any, aspect: str, study: Mapping[str, Any]) -> 
     if value_at(aspect_stats, "expected") is None:
         return Text(f"{aspect}: no expected ratings (a run made with --logprobs has them)",
                     style="dim")
-    table = Table(title=f"{aspect}: sampled vs expected rating (a switches)",
+    table = Table(title=f"{aspect}: sampled vs expected rating",
                   title_justify="left", box=None, header_style="bold", pad_edge=False)
     table.add_column("measure", no_wrap=True)
     table.add_column("sampled", justify="right")
