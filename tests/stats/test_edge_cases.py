@@ -124,8 +124,12 @@ def test_cross_by_k_null_beyond_an_aspects_k() -> None:
 def test_results_do_not_depend_on_row_order() -> None:
     mats, hums = _study(30, 5, seed=9, aspects=("relevance", "arousal", "valence"))
     aspects = ["relevance", "arousal", "valence"]
-    ratings, human = ratings_frame(mats), human_frame(hums)
+    rng = np.random.default_rng(9)
+    ratings = _with_expected(ratings_frame(mats), {a: mats[a] + rng.normal(0, 0.37, mats[a].shape)
+                                                    for a in aspects})
+    human = human_frame(hums)
     base = to_json_dict(analyse(ratings, human, aspects, seed=11))
+    assert base["aspects"]["valence"]["expected"] is not None
     shuffled = ratings.sample(fraction=1.0, shuffle=True, seed=3)
     # the ratings of valence first: the aspect that appears first in the rows changes
     shuffled = pl.concat([shuffled.filter(pl.col("aspect") == "valence"),
@@ -137,6 +141,7 @@ def test_results_do_not_depend_on_row_order() -> None:
     other = to_json_dict(analyse(ratings, human, aspects[::-1], seed=11))
     for a in aspects:
         assert other["aspects"][a]["agreement"] == base["aspects"][a]["agreement"]
+        assert other["aspects"][a]["expected"] == base["aspects"][a]["expected"]
         assert other["aspects"][a]["errors_by_k"] == base["aspects"][a]["errors_by_k"]
     assert list(other["between_aspects"]) == ["valence~arousal", "valence~relevance",
                                               "arousal~relevance"]

@@ -209,6 +209,11 @@ def test_numbers_against_pandas_and_scipy(study) -> None:
         assert s.tost.bound == 0.4
         assert s.stability.sd_mean == pytest.approx(ref["std"].mean(), rel=1e-12)
         assert s.agreement.ba_bias == pytest.approx(ref["d"].mean())
+        # the helper's human sheet has SD 1.0 for every image; the model's: its repeats
+        assert s.homogeneity.image_sd_human == pytest.approx(1.0)
+        assert s.homogeneity.image_sd_model == pytest.approx(ref["std"].mean(), rel=1e-12)
+        assert s.homogeneity.sd_model == pytest.approx(ref["mean"].std(), rel=1e-12)
+        assert s.homogeneity.sd_human == pytest.approx(ref["human_mean"].std(), rel=1e-12)
     means = {a: _pandas_d(ratings, human, a)["mean"] for a in ASPECTS}
     both = pd.concat([means["relevance"], means["valence"]], axis=1, join="inner")
     r = sps.pearsonr(both.iloc[:, 0], both.iloc[:, 1])

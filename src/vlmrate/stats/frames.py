@@ -201,9 +201,10 @@ def expected_vector(
             pl.col("repeat").cast(pl.Int64),
             pl.col("expected_rating").cast(pl.Float64),
         )
-        .unique(subset=["image_id", "repeat"], keep="last")
+        .unique(subset=["image_id", "repeat"], keep="last", maintain_order=True)
         .filter(pl.col("expected_rating").is_not_null() & pl.col("expected_rating").is_not_nan())
-        .group_by("image_id")
+        .sort("image_id", "repeat")  # the same sum in the same order, whatever the rows
+        .group_by("image_id", maintain_order=True)
         .agg(pl.col("expected_rating").mean().alias("e"))
         .collect()
     )
