@@ -130,3 +130,10 @@ def test_k_needed_spearman_brown() -> None:
     assert k_needed(0.25, 0.8) == pytest.approx(12.0)
     assert math.isnan(k_needed(0.0, 0.8)) and math.isnan(k_needed(-0.1, 0.9))
     assert math.isnan(k_needed(float("nan"), 0.9))
+
+
+def test_pitman_morgan_is_the_bland_altman_slope_test() -> None:
+    rng = np.random.default_rng(12)
+    m = rng.uniform(2, 8, 50)
+    h = 0.7 * m + rng.normal(1.5, 0.6, 50)
+    assert pitman_morgan(m, h) == pytest.approx(proportional_bias(m, h)[1], rel=1e-9)

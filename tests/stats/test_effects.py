@@ -22,6 +22,7 @@ D2 = np.array(
 )
 D3 = np.round(np.sin(np.arange(1, 61)) * 1.3 + 0.2, 4)  # R: round(sin(1:60) * 1.3 + 0.2, 4)
 D4 = np.array([0.3, -0.1, 0.7, 1.2, 0.05])
+D5 = np.round(np.sin(np.arange(1, 201)) * 1.5 + 0.1, 1)  # R: round(sin(1:200)*1.5 + 0.1, 1)
 
 # R:
 #   show <- function(w) cat(w$statistic, w$p.value, w$conf.int, w$estimate, "\n")
@@ -37,6 +38,9 @@ R_WILCOX = {
     "d3_n60_90": (D3, 0.90, 1193, 0.0407046830209806, (0.0521996854299021, 0.426995504573367),
                   None, "normal"),
     "d4_n5": (D4, 0.95, 13, 0.1875, (-0.1, 1.2), 0.375, "exact"),  # qsignrank = 0: [min, max]
+    # n = 200 with 5 zeros and heavy ties (one decimal)
+    "d5_n200_ties": (D5, 0.95, 10921.5, 0.0830936946579617,
+                     (-2.74619366708765e-05, 0.200052538050937), None, "normal"),
 }
 
 

@@ -32,7 +32,9 @@ def pitman_morgan(x: np.ndarray, y: np.ndarray) -> float:
     """Two-sided p of the Pitman (1939) - Morgan (1939) test of var(x) = var(y) for
     paired data: var(x) = var(y) iff cov(x + y, x - y) = 0, so it is the t test of the
     Pearson r between x + y and x - y on n - 2 df (Snedecor & Cochran 1989, 9.12).
-    NaN under 3 pairs or when x + y or x - y is constant."""
+    NaN under 3 pairs or when x + y or x - y is constant. It is the same test as the
+    Bland-Altman slope of (x - y) on (x + y) / 2 (agreement.proportional_bias): the two
+    p-values are equal."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     return pearson(x + y, x - y).p

@@ -81,7 +81,8 @@ def methods_text(stats: StudyStats) -> str:
         "concordance correlation, Bland-Altman bias and 95% limits of agreement with their "
         "95% confidence intervals and the regression of d on (m + h)/2 for proportional "
         "bias (Bland & Altman, 1999); the spread of m_i against h_i by the Pitman-Morgan "
-        "test.",
+        "test (the same test as that slope's: both ask whether m - h varies with m + h, "
+        "so their p-values are equal).",
         f"Percentile bootstrap {conf} intervals of the MAE and of Pearson r from "
         f"B = {stats.n_boot} resamples of images (seed {stats.seed}, one stream per aspect "
         "derived from its name; none under 5 images).",
