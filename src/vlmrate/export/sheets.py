@@ -31,6 +31,7 @@ from vlmrate.export.xlsx_writer import (
     header,
     put,
 )
+from vlmrate.run_summary import run_counts
 from vlmrate.stats.layout import (
     AGREEMENT,
     EXPECTED_LINES,
@@ -43,7 +44,6 @@ from vlmrate.stats.layout import (
 )
 from vlmrate.stats.layout import label as fill_label
 from vlmrate.store import LoadedRun
-from vlmrate.summary import run_counts
 
 SHEETS = ("Summary", "Ratings", "PerImage", "Reliability", "Agreement", "ErrorsByK",
           "CrossByK", "Cases", "Answers")

@@ -11,7 +11,7 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .summary import StudyStats
+    from .analysis import StudyStats
 
 
 def _pct(level: float) -> str:

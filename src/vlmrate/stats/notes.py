@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .agreement import BOOT_MIN_N
 
 if TYPE_CHECKING:
-    from .summary import AspectStats
+    from .analysis import AspectStats
 
 
 def null_paths(obj: Any, prefix: str = "") -> Iterator[str]:

@@ -14,7 +14,7 @@ from .layout import EXPECTED_LINES, REPORT_LINES, cell, label, render, study_fie
 from .methods import methods_text
 
 if TYPE_CHECKING:
-    from .summary import AspectStats, StudyStats
+    from .analysis import AspectStats, StudyStats
 
 WIDTH = 100
 
