@@ -64,8 +64,8 @@ def test_report_labels_levels_holm_expected_notes_methods(with_expected) -> None
     raw = next(row for row in lines if row[0] == "two-sided")
     assert raw[1] == p_value(rel.wilcoxon.p_two_sided)
     # sampled and expected side by side, for the aspect that has expected ratings only
-    assert "relevance: sampled ratings vs expected rating" in text
-    assert "arousal: sampled ratings vs expected rating" not in text
+    assert "relevance: sampled vs expected rating" in text
+    assert "arousal: sampled vs expected rating" not in text
     mae = next(row for row in lines if row[0] == "MAE")
     assert mae[1:] == [number(rel.agreement.mae), number(rel.expected.mae)]
     assert "Methods. " in text and "expected rating" in text.split("Methods. ")[1]

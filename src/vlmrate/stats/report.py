@@ -48,7 +48,7 @@ def expected_table(s: AspectStats, bound: float, alpha: float) -> Table:
     """The sampled means and the logprob expected ratings side by side
     (stats.layout.EXPECTED_LINES)."""
     study = study_fields(bound, alpha)
-    t = _table(f"{s.aspect}: sampled ratings vs expected rating (logprobs)",
+    t = _table(f"{s.aspect}: sampled vs expected rating (logprobs)",
                "Statistic", "Sampled", "Expected")
     for text, sampled, expected in EXPECTED_LINES:
         t.add_row(label(text, study), cell(s, sampled), cell(s, expected))
