@@ -88,6 +88,8 @@ def make_dataset(root: Path, n: int = 4) -> Path:
 
 
 def runner_for(tmp_path: Path, engine: ScriptedEngine, **overrides: Any) -> Runner:
-    config = RunConfig(dataset=tmp_path / "data", run_name="r", runs_dir=tmp_path / "runs",
-                       repeats=2, prompts_dir=PROMPTS, model="scripted", **overrides)
+    settings: dict[str, Any] = {"dataset": tmp_path / "data", "run_name": "r",
+                                "runs_dir": tmp_path / "runs", "repeats": 2,
+                                "prompts_dir": PROMPTS, "model": "scripted", **overrides}
+    config = RunConfig(**settings)
     return Runner(config, engine_factory=lambda c, s, log: engine)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import threading
 import time
@@ -58,9 +59,6 @@ __all__ = ["Progress", "RunConfig", "Runner", "make_engine"]
 #: Seconds between heartbeats while nothing else changes.
 BEAT_EVERY_S = 1.0
 
-# Manifest fields that must not change when a run is resumed.
-_RESUME_FIELDS = ("model", "sampling")
-
 
 def make_engine(config: RunConfig, sampling: SamplingConfig, log_file: Path) -> Engine:
     """The engine the config names (checked by RunConfig.validate); imports it lazily
@@ -75,6 +73,34 @@ def make_engine(config: RunConfig, sampling: SamplingConfig, log_file: Path) -> 
     from vlmrate.engines.vllm import VllmEngine
 
     return VllmEngine(config.model, sampling, log_file=log_file, **options)
+
+
+def _value(value: object) -> str:
+    text = repr(value) if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def resume_differences(old: dict, new: dict) -> list[str]:
+    """What differs between a run's manifest and the settings it is resumed with, one
+    "field: was X, now Y" each (model, each sampling setting, the prompts)."""
+    found = []
+    if old.get("model") != new.get("model"):
+        found.append(f"model: was {_value(old.get('model'))}, now {_value(new.get('model'))}")
+    old_sampling, new_sampling = old.get("sampling") or {}, new.get("sampling") or {}
+    if not isinstance(old_sampling, dict):
+        old_sampling = {}
+    for key in dict.fromkeys([*old_sampling, *new_sampling]):
+        if old_sampling.get(key) != new_sampling.get(key):
+            found.append(f"{key.replace('_', ' ')}: was {_value(old_sampling.get(key))}, "
+                         f"now {_value(new_sampling.get(key))}")
+    old_prompts = {a.get("name"): a.get("sha256")
+                   for a in (old.get("study") or {}).get("aspects", []) if isinstance(a, dict)}
+    new_prompts = {a["name"]: a["sha256"] for a in new["study"]["aspects"]}
+    if old_prompts != new_prompts:
+        changed = sorted(n for n in {*old_prompts, *new_prompts}
+                         if old_prompts.get(n) != new_prompts.get(n))
+        found.insert(0, f"prompts: the text of {', '.join(map(str, changed))} changed")
+    return found
 
 
 class Runner:
@@ -164,15 +190,12 @@ class Runner:
         old = read_manifest(run_dir)
         if old.get("status") == "imported":
             raise UserError(f"run {run_dir.name} was imported; choose another --run name")
-        differences = [key for key in _RESUME_FIELDS if old.get(key) != manifest.get(key)]
-        old_prompts = [(a["name"], a["sha256"]) for a in old.get("study", {}).get("aspects", [])]
-        new_prompts = [(a["name"], a["sha256"]) for a in manifest["study"]["aspects"]]
-        if old_prompts != new_prompts:
-            differences.insert(0, "prompts")
+        differences = resume_differences(old, manifest)
         if differences:
+            shown = "; ".join(differences[:3]) + ("; …" if len(differences) > 3 else "")
             raise UserError(
-                f"run {run_dir.name} exists with different {', '.join(differences)}; "
-                f"resume needs the same settings (or use a new --run name)"
+                f"run {run_dir.name} was started with other settings: {shown}. Resume needs "
+                f"the same ones (or start a new run: another --run name, or Clone in the TUI)"
             )
         return {**manifest, "created": old.get("created", manifest["created"]),
                 "resumed": [*old.get("resumed", []), now_iso()]}

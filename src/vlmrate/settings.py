@@ -225,8 +225,10 @@ class RunConfig:
         if not isinstance(manifest, dict):
             raise UserError("the manifest is not an object; this run cannot be resumed")
         name = manifest.get("name")
-        if not is_run_name(name):
-            name = run_dir.name if run_dir is not None else None
+        if run_dir is not None:  # the folder is the run (a copied run has its own folder)
+            name, runs_dir = Path(run_dir).name, Path(run_dir).parent
+        elif not is_run_name(name):
+            name = None
         label = name or "this run"
         if manifest.get("status") == "imported":
             raise UserError(f"run {label} was imported; only runs rated here can be resumed")

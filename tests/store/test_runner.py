@@ -67,8 +67,15 @@ def test_resume_skips_finished_and_matches_uninterrupted(tmp_path: Path) -> None
 def test_resume_refuses_changed_settings(tmp_path: Path) -> None:
     make_dataset(tmp_path)
     asyncio.run(runner_for(tmp_path, ScriptedEngine(), limit=1).run())
-    with pytest.raises(UserError, match="different sampling"):
+    with pytest.raises(UserError, match=r"other settings: temperature: was 0\.\d+, now 0\.9\."):
         runner_for(tmp_path, ScriptedEngine(), temperature=0.9).prepare()
+    # every difference is named with both values
+    with pytest.raises(UserError) as caught:
+        runner_for(tmp_path, ScriptedEngine(), model="other", max_tokens=7, seed=5).prepare()
+    message = str(caught.value)
+    assert "model: was 'scripted', now 'other'" in message and "\n" not in message
+    assert "max tokens: was" in message and "now 7" in message
+    assert "seed: was 0, now 5" in message
 
 
 def test_bad_image_becomes_error_records(tmp_path: Path) -> None:

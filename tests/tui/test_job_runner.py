@@ -71,7 +71,6 @@ async def test_resume_an_interrupted_run_from_the_runs_list(tmp_path: Path) -> N
 
     from tests.helpers import runner_for
     from tests.tui.test_screens import settle
-    from vlmrate.tui.screens.new_run import NewRunScreen
 
     make_dataset(tmp_path, 4)
     # a run that stopped half way: its process is gone, its manifest still says running
@@ -87,12 +86,7 @@ async def test_resume_an_interrupted_run_from_the_runs_list(tmp_path: Path) -> N
         await settle(pilot)
         table = app.screen.query_one("#runs-table", DataTable)
         assert "interrupted" in [str(cell) for cell in table.get_row_at(0)]
-        await pilot.press("R")
-        await pilot.pause()
-        form = app.screen
-        assert isinstance(form, NewRunScreen)
-        assert form.query_one("#run_name").value == "r"  # type: ignore[attr-defined]
-        await pilot.press("ctrl+s")
+        await pilot.press("R")  # no form: the manifest's settings
         await wait_for(pilot, lambda: isinstance(app.screen, JobScreen), timeout=10)
         screen = app.screen
         assert isinstance(screen, JobScreen)
@@ -101,3 +95,52 @@ async def test_resume_an_interrupted_run_from_the_runs_list(tmp_path: Path) -> N
     assert after.startswith(before)
     assert len(engine.order) == 2 * 3 * 2  # only the two images not rated before
     assert read_ratings(tmp_path / "runs" / "r").height == 4 * 3 * 2
+
+
+async def test_resume_names_what_differs_and_clone_fills_the_form(tmp_path: Path) -> None:
+    import asyncio as aio
+    import json
+
+    from textual.widgets import Checkbox, Input
+
+    from tests.helpers import runner_for
+    from tests.tui.test_screens import settle
+    from vlmrate.tui.screens.new_run import NewRunScreen
+
+    make_dataset(tmp_path, 4)
+    partial = runner_for(tmp_path, ScriptedEngine(), limit=2, seed=9, max_tokens=77,
+                         engine_options={"max_model_len": 1024, "enforce_eager": True})
+    await aio.to_thread(lambda: aio.run(partial.run()))
+    manifest_path = tmp_path / "runs" / "r" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["status"] = "cancelled"
+    manifest_path.write_text(json.dumps(manifest))
+    # the app's runner uses another model than the run was made with
+    app = VlmrateApp(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data",
+                     runner_factory=scripted_factory(ScriptedEngine()))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        manifest["model"] = "elsewhere/model-moved"
+        manifest_path.write_text(json.dumps(manifest))
+        await pilot.press("R")
+        await wait_for(pilot, lambda: any("model-moved" in n.message
+                                          for n in app._notifications), timeout=10)
+        message = next(n.message for n in app._notifications if "model-moved" in n.message)
+        assert "model: was 'elsewhere/model-moved', now 'scripted'" in message
+        assert not isinstance(app.screen, JobScreen)
+        await pilot.press("N")  # Clone as new run…: the form, filled in, no name
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, NewRunScreen)
+        assert form.query_one("#run_name", Input).value == ""
+        assert form.query_one("#seed", Input).value == "9"
+        assert form.query_one("#max_tokens", Input).value == "77"
+        assert form.query_one("#max_model_len", Input).value == "1024"
+        assert form.query_one("#enforce_eager", Checkbox).value is True
+        assert form.query_one("#model", Input).value == "elsewhere/model-moved"
+        config = form.base_config()
+        from vlmrate.tui.screens.new_run import config_from_form
+
+        config = config_from_form(form.values(), config)
+        assert (config.seed, config.max_tokens) == (9, 77)
+        assert config.engine_options["max_model_len"] == 1024

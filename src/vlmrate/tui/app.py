@@ -98,11 +98,12 @@ class VlmrateApp(App[int]):
 
         self.push_screen(WatchScreen(Path(run_path)))
 
-    def open_new_run(self, config: RunConfig | None = None) -> None:
-        """The New run form; with ``config``, filled in to resume that run."""
+    def open_new_run(self, config: RunConfig | None = None, *, clone_of: str = "") -> None:
+        """The New run form; with ``config``, filled in with those settings (``clone_of``:
+        the run they come from)."""
         from vlmrate.tui.screens.new_run import NewRunScreen
 
-        self.push_screen(NewRunScreen(config))
+        self.push_screen(NewRunScreen(config, clone_of=clone_of))
 
     def open_help(self) -> None:
         """The keys of the current screen (`?`, F1); on the help itself: close it."""
@@ -124,6 +125,25 @@ class VlmrateApp(App[int]):
         self.push_screen(NoteScreen(title, note), done)
 
     # --- jobs --------------------------------------------------------------------------
+
+    @work(thread=True, exit_on_error=False, group="prepare")
+    def resume_run(self, config: RunConfig) -> None:
+        """Prepare (check everything, merge the manifest) and start a run, then open its
+        Job panel; a problem is one notification (it names what differs)."""
+        job = Job(config)
+        try:
+            job.prepare(self.runner_factory)
+        except Exception as exc:
+            self.call_from_thread(self.report_error, exc, "resume")
+            return
+        self.call_from_thread(self._start_prepared, job)
+
+    def _start_prepared(self, job: Job) -> None:
+        if self.active_job(job.name):
+            self.notify(f"run {job.name} is already going on", severity="warning")
+            return
+        self.start_job(job)
+        self.open_job(job)
 
     def start_job(self, job: Job) -> None:
         """Run a prepared job in a thread worker owned by the app (it outlives screens)."""

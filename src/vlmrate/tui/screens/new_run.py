@@ -11,7 +11,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, Static
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Collapsible,
+    Footer,
+    Header,
+    Input,
+    Label,
+    Select,
+    Static,
+)
 
 from vlmrate.errors import UserError
 from vlmrate.settings import DEFAULT_MODEL, ENGINES, RunConfig
@@ -52,6 +62,36 @@ def _number(text: str, what: str) -> float | None:
         raise UserError(f"{what} {text!r}: not a number") from None
 
 
+#: Engine options the form shows (advanced section), with how their text is read.
+ENGINE_FIELDS: dict[str, str] = {
+    "tensor_parallel_size": "int", "max_model_len": "int", "gpu_memory_utilization": "float",
+    "dtype": "text", "enforce_eager": "bool", "concurrency": "int",
+}
+
+
+def _engine_options(values: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The base's engine options with the form's fields over them (an empty field: the
+    engine's default, so the option is left out)."""
+    options = dict(base)
+    for key, kind in ENGINE_FIELDS.items():
+        if key not in values:
+            continue
+        what = key.replace("_", " ")
+        if kind == "bool":
+            value: Any = bool(values[key]) or None
+        elif kind == "int":
+            value = _whole_number(_text(values, key), what)
+        elif kind == "float":
+            value = _number(_text(values, key), what)
+        else:
+            value = _text(values, key) or None
+        if value is None:
+            options.pop(key, None)
+        else:
+            options[key] = value
+    return options
+
+
 def config_from_form(values: dict[str, Any], base: RunConfig) -> RunConfig:
     """The form's fields (text, as typed) over ``base`` (a resumed run's settings keep the
     ones the form does not show), checked by RunConfig.validate; UserError with one line."""
@@ -59,6 +99,11 @@ def config_from_form(values: dict[str, Any], base: RunConfig) -> RunConfig:
     if not dataset:
         raise UserError("dataset folder: required (a folder of images, e.g. data/<name>)")
     human = _text(values, "human")
+
+    def given(key: str, parse: Any, current: Any) -> Any:
+        return parse(_text(values, key), key.replace("_", " ")) if key in values else current
+
+    seed = given("seed", _whole_or_zero, base.seed)
     config = replace(
         base,
         dataset=Path(dataset),
@@ -69,12 +114,27 @@ def config_from_form(values: dict[str, Any], base: RunConfig) -> RunConfig:
         base_url=_text(values, "base_url") or None,
         repeats=_whole_number(_text(values, "repeats"), "repeats"),
         temperature=_number(_text(values, "temperature"), "temperature"),
+        top_p=given("top_p", _number, base.top_p),
+        max_tokens=given("max_tokens", _whole_number, base.max_tokens),
+        seed=seed,
+        limit=given("limit", _whole_number, base.limit),
+        id_column=(_text(values, "id_column") or None) if "id_column" in values
+        else base.id_column,
         structured=bool(values.get("structured")),
         logprobs=bool(values.get("logprobs")),
         run_name=_text(values, "run_name") or None,
+        engine_options=_engine_options(values, base.engine_options),
     )
     config.validate()
     return config
+
+
+def _whole_or_zero(text: str, what: str) -> int:
+    if not text:
+        return 0
+    if not text.isdigit():
+        raise UserError(f"{what} {text!r}: a whole number of 0 or more")
+    return int(text)
 
 
 class NewRunScreen(AppScreen):
@@ -86,9 +146,16 @@ class NewRunScreen(AppScreen):
         Binding("escape", "cancel", "Cancel", id="new.cancel"),
     ]
 
-    def __init__(self, config: RunConfig | None = None) -> None:
+    def __init__(self, config: RunConfig | None = None, *, clone_of: str = "") -> None:
         super().__init__()
         self.initial = config
+        self.clone_of = clone_of
+        if clone_of:
+            self.heading = (f"New run with the settings of {clone_of} — give it a name (or "
+                            "leave the default); advanced holds the rest")
+        else:
+            self.heading = ("New run — the options of `vlmrate run` (advanced holds the "
+                            "rest); empty = study default")
 
     def _field(self, label: str, widget: Any) -> Horizontal:
         return Horizontal(Label(label, classes="form-label"), widget, classes="form-row")
@@ -107,10 +174,14 @@ class NewRunScreen(AppScreen):
         prompts = c.prompts if c else "reference"
         if prompts not in sets:
             sets = [*sets, prompts]
+        options = c.engine_options if c else {}
+
+        def shown(value: Any) -> str:
+            return "" if value is None else str(value)
+
         yield Header()
         with VerticalScroll(id="new-form"):
-            yield Static("New run — the same options as `vlmrate run`; empty = study default",
-                         classes="info")
+            yield Static(self.heading, classes="info")
             yield self._field("dataset", Input(
                 str(c.dataset) if c else "", placeholder="data/<name> (folder of images)",
                 id="dataset", compact=True,
@@ -133,25 +204,61 @@ class NewRunScreen(AppScreen):
             yield self._field("repeats", Input(
                 "" if c is None or c.repeats is None else str(c.repeats),
                 placeholder="study default (10)", id="repeats", compact=True))
-            yield self._field("temperature", Input(
-                "" if c is None or c.temperature is None else str(c.temperature),
-                placeholder="study default (0.3)", id="temperature", compact=True))
-            yield self._field("structured", Checkbox(
-                "constrain answers to the template (vLLM structured outputs)",
-                bool(c and c.structured), id="structured", compact=True))
-            yield self._field("logprobs", Checkbox(
-                "store the probabilities of the digits 1..9 at the rating",
-                bool(c and c.logprobs), id="logprobs", compact=True))
             yield self._field("run name", Input(
                 (c.run_name or "") if c else "", placeholder="default: dataset-model-date; "
                 "an existing name resumes it", id="run_name", compact=True))
+            with Collapsible(title="advanced: sampling, limits, engine options",
+                             collapsed=True, id="advanced"):
+                yield self._field("temperature", Input(
+                    shown(c.temperature if c else None), placeholder="study default (0.3)",
+                    id="temperature", compact=True))
+                yield self._field("top-p", Input(
+                    shown(c.top_p if c else None), placeholder="study default (1.0)",
+                    id="top_p", compact=True))
+                yield self._field("max tokens", Input(
+                    shown(c.max_tokens if c else None), placeholder="study default",
+                    id="max_tokens", compact=True))
+                yield self._field("seed", Input(
+                    shown(c.seed if c else 0), placeholder="0", id="seed", compact=True))
+                yield self._field("structured", Checkbox(
+                    "constrain answers to the template (vLLM structured outputs)",
+                    bool(c and c.structured), id="structured", compact=True))
+                yield self._field("logprobs", Checkbox(
+                    "store the probabilities of the digits 1..9 at the rating",
+                    bool(c and c.logprobs), id="logprobs", compact=True))
+                yield self._field("limit", Input(
+                    shown(c.limit if c else None), placeholder="all images (first N only)",
+                    id="limit", compact=True))
+                yield self._field("id column", Input(
+                    shown(c.id_column if c else None), placeholder="human sheet's id column "
+                    "(found by itself)", id="id_column", compact=True))
+                yield self._field("tensor par.", Input(
+                    shown(options.get("tensor_parallel_size")), placeholder="vllm: 1 (GPUs)",
+                    id="tensor_parallel_size", compact=True))
+                yield self._field("max model len", Input(
+                    shown(options.get("max_model_len")), placeholder="vllm: the model's",
+                    id="max_model_len", compact=True))
+                yield self._field("GPU memory", Input(
+                    shown(options.get("gpu_memory_utilization")),
+                    placeholder="vllm: 0.9 (share of GPU memory)",
+                    id="gpu_memory_utilization", compact=True))
+                yield self._field("dtype", Input(
+                    shown(options.get("dtype")), placeholder="vllm: auto", id="dtype",
+                    compact=True))
+                yield self._field("enforce eager", Checkbox(
+                    "vllm: no CUDA graphs (starts faster, runs slower)",
+                    bool(options.get("enforce_eager")), id="enforce_eager", compact=True))
+                yield self._field("concurrency", Input(
+                    shown(options.get("concurrency")),
+                    placeholder="openai: 64 requests at a time", id="concurrency",
+                    compact=True))
             with Horizontal(id="new-buttons"):
                 yield Button("Start", variant="primary", id="start")
                 yield Button("Cancel", id="cancel")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = "new run"
+        self.sub_title = f"new run like {self.clone_of}" if self.clone_of else "new run"
         self.query_one("#dataset", Input).focus()
 
     def values(self) -> dict[str, Any]:

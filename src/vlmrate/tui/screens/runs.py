@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -12,6 +13,9 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from vlmrate.errors import UserError
 from vlmrate.tui.screens.base import AppScreen
+
+if TYPE_CHECKING:
+    from vlmrate.settings import RunConfig
 
 COLUMNS = ("name", "status", "progress", "created", "model", "dataset")
 #: Widest the name column gets; longer names are cut in the middle (start and end stay).
@@ -68,6 +72,7 @@ class RunsScreen(AppScreen):
         Binding("n", "new_run", "New run", id="runs.new"),
         Binding("s", "stats", "Stats", id="runs.stats"),
         Binding("R", "resume", "Resume", id="runs.resume"),
+        Binding("N", "clone", "Clone as new run…", id="runs.clone", show=False),
         Binding("r", "refresh", "Refresh", id="runs.refresh"),
         Binding("q", "app.quit", "Quit", id="runs.quit"),
     ]
@@ -210,7 +215,22 @@ class RunsScreen(AppScreen):
     def action_new_run(self) -> None:
         self.vapp.open_new_run()
 
+    def _config_of(self, run: dict, what: str) -> RunConfig | None:
+        """The settings in the run's manifest (None, with a notification, when there are
+        none to use)."""
+        from vlmrate.settings import RunConfig
+        from vlmrate.store import read_manifest
+
+        run_dir = Path(run["path"])
+        try:
+            return RunConfig.from_manifest(read_manifest(run_dir), run_dir=run_dir,
+                                           prompts_dir=self.vapp.prompts_dir)
+        except UserError as exc:
+            self.vapp.report_error(exc, what)
+            return None
+
     def action_resume(self) -> None:
+        """Resume the run with the settings of its manifest: no form."""
         run = self.selected_run()
         if run is None:
             self.notify("no run selected", severity="warning")
@@ -218,15 +238,25 @@ class RunsScreen(AppScreen):
         if self.vapp.active_job(run["name"]):
             self._open(run)
             return
-        from vlmrate.settings import RunConfig
-        from vlmrate.store import read_manifest
-
-        run_dir = Path(run["path"])
-        try:
-            config = RunConfig.from_manifest(read_manifest(run_dir), run_dir=run_dir,
-                                             runs_dir=self.vapp.runs_dir,
-                                             prompts_dir=self.vapp.prompts_dir)
-        except UserError as exc:
-            self.vapp.report_error(exc, "resume")
+        if run.get("status") == "running":
+            self.notify(f"run {run['name']} is going on in another process; enter watches it",
+                        severity="warning")
             return
-        self.vapp.open_new_run(config)
+        if run.get("status") == "done":
+            self.notify(f"run {run['name']} is complete: nothing to resume", severity="warning")
+            return
+        config = self._config_of(run, "resume")
+        if config is not None:
+            self.notify(f"resuming {run['name']}: checking dataset, sheet, prompts…",
+                        title="resume", timeout=3)
+            self.vapp.resume_run(config)
+
+    def action_clone(self) -> None:
+        """The New run form filled in with this run's settings, for a new run."""
+        run = self.selected_run()
+        if run is None:
+            self.notify("no run selected", severity="warning")
+            return
+        config = self._config_of(run, "clone")
+        if config is not None:
+            self.vapp.open_new_run(replace(config, run_name=None), clone_of=run["name"])
