@@ -43,6 +43,14 @@ def run_counts(run: LoadedRun) -> dict:
     }
 
 
+def partial_note(run: LoadedRun) -> str:
+    """"partial: 1,026 of 3,600 answers" for a run with fewer answers than planned."""
+    if run.partial is None:
+        return ""
+    answers, total = run.partial
+    return f"partial: {answers:,} of {total:,} answers"
+
+
 def render_summary(run: LoadedRun) -> Group:
     counts = run_counts(run)
     head = Text.assemble(
@@ -64,5 +72,7 @@ def render_summary(run: LoadedRun) -> Group:
                       "—" if mean is None else f"{mean:.2f}")
     warnings = run.manifest.get("human", {}).get("warnings") or []
     parts: list = [head, table]
+    if partial_note(run):
+        parts.insert(0, Text(partial_note(run), style="bold yellow"))
     parts += [Text(f"note: {w}", style="yellow") for w in warnings]
     return Group(*parts)

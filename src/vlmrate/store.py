@@ -436,6 +436,16 @@ class LoadedRun:
         return int(scale.get("min", 1)), int(scale.get("max", 9))
 
     @property
+    def partial(self) -> tuple[int, int] | None:
+        """(answers, planned) while the run has fewer answers than planned (running,
+        cancelled, interrupted, failed); None for a complete or imported run."""
+        total = self.manifest.get("total_jobs")
+        if self.status == "imported" or not isinstance(total, int) or isinstance(total, bool):
+            return None
+        answers = self.ratings.height
+        return (answers, total) if answers < total else None
+
+    @property
     def repeats(self) -> int:
         return int(self.manifest.get("sampling", {}).get("repeats")
                    or (self.ratings["repeat"].max() or 0))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from rich.console import Console
 
 from vlmrate.errors import UserError
+from vlmrate.run_summary import partial_note
 from vlmrate.store import load_run
 
 
@@ -26,8 +28,13 @@ def main(args: argparse.Namespace) -> int:
         raise UserError("--bound must be positive")
     stats = analyse(run.ratings, run.human, run.aspects, bound=args.bound, alpha=args.alpha,
                     k_max=args.k_max, seed=args.seed, run_name=run.name)
+    note = partial_note(run)
     if args.json:
         print(json.dumps(to_json_dict(stats), allow_nan=False))
+        if note:
+            print(f"vlmrate: {run.name}: {note}", file=sys.stderr)
     else:
+        if note:
+            Console(width=100).print(f"[bold yellow]{note}[/] (run {run.status})")
         Console(width=100).print(render_report(stats))
     return 0

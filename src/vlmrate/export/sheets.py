@@ -31,7 +31,7 @@ from vlmrate.export.xlsx_writer import (
     header,
     put,
 )
-from vlmrate.run_summary import run_counts
+from vlmrate.run_summary import partial_note, run_counts
 from vlmrate.stats.layout import (
     AGREEMENT,
     EXPECTED_LINES,
@@ -120,7 +120,9 @@ def _summary(wb: Workbook, fmts: Formats, run: LoadedRun, stats: dict) -> None:
         return ", ".join(f"{k}={v}" for k, v in d.items() if v is not None)
 
     facts: list[tuple[str, Any]] = [
-        ("run", run.name), ("status", run.status), ("folder", str(run.path)),
+        ("run", run.name), ("status", run.status),
+        *([("partial run", partial_note(run))] if partial_note(run) else []),
+        ("folder", str(run.path)),
         ("model", m.get("model")), ("engine", engine.pop("name", None)),
         ("engine options", kv(engine)), ("sampling", kv(m.get("sampling", {}) or {})),
         ("prompt set", study.get("name")),

@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Header, Input, Static
 
+from vlmrate.run_summary import partial_note
 from vlmrate.tui.data import RunData, fmt
 from vlmrate.tui.screens.base import AppScreen
 from vlmrate.tui.widgets.frame_table import Column, FrameTable
@@ -226,6 +227,9 @@ class ResultsScreen(AppScreen):
 
     def _info_line(self, n_all: int) -> Text:
         text = Text()
+        note = partial_note(self.data.run) if self.data is not None else ""
+        if note:
+            text.append(f"{note} (r reloads) · ", style="bold yellow")
         text.append(f"{len(self.order)}", style="bold")
         text.append(f" of {n_all} images" if len(self.order) != n_all else " images")
         text.append(f" · {self.focus_aspect}")

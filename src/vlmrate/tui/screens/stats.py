@@ -22,6 +22,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
+from vlmrate.run_summary import partial_note
 from vlmrate.tui.data import StatsData, column_values, fmt, paired_values
 from vlmrate.tui.screens.base import AppScreen
 from vlmrate.tui.widgets import charts
@@ -142,6 +143,7 @@ class StatsScreen(AppScreen):
         Binding("left_square_bracket", "tab(-1)", "Prev tab", id="stats.prev_tab"),
         Binding("k", "cross_k", "Cross k", id="stats.cross_k"),
         Binding("x", "export", "Export", id="stats.export"),
+        Binding("r", "reload", "Recompute", id="stats.reload", show=False),
         Binding("escape", "back", "Back", id="stats.back"),
     ]
 
@@ -214,7 +216,9 @@ class StatsScreen(AppScreen):
             return
         stats = data.stats
         bound, alpha = stats.get("bound"), stats.get("alpha")
-        info = Text.assemble((f"{data.stats.get('n_images', '?')} images", "bold"),
+        note = partial_note(self.run)
+        info = Text.assemble((f"{note} (r recomputes) · " if note else "", "bold yellow"),
+                             (f"{data.stats.get('n_images', '?')} images", "bold"),
                              f" · aspect {aspect} (a switches) · TOST bound ±{fmt(bound)}"
                              f" · alpha {fmt(alpha)}")
         self.query_one("#stats-info", Static).update(info)
@@ -269,6 +273,11 @@ class StatsScreen(AppScreen):
         keys = [key for key, _ in TABS]
         current = tabs.active if tabs.active in keys else keys[0]
         tabs.active = keys[(keys.index(current) + step) % len(keys)]
+
+    def action_reload(self) -> None:
+        """Read the run and compute again (a run still going on has more answers now)."""
+        self.query_one("#stats-info", Static).update("computing statistics…")
+        self.load()
 
     def action_export(self) -> None:
         if self.run is None:
