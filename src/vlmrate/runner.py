@@ -233,6 +233,9 @@ class Runner:
             return
         if tracker.status == "running":
             tracker.set_status("pausing")
+        else:  # still loading the model: it pauses once loaded
+            tracker.message = "pauses as soon as the model has loaded"
+            tracker.publish()
         self._abort_call()
 
     def _begin_cancel(self) -> None:  # on the run's loop
@@ -241,6 +244,8 @@ class Runner:
         tracker = self._tracker
         if tracker is not None and tracker.status in ("running", "pausing", "paused",
                                                       "starting"):
+            if tracker.status == "starting":  # vLLM's model load cannot be interrupted
+                tracker.message = "the run stops as soon as the model has loaded"
             tracker.set_status("cancelling")
         self._abort_call()
 
@@ -326,6 +331,7 @@ class Runner:
         while not self._cancel_requested.is_set():
             if not self._resume_event.is_set():
                 tracker.in_flight = 0
+                tracker.message = ""
                 tracker.set_status("paused")
                 await self._resume_event.wait()
                 continue
