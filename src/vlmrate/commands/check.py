@@ -1,0 +1,275 @@
+"""`vlmrate check [DATASET]`: will this study fit this GPU, and how long will it take?
+
+A preflight that loads no model: GPUs (NVML/torch when present), vLLM's version, the model's
+local copy, its memory and KV arithmetic (vlmrate.model_specs), the dataset's image tokens
+and a projected study time (vlmrate.preflight). ``--measure`` rates a few images for real
+and replaces the projected time by the measured rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from vlmrate.errors import UserError
+from vlmrate.hardware import visible_gpus, vllm_version
+from vlmrate.model_specs import BUILTIN_SPECS, folder_size, local_model_dir, resolve_spec
+from vlmrate.preflight import (
+    ANSWER_TOKENS_FULL,
+    ANSWER_TOKENS_RATING_ONLY,
+    GPU_TABLE,
+    Assumptions,
+    StudyShape,
+    gpu_spec,
+    project,
+)
+
+#: The reference study, projected when no DATASET is given: 320 images of 800x600.
+REFERENCE_IMAGES = 320
+REFERENCE_SIZE = (800, 600)
+#: Images rated by --measure.
+MEASURE_IMAGES = 3
+
+
+def add_parser(sub: Any) -> None:
+    check = sub.add_parser("check", help="preflight: GPU, model memory, image tokens, "
+                           "projected study time (loads no model)")
+    check.add_argument("dataset", type=Path, nargs="?",
+                       help="folder of images (default: the reference study, 320 x 800x600)")
+    check.add_argument("--model", default="llava-hf/llava-v1.6-vicuna-13b-hf")
+    check.add_argument("--engine", choices=("vllm", "openai"), default="vllm")
+    check.add_argument("--prompts", default="reference", help="prompt set (default: reference)")
+    check.add_argument("--repeats", type=int, help="answers per image and aspect "
+                       "(study default; 1 with --rating-only)")
+    check.add_argument("--rating-only", action="store_true",
+                       help=f"answers are 'Rating: N' (~{ANSWER_TOKENS_RATING_ONLY} tokens, "
+                            f"not ~{ANSWER_TOKENS_FULL})")
+    check.add_argument("--gpu", help=f"project for this GPU ({', '.join(GPU_TABLE)}); "
+                       "default: the first visible one")
+    check.add_argument("--measure", action="store_true",
+                       help=f"rate {MEASURE_IMAGES} images for real and use the measured rate")
+    check.add_argument("--json", action="store_true", help="one JSON object")
+
+
+def _image_sizes(dataset: Path) -> tuple[list[tuple[int, int]], list[str]]:
+    from PIL import Image
+
+    from vlmrate.dataset import discover_images
+
+    sizes, unreadable = [], []
+    for entry in discover_images(dataset):
+        try:
+            with Image.open(entry.path) as image:  # reads the header only
+                sizes.append((int(image.width), int(image.height)))
+        except Exception:
+            unreadable.append(entry.image_id)
+    if not sizes:
+        raise UserError(f"{dataset}: none of its images could be read")
+    return sizes, unreadable
+
+
+def _text_tokens(prompts: list[str], model_dir: Path | None) -> tuple[list[int], str]:
+    """Token counts of the prompt texts: the model's tokenizer.json, else ~4 characters each."""
+    if model_dir is not None and (model_dir / "tokenizer.json").is_file():
+        try:
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+            return [len(tok.encode(p, add_special_tokens=False).ids) for p in prompts], \
+                "the model's tokenizer"
+        except Exception:
+            pass
+    return [max(1, math.ceil(len(p) / 4)) for p in prompts], "estimated (4 characters/token)"
+
+
+def _target_gpu(name: str | None, gpus: list[Any]) -> tuple[Any, str]:
+    if name:
+        spec = gpu_spec(name)
+        if spec is None:
+            raise UserError(f"unknown GPU {name!r}; known: {', '.join(GPU_TABLE)}")
+        return spec, "--gpu"
+    if gpus:
+        first = gpus[0]
+        spec = gpu_spec(first.name, first.memory_bytes) or gpu_spec("unknown", first.memory_bytes)
+        return spec, f"visible GPU 0 ({first.name})"
+    return GPU_TABLE["H100"], "no GPU visible: projected for an H100 (choose with --gpu)"
+
+
+def build_report(args: argparse.Namespace) -> dict[str, Any]:
+    from vlmrate.study import load_study
+
+    if args.repeats is not None and args.repeats < 1:
+        raise UserError("--repeats must be at least 1")
+    gpus, probe = visible_gpus()
+    version, dist = vllm_version()
+    spec = resolve_spec(args.model)
+    if spec is None:
+        raise UserError(f"{args.model}: not on this machine and not in the built-in table "
+                        f"({', '.join(BUILTIN_SPECS)}); give a local checkpoint folder")
+    model_dir = local_model_dir(args.model)
+    study = load_study(args.prompts)
+    repeats = args.repeats or (1 if args.rating_only else study.repeats)
+    if args.dataset is not None:
+        sizes, unreadable = _image_sizes(args.dataset)
+        dataset_label = str(args.dataset)
+    else:
+        sizes, unreadable = [REFERENCE_SIZE] * REFERENCE_IMAGES, []
+        dataset_label = f"none: the reference study ({REFERENCE_IMAGES} images at 800x600)"
+    text_tokens, text_source = _text_tokens([a.prompt for a in study.aspects], model_dir)
+    gpu, gpu_source = _target_gpu(args.gpu, gpus)
+    answer_tokens = ANSWER_TOKENS_RATING_ONLY if args.rating_only else ANSWER_TOKENS_FULL
+    shape = StudyShape(image_sizes=tuple(sizes), aspect_text_tokens=tuple(text_tokens),
+                       repeats=repeats, answer_tokens=answer_tokens)
+    assume = Assumptions()
+    projection = project(spec, gpu, shape, assume)
+    report: dict[str, Any] = {
+        "gpus": [{"index": g.index, "name": g.name, "memory_bytes": g.memory_bytes,
+                  "free_bytes": g.free_bytes} for g in gpus],
+        "gpu_probe": probe,
+        "gpu_visible": bool(gpus),
+        "target_gpu": {"name": gpu.name, "memory_bytes": gpu.memory_bytes,
+                       "bf16_flops": gpu.bf16_flops, "bandwidth_bytes_s": gpu.bandwidth_bytes_s,
+                       "source": gpu_source},
+        "engine": args.engine,
+        "vllm_version": version,
+        "vllm_distribution": dist,
+        "model": args.model,
+        "model_local_dir": str(model_dir) if model_dir else None,
+        "model_bytes_on_disk": folder_size(model_dir) if model_dir else None,
+        "model_spec_source": spec.source,
+        "dataset": dataset_label,
+        "images": len(sizes),
+        "unreadable_images": unreadable,
+        "aspects": study.aspect_names,
+        "repeats": repeats,
+        "answers": shape.answers,
+        "rating_only": bool(args.rating_only),
+        "answer_tokens_assumed": answer_tokens,
+        "prompt_text_tokens": dict(zip(study.aspect_names, text_tokens, strict=True)),
+        "prompt_text_tokens_source": text_source,
+        "assumptions": vars(assume),
+        **projection.to_json(),
+        "measured": None,
+    }
+    if args.measure:
+        report["measured"] = measure(args, repeats)
+        if report["measured"].get("answers_per_s"):
+            report["projected_s"] = shape.answers / report["measured"]["answers_per_s"]
+    return report
+
+
+def measure(args: argparse.Namespace, repeats: int) -> dict[str, Any]:
+    """Rate the first few images for real (engine start excluded) and time it."""
+    from vlmrate.runner import RunConfig, Runner
+
+    if args.dataset is None:
+        raise UserError("--measure needs a DATASET to rate")
+    with tempfile.TemporaryDirectory(prefix="vlmrate-check-") as tmp:
+        config = RunConfig(
+            dataset=args.dataset, prompts=args.prompts, model=args.model, engine=args.engine,
+            repeats=repeats, structured=True, logprobs=bool(args.rating_only),
+            run_name="check-measure", runs_dir=Path(tmp), limit=MEASURE_IMAGES,
+            max_tokens=8 if args.rating_only else None,
+        )
+        final = asyncio.run(Runner(config).run())
+    rate = final.ratings_per_s or None
+    return {"images": MEASURE_IMAGES, "answers": final.done, "wall_s": final.elapsed_s,
+            "answers_per_s": rate, "status": final.status,
+            "note": "the run's own clock; a short run's rate is a floor for a long one"}
+
+
+def _bytes(value: float | None) -> str:
+    if value is None:
+        return "-"
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.2f} {unit}"
+    return f"{value:.0f} B"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 120:
+        return f"{value:.0f} s"
+    if value < 7200:
+        return f"{value / 60:.1f} min"
+    return f"{value / 3600:.1f} h"
+
+
+def render(report: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="vlmrate check", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    if report["gpus"]:
+        for g in report["gpus"]:
+            table.add_row(f"GPU {g['index']}", f"{g['name']}, {_bytes(g['memory_bytes'])}")
+    else:
+        table.add_row("GPU", f"no GPU visible (probed: {report['gpu_probe']})")
+    table.add_row("vLLM", f"{report['vllm_version']} ({report['vllm_distribution']}), not "
+                  "imported (--measure starts it)" if report["vllm_version"] else "not installed")
+    table.add_row("engine", report["engine"])
+    local = report["model_local_dir"]
+    table.add_row("model", report["model"])
+    table.add_row("  local copy", f"{local} ({_bytes(report['model_bytes_on_disk'])})"
+                  if local else "not in the local Hugging Face cache (downloaded on first run)")
+    table.add_row("  shape from", report["model_spec_source"])
+    table.add_row("  weights", _bytes(report["weight_bytes"]))
+    kv = report["kv_bytes_per_token"]
+    table.add_row("  KV cache per token", f"{kv / 1e6:.2f} MB ({kv:,} bytes)")
+    tokens = report["image_tokens"]
+    table.add_row("dataset", f"{report['dataset']}: {report['images']} images"
+                  + (f" ({len(report['unreadable_images'])} unreadable)"
+                     if report["unreadable_images"] else ""))
+    table.add_row("  image tokens per image",
+                  f"{tokens['min']}-{tokens['max']}, mean {tokens['mean']:.0f}"
+                  if tokens["min"] != tokens["max"] else str(tokens["min"]))
+    table.add_row("  prompt text tokens", ", ".join(
+        f"{k} {v}" for k, v in report["prompt_text_tokens"].items())
+        + f" ({report['prompt_text_tokens_source']})")
+    table.add_row("  answers", f"{report['answers']:,} ({len(report['aspects'])} aspects x "
+                  f"{report['repeats']} repeats; ~{report['answer_tokens_assumed']} tokens each"
+                  + (", rating-only" if report["rating_only"] else "") + ")")
+    gpu = report["target_gpu"]
+    table.add_row("projected on", f"{gpu['name']} ({gpu['source']}): {_bytes(gpu['memory_bytes'])}"
+                  f", {gpu['bf16_flops'] / 1e12:.0f} TFLOP/s, "
+                  f"{gpu['bandwidth_bytes_s'] / 1e12:.2f} TB/s")
+    table.add_row("  KV per image context", _bytes(report["kv_bytes_per_context"]))
+    table.add_row("  KV budget", _bytes(report["kv_budget_bytes"])
+                  + f" ({report['assumptions']['gpu_memory_utilization']:.0%} of memory "
+                  "- weights)")
+    if not report["fits"]:
+        table.add_row("  fits", "[red]no: the weights and one answer's KV do not fit[/red]")
+    else:
+        table.add_row("  in flight", f"{report['answers_in_flight']} answers "
+                      f"({report['images_in_flight']:.1f} images sharing their prefix; "
+                      f"{report['contexts_fit_unshared']} contexts without sharing)")
+        table.add_row("  prefill", f"{report['prefill_tokens']:,} tokens with prefix reuse "
+                      f"({report['prefill_tokens_no_reuse']:,} without): "
+                      f"{_seconds(report['prefill_s'])}")
+        table.add_row("  decode", f"{report['decode_tokens']:,} tokens in "
+                      f"{report['decode_steps']:,} steps: {_seconds(report['decode_s'])}")
+    measured = report.get("measured")
+    if measured:
+        table.add_row("measured", f"{measured['answers']} answers in {measured['wall_s']:.1f} s"
+                      f" ({measured['note']})")
+    table.add_row("projected study time", _seconds(report["projected_s"]))
+    return table
+
+
+def main(args: argparse.Namespace) -> int:
+    report = build_report(args)
+    if args.json:
+        print(json.dumps(report, default=str))
+        return 0
+    from rich.console import Console
+
+    Console().print(render(report))
+    return 0
