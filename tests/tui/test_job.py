@@ -1,6 +1,6 @@
 """The New run form and the Job panel, against a fake runner with vlmrate.runner's interface.
 
-(tests/tui/test_job_runner.py drives the real runner; tests/engine/test_tui_job_e2e.py the
+(tests/tui/test_job_runner.py drives the real runner; tests/e2e/test_tui_job.py the
 real runner with vLLM and the tiny model.)
 """
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.anyres_formula import anyres_image_tokens
+from tests.preflight.anyres_formula import anyres_image_tokens
 from vlmrate import cli
 from vlmrate.commands import check
 

@@ -1,6 +1,6 @@
 """The tiny model with llava-v1.6-vicuna-13b's geometry through `vlmrate run` and vLLM's CPU
 build: an 800x600 image is 2,340 image tokens in the prompt, other aspect ratios what the
-anyres formula (tests/unit/anyres_formula.py, written from the paper) says, every record of
+anyres formula (tests/preflight/anyres_formula.py, written from the paper) says, every record of
 a reference-prompt run is there, and the expected rating is read at the digit's position
 with a Llama-family tokenizer ("Rating:", "▁", "7": the digit is its own token after "▁")."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.anyres_formula import anyres_image_tokens
+from tests.preflight.anyres_formula import anyres_image_tokens
 from vlmrate.engines.base import digit_probs, rating_token_index
 from vlmrate.store import RATINGS, read_manifest
 

@@ -1,8 +1,8 @@
 """The runner's planning, resume, bad-image isolation and control, with a scripted engine.
 
 The engine here is a small in-test implementation of the Engine protocol that answers
-from the seed; the real vLLM and HTTP engines are exercised in tests/engine and
-tests/openai_engine.
+from the seed; the real vLLM and HTTP engines are exercised in tests/e2e and
+tests/engines.
 """
 
 from __future__ import annotations

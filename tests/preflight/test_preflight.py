@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.anyres_formula import anyres_image_tokens
+from tests.preflight.anyres_formula import anyres_image_tokens
 from vlmrate.model_specs import builtin_spec, resolve_spec, spec_from_folder
 from vlmrate.preflight import (
     GPU_TABLE,
