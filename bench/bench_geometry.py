@@ -116,6 +116,8 @@ async def _bench(args: argparse.Namespace, model: Path, datasets: dict[str, Path
                 phase = await _runner_phase(engine, datasets[f"{kind}{i}"], model, args,
                                             f"geo-{kind}{i}", shuffle=kind == "shuffled",
                                             collect=True)
+                if phase["errors"]:
+                    raise RuntimeError(f"{kind}: {phase['errors']} engine errors (see {log})")
                 out.setdefault(kind, []).append(phase)
                 print(f"  round {i + 1}, {kind}: {phase['answers']} answers in "
                       f"{fmt_s(phase['seconds'])}", flush=True)
