@@ -229,7 +229,8 @@ def project(spec: ModelSpec, gpu: GpuSpec, study: StudyShape,
                        + study.answers_per_image * (study.answer_tokens
                                                     + assume.block_size / 2)) * kv
     images_fit = max(0.0, budget / per_image_group) if per_image_group else 0.0
-    in_flight = int(min(assume.max_in_flight, images_fit * study.answers_per_image))
+    in_flight = int(min(assume.max_in_flight, images_fit * study.answers_per_image,
+                        study.answers))
     in_flight = max(in_flight, 1 if fits else 0)
 
     answers_per_image = study.answers_per_image

@@ -84,7 +84,7 @@ def _text_tokens(prompts: list[str], model_dir: Path | None) -> tuple[list[int],
                 "the model's tokenizer"
         except Exception:
             pass
-    return [max(1, math.ceil(len(p) / 4)) for p in prompts], "estimated (4 characters/token)"
+    return [max(1, math.ceil(len(p) / 4)) for p in prompts], "estimated: 4 characters a token"
 
 
 def _target_gpu(name: str | None, gpus: list[Any]) -> tuple[Any, str]:
