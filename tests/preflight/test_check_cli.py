@@ -83,3 +83,33 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str], no_gpu: None,
 def test_a_card_too_small_says_so(no_gpu: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["check", "--gpu", "RTX 4090", "--model", "llava-hf/llava-v1.6-34b-hf"]) == 0
     assert "do not fit" in capsys.readouterr().out
+
+
+def test_measure_replaces_the_projection_with_the_measured_rate(
+        dataset: Path, no_gpu: None, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    import vlmrate.runner
+
+    seen = {}
+
+    class FakeRunner:
+        def __init__(self, config: vlmrate.runner.RunConfig) -> None:
+            seen["config"] = config
+
+        async def run(self) -> SimpleNamespace:
+            return SimpleNamespace(done=9, elapsed_s=3.0, ratings_per_s=3.0, status="done")
+
+    monkeypatch.setattr(vlmrate.runner, "Runner", FakeRunner)
+    assert cli.main(["check", str(dataset), "--gpu", "H100", "--measure", "--json",
+                     "--repeats", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert seen["config"].limit == check.MEASURE_IMAGES and seen["config"].repeats == 2
+    assert report["measured"]["answers_per_s"] == 3.0
+    assert report["projected_s"] == pytest.approx(4 * 3 * 2 / 3.0)
+
+
+def test_measure_needs_a_dataset(no_gpu: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["check", "--measure"]) == 2
+    assert "--measure needs a DATASET" in capsys.readouterr().err
