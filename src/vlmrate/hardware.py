@@ -84,3 +84,21 @@ def vllm_version() -> tuple[str | None, str | None]:
         except importlib.metadata.PackageNotFoundError:
             continue
     return "unknown", None
+
+
+def vllm_imports(timeout_s: float = 300.0) -> tuple[bool, str]:
+    """Whether ``import vllm`` works, tried in a child process (seconds; nothing loaded here)."""
+    import subprocess
+    import sys
+
+    try:
+        proc = subprocess.run([sys.executable, "-c", "import vllm"], capture_output=True,
+                              text=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        return False, f"import vllm took over {timeout_s:.0f} s"
+    except OSError as exc:
+        return False, str(exc)
+    if proc.returncode == 0:
+        return True, "imports"
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    return False, lines[-1] if lines else f"exit code {proc.returncode}"

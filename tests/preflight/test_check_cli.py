@@ -113,3 +113,13 @@ def test_measure_replaces_the_projection_with_the_measured_rate(
 def test_measure_needs_a_dataset(no_gpu: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["check", "--measure"]) == 2
     assert "--measure needs a DATASET" in capsys.readouterr().err
+
+
+def test_import_check_reports_a_broken_vllm(no_gpu: None, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(check, "vllm_version", lambda: ("0.32.0", "vllm"))
+    monkeypatch.setattr(check, "vllm_imports", lambda: (False, "ImportError: libcuda.so.1"))
+    assert cli.main(["check", "--gpu", "H100", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["vllm_imports"] is None  # not tried
+    assert cli.main(["check", "--gpu", "H100", "--import-check"]) == 0
+    assert "import: ImportError: libcuda.so.1" in capsys.readouterr().out

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmrate.errors import UserError
-from vlmrate.hardware import visible_gpus, vllm_version
+from vlmrate.hardware import visible_gpus, vllm_imports, vllm_version
 from vlmrate.model_specs import BUILTIN_SPECS, folder_size, local_model_dir, resolve_spec
 from vlmrate.preflight import (
     ANSWER_TOKENS_FULL,
@@ -53,6 +53,8 @@ def add_parser(sub: Any) -> None:
                        "default: the first visible one")
     check.add_argument("--measure", action="store_true",
                        help=f"rate {MEASURE_IMAGES} images for real and use the measured rate")
+    check.add_argument("--import-check", action="store_true",
+                       help="also import vLLM (in a child process: takes seconds)")
     check.add_argument("--json", action="store_true", help="one JSON object")
 
 
@@ -138,6 +140,8 @@ def build_report(args: argparse.Namespace) -> dict[str, Any]:
         "engine": args.engine,
         "vllm_version": version,
         "vllm_distribution": dist,
+        "vllm_imports": None,
+        "vllm_import_message": "not tried (--import-check)",
         "model": args.model,
         "model_local_dir": str(model_dir) if model_dir else None,
         "model_bytes_on_disk": folder_size(model_dir) if model_dir else None,
@@ -156,6 +160,8 @@ def build_report(args: argparse.Namespace) -> dict[str, Any]:
         **projection.to_json(),
         "measured": None,
     }
+    if version and (args.import_check or args.measure):
+        report["vllm_imports"], report["vllm_import_message"] = vllm_imports()
     if args.measure:
         report["measured"] = measure(args, repeats)
         if report["measured"].get("answers_per_s"):
@@ -213,8 +219,9 @@ def render(report: dict[str, Any]) -> Any:
             table.add_row(f"GPU {g['index']}", f"{g['name']}, {_bytes(g['memory_bytes'])}")
     else:
         table.add_row("GPU", f"no GPU visible (probed: {report['gpu_probe']})")
-    table.add_row("vLLM", f"{report['vllm_version']} ({report['vllm_distribution']}), not "
-                  "imported (--measure starts it)" if report["vllm_version"] else "not installed")
+    table.add_row("vLLM", f"{report['vllm_version']} ({report['vllm_distribution']}); "
+                  f"import: {report['vllm_import_message']}" if report["vllm_version"]
+                  else "not installed")
     table.add_row("engine", report["engine"])
     local = report["model_local_dir"]
     table.add_row("model", report["model"])
