@@ -222,7 +222,9 @@ def render(report: dict[str, Any]) -> Any:
     table.add_row("vLLM", f"{report['vllm_version']} ({report['vllm_distribution']}); "
                   f"import: {report['vllm_import_message']}" if report["vllm_version"]
                   else "not installed")
-    table.add_row("engine", report["engine"])
+    table.add_row("engine", report["engine"] if report["engine"] == "vllm" else
+                  "openai: the model runs on the server; its GPU is not seen from here "
+                  "(name it with --gpu)")
     local = report["model_local_dir"]
     table.add_row("model", report["model"])
     table.add_row("  local copy", f"{local} ({_bytes(report['model_bytes_on_disk'])})"
