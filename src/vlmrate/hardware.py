@@ -21,11 +21,16 @@ class VisibleGpu:
     free_bytes: int | None = None
 
 
-def visible_gpus() -> tuple[list[VisibleGpu], str]:
-    """(GPUs, how they were found); an empty list where none is visible or no probe works."""
+def visible_gpus(probe_torch: bool = True) -> tuple[list[VisibleGpu], str]:
+    """(GPUs, how they were found); an empty list where none is visible or no probe works.
+
+    ``probe_torch=False`` asks NVML only (importing torch takes seconds).
+    """
     gpus = _nvml_gpus()
     if gpus is not None:
         return gpus, "NVML"
+    if not probe_torch:
+        return [], "NVML not installed"
     gpus = _torch_gpus()
     if gpus is not None:
         return gpus, "torch.cuda"

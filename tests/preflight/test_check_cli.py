@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.preflight.anyres_formula import anyres_image_tokens
-from vlmrate import cli
+from vlmrate import check_report, cli
 from vlmrate.commands import check
 
 
@@ -29,7 +29,7 @@ def dataset(tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(check, "visible_gpus", lambda: ([], "test: none"))
+    monkeypatch.setattr(check_report, "visible_gpus", lambda **_: ([], "test: none"))
 
 
 def test_json_for_h100_without_a_gpu(dataset: Path, no_gpu: None,
@@ -117,7 +117,7 @@ def test_measure_needs_a_dataset(no_gpu: None, capsys: pytest.CaptureFixture[str
 
 def test_import_check_reports_a_broken_vllm(no_gpu: None, monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(check, "vllm_version", lambda: ("0.32.0", "vllm"))
+    monkeypatch.setattr(check_report, "vllm_version", lambda: ("0.32.0", "vllm"))
     monkeypatch.setattr(check, "vllm_imports", lambda: (False, "ImportError: libcuda.so.1"))
     assert cli.main(["check", "--gpu", "H100", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["vllm_imports"] is None  # not tried

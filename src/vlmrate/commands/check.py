@@ -11,27 +11,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from vlmrate.check_report import CheckRequest
+from vlmrate.check_report import build_report as make_report
+from vlmrate.check_report import format_bytes as _bytes
+from vlmrate.check_report import format_seconds as _seconds
 from vlmrate.errors import UserError
-from vlmrate.hardware import visible_gpus, vllm_imports, vllm_version
-from vlmrate.model_specs import BUILTIN_SPECS, folder_size, local_model_dir, resolve_spec
-from vlmrate.preflight import (
-    ANSWER_TOKENS_FULL,
-    ANSWER_TOKENS_RATING_ONLY,
-    GPU_TABLE,
-    Assumptions,
-    StudyShape,
-    gpu_spec,
-    project,
-)
+from vlmrate.hardware import vllm_imports
+from vlmrate.preflight import ANSWER_TOKENS_FULL, ANSWER_TOKENS_RATING_ONLY, GPU_TABLE
+from vlmrate.settings import DEFAULT_MODEL
 
-#: The reference study, projected when no DATASET is given: 320 images of 800x600.
-REFERENCE_IMAGES = 320
-REFERENCE_SIZE = (800, 600)
 #: Images rated by --measure.
 MEASURE_IMAGES = 3
 
@@ -41,7 +33,7 @@ def add_parser(sub: Any) -> None:
                            "projected study time (loads no model)")
     check.add_argument("dataset", type=Path, nargs="?",
                        help="folder of images (default: the reference study, 320 x 800x600)")
-    check.add_argument("--model", default="llava-hf/llava-v1.6-vicuna-13b-hf")
+    check.add_argument("--model", default=DEFAULT_MODEL)
     check.add_argument("--engine", choices=("vllm", "openai"), default="vllm")
     check.add_argument("--prompts", default="reference", help="prompt set (default: reference)")
     check.add_argument("--repeats", type=int, help="answers per image and aspect "
@@ -58,114 +50,19 @@ def add_parser(sub: Any) -> None:
     check.add_argument("--json", action="store_true", help="one JSON object")
 
 
-def _image_sizes(dataset: Path) -> tuple[list[tuple[int, int]], list[str]]:
-    from PIL import Image
-
-    from vlmrate.dataset import discover_images
-
-    sizes, unreadable = [], []
-    for entry in discover_images(dataset):
-        try:
-            with Image.open(entry.path) as image:  # reads the header only
-                sizes.append((int(image.width), int(image.height)))
-        except Exception:
-            unreadable.append(entry.image_id)
-    if not sizes:
-        raise UserError(f"{dataset}: none of its images could be read")
-    return sizes, unreadable
-
-
-def _text_tokens(prompts: list[str], model_dir: Path | None) -> tuple[list[int], str]:
-    """Token counts of the prompt texts: the model's tokenizer.json, else ~4 characters each."""
-    if model_dir is not None and (model_dir / "tokenizer.json").is_file():
-        try:
-            from tokenizers import Tokenizer
-
-            tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-            return [len(tok.encode(p, add_special_tokens=False).ids) for p in prompts], \
-                "the model's tokenizer"
-        except Exception:
-            pass
-    return [max(1, math.ceil(len(p) / 4)) for p in prompts], "estimated: 4 characters a token"
-
-
-def _target_gpu(name: str | None, gpus: list[Any]) -> tuple[Any, str]:
-    if name:
-        spec = gpu_spec(name)
-        if spec is None:
-            raise UserError(f"unknown GPU {name!r}; known: {', '.join(GPU_TABLE)}")
-        return spec, "--gpu"
-    if gpus:
-        first = gpus[0]
-        spec = gpu_spec(first.name, first.memory_bytes) or gpu_spec("unknown", first.memory_bytes)
-        return spec, f"visible GPU 0 ({first.name})"
-    return GPU_TABLE["H100"], "no GPU visible: projected for an H100 (choose with --gpu)"
-
-
 def build_report(args: argparse.Namespace) -> dict[str, Any]:
-    from vlmrate.study import load_study
-
-    if args.repeats is not None and args.repeats < 1:
-        raise UserError("--repeats must be at least 1")
-    gpus, probe = visible_gpus()
-    version, dist = vllm_version()
-    spec = resolve_spec(args.model)
-    if spec is None:
-        raise UserError(f"{args.model}: not on this machine and not in the built-in table "
-                        f"({', '.join(BUILTIN_SPECS)}); give a local checkpoint folder")
-    model_dir = local_model_dir(args.model)
-    study = load_study(args.prompts)
-    repeats = args.repeats or (1 if args.rating_only else study.repeats)
-    if args.dataset is not None:
-        sizes, unreadable = _image_sizes(args.dataset)
-        dataset_label = str(args.dataset)
-    else:
-        sizes, unreadable = [REFERENCE_SIZE] * REFERENCE_IMAGES, []
-        dataset_label = f"none: the reference study ({REFERENCE_IMAGES} images at 800x600)"
-    text_tokens, text_source = _text_tokens([a.prompt for a in study.aspects], model_dir)
-    gpu, gpu_source = _target_gpu(args.gpu, gpus)
-    answer_tokens = ANSWER_TOKENS_RATING_ONLY if args.rating_only else ANSWER_TOKENS_FULL
-    shape = StudyShape(image_sizes=tuple(sizes), aspect_text_tokens=tuple(text_tokens),
-                       repeats=repeats, answer_tokens=answer_tokens)
-    assume = Assumptions()
-    projection = project(spec, gpu, shape, assume)
-    report: dict[str, Any] = {
-        "gpus": [{"index": g.index, "name": g.name, "memory_bytes": g.memory_bytes,
-                  "free_bytes": g.free_bytes} for g in gpus],
-        "gpu_probe": probe,
-        "gpu_visible": bool(gpus),
-        "target_gpu": {"name": gpu.name, "memory_bytes": gpu.memory_bytes,
-                       "bf16_flops": gpu.bf16_flops, "bandwidth_bytes_s": gpu.bandwidth_bytes_s,
-                       "source": gpu_source},
-        "engine": args.engine,
-        "vllm_version": version,
-        "vllm_distribution": dist,
-        "vllm_imports": None,
-        "vllm_import_message": "not tried (--import-check)",
-        "model": args.model,
-        "model_local_dir": str(model_dir) if model_dir else None,
-        "model_bytes_on_disk": folder_size(model_dir) if model_dir else None,
-        "model_spec_source": spec.source,
-        "dataset": dataset_label,
-        "images": len(sizes),
-        "unreadable_images": unreadable,
-        "aspects": study.aspect_names,
-        "repeats": repeats,
-        "answers": shape.answers,
-        "rating_only": bool(args.rating_only),
-        "answer_tokens_assumed": answer_tokens,
-        "prompt_text_tokens": dict(zip(study.aspect_names, text_tokens, strict=True)),
-        "prompt_text_tokens_source": text_source,
-        "assumptions": vars(assume),
-        **projection.to_json(),
-        "measured": None,
-    }
-    if version and (args.import_check or args.measure):
+    request = CheckRequest(dataset=args.dataset, model=args.model, engine=args.engine,
+                           prompts=args.prompts, repeats=args.repeats,
+                           rating_only=args.rating_only, gpu=args.gpu)
+    report = make_report(request)
+    if report["vllm_version"] and (args.import_check or args.measure):
         report["vllm_imports"], report["vllm_import_message"] = vllm_imports()
+    elif report["vllm_version"]:
+        report["vllm_import_message"] = "not tried (--import-check)"
     if args.measure:
-        report["measured"] = measure(args, repeats)
+        report["measured"] = measure(args, report["repeats"])
         if report["measured"].get("answers_per_s"):
-            report["projected_s"] = shape.answers / report["measured"]["answers_per_s"]
+            report["projected_s"] = report["answers"] / report["measured"]["answers_per_s"]
     return report
 
 
@@ -187,25 +84,6 @@ def measure(args: argparse.Namespace, repeats: int) -> dict[str, Any]:
     return {"images": MEASURE_IMAGES, "answers": final.done, "wall_s": final.elapsed_s,
             "answers_per_s": rate, "status": final.status,
             "note": "the run's own clock; a short run's rate is a floor for a long one"}
-
-
-def _bytes(value: float | None) -> str:
-    if value is None:
-        return "-"
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if abs(value) >= size:
-            return f"{value / size:.2f} {unit}"
-    return f"{value:.0f} B"
-
-
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value < 120:
-        return f"{value:.0f} s"
-    if value < 7200:
-        return f"{value / 60:.1f} min"
-    return f"{value / 3600:.1f} h"
 
 
 def render(report: dict[str, Any]) -> Any:
