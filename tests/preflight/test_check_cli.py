@@ -102,6 +102,7 @@ def test_measure_replaces_the_projection_with_the_measured_rate(
             return SimpleNamespace(done=9, elapsed_s=3.0, ratings_per_s=3.0, status="done")
 
     monkeypatch.setattr(vlmrate.runner, "Runner", FakeRunner)
+    monkeypatch.setattr(check, "vllm_imports", lambda: (True, "imports"))
     assert cli.main(["check", str(dataset), "--gpu", "H100", "--measure", "--json",
                      "--repeats", "2"]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -51,6 +51,8 @@ def add_parser(sub: Any) -> None:
 
 
 def build_report(args: argparse.Namespace) -> dict[str, Any]:
+    if args.measure and args.dataset is None:
+        raise UserError("--measure needs a DATASET to rate")
     request = CheckRequest(dataset=args.dataset, model=args.model, engine=args.engine,
                            prompts=args.prompts, repeats=args.repeats,
                            rating_only=args.rating_only, gpu=args.gpu)
