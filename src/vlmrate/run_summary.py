@@ -70,7 +70,7 @@ def render_summary(run: LoadedRun) -> Group:
         table.add_row(row["aspect"], str(row["answers"]), str(row["valid"]),
                       str(row["parse_failures"]), str(row["engine_errors"]),
                       "—" if mean is None else f"{mean:.2f}")
-    warnings = run.manifest.get("human", {}).get("warnings") or []
+    warnings = (run.manifest.get("human") or {}).get("warnings") or []
     parts: list = [head, table]
     if partial_note(run):
         parts.insert(0, Text(partial_note(run), style="bold yellow"))
