@@ -145,6 +145,9 @@ class RunsScreen(AppScreen):
         info = self.query_one("#runs-info", Static)
         selected = self.selected_run()
         detail = run_detail(selected) if selected is not None else ""
+        job = self.vapp.active_job(selected["name"]) if selected is not None else None
+        if job is not None:
+            detail = f"{job.name}: {job.status} in this app · enter opens its panel"
         if runs:
             plural = "run" if len(runs) == 1 else "runs"
             info.update(detail or f"{len(runs)} {plural} · enter opens · n starts a new run")
