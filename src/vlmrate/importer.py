@@ -14,9 +14,9 @@ from pathlib import Path
 
 import polars as pl
 
-from vlmrate.dataset import find_id_column, read_human_sheet
-from vlmrate.errors import UserError
-from vlmrate.sheets import read_sheet
+from vlmrate.dataset import SAME_ID_RULE, find_id_column, first_id_clash, read_human_sheet
+from vlmrate.errors import UserError, clip, clip_list
+from vlmrate.sheets import Sheet, is_missing, read_sheet
 from vlmrate.store import (
     MANIFEST,
     RATINGS,
@@ -43,38 +43,56 @@ def _is_ratings_header(row: list[str]) -> bool:
 
 
 def _parse_rating(cell: str, where: str, scale: tuple[int, int]) -> int | None:
-    if cell == "" or cell.upper() in {"NA", "NAN", "NULL", "NONE"}:
+    if is_missing(cell):
         return None
     try:
-        value = float(cell)
+        value = float(cell.strip())
     except ValueError:
-        raise UserError(f"{where}: rating {cell!r} is not a number") from None
+        raise UserError(f"{where}: rating {clip(cell)} is not a number") from None
     if not value.is_integer():
-        raise UserError(f"{where}: rating {cell!r} is not an integer")
+        raise UserError(f"{where}: rating {clip(cell)} is not an integer")
     if not scale[0] <= value <= scale[1]:
-        raise UserError(f"{where}: rating {cell} is outside the scale {scale[0]}..{scale[1]}")
+        raise UserError(f"{where}: rating {clip(cell)} is outside the scale "
+                        f"{scale[0]}..{scale[1]}")
     return int(value)
 
 
+def _check_ids(path: Path, sheet: Sheet, ids: list[str], id_col: str) -> None:
+    """Every id present, and two different ids never naming the same image (the rule
+    `vlmrate run` applies to image files and human sheets)."""
+    for i, image_id in enumerate(ids):
+        if not image_id:
+            raise UserError(f"{path}: {sheet.where(i)}: empty {clip(id_col)}")
+    distinct = list(dict.fromkeys(ids))
+    clash = first_id_clash(distinct)
+    if clash is not None:
+        a, b = distinct[clash[0]], distinct[clash[1]]
+        row_a, row_b = sheet.row_numbers[ids.index(a)], sheet.row_numbers[ids.index(b)]
+        raise UserError(f"{path}: duplicate image id: {clip(a)} (row {row_a}) and {clip(b)} "
+                        f"(row {row_b}) name the same image ({SAME_ID_RULE}); write one id "
+                        f"per image")
+
+
 def read_ratings_sheet(path: Path, scale: tuple[int, int] = (1, 9)) -> ImportedRatings:
-    frame, header_row = read_sheet(path, _is_ratings_header)
-    lowered = {c.lower(): c for c in frame.columns}
-    id_col = find_id_column(frame.columns, None)
+    sheet = read_sheet(path, _is_ratings_header)
+    lowered = {c.lower(): c for c in sheet.frame.columns}
+    id_col = find_id_column(sheet.frame.columns, None)
     assert id_col is not None
-    first = header_row + 1
     if "aspect" in lowered and "rating" in lowered:
-        return _read_long(path, frame, lowered, id_col, first, scale)
-    return _read_wide(path, frame, id_col, first, scale)
+        return _read_long(path, sheet, lowered, id_col, scale)
+    return _read_wide(path, sheet, id_col, scale)
 
 
-def _read_long(path: Path, frame: pl.DataFrame, lowered: dict[str, str], id_col: str,
-               first: int, scale: tuple[int, int]) -> ImportedRatings:
+def _read_long(path: Path, sheet: Sheet, lowered: dict[str, str], id_col: str,
+               scale: tuple[int, int]) -> ImportedRatings:
+    frame = sheet.frame
     if "repeat" not in lowered:
         raise UserError(f"{path}: long layout needs a 'repeat' column "
-                        f"(columns: {', '.join(frame.columns)})")
+                        f"(columns: {clip_list(frame.columns)})")
     reason_col = lowered.get("reason")
-    ids = frame[id_col].to_list()
-    aspects_col = frame[lowered["aspect"]].to_list()
+    ids = [cell.strip() for cell in frame[id_col].to_list()]
+    _check_ids(path, sheet, ids, id_col)
+    aspects_col = [cell.strip() for cell in frame[lowered["aspect"]].to_list()]
     repeats_col = frame[lowered["repeat"]].to_list()
     ratings_col = frame[lowered["rating"]].to_list()
     reasons = frame[reason_col].to_list() if reason_col else [None] * len(ids)
@@ -82,21 +100,22 @@ def _read_long(path: Path, frame: pl.DataFrame, lowered: dict[str, str], id_col:
     for i, (image_id, aspect, repeat, rating) in enumerate(
         zip(ids, aspects_col, repeats_col, ratings_col, strict=True)
     ):
-        where = f"{path}: row {first + i}"
-        if not image_id:
-            raise UserError(f"{where}: empty {id_col!r}")
+        where = f"{path}: {sheet.where(i)}"
         if not aspect:
             raise UserError(f"{where}: empty aspect")
         try:
-            rep = int(float(repeat))
+            number = float(repeat.strip())
         except ValueError:
-            raise UserError(f"{where}: repeat {repeat!r} is not a whole number") from None
+            raise UserError(f"{where}: repeat {clip(repeat)} is not a whole number") from None
+        if not number.is_integer():
+            raise UserError(f"{where}: repeat {clip(repeat)} is not a whole number")
+        rep = int(number)
         if rep < 1:
-            raise UserError(f"{where}: repeat {repeat} must be 1 or more")
+            raise UserError(f"{where}: repeat {clip(repeat)} must be 1 or more")
         key = (image_id, aspect.lower(), rep)
         if key in seen:
-            raise UserError(f"{where}: ({image_id}, {aspect}, repeat {rep}) repeats row "
-                            f"{first + seen[key]}")
+            raise UserError(f"{where}: ({clip(image_id)}, {clip(aspect)}, repeat {rep}) "
+                            f"repeats {sheet.where(seen[key])}")
         seen[key] = i
         rows_repeat.append(rep)
         rows_rating.append(_parse_rating(rating, where, scale))
@@ -106,8 +125,9 @@ def _read_long(path: Path, frame: pl.DataFrame, lowered: dict[str, str], id_col:
     return ImportedRatings(out, list(dict.fromkeys(aspects)), "long")
 
 
-def _read_wide(path: Path, frame: pl.DataFrame, id_col: str, first: int,
-               scale: tuple[int, int]) -> ImportedRatings:
+def _read_wide(path: Path, sheet: Sheet, id_col: str, scale: tuple[int, int]
+               ) -> ImportedRatings:
+    frame = sheet.frame
     columns: list[tuple[str, str, int]] = []
     for col in frame.columns:
         if col == id_col:
@@ -119,16 +139,16 @@ def _read_wide(path: Path, frame: pl.DataFrame, id_col: str, first: int,
     if not columns:
         raise UserError(
             f"{path}: neither long (image_id, aspect, repeat, rating) nor wide "
-            f"(e.g. relevance_1..relevance_10) columns found; columns: {', '.join(frame.columns)}"
+            f"(e.g. relevance_1..relevance_10) columns found; columns: "
+            f"{clip_list(frame.columns)}"
         )
-    ids = frame[id_col].to_list()
+    ids = [cell.strip() for cell in frame[id_col].to_list()]
+    _check_ids(path, sheet, ids, id_col)
     seen: dict[str, int] = {}
     for i, image_id in enumerate(ids):
-        if not image_id:
-            raise UserError(f"{path}: row {first + i}: empty {id_col!r}")
         if image_id in seen:
-            raise UserError(f"{path}: duplicate id {image_id!r} in rows {first + seen[image_id]} "
-                            f"and {first + i}")
+            raise UserError(f"{path}: duplicate id {clip(image_id)} in rows "
+                            f"{sheet.row_numbers[seen[image_id]]} and {sheet.row_numbers[i]}")
         seen[image_id] = i
     out_ids, out_aspects, out_repeats, out_ratings = [], [], [], []
     for col, aspect, rep in columns:
@@ -136,8 +156,8 @@ def _read_wide(path: Path, frame: pl.DataFrame, id_col: str, first: int,
             out_ids.append(ids[i])
             out_aspects.append(aspect)
             out_repeats.append(rep)
-            out_ratings.append(_parse_rating(cell, f"{path}: row {first + i}, column {col!r}",
-                                             scale))
+            out_ratings.append(_parse_rating(
+                cell, f"{path}: {sheet.where(i)}, column {clip(col)}", scale))
     aspects = list(dict.fromkeys(a for _, a, _ in columns))
     out = _records(out_ids, out_aspects, out_repeats, out_ratings, [None] * len(out_ids))
     order = {a: i for i, a in enumerate(aspects)}
