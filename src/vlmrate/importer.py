@@ -7,8 +7,12 @@ aspect and repeat, e.g. Relevance_1..Relevance_10).
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +22,7 @@ from vlmrate.dataset import SAME_ID_RULE, find_id_column, first_id_clash, read_h
 from vlmrate.errors import UserError, clip, clip_list
 from vlmrate.sheets import Sheet, is_missing, read_sheet
 from vlmrate.store import (
+    HUMAN,
     MANIFEST,
     RATINGS,
     RATINGS_SCHEMA,
@@ -201,8 +206,7 @@ def import_run(ratings_path: Path, human_path: Path, run_name: str,
     if not re.fullmatch(r"[\w.\-]+", run_name):
         raise UserError(f"run name {run_name!r}: use letters, digits, '.', '_' or '-'")
     run_dir = Path(runs_dir) / run_name
-    if (run_dir / MANIFEST).exists() or (run_dir / RATINGS).exists():
-        raise UserError(f"run {run_dir} already exists: choose another --run or remove it")
+    _check_free(run_dir)
     imported = read_ratings_sheet(ratings_path, scale)
     if imported.frame.is_empty():
         raise UserError(f"{ratings_path}: no ratings rows")
@@ -229,12 +233,57 @@ def import_run(ratings_path: Path, human_path: Path, run_name: str,
         "versions": package_versions(),
         "created": now_iso(),
     }
-    run_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        imported.frame.write_ndjson(run_dir / RATINGS)
-        write_human(run_dir, human.frame)
-        write_manifest(run_dir, manifest)
-    except OSError as exc:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        raise UserError(f"{run_dir}: cannot write the run ({exc.strerror})") from None
+    _write_run(run_dir, imported.frame, human.frame, manifest)
     return run_dir
+
+
+_RUN_FILES = (RATINGS, HUMAN, MANIFEST)  # in the order they are written; the manifest last
+
+
+def _check_free(run_dir: Path) -> None:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"{run_dir} is a file, not a run folder: choose another --run")
+    taken = [name for name in _RUN_FILES if (run_dir / name).exists()]
+    if taken:
+        raise UserError(f"run {run_dir} already exists ({', '.join(taken)}): choose another "
+                        f"--run or remove it")
+
+
+def _write_run(run_dir: Path, ratings: pl.DataFrame, human: pl.DataFrame, manifest: dict
+               ) -> None:
+    """Write the run's files into a new temp folder beside run_dir, then move them in.
+
+    run_dir appears whole or not at all; on any error only what this call created is
+    removed (a folder that was already there keeps every file it had).
+    """
+    runs_dir = run_dir.parent
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".import-{run_dir.name[:40]}-", dir=runs_dir))
+    except OSError as exc:
+        raise UserError(f"{runs_dir}: cannot create the run there "
+                        f"({exc.strerror or exc})") from None
+    moved: list[Path] = []
+    try:
+        ratings.write_ndjson(staging / RATINGS)
+        write_human(staging, human)
+        write_manifest(staging, manifest)
+        if not run_dir.exists():
+            try:
+                os.rename(staging, run_dir)  # the usual case: the run appears in one step
+                return
+            except OSError as exc:  # made by someone else meanwhile: add to it below
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+        _check_free(run_dir)
+        for name in _RUN_FILES:  # a folder with other files (notes): add ours beside them
+            os.link(staging / name, run_dir / name)  # fails rather than replace a file
+            moved.append(run_dir / name)
+    except OSError as exc:
+        for path in reversed(moved):
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise UserError(f"{run_dir}: cannot write the run ({exc.strerror or exc}); "
+                        f"nothing that was there before was changed") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
