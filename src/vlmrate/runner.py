@@ -43,6 +43,7 @@ from vlmrate.store import (
     RatingsWriter,
     RunLock,
     finished_keys,
+    load_manifest,
     now_iso,
     read_manifest,
     repeat_seed,
@@ -227,11 +228,12 @@ class Runner:
 
     @staticmethod
     def _merge_for_resume(run_dir: Path, manifest: dict) -> dict:
-        old = read_manifest(run_dir)
+        old, _ = load_manifest(run_dir)  # the checked copy: a hand-edited field cannot crash
         if old.get("status") == "imported":
             raise UserError(f"run {run_dir.name} was imported; choose another --run name")
         differences = [key for key in _RESUME_FIELDS if old.get(key) != manifest.get(key)]
-        old_prompts = [(a["name"], a["sha256"]) for a in old.get("study", {}).get("aspects", [])]
+        old_prompts = [(a["name"], a.get("sha256"))
+                       for a in old.get("study", {}).get("aspects", [])]
         new_prompts = [(a["name"], a["sha256"]) for a in manifest["study"]["aspects"]]
         if old_prompts != new_prompts:
             differences.insert(0, "prompts")
@@ -240,8 +242,9 @@ class Runner:
                 f"run {run_dir.name} exists with different {', '.join(differences)}; "
                 f"resume needs the same settings (or use a new --run name)"
             )
+        resumed = old.get("resumed") if isinstance(old.get("resumed"), list) else []
         return {**manifest, "created": old.get("created", manifest["created"]),
-                "resumed": [*old.get("resumed", []), now_iso()]}
+                "resumed": [*resumed, now_iso()]}
 
     # --- control (thread-safe) --------------------------------------------------------
     def pause(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from vlmrate.commands.common import warn_problems
 from vlmrate.export import export_run
 from vlmrate.store import load_run
 
@@ -14,4 +15,5 @@ def main(args: argparse.Namespace) -> int:
                        csv=args.csv, parquet=args.parquet)
     for path in paths:
         print(path)
+    warn_problems(run)  # after the work: an error stays the one line on stderr
     return 0

@@ -26,10 +26,10 @@ RUN_NAME = re.compile(r"[\w.\-]+")
 
 def options_from_manifest(run_dir: Path) -> dict[str, Any]:
     """The form's values for resuming a run (best effort: unknown fields stay empty)."""
-    from vlmrate.store import read_manifest
+    from vlmrate.store import load_manifest
 
     try:
-        manifest = read_manifest(run_dir)
+        manifest, _ = load_manifest(run_dir)
     except UserError:
         return {"run_name": run_dir.name}
     engine = manifest.get("engine") or {}
