@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -98,6 +99,23 @@ COMMANDS = {"run": "run", "import": "import_", "stats": "stats", "export": "expo
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = _main(argv)
+    _leave_now_if_model_loading(code)
+    return code
+
+
+def _leave_now_if_model_loading(code: int) -> None:
+    """After ctrl-c during vLLM's model load, the load goes on in its thread and cannot be
+    stopped; ending the interpreter around it may abort in C++ ("terminate called without
+    an active exception"). Everything is written and closed by now: leave at once."""
+    vllm = sys.modules.get("vlmrate.engines.vllm")
+    if vllm is not None and vllm.model_load_running():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
