@@ -34,13 +34,8 @@ RunnerFactory = Callable[[dict, Callable[[Any], None]], RunnerLike]
 
 def default_runner_factory(options: dict, on_progress: Callable[[Any], None]) -> RunnerLike:
     """Build vlmrate.runner.Runner from the New run form's options."""
-    from vlmrate.errors import UserError
+    from vlmrate.runner import RunConfig, Runner
 
-    try:
-        from vlmrate.runner import RunConfig, Runner
-    except ImportError:
-        raise UserError("the runner is not available in this build (vlmrate.runner is missing)"
-                        ) from None
     return Runner(RunConfig(**options), on_progress=on_progress)
 
 
