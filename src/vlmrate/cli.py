@@ -11,6 +11,11 @@ from pathlib import Path
 
 from vlmrate import __version__
 from vlmrate.errors import UserError
+from vlmrate.option_types import MAX_SEED, OneLineParser, number, whole
+from vlmrate.run_shapes import MAX_REPEATS
+
+BOUND = number(0, 100, lo_open=True)  # TOST bound, in scale points
+ALPHA = number(0, 0.5, lo_open=True, hi_open=True)  # the TOST interval is 1 - 2 alpha
 
 
 def _runs_dir(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +24,7 @@ def _runs_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="vlmrate",
         description="Make a vision-language model rate images like people did, and measure "
                     "how far it is from them. Without a command: open the TUI here.",
@@ -35,25 +40,29 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", default="llava-hf/llava-v1.6-vicuna-13b-hf")
     run.add_argument("--engine", choices=("vllm", "openai"), default="vllm")
     run.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://host:8000/v1")
-    run.add_argument("--repeats", type=int, help="answers per image and aspect (study default)")
-    run.add_argument("--temperature", type=float)
-    run.add_argument("--top-p", type=float)
-    run.add_argument("--max-tokens", type=int)
-    run.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    run.add_argument("--repeats", type=whole(1, MAX_REPEATS),
+                     help="answers per image and aspect (study default)")
+    run.add_argument("--temperature", type=number(0, 2), help="0..2 (study default)")
+    run.add_argument("--top-p", type=number(0, 1, lo_open=True), help="above 0, at most 1")
+    run.add_argument("--max-tokens", type=whole(1, 1_000_000))
+    run.add_argument("--seed", type=whole(0, MAX_SEED), default=0, help="base seed (default 0)")
     run.add_argument("--structured", action="store_true",
                      help="constrain answers to the template (vLLM structured outputs)")
     run.add_argument("--logprobs", action="store_true",
                      help="store the probabilities of the digits 1..9 at the rating")
     run.add_argument("--run", dest="run_name", help="run name (default: dataset-model-date)")
     run.add_argument("--id-column", help="id column of the human sheet")
-    run.add_argument("--tensor-parallel-size", type=int, default=1)
-    run.add_argument("--max-model-len", type=int)
-    run.add_argument("--gpu-memory-utilization", type=float, default=0.9)
+    run.add_argument("--tensor-parallel-size", type=whole(1, 1024), default=1)
+    run.add_argument("--max-model-len", type=whole(1))
+    run.add_argument("--gpu-memory-utilization", type=number(0, 1, lo_open=True), default=0.9)
     run.add_argument("--dtype", default="auto")
     run.add_argument("--enforce-eager", action="store_true")
-    run.add_argument("--concurrency", type=int, default=64,
+    run.add_argument("--concurrency", type=whole(1, 10_000), default=64,
                      help="requests in flight (openai engine) (default 64)")
-    run.add_argument("--limit", type=int, help="rate only the first N images")
+    run.add_argument("--timeout", type=number(0, 86_400, lo_open=True), metavar="SECONDS",
+                     help="openai engine: seconds to wait for one answer before it is "
+                          "retried (default 120)")
+    run.add_argument("--limit", type=whole(1), help="rate only the first N images")
     _runs_dir(run)
 
     imp = sub.add_parser("import", help="turn ratings made elsewhere into a run")
@@ -68,10 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="every analysis of a run")
     stats.add_argument("run", help="run folder or name under ./runs")
     stats.add_argument("--json", action="store_true", help="one JSON object (NaN as null)")
-    stats.add_argument("--bound", type=float, default=0.5, help="TOST bound (default 0.5)")
-    stats.add_argument("--alpha", type=float, default=0.05)
-    stats.add_argument("--k-max", type=int, help="largest k for errors by k")
-    stats.add_argument("--seed", type=int, default=0, help="seed of bootstrap and subsets")
+    stats.add_argument("--bound", type=BOUND, default=0.5, help="TOST bound (default 0.5)")
+    stats.add_argument("--alpha", type=ALPHA, default=0.05, help="above 0, below 0.5")
+    stats.add_argument("--k-max", type=whole(1, MAX_REPEATS), help="largest k for errors by k")
+    stats.add_argument("--seed", type=whole(0, MAX_SEED), default=0,
+                       help="seed of bootstrap and subsets")
     _runs_dir(stats)
 
     export = sub.add_parser("export", help="write the workbook of a run")
@@ -79,14 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", type=Path, help="xlsx path (default: in the run)")
     export.add_argument("--csv", action="store_true", help="also write <name>.ratings.csv beside the workbook")
     export.add_argument("--parquet", action="store_true", help="also write <name>.ratings.parquet beside the workbook")
-    export.add_argument("--bound", type=float, default=0.5)
-    export.add_argument("--alpha", type=float, default=0.05)
+    export.add_argument("--bound", type=BOUND, default=0.5, help="TOST bound (default 0.5)")
+    export.add_argument("--alpha", type=ALPHA, default=0.05, help="above 0, below 0.5")
     _runs_dir(export)
 
     demo = sub.add_parser("demo", help="tiny model + synthetic data: run, then open the TUI")
     demo.add_argument("--no-tui", action="store_true", help="print the summary, no TUI")
-    demo.add_argument("--images", type=int, default=12, help="synthetic images (default 12)")
-    demo.add_argument("--repeats", type=int, default=3)
+    demo.add_argument("--images", type=whole(1, 10_000), default=12,
+                      help="synthetic images (default 12)")
+    demo.add_argument("--repeats", type=whole(1, MAX_REPEATS), default=3)
     _runs_dir(demo)
 
     tui = sub.add_parser("tui", help="open the TUI (same as no command)")
@@ -117,7 +128,10 @@ def _leave_now_if_model_loading(code: int) -> None:
 
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error (one line, exit 2)
+        return exc.code if isinstance(exc.code, int) else 2
     if args.command is None:
         args.runs_dir = Path("runs")
     try:

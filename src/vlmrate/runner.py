@@ -326,6 +326,13 @@ class Runner:
                     tracker.add(record)
                 status = "cancelled" if self._cancel_requested.is_set() else (
                     "done" if tracker.done >= tracker.total else "failed")
+                if status == "done" and not finished_keys(self.run_dir):
+                    # every answer an engine error: the run produced nothing to analyse
+                    status = "failed"
+                    first = next((r for r in tracker.recent_failures
+                                  if r.get("engine_error")), None)
+                    tracker.message = "every answer failed" + (
+                        f" (e.g. {first['engine_error'][:200]})" if first else "")
             except (asyncio.CancelledError, KeyboardInterrupt):
                 status = "cancelled"
                 raise
