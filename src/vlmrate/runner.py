@@ -301,9 +301,11 @@ class Runner:
         tracker = _Tracker(self.run_dir, self.study, self.images, self.repeats, done)
         plan = self.pending_jobs(done)
         tracker.emit = self.on_progress
-        if not plan:
+        if not plan:  # a resume with nothing left: say so (the bar showed "starting 0/?")
             tracker.status = "done"
+            tracker.message = "nothing left to rate: every answer is already there"
             self._finish("done")
+            tracker.publish()
             return tracker.snapshot()
         with RatingsWriter(self.run_dir, lock=False) as writer:
             tracker.status = "starting"

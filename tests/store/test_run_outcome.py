@@ -107,3 +107,17 @@ def test_bad_analysis_options_exit_2(capsys: pytest.CaptureFixture, args: list[s
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("vlmrate: error: ") and message in err and err.count("\n") == 1
+
+
+def test_resume_with_nothing_left_says_so(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import vlmrate.runner
+
+    make_dataset(tmp_path, 2)
+    monkeypatch.setattr(vlmrate.runner, "make_engine", lambda *a: ScriptedEngine())
+    assert main(_cli_run(tmp_path)) == 0
+    capsys.readouterr()
+    assert main(_cli_run(tmp_path)) == 0
+    err = capsys.readouterr().err
+    assert "nothing left to rate" in err and "12/12" in err
+    assert "0/?" not in err and "starting" not in err
