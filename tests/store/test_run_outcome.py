@@ -121,3 +121,23 @@ def test_resume_with_nothing_left_says_so(tmp_path: Path, capsys: pytest.Capture
     err = capsys.readouterr().err
     assert "nothing left to rate" in err and "12/12" in err
     assert "0/?" not in err and "starting" not in err
+
+
+def test_run_without_a_human_sheet(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item 3: the summary read manifest["human"].get and ended every such run in a
+    traceback (exit 1) after writing all ratings."""
+    import vlmrate.runner
+
+    make_dataset(tmp_path, 2)
+    (tmp_path / "data" / "human.csv").unlink()
+    monkeypatch.setattr(vlmrate.runner, "make_engine", lambda *a: ScriptedEngine())
+    assert main(_cli_run(tmp_path)) == 0
+    out, err = capsys.readouterr()
+    assert "human sheet: none" in out and "Traceback" not in err
+    assert read_manifest(tmp_path / "runs" / "r")["human"] is None
+    runs = str(tmp_path / "runs")
+    assert main(["stats", "r", "--runs-dir", runs]) == 2
+    assert "has no human ratings" in capsys.readouterr().err
+    assert main(["export", "r", "--runs-dir", runs]) == 0  # the workbook without human columns
+    assert "Traceback" not in capsys.readouterr().err
