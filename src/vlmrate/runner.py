@@ -37,6 +37,7 @@ from vlmrate.engines.base import (
 from vlmrate.errors import UserError
 from vlmrate.images import ImageProblem, load_image
 from vlmrate.parse import parse_answer
+from vlmrate.redact import DEFAULT_API_KEY_ENV, Redactor
 from vlmrate.store import (
     LOG,
     MANIFEST,
@@ -147,6 +148,7 @@ class Runner:
         self._paused = False
         self._engine: Engine | None = None
         self._lock: RunLock | None = None
+        self._redactor = Redactor()  # the run's secrets, set by prepare()
 
     # --- preparation ------------------------------------------------------------------
     def prepare(self) -> Path:
@@ -204,6 +206,11 @@ class Runner:
             "versions": package_versions(),
             "created": now_iso(),
         }
+        # the URL's password and the API key never reach the disk (manifest, records)
+        urls = cfg.base_url if isinstance(cfg.base_url, list | tuple) else [cfg.base_url]
+        self._redactor = Redactor.for_run(
+            urls, cfg.engine_options.get("api_key_env") or DEFAULT_API_KEY_ENV)
+        manifest = self._redactor.value(manifest)
         lock = RunLock(run_dir)
         try:
             lock.acquire()  # before anything is written: a second process changes nothing
@@ -395,17 +402,21 @@ class Runner:
         else:
             parsed = parse_answer(result.text, self.sampling.scale_min, self.sampling.scale_max)
             parsed_rating, reason, parse_error = parsed.rating, parsed.reason, parsed.error
+        clean = self._redactor.text
         probs = result.rating_probs
         expected = None
         if probs:
             expected = sum((self.sampling.scale_min + i) * p for i, p in enumerate(probs))
         return {
             "image_id": req.image_id, "aspect": req.aspect, "repeat": req.repeat,
-            "seed": req.seed, "rating": parsed_rating, "reason": reason, "raw": result.text,
+            "seed": req.seed, "rating": parsed_rating,
+            "reason": None if reason is None else clean(reason), "raw": clean(result.text),
             "parse_error": parse_error, "finish_reason": result.finish_reason,
             "prompt_tokens": result.prompt_tokens, "output_tokens": result.output_tokens,
             "latency_s": round(result.latency_s, 4), "expected_rating": expected,
-            "rating_probs": probs, "engine_error": result.engine_error, "time": now_iso(),
+            "rating_probs": probs,
+            "engine_error": None if result.engine_error is None else clean(result.engine_error),
+            "time": now_iso(),
         }
 
     def _error_record(self, image_id: str, aspect: str, repeat: int, error: str) -> dict:
@@ -414,8 +425,8 @@ class Runner:
             "seed": repeat_seed(self.config.seed, image_id, aspect, repeat), "rating": None,
             "reason": None, "raw": None, "parse_error": None, "finish_reason": None,
             "prompt_tokens": None, "output_tokens": None, "latency_s": None,
-            "expected_rating": None, "rating_probs": None, "engine_error": error,
-            "time": now_iso(),
+            "expected_rating": None, "rating_probs": None,
+            "engine_error": self._redactor.text(error), "time": now_iso(),
         }
 
 

@@ -27,6 +27,7 @@ import polars as pl
 
 from vlmrate.dataset import HUMAN_SCHEMA
 from vlmrate.errors import UserError
+from vlmrate.redact import DEFAULT_API_KEY_ENV, Redactor
 from vlmrate.run_shapes import (
     MAX_REPEATS,
     check_manifest,
@@ -535,6 +536,19 @@ def _in_plan(ratings: pl.DataFrame, manifest: dict) -> tuple[pl.DataFrame, int]:
     return kept, ratings.height - kept.height
 
 
+def _without_secrets(manifest: dict, ratings: pl.DataFrame) -> tuple[dict, pl.DataFrame]:
+    """A run written before redaction (or by hand) may hold a URL's password or the API
+    key: readers never show them (workbook, CSV, TUI). New runs are written without."""
+    engine = manifest.get("engine") or {}
+    options = engine.get("options") if isinstance(engine.get("options"), dict) else {}
+    key_env = options.get("api_key_env")
+    urls = engine.get("base_urls") if isinstance(engine.get("base_urls"), list) else []
+    redactor = Redactor.for_run(
+        [u for u in [engine.get("base_url"), *urls] if isinstance(u, str)],
+        key_env if isinstance(key_env, str) and key_env else DEFAULT_API_KEY_ENV)
+    return redactor.value(manifest), redactor.columns(ratings, ["engine_error"])
+
+
 def load_run(run: str | Path, runs_dir: Path = Path("runs")) -> LoadedRun:
     run_dir = resolve_run(run, runs_dir)
     manifest, manifest_problems = load_manifest(run_dir)
@@ -548,6 +562,7 @@ def load_run(run: str | Path, runs_dir: Path = Path("runs")) -> LoadedRun:
         lo, hi = manifest_scale(manifest)
         problems.append(f"{RATINGS}: {off_plan} record{'s' if off_plan > 1 else ''} with a "
                         f"rating outside {lo}..{hi} or a repeat the run does not have skipped")
+    manifest, ratings = _without_secrets(manifest, ratings)
     aspects = manifest_aspects(manifest) or ratings["aspect"].unique(maintain_order=True).to_list()
     human = read_human(run_dir, problems)
     review, review_problems = read_review_checked(run_dir)
