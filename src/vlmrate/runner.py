@@ -322,6 +322,8 @@ class Runner:
             try:
                 engine = self.engine_factory(self.config, self.sampling, self.run_dir / LOG)
                 self._engine = engine
+                if hasattr(engine, "on_notice"):  # e.g. the openai engine waiting to retry
+                    engine.on_notice = tracker.notice
                 try:
                     await engine.start()
                 except EngineUnavailable as exc:
@@ -463,10 +465,21 @@ class _Tracker:
         self.recent_failures: deque[dict] = deque(maxlen=5)
         self.status = "starting"
         self.message = ""
+        self._notice, self._notice_until = "", 0.0
         self.emit: Callable[[Progress], None] | None = None
 
     def start_clock(self) -> None:
         self.started = time.monotonic()
+
+    def notice(self, text: str, for_s: float) -> None:
+        """A passing message (an engine waiting to retry), shown while it holds."""
+        self._notice, self._notice_until = text, time.monotonic() + max(for_s, 3.0)
+        self.publish()
+
+    def _live_notice(self) -> str:
+        if self.status not in ("starting", "running", "paused"):
+            return ""  # the run has ended: its outcome is what counts
+        return self._notice if time.monotonic() < self._notice_until else ""
 
     def add(self, record: dict) -> None:
         self.done += 1
@@ -494,7 +507,8 @@ class _Tracker:
             ratings_per_s=rate,
             tokens_per_s=self.session_tokens / elapsed if elapsed > 0 else 0.0,
             elapsed_s=elapsed, eta_s=remaining / rate if rate > 0 else None,
-            last_record=self.last_record, status=self.status, message=self.message,
+            last_record=self.last_record, status=self.status,
+            message=self.message or self._live_notice(),
             recent_failures=list(self.recent_failures),
         )
 
