@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from vlmrate import __version__
-from vlmrate.errors import UserError
+from vlmrate.errors import UserError, clip
 from vlmrate.option_types import MAX_SEED, OneLineParser, number, whole
 from vlmrate.run_shapes import MAX_REPEATS
 
@@ -139,6 +139,10 @@ def _main(argv: list[str] | None) -> int:
         return int(module.main(args) or 0)
     except UserError as exc:
         print(f"vlmrate: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path the checks above missed: still one line, no traceback
+        where = f"{clip(str(exc.filename), 80)}: " if exc.filename else ""
+        print(f"vlmrate: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("vlmrate: interrupted", file=sys.stderr)

@@ -26,7 +26,7 @@ from typing import IO, Any
 import polars as pl
 
 from vlmrate.dataset import HUMAN_SCHEMA
-from vlmrate.errors import UserError
+from vlmrate.errors import UserError, clip
 from vlmrate.redact import DEFAULT_API_KEY_ENV, Redactor
 from vlmrate.run_shapes import (
     MAX_REPEATS,
@@ -81,9 +81,16 @@ def repeat_seed(base_seed: int, image_id: str, aspect: str, repeat: int) -> int:
 def resolve_run(run: str | Path, runs_dir: Path = Path("runs")) -> Path:
     """A run folder from a path or a name under runs_dir."""
     for candidate in (Path(run), Path(runs_dir) / str(run)):
-        if (candidate / MANIFEST).is_file():
-            return candidate
-    raise UserError(f"run {str(run)!r} not found (no {MANIFEST} in {run} or {runs_dir}/{run})")
+        try:
+            if (candidate / MANIFEST).is_file():
+                return candidate
+        except OSError:  # a name too long for the file system is no run either
+            continue
+    if len(str(run)) <= 80:
+        raise UserError(f"run {str(run)!r} not found (no {MANIFEST} in {run} or "
+                        f"{runs_dir}/{run})")
+    raise UserError(f"run {clip(str(run), 80)} not found (no {MANIFEST} in that folder or "
+                    f"under {runs_dir})")
 
 
 def _write_atomic(path: Path, text: str) -> None:

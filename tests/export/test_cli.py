@@ -240,3 +240,17 @@ def test_csv_cells_never_start_a_formula(tmp_path: Path, fake_stats_module: None
         assert shown in hostile
         row = hostile[shown]
         assert row["reason"] == row["raw"] == row["engine_error"] == shown
+
+
+def test_names_too_long_for_the_file_system(run_dir: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture) -> None:
+    """Issue 17 item 6: a 300-character -o or run name was a traceback (ENAMETOOLONG)."""
+    runs = str(run_dir.parent)
+    long = "a" * 300
+    for args in (["export", "demo", "-o", str(tmp_path / f"{long}.xlsx")],
+                 ["export", "demo", "-o", str(tmp_path / long / "x.xlsx")],
+                 ["stats", long], ["export", long]):
+        assert main([*args, "--runs-dir", runs]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err and len(err) < 300
+        assert "File name too long" in err or "not found" in err
