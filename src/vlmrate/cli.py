@@ -13,6 +13,7 @@ from vlmrate import __version__
 from vlmrate.errors import UserError, clip
 from vlmrate.option_types import MAX_SEED, OneLineParser, number, whole
 from vlmrate.run_shapes import MAX_REPEATS
+from vlmrate.settings import DEFAULT_MODEL, ENGINES, MAX_TEMPERATURE
 
 BOUND = number(0, 100, lo_open=True)  # TOST bound, in scale points
 ALPHA = number(0, 0.5, lo_open=True, hi_open=True)  # the TOST interval is 1 - 2 alpha
@@ -37,12 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--human", type=Path, help="human ratings sheet (CSV/XLSX); default: "
                      "DATASET/human.csv|xlsx if present")
     run.add_argument("--prompts", default="reference", help="prompt set (default: reference)")
-    run.add_argument("--model", default="llava-hf/llava-v1.6-vicuna-13b-hf")
-    run.add_argument("--engine", choices=("vllm", "openai"), default="vllm")
+    run.add_argument("--model", default=DEFAULT_MODEL)
+    run.add_argument("--engine", choices=ENGINES, default="vllm")
     run.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://host:8000/v1")
     run.add_argument("--repeats", type=whole(1, MAX_REPEATS),
                      help="answers per image and aspect (study default)")
-    run.add_argument("--temperature", type=number(0, 2), help="0..2 (study default)")
+    run.add_argument("--temperature", type=number(0, MAX_TEMPERATURE),
+                     help=f"0..{MAX_TEMPERATURE:g} (study default)")
     run.add_argument("--top-p", type=number(0, 1, lo_open=True), help="above 0, at most 1")
     run.add_argument("--max-tokens", type=whole(1, 1_000_000))
     run.add_argument("--seed", type=whole(0, MAX_SEED), default=0, help="base seed (default 0)")

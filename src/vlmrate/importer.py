@@ -20,6 +20,7 @@ import polars as pl
 
 from vlmrate.dataset import SAME_ID_RULE, find_id_column, first_id_clash, read_human_sheet
 from vlmrate.errors import UserError, clip, clip_list
+from vlmrate.settings import run_dir_for
 from vlmrate.sheets import Sheet, is_missing, read_sheet
 from vlmrate.store import (
     HUMAN,
@@ -203,9 +204,7 @@ def import_run(ratings_path: Path, human_path: Path, run_name: str,
                id_column: str | None = None, scale: tuple[int, int] = (1, 9)) -> Path:
     """Create runs_dir/run_name from a ratings sheet and a human sheet. Returns the folder."""
     ratings_path, human_path = Path(ratings_path), Path(human_path)
-    if not re.fullmatch(r"[\w.\-]+", run_name):
-        raise UserError(f"run name {run_name!r}: use letters, digits, '.', '_' or '-'")
-    run_dir = Path(runs_dir) / run_name
+    run_dir = run_dir_for(runs_dir, run_name)
     _check_free(run_dir)
     imported = read_ratings_sheet(ratings_path, scale)
     if imported.frame.is_empty():

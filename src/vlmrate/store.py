@@ -35,6 +35,7 @@ from vlmrate.run_shapes import (
     json_kind,
     strict_record,
 )
+from vlmrate.settings import is_run_name, run_dir_for
 
 MANIFEST = "manifest.json"
 RATINGS = "ratings.jsonl"
@@ -78,19 +79,34 @@ def repeat_seed(base_seed: int, image_id: str, aspect: str, repeat: int) -> int:
     return int.from_bytes(hashlib.sha256(text).digest()[:4], "big") & 0x7FFFFFFF
 
 
+def _has_manifest(folder: Path) -> bool:
+    try:
+        return (folder / MANIFEST).is_file()
+    except OSError:  # e.g. a name too long for the file system
+        return False
+
+
 def resolve_run(run: str | Path, runs_dir: Path = Path("runs")) -> Path:
-    """A run folder from a path or a name under runs_dir."""
-    for candidate in (Path(run), Path(runs_dir) / str(run)):
-        try:
-            if (candidate / MANIFEST).is_file():
-                return candidate
-        except OSError:  # a name too long for the file system is no run either
-            continue
-    if len(str(run)) <= 80:
-        raise UserError(f"run {str(run)!r} not found (no {MANIFEST} in {run} or "
-                        f"{runs_dir}/{run})")
-    raise UserError(f"run {clip(str(run), 80)} not found (no {MANIFEST} in that folder or "
-                    f"under {runs_dir})")
+    """A run folder from a path, or from a run name (the run-name rule) under runs_dir."""
+    if _has_manifest(Path(run)):
+        return Path(run)
+    name = str(run)
+    if is_run_name(name) and _has_manifest(run_dir_for(runs_dir, name)):
+        return run_dir_for(runs_dir, name)
+    if len(name) <= 60:
+        raise UserError(f"run {name!r} not found (no {MANIFEST} in {name} or "
+                        f"{runs_dir}/{name})")
+    raise UserError(f"run {clip(name, 60)} not found (no {MANIFEST} in that folder or under "
+                    f"{runs_dir})")
+
+
+def run_name_of(run_dir: Path, manifest: dict) -> str:
+    """The run's name: the manifest's when it follows the run-name rule, else the folder's
+    (files named after the run, such as the workbook, stay inside the run folder)."""
+    name = manifest.get("name")
+    if is_run_name(name):
+        return name
+    return os.path.basename(os.path.normpath(Path(run_dir).absolute())) or "run"
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -574,7 +590,7 @@ def load_run(run: str | Path, runs_dir: Path = Path("runs")) -> LoadedRun:
     human = read_human(run_dir, problems)
     review, review_problems = read_review_checked(run_dir)
     return LoadedRun(
-        name=manifest.get("name") or run_dir.name,
+        name=run_name_of(run_dir, manifest),
         path=run_dir,
         manifest=manifest,
         aspects=aspects,
@@ -607,7 +623,7 @@ def list_runs(runs_dir: Path = Path("runs")) -> list[dict]:
         if status == "running" and not is_locked(run_dir):
             status = "interrupted"  # its process ended without saying so (killed, power cut)
         runs.append({
-            "name": manifest.get("name") or run_dir.name,
+            "name": run_name_of(run_dir, manifest),
             "path": run_dir,
             "status": status,
             "model": manifest.get("model", ""),
