@@ -236,6 +236,9 @@ def import_run(ratings_path: Path, human_path: Path, run_name: str,
     return run_dir
 
 
+# The temp folder of an import being written: '~' is no run-name character, so no run is
+# ever mistaken for one (list_runs skips them).
+STAGING_PREFIX = ".import~"
 _RUN_FILES = (RATINGS, HUMAN, MANIFEST)  # in the order they are written; the manifest last
 
 
@@ -258,7 +261,8 @@ def _write_run(run_dir: Path, ratings: pl.DataFrame, human: pl.DataFrame, manife
     runs_dir = run_dir.parent
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".import-{run_dir.name[:40]}-", dir=runs_dir))
+        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{run_dir.name[:40]}~",
+                                        dir=runs_dir))
     except OSError as exc:
         raise UserError(f"{runs_dir}: cannot create the run there "
                         f"({exc.strerror or exc})") from None

@@ -604,14 +604,14 @@ def load_run(run: str | Path, runs_dir: Path = Path("runs")) -> LoadedRun:
 def list_runs(runs_dir: Path = Path("runs")) -> list[dict]:
     """A summary line per run folder: name, path, status, model, dataset, progress, dates.
 
-    Hidden folders (an import being written: .import-*) are not runs.
+    An import being written (its temp folder, .import~*) is not a run yet.
     """
     runs: list[dict] = []
     if not Path(runs_dir).is_dir():
         return runs
     for manifest_path in sorted(Path(runs_dir).glob(f"*/{MANIFEST}")):
         run_dir = manifest_path.parent
-        if run_dir.name.startswith("."):
+        if run_dir.name.startswith(".import~"):
             continue
         try:
             manifest, _ = load_manifest(run_dir)

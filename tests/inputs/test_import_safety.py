@@ -115,7 +115,7 @@ def test_import_into_a_folder_with_notes_keeps_them(tmp_path: Path) -> None:
     assert (runs / "myrun" / "notes.txt").read_text() == "my notes about this study\n"
     assert {p.name for p in (runs / "myrun").iterdir()} == \
         {"notes.txt", "manifest.json", "ratings.jsonl", "human.parquet"}
-    assert not [p for p in runs.iterdir() if p.name.startswith(".import-")]
+    assert not [p for p in runs.iterdir() if p.name.startswith(".import~")]
 
 
 def test_folder_holding_a_run_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture
@@ -128,3 +128,20 @@ def test_folder_holding_a_run_file_is_refused(tmp_path: Path, capsys: pytest.Cap
     assert "already exists (human.parquet)" in _one_line_error(capsys)
     assert (runs / "half" / "human.parquet").read_bytes() == b"somebody's file"
     assert [p.name for p in (runs / "half").iterdir()] == ["human.parquet"]
+
+
+def test_an_import_being_written_is_not_listed(tmp_path: Path) -> None:
+    """Its temp folder holds a manifest for a moment; '~' is no run-name character, so
+    list_runs can skip it without hiding a run the rule allows (such as '.hidden')."""
+    from vlmrate.importer import STAGING_PREFIX
+    from vlmrate.settings import is_run_name
+    from vlmrate.store import list_runs
+
+    ratings, human = _inputs(tmp_path, 3)
+    runs = tmp_path / "runs"
+    assert main(_import(ratings, human, runs, ".hidden")) == 0
+    staging = runs / f"{STAGING_PREFIX}x~abc"
+    staging.mkdir()
+    (staging / "manifest.json").write_text('{"name": "x"}')
+    assert not is_run_name(staging.name)
+    assert [r["name"] for r in list_runs(runs)] == [".hidden"]
