@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from vlmrate.engines.base import SamplingConfig
 from vlmrate.errors import UserError
+from vlmrate.redact import redact_url
 
 if TYPE_CHECKING:
     from vlmrate.study import Study
@@ -197,7 +198,7 @@ class RunConfig:
         """The manifest's "model", "engine" (no option naming a key) and "sampling"."""
         return {
             "model": self.model,
-            "engine": {"name": self.engine, "base_url": self.base_url,
+            "engine": {"name": self.engine, "base_url": redact_url(self.base_url) if self.base_url else None,
                        "options": {k: v for k, v in self.engine_options.items()
                                    if "key" not in k.lower()}},
             "sampling": {
