@@ -196,9 +196,10 @@ class RunConfig:
     # --- the manifest -----------------------------------------------------------------
     def to_manifest(self, sampling: SamplingConfig, repeats: int) -> dict[str, Any]:
         """The manifest's "model", "engine" (no option naming a key) and "sampling"."""
+        base_url = redact_url(self.base_url) if self.base_url else None  # no password
         return {
             "model": self.model,
-            "engine": {"name": self.engine, "base_url": redact_url(self.base_url) if self.base_url else None,
+            "engine": {"name": self.engine, "base_url": base_url,
                        "options": {k: v for k, v in self.engine_options.items()
                                    if "key" not in k.lower()}},
             "sampling": {
