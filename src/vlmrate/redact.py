@@ -9,6 +9,7 @@ export.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from collections.abc import Iterable
@@ -32,15 +33,18 @@ def redact_url(url: str) -> str:
 
 
 def url_secrets(url: str) -> list[str]:
-    """The password (as written and percent-decoded) of a URL's user:password part."""
+    """The password of a URL's user:password part, as written and percent-decoded, and the
+    user:password pair base64-encoded as HTTP Basic auth sends it (a server that echoes
+    its request headers would show that form)."""
     match = _URL_USERINFO.search(url)
     if match is None:
         return []
     userinfo = match.group(0)[len(match.group(1)):-1]
-    if ":" not in userinfo:
-        return [userinfo, unquote(userinfo)]  # a token given as the user name
-    password = userinfo.split(":", 1)[1]
-    return [password, unquote(password)]
+    user, _, password = userinfo.partition(":")
+    secrets = [password, unquote(password)] if password else [user, unquote(user)]
+    for pair in {f"{user}:{password}", f"{unquote(user)}:{unquote(password)}"}:
+        secrets.append(base64.b64encode(pair.encode()).decode("ascii"))
+    return secrets
 
 
 class Redactor:

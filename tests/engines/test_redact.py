@@ -18,8 +18,13 @@ def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
 
 
-def test_url_secrets_include_the_decoded_password() -> None:
-    assert url_secrets("http://me:p%40ss%2Fword@h/v1") == ["p%40ss%2Fword", "p@ss/word"]
+def test_url_secrets_include_the_decoded_password_and_basic_auth() -> None:
+    import base64
+
+    secrets = url_secrets("http://me:p%40ss%2Fword@h/v1")
+    assert secrets[:2] == ["p%40ss%2Fword", "p@ss/word"]
+    # httpx sends a URL's user:password as "Authorization: Basic base64(user:password)"
+    assert base64.b64encode(b"me:p@ss/word").decode() in secrets
     assert url_secrets("http://h/v1") == []
 
 
