@@ -32,8 +32,7 @@ async def test_retry_after_is_told(server: FakeServer, make_engine: EngineFactor
     assert results[0].engine_error is None
     assert len(notices) == 1
     text, seconds = notices[0]
-    assert text.startswith(f"{server.url} asked to wait 1 s (HTTP 429, Retry-After): "
-                           f"retry 1 of 3 in 1 s")
+    assert text == f"waiting 1 s to retry (1 of 3): HTTP 429 Retry-After 1 s, {server.url}"
     assert 1.0 <= seconds < 1.1
 
 
@@ -43,9 +42,9 @@ async def test_timeouts_are_told(server: FakeServer, make_engine: EngineFactory)
     notices: list[str] = []
     engine.on_notice = lambda text, seconds: notices.append(text)
     assert (await _rate(engine))[0].engine_error is None
-    assert notices[0].startswith(f"timeout from {server.url} (no answer within 0.3s): "
-                                 f"retry 1 of 3 in ")
-    assert notices[1].startswith(f"HTTP 500 from {server.url} (boom): retry 2 of 3 in ")
+    assert notices[0].startswith("waiting 0 s to retry (1 of 3): timeout: no answer within "
+                                 "0.3s, http://127.0.0.1:")
+    assert notices[1].startswith("waiting 0 s to retry (2 of 3): HTTP 500: boom, ")
 
 
 def test_run_progress_shows_the_wait(server: FakeServer, tmp_path: Path) -> None:
@@ -69,5 +68,5 @@ def test_run_progress_shows_the_wait(server: FakeServer, tmp_path: Path) -> None
     final = asyncio.run(runner.run())
     assert final.status == "done" and engines[0].timeout_s == 7.5
     waits = [p.message for p in seen if "Retry-After" in p.message]
-    assert waits and waits[0].startswith(f"{server.url} asked to wait 1 s")
+    assert waits and waits[0].startswith("waiting 1 s to retry (1 of 5): HTTP 429")
     assert final.message == ""  # the notice passes

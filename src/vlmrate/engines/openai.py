@@ -502,12 +502,11 @@ class OpenAIEngine:
         if self.on_notice is None:
             return
         where = _redact_url(self.base_url)
-        if retry_after is not None:
-            why = f"{where} asked to wait {retry_after:.0f} s ({kind}, Retry-After)"
-        else:
-            why = f"{kind} from {where} ({_short(detail, 80)})"
-        self.on_notice(f"{why}: retry {attempt + 1} of {self.max_retries} in {delay:.0f} s",
-                       delay)
+        why = (f"{kind} Retry-After {retry_after:.0f} s" if retry_after is not None
+               else f"{kind}: {_short(detail, 80)}")
+        # what the user waits for first: a progress bar cuts the end of a long line
+        self.on_notice(f"waiting {delay:.0f} s to retry ({attempt + 1} of {self.max_retries}): "
+                       f"{why}, {where}", delay)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:  # the server said when; add a little jitter
