@@ -11,8 +11,8 @@ import contextlib
 import errno
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -251,6 +251,19 @@ def _check_free(run_dir: Path) -> None:
                         f"--run or remove it")
 
 
+def _new_staging_folder(runs_dir: Path, name: str) -> Path:
+    """A new, empty temp folder in runs_dir, made with the usual permissions (the umask's:
+    tempfile.mkdtemp's 0700 would make the imported run private)."""
+    for _ in range(100):
+        staging = runs_dir / f"{STAGING_PREFIX}{name[:40]}~{secrets.token_hex(4)}"
+        try:
+            staging.mkdir()
+            return staging
+        except FileExistsError:
+            continue
+    raise OSError(errno.EEXIST, "no free name for a temporary folder", str(runs_dir))
+
+
 def _write_run(run_dir: Path, ratings: pl.DataFrame, human: pl.DataFrame, manifest: dict
                ) -> None:
     """Write the run's files into a new temp folder beside run_dir, then move them in.
@@ -261,8 +274,7 @@ def _write_run(run_dir: Path, ratings: pl.DataFrame, human: pl.DataFrame, manife
     runs_dir = run_dir.parent
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{run_dir.name[:40]}~",
-                                        dir=runs_dir))
+        staging = _new_staging_folder(runs_dir, run_dir.name)
     except OSError as exc:
         raise UserError(f"{runs_dir}: cannot create the run there "
                         f"({exc.strerror or exc})") from None

@@ -602,7 +602,8 @@ def load_run(run: str | Path, runs_dir: Path = Path("runs")) -> LoadedRun:
 
 
 def list_runs(runs_dir: Path = Path("runs")) -> list[dict]:
-    """A summary line per run folder: name, path, status, model, dataset, progress, dates.
+    """A summary line per run folder: name (the folder's), path, status, model, dataset,
+    progress, dates.
 
     An import being written (its temp folder, .import~*) is not a run yet.
     """
@@ -623,7 +624,9 @@ def list_runs(runs_dir: Path = Path("runs")) -> list[dict]:
         if status == "running" and not is_locked(run_dir):
             status = "interrupted"  # its process ended without saying so (killed, power cut)
         runs.append({
-            "name": run_name_of(run_dir, manifest),
+            # the folder's name: unique under runs_dir, and what `vlmrate stats NAME` takes
+            # (a copied folder keeps the manifest name of its original)
+            "name": run_dir.name,
             "path": run_dir,
             "status": status,
             "model": manifest.get("model", ""),

@@ -96,13 +96,15 @@ def test_read_only_runs_folder_exits_2(tmp_path: Path, capsys: pytest.CaptureFix
 def test_unwritable_runs_folder_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The same where no read-only tmpfs can be mounted (root may write anywhere)."""
-    import tempfile
+    real_mkdir = Path.mkdir
 
-    def denied(*args: object, **kwargs: object) -> str:
-        raise PermissionError(errno.EACCES, "Permission denied")
+    def denied(self: Path, *args: object, **kwargs: object) -> None:
+        if self.name.startswith(".import~"):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
 
     ratings, human = _inputs(tmp_path, 5)
-    monkeypatch.setattr(tempfile, "mkdtemp", denied)
+    monkeypatch.setattr(Path, "mkdir", denied)
     assert main(_import(ratings, human, tmp_path / "runs", "r")) == 2
     assert "cannot create the run there (Permission denied)" in _one_line_error(capsys)
 
@@ -145,3 +147,17 @@ def test_an_import_being_written_is_not_listed(tmp_path: Path) -> None:
     (staging / "manifest.json").write_text('{"name": "x"}')
     assert not is_run_name(staging.name)
     assert [r["name"] for r in list_runs(runs)] == [".hidden"]
+
+
+def test_imported_run_has_the_usual_permissions(tmp_path: Path) -> None:
+    """Not tempfile.mkdtemp's 0700: other users of a shared server read runs as before."""
+    import os
+    import stat
+
+    ratings, human = _inputs(tmp_path, 3)
+    old = os.umask(0o022)
+    try:
+        assert main(_import(ratings, human, tmp_path / "runs", "shared")) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "runs" / "shared").stat().st_mode) == 0o755

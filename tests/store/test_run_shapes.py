@@ -194,3 +194,14 @@ def test_resume_over_a_broken_manifest_exits_2(tmp_path: Path) -> None:
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(UserError, match="exists with different prompts"):
         runner_for(tmp_path, ScriptedEngine()).prepare()
+
+
+def test_a_copied_run_folder_is_listed_under_its_own_name(tmp_path: Path) -> None:
+    """A copy keeps its original's manifest name: the list names folders (unique, and what
+    `vlmrate stats NAME` takes), or the TUI's Runs table met one key twice."""
+    import shutil
+
+    run_dir = make_run(tmp_path / "runs", "r")
+    shutil.copytree(run_dir, tmp_path / "runs" / "r-copy")
+    assert [r["name"] for r in list_runs(tmp_path / "runs")] == ["r", "r-copy"]
+    assert load_run("r-copy", tmp_path / "runs").path == tmp_path / "runs" / "r-copy"
