@@ -101,6 +101,7 @@ def test_bad_run_options_exit_2_before_anything(tmp_path: Path, capsys: pytest.C
     (["export", "r", "--bound", "inf"], "export: argument --bound: inf is not a finite"),
     (["demo", "--images", "0"], "demo: argument --images: 0 must be a whole number"),
     (["demo", "--repeats", "0"], "demo: argument --repeats: 0 must be a whole number"),
+    (["check", "--repeats", "0"], "check: argument --repeats: 0 must be a whole number"),
 ])
 def test_bad_analysis_options_exit_2(capsys: pytest.CaptureFixture, args: list[str],
                                      message: str) -> None:
