@@ -231,8 +231,10 @@ class Runner:
         if old.get("status") == "imported":
             raise UserError(f"run {run_dir.name} was imported; choose another --run name")
         differences = [key for key in _RESUME_FIELDS if old.get(key) != manifest.get(key)]
-        old_prompts = [(a["name"], a["sha256"]) for a in old.get("study", {}).get("aspects", [])]
-        new_prompts = [(a["name"], a["sha256"]) for a in manifest["study"]["aspects"]]
+        old_prompts = [(a["name"], a["sha256"], a.get("reverse", False))
+                       for a in old.get("study", {}).get("aspects", [])]
+        new_prompts = [(a["name"], a["sha256"], a.get("reverse", False))
+                       for a in manifest["study"]["aspects"]]
         if old_prompts != new_prompts:
             differences.insert(0, "prompts")
         if differences:
@@ -383,13 +385,17 @@ class Runner:
         else:
             parsed = parse_answer(result.text, self.sampling.scale_min, self.sampling.scale_max)
             parsed_rating, reason, parse_error = parsed.rating, parsed.reason, parsed.error
-        probs = result.rating_probs
+        # A reversed aspect's answer is mapped back to the study's direction; the answer
+        # as given stays in raw_rating.
+        assert self.study
+        rating, probs = self.study.to_study_scale(req.aspect, parsed_rating, result.rating_probs)
         expected = None
         if probs:
             expected = sum((self.sampling.scale_min + i) * p for i, p in enumerate(probs))
         return {
             "image_id": req.image_id, "aspect": req.aspect, "repeat": req.repeat,
-            "seed": req.seed, "rating": parsed_rating, "reason": reason, "raw": result.text,
+            "seed": req.seed, "rating": rating, "raw_rating": parsed_rating, "reason": reason,
+            "raw": result.text,
             "parse_error": parse_error, "finish_reason": result.finish_reason,
             "prompt_tokens": result.prompt_tokens, "output_tokens": result.output_tokens,
             "latency_s": round(result.latency_s, 4), "expected_rating": expected,
@@ -400,7 +406,7 @@ class Runner:
         return {
             "image_id": image_id, "aspect": aspect, "repeat": repeat,
             "seed": repeat_seed(self.config.seed, image_id, aspect, repeat), "rating": None,
-            "reason": None, "raw": None, "parse_error": None, "finish_reason": None,
+            "raw_rating": None, "reason": None, "raw": None, "parse_error": None, "finish_reason": None,
             "prompt_tokens": None, "output_tokens": None, "latency_s": None,
             "expected_rating": None, "rating_probs": None, "engine_error": error,
             "time": now_iso(),
