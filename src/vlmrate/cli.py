@@ -73,6 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--seed", type=int, default=0, help="seed of bootstrap and subsets")
     _runs_dir(stats)
 
+    comp = sub.add_parser("compare", help="runs side by side on their common images")
+    comp.add_argument("runs", nargs="+", metavar="RUN",
+                      help="run folders or names (two or more); RUN:expected is the run's "
+                           "logprob expected rating as a run")
+    comp.add_argument("--json", action="store_true", help="one JSON object (NaN as null)")
+    comp.add_argument("--aspect", help="only this aspect (default: every shared aspect)")
+    comp.add_argument("--bound", type=float, default=0.5, help="TOST bound (default 0.5)")
+    comp.add_argument("--alpha", type=float, default=0.05)
+    comp.add_argument("--seed", type=int, default=0, help="seed of the bootstraps")
+    comp.add_argument("--width", type=int, default=130, help="report width (default 130)")
+    _runs_dir(comp)
+
     export = sub.add_parser("export", help="write the workbook of a run")
     export.add_argument("run", help="run folder or name under ./runs")
     export.add_argument("-o", "--output", type=Path, help="xlsx path (default: in the run)")
@@ -93,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"run": "run", "import": "import_", "stats": "stats", "export": "export",
+COMMANDS = {"run": "run", "import": "import_", "stats": "stats", "compare": "compare",
+            "export": "export",
             "demo": "demo", "tui": "tui", None: "tui"}
 
 

@@ -243,6 +243,7 @@ class Runner:
                 f"resume needs the same settings (or use a new --run name)"
             )
         return {**manifest, "created": old.get("created", manifest["created"]),
+                "wall_s": old.get("wall_s"),
                 "resumed": [*old.get("resumed", []), now_iso()]}
 
     # --- control (thread-safe) --------------------------------------------------------
@@ -304,6 +305,7 @@ class Runner:
             tracker.status = "done"
             self._finish("done")
             return tracker.snapshot()
+        session_start = time.monotonic()
         with RatingsWriter(self.run_dir, lock=False) as writer:
             tracker.status = "starting"
             tracker.message = f"loading {self.config.engine} engine: {self.config.model}"
@@ -334,15 +336,19 @@ class Runner:
                     with contextlib.suppress(Exception):
                         await asyncio.shield(self._engine.close())
                 tracker.status = status
-                self._finish(status)
+                self._finish(status, time.monotonic() - session_start)
                 tracker.publish()
         return tracker.snapshot()
 
-    def _finish(self, status: str) -> None:
+    def _finish(self, status: str, session_s: float = 0.0) -> None:
+        """Write the final status; ``wall_s`` adds up the wall time of every session
+        (engine start included)."""
         assert self.run_dir
         with contextlib.suppress(OSError, UserError):  # e.g. disk full: ratings are what counts
             manifest = read_manifest(self.run_dir)
             manifest["status"] = status
+            if session_s:
+                manifest["wall_s"] = round(float(manifest.get("wall_s") or 0.0) + session_s, 3)
             write_manifest(self.run_dir, manifest)
 
     async def _requests(self, plan: list[tuple[ImageEntry, list[tuple[str, int]]]],
