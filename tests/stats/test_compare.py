@@ -313,3 +313,22 @@ def test_compare_bad_input_exits_2_with_one_line(three_runs: tuple[Path, dict],
     assert main(["compare", *args, "--runs-dir", str(tmp / "runs")]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_no_common_image_is_an_error_and_an_empty_aspect_is_reported(tmp_path: Path) -> None:
+    human = pl.DataFrame({"image_id": ["a", "b", "c", "a", "b", "c"],
+                          "aspect": ["x"] * 3 + ["y"] * 3,
+                          "human_mean": [1.0, 5.0, 9.0, 2.0, 3.0, 4.0]})
+
+    def run(name: str, y_ids: list[str]) -> RunFrames:
+        rows = [{"image_id": i, "aspect": "x", "repeat": 1, "rating": 3 + k}
+                for k, i in enumerate("abc")]
+        rows += [{"image_id": i, "aspect": "y", "repeat": 1, "rating": 5} for i in y_ids]
+        return RunFrames(name, pl.DataFrame(rows), human, ["x", "y"])
+
+    result = compare([run("p", ["a"]), run("q", ["b"])], n_boot=50)
+    assert result.aspects["x"].n_common == 3 and result.aspects["y"].n_common == 0
+    out = to_json_dict(result)
+    assert out["aspects"]["y"] == {"n_common": 0, "runs": {}, "pairs": {}}
+    with pytest.raises(ValueError, match="no image in common"):
+        compare([run("p", ["a"]), run("q", ["b"])], aspects=["y"])

@@ -58,9 +58,6 @@ def main(args: argparse.Namespace) -> int:
     from vlmrate.stats.compare_report import render_compare
 
     result = build(args)
-    empty = [a for a, s in result.aspects.items() if s.n_common == 0]
-    if len(empty) == len(result.aspects):
-        raise UserError("the runs have no image in common (with human ratings)")
     if args.json:
         print(json.dumps(to_json_dict(result), allow_nan=False))
     else:

@@ -328,15 +328,23 @@ def compare(runs: Sequence[RunFrames], *, aspects: Sequence[str] | None = None,
     if not wanted:
         raise ValueError("the runs have no aspect in common")
     keep = {a: common_images(runs, a) for a in wanted}
+    if not any(keep.values()):
+        raise ValueError("the runs have no image in common (with human ratings)")
     for a, ids in keep.items():
         _check_same_human(runs, a, ids)
+    analysed = {a: ids for a, ids in keep.items() if ids}
     analyses = {}
     for run in runs:
-        ratings, human = restrict(run.ratings, run.human, keep)
+        ratings, human = restrict(run.ratings, run.human, analysed)
         analyses[run.name] = analyse(ratings, human, run.aspects, bound=bound, alpha=alpha,
                                      seed=seed, run_name=run.name)
     result = {}
     for a, ids in keep.items():
+        if not ids:  # reported, with nothing to compare
+            result[a] = AspectComparison(a, 0, [], {}, {}, pl.DataFrame(
+                {"image_id": [], "human": []}, schema={"image_id": pl.String,
+                                                       "human": pl.Float64}))
+            continue
         h = _human_means(runs[0], a, ids)
         means = {r.name: _model_means(analyses[r.name].per_image, a, ids) for r in runs}
         per_run = {name: _run_on_common(analyses[name].aspects[a], means[name], h)
@@ -407,6 +415,8 @@ def disagreements(aspect: AspectComparison, n: int = 20) -> pl.DataFrame:
     """Common images ordered by how much the runs disagree: ``spread`` = max - min of
     the runs' means (ties by id); with the human mean and every run's mean."""
     means = [c for c in aspect.per_image.columns if c.endswith("_mean")]
+    if not means:
+        return aspect.per_image.with_columns(pl.lit(None, pl.Float64).alias("spread"))
     return (aspect.per_image
             .with_columns(pl.max_horizontal(means).sub(pl.min_horizontal(means))
                           .alias("spread"))
