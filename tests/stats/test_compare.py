@@ -52,6 +52,8 @@ def test_williams_t_equals_psych_r_test(n: int, r12: float, r13: float, r23: flo
 def test_williams_t_undefined_cases() -> None:
     assert all(np.isnan(v) for v in williams_t(0.5, 0.4, 0.3, 3))
     assert all(np.isnan(v) for v in williams_t(float("nan"), 0.4, 0.3, 30))
+    # a mirrored run (m_B = 10 - m_A): r13 = -r12, r23 = -1
+    assert all(np.isnan(v) for v in williams_t(0.3, -0.3, -1.0 + 1e-15, 30))
 
 
 def test_ccc_against_numpy_covariances() -> None:

@@ -58,9 +58,12 @@ async def test_mark_runs_and_compare(two_runs: Path, make_app: Callable[..., Vlm
         relevance = want.aspects["relevance"]
         runs_text = text_of(screen.query_one("#compare-runs", Static))
         assert f"relevance: {relevance.n_common} common images" in runs_text
-        for name, r in relevance.runs.items():
-            line = next(x for x in runs_text.splitlines() if x.strip().startswith(name))
-            assert f"{r.mae:.3f}" in line
+        mae_line = next(x for x in runs_text.splitlines() if x.startswith("MAE"))
+        header = next(x for x in runs_text.splitlines() if x.startswith("measure"))
+        assert header.split()[1:] == ["study1", "study2"]
+        maes = [f"{r.mae:.3f}" for r in relevance.runs.values()]
+        assert [v.rstrip("*") for v in mae_line.split()[1:]] == maes
+        assert min(maes) + "*" in mae_line  # the best MAE is marked
         pairs_text = text_of(screen.query_one("#compare-pairs", Static))
         pair = relevance.pairs[("study1", "study2")]
         assert "study1 − study2" in pairs_text and f"{pair.mae_diff:.3f}" in pairs_text
@@ -82,7 +85,7 @@ async def test_mark_runs_and_compare(two_runs: Path, make_app: Callable[..., Vlm
         top = disagreements(want.aspects["arousal"], 50)
         assert [str(k.value) for k in table.rows] == top["image_id"].to_list()
         assert table.row_count == min(50, want.aspects["arousal"].n_common) <= N_IMAGES
-        table.focus()
+        assert table.has_focus  # 3 focuses the list: enter opens the image
         await pilot.press("down", "enter")
         await settle(pilot)
         first = pilot.app.screen

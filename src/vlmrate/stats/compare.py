@@ -140,9 +140,10 @@ def williams_t(r12: float, r13: float, r23: float, n: int) -> tuple[float, float
               / (2 |R| (n - 1)/(n - 3) + rbar^2 (1 - r23)^3)),   df = n - 3
 
     Returns (t, two-sided p). Here variable 1 is the human mean, 2 and 3 the two runs'
-    model means. NaN when n < 4 or any r is NaN.
+    model means. NaN when n < 4, any r is NaN, or |r23| = 1 (the two runs' means are one
+    linear function of the other: t is 0/0).
     """
-    if n < 4 or any(math.isnan(v) for v in (r12, r13, r23)):
+    if n < 4 or any(math.isnan(v) for v in (r12, r13, r23)) or 1 - abs(r23) < 1e-12:
         return NAN, NAN
     det = 1 - r12 * r12 - r13 * r13 - r23 * r23 + 2 * r12 * r13 * r23
     rbar = (r12 + r13) / 2

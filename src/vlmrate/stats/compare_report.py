@@ -93,6 +93,50 @@ def pairs_table(a: AspectComparison, confidence: float, alpha: float) -> Table:
     return t
 
 
+def measures_table(a: AspectComparison, confidence: float) -> Table:
+    """The runs of one aspect as columns and the measures as rows (narrow terminals)."""
+    level = f"{confidence:.0%}"
+    t = Table(title=f"{a.aspect}: {a.n_common} common images (* best)", box=None,
+              title_justify="left", header_style="bold", pad_edge=False)
+    t.add_column("measure", no_wrap=True)
+    for name in a.runs:
+        t.add_column(name, justify="right", overflow="fold")
+    best = best_runs(a)
+    rows: list[tuple[str, str, Any]] = [
+        ("images", "n_images", lambda r: str(r.n_images)),
+        ("bias (model − human)", "bias", lambda r: _f(r.bias)),
+        ("MAE", "mae", lambda r: _f(r.mae)),
+        (f"  {level} CI", "", lambda r: _ci(r.mae_ci)),
+        ("Pearson r", "r", lambda r: _f(r.r)),
+        (f"  {level} CI", "", lambda r: _ci(r.r_ci)),
+        ("ICC(A,1)", "icc_a1", lambda r: _f(r.icc_a1)),
+        ("CCC", "ccc", lambda r: _f(r.ccc)),
+        ("ICC1 (stability)", "icc1", lambda r: _f(r.icc1)),
+        ("TOST equivalent", "", lambda r: "yes" if r.tost_equivalent else "no"),
+        ("Wilcoxon p", "", lambda r: _p(r.wilcoxon_p_two_sided)),
+    ]
+    for label, column, value in rows:
+        t.add_row(label, *[_mark(value(r), name in best.get(column, ()))
+                           for name, r in a.runs.items()])
+    return t
+
+
+def pair_measures_table(a: AspectComparison, confidence: float, alpha: float) -> Table:
+    """The pairs of one aspect as rows, in two lines each (narrow terminals)."""
+    t = Table(title=f"{a.aspect}: pairs, A − B (bold: p < {alpha:g})", box=None,
+              title_justify="left", header_style="bold", pad_edge=False)
+    for name in ("A − B", "MAE diff", f"{confidence:.0%} CI", "r diff", "t", "p", "|d| p"):
+        t.add_column(name, justify="left" if name == "A − B" else "right", overflow="fold")
+
+    def p_cell(v: float) -> Text:
+        return Text(_p(v), style="bold" if math.isfinite(v) and v < alpha else "")
+
+    for (x, y), p in a.pairs.items():
+        t.add_row(f"{x} − {y} (n {p.n})", _f(p.mae_diff), _ci(p.mae_diff_ci),
+                  _f(p.r_diff), _f(p.r_diff_t, 2), p_cell(p.r_diff_p), p_cell(p.abs_d_p))
+    return t
+
+
 def render_compare(c: Comparison) -> Group:
     parts: list[Any] = [runs_table(c)]
     for a in c.aspects.values():

@@ -100,7 +100,7 @@ class CompareScreen(Screen[None]):
 
     def show_aspect(self) -> None:
         from vlmrate.stats.compare import disagreements
-        from vlmrate.stats.compare_report import aspect_runs_table, pairs_table
+        from vlmrate.stats.compare_report import measures_table, pair_measures_table
 
         result, aspect = self.result, self.aspect
         if result is None or aspect is None:
@@ -108,12 +108,10 @@ class CompareScreen(Screen[None]):
         a = result.aspects[aspect]
         names = list(a.runs)
         self.query_one("#compare-info", Static).update(
-            f"{aspect}: {a.n_common} common images · {len(names)} runs · a: next aspect · "
-            f"enter on Disagree opens the image in each run")
-        self.query_one("#compare-runs", Static).update(
-            aspect_runs_table(a, result.confidence))
+            f"{aspect} · {a.n_common} common images · {len(names)} runs · a: next aspect")
+        self.query_one("#compare-runs", Static).update(measures_table(a, result.confidence))
         self.query_one("#compare-pairs", Static).update(
-            Group(pairs_table(a, result.confidence, result.alpha)))
+            Group("", pair_measures_table(a, result.confidence, result.alpha)))
         charts.mae_by_k_runs(self.query_one("#compare-chart", Chart),
                              {n: r.mae_by_k for n, r in a.runs.items()},
                              f"{aspect}: MAE of the mean of the first k repeats")
@@ -136,6 +134,8 @@ class CompareScreen(Screen[None]):
 
     def action_tab(self, tab: str) -> None:
         self.query_one("#compare-tabs", TabbedContent).active = tab
+        if tab == "cmp-disagree":
+            self.query_one("#compare-disagree", DataTable).focus()
 
     def action_back(self) -> None:
         self.app.pop_screen()
