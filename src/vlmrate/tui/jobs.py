@@ -8,7 +8,6 @@ screen polls a few times a second, so a fast engine never floods the UI with mes
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,20 +34,9 @@ RunnerFactory = Callable[[dict, Callable[[Any], None]], RunnerLike]
 
 def default_runner_factory(options: dict, on_progress: Callable[[Any], None]) -> RunnerLike:
     """Build vlmrate.runner.Runner from the New run form's options."""
-    from vlmrate.errors import UserError
+    from vlmrate.runner import RunConfig, Runner
 
-    try:
-        from vlmrate.runner import RunConfig, Runner
-    except ImportError:
-        raise UserError("the runner is not available in this build (vlmrate.runner is missing)"
-                        ) from None
     return Runner(RunConfig(**options), on_progress=on_progress)
-
-
-def quiet_engine_logging() -> None:
-    """Engines must not print onto the screen: ask vLLM and tqdm to stay quiet."""
-    os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
-    os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 @dataclass
@@ -98,7 +86,6 @@ class Job:
     def run_blocking(self) -> Any:
         """Run to the end in the calling thread (a thread worker)."""
         assert self.runner is not None
-        quiet_engine_logging()
         self.status = "running"
         return asyncio.run(self.runner.run())
 

@@ -56,7 +56,6 @@ def table_frame(data: RunData) -> pl.DataFrame:
     this: it touches every image once)."""
     import polars as pl
 
-    assert data.table is not None
     table = data.table.sort("image_id")
     ids = table.get_column("image_id").to_list()
     floats = [name for name, dtype in table.schema.items() if dtype.is_float()]
@@ -180,7 +179,7 @@ class ResultsScreen(Screen[None]):
 
         try:
             data = load_run_data(self.run_path)
-            frame = table_frame(data) if data.table is not None else None
+            frame = table_frame(data)
         except Exception as exc:
             self.app.call_from_thread(self._failed, exc)
             return
@@ -190,13 +189,12 @@ class ResultsScreen(Screen[None]):
         self.query_one("#results-info", Static).update(f"cannot load this run: {error}")
         self.vapp.report_error(error, "results")
 
-    def _loaded(self, data: RunData, frame: pl.DataFrame | None) -> None:
+    def _loaded(self, data: RunData, frame: pl.DataFrame) -> None:
         select = self.current_id() if self.data is not None else None  # a reload
         self.data, self.frame = data, frame
         self.sub_title = f"{data.run.name} · {data.run.status}"
         table = self.query_one("#results-table", FrameTable)
-        if frame is not None:
-            table.set_data(frame, [])  # a new data set: the widths are measured on it
+        table.set_data(frame, [])  # a new data set: the widths are measured on it
         self.show(select=select)
         table.focus()
         self.refresh_bindings()  # keys that needed the data are enabled now
@@ -210,16 +208,9 @@ class ResultsScreen(Screen[None]):
         """Show the rows in the current order; the cursor goes to `select` if shown, else
         to the top."""
         data = self.data
-        if data is None:
+        if data is None or self.frame is None:
             return
         table = self.query_one("#results-table", FrameTable)
-        info = self.query_one("#results-info", Static)
-        if data.table is None or self.frame is None:
-            table.clear()
-            info.update(f"{data.unavailable}\n{len(data.answers)} images rated; "
-                        "the per-image table needs vlmrate.stats.per_image")
-            self.order = sorted(data.answers)
-            return
         view = sort_frame(filter_frame(with_flags(self.frame, data), self.filter_text),
                           self.sort_column, self.descending)
         table.set_view(view, table_columns(self.columns(), self.sort_column, self.descending))
@@ -258,7 +249,7 @@ class ResultsScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("open_case", "sort_next", "sort_reverse", "filter", "aspect"):
-            return True if self.data is not None and self.data.table is not None else None
+            return True if self.data is not None else None
         return True
 
     def action_open_case(self) -> None:
