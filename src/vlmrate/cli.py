@@ -85,8 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--width", type=int, default=130, help="report width (default 130)")
     _runs_dir(comp)
 
-    export = sub.add_parser("export", help="write the workbook of a run")
-    export.add_argument("run", help="run folder or name under ./runs")
+    export = sub.add_parser("export", help="write the workbook of a run (or of a comparison)")
+    export.add_argument("run", nargs="?", help="run folder or name under ./runs")
+    export.add_argument("--compare", nargs="+", metavar="RUN",
+                        help="write a comparison workbook of these runs instead (two or "
+                             "more; RUN:expected as in `vlmrate compare`)")
     export.add_argument("-o", "--output", type=Path, help="xlsx path (default: in the run)")
     export.add_argument("--csv", action="store_true", help="also write <name>.ratings.csv beside the workbook")
     export.add_argument("--parquet", action="store_true", help="also write <name>.ratings.parquet beside the workbook")
