@@ -122,7 +122,7 @@ def _mae_by_k_block(wb: Workbook, ws: Worksheet, fmts: Formats, c: Comparison, r
                 put(ws, first + i, j, dict(a.runs[name].mae_by_k).get(k), fmts.stat)
         last = first + len(ks) - 1
         chart = wb.add_chart({"type": "line"})
-        for j, name in enumerate(names, start=1):
+        for j in range(1, len(names) + 1):
             chart.add_series({"name": [SHEET, row + 1, j],
                               "categories": [SHEET, first, 0, last, 0],
                               "values": [SHEET, first, j, last, j],
