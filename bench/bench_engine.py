@@ -146,7 +146,8 @@ class SharedEngine:
 
 async def _runner_phase(engine: Any, dataset: Path, model: Path, args: argparse.Namespace,
                         name: str, shuffle: bool, collect: bool = False) -> dict[str, Any]:
-    from vlmrate.runner import RunConfig, Runner
+    from vlmrate.runner import Runner
+    from vlmrate.settings import RunConfig
 
     config = RunConfig(dataset=dataset, prompts="reference", prompts_dir=PROMPTS,
                        model=str(model), engine="vllm", repeats=args.repeats,

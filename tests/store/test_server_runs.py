@@ -14,7 +14,8 @@ import pytest
 from tests.engines.conftest import MODEL, FakeServer
 from tests.helpers import PROMPTS, make_dataset
 from vlmrate.cli import main
-from vlmrate.runner import RunConfig, Runner
+from vlmrate.runner import Runner
+from vlmrate.settings import RunConfig
 from vlmrate.store import MANIFEST, load_run, read_ratings
 
 ROOT = Path(__file__).parents[2]

@@ -282,12 +282,28 @@ async def test_new_run_rejects_a_missing_dataset(make_app: Callable[..., Vlmrate
         assert isinstance(pilot.app.screen, NewRunScreen)
         await pilot.press(*"no/such/folder")
         await pilot.press("ctrl+s")
-        await pilot.pause()
-        messages = [n.message for n in pilot.app._notifications]
-        assert any("no/such/folder: no such folder" in m for m in messages)
+        for _ in range(100):  # the runner's prepare() checks it in a worker thread
+            await pilot.pause(0.05)
+            messages = [n.message for n in pilot.app._notifications]
+            if any("no/such/folder: no such folder" in m for m in messages):
+                break
+        else:
+            raise AssertionError("no notification about the missing folder")
         assert isinstance(pilot.app.screen, NewRunScreen)
+        assert not pilot.app.screen.query_one("#start").disabled
         await pilot.press("escape")
         assert isinstance(pilot.app.screen, RunsScreen)
+
+
+async def test_resuming_an_imported_run_is_refused(make_app: Callable[..., VlmrateApp]
+                                                   ) -> None:
+    async with make_app().run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("R")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, RunsScreen)
+        messages = [n.message for n in pilot.app._notifications]
+        assert any("study1 was imported" in m for m in messages)
 
 
 async def test_palette_runs_screen_actions(make_app: Callable[..., VlmrateApp]) -> None:
@@ -303,7 +319,7 @@ async def test_palette_runs_screen_actions(make_app: Callable[..., VlmrateApp]) 
 
 
 async def test_palette_lists_every_footer_key(make_app: Callable[..., VlmrateApp]) -> None:
-    from vlmrate.tui.commands import ScreenActionsProvider
+    from vlmrate.tui.palette import ScreenActionsProvider
 
     async with make_app().run_test(size=SIZE) as pilot:
         await settle(pilot)

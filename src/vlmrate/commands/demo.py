@@ -12,9 +12,10 @@ from pathlib import Path
 from rich.console import Console
 
 from vlmrate.errors import UserError
-from vlmrate.runner import RunConfig, Runner
+from vlmrate.run_summary import render_summary
+from vlmrate.runner import Runner
+from vlmrate.settings import RunConfig
 from vlmrate.store import load_run
-from vlmrate.summary import render_summary
 
 #: Where the demo writes its synthetic dataset: data/demo in the current folder, beside
 #: runs/, so the TUI's New run form offers it too. Git-ignored.

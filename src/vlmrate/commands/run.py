@@ -15,13 +15,15 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from vlmrate.runner import Progress as RunProgress
-from vlmrate.runner import RunConfig, Runner
+from vlmrate.progress import Progress as RunProgress
+from vlmrate.run_summary import render_summary
+from vlmrate.runner import Runner
+from vlmrate.settings import RunConfig
 from vlmrate.store import load_run
-from vlmrate.summary import render_summary
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The run's settings from the command line (checked by Runner.prepare)."""
     options = {
         "tensor_parallel_size": args.tensor_parallel_size,
         "max_model_len": args.max_model_len,

@@ -31,9 +31,9 @@ from vlmrate.export.xlsx_writer import (
     header,
     put,
 )
+from vlmrate.run_summary import run_counts
 from vlmrate.stats.layout import AGREEMENT, RELIABILITY, kind_of, sheet_rows, value_at
 from vlmrate.store import LoadedRun
-from vlmrate.summary import run_counts
 
 SHEETS = ("Summary", "Ratings", "PerImage", "Reliability", "Agreement", "ErrorsByK",
           "CrossByK", "Cases", "Answers")

@@ -13,7 +13,7 @@ from .formatting import interval, number, p_value
 from .layout import REPORT_LINES, render
 
 if TYPE_CHECKING:
-    from .summary import AspectStats, StudyStats
+    from .analysis import AspectStats, StudyStats
 
 WIDTH = 100
 

@@ -14,16 +14,16 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
 from vlmrate.tui.data import RunData, fmt
+from vlmrate.tui.screens.base import AppScreen
 from vlmrate.tui.widgets.frame_table import Column, FrameTable
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from vlmrate.tui.app import VlmrateApp
+    from vlmrate.tui.screens.case import CaseScreen
 
 ALL = "all aspects"
 FIELDS_ALL = (("mean", "m"), ("sd", "sd"), ("human", "h"), ("d", "d"))
@@ -124,7 +124,7 @@ def table_columns(columns: list[tuple[str, str]], sort_column: str | None,
     return out
 
 
-class ResultsScreen(Screen[None]):
+class ResultsScreen(AppScreen):
     """Per-image table; s/S sort, / filter, a aspect focus, enter opens the case."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -149,11 +149,7 @@ class ResultsScreen(Screen[None]):
         self.filter_text = ""
         self.frame: pl.DataFrame | None = None  # table_frame() of the data
         self.order: list[str] = []  # image ids as shown
-        self._case: Any = None  # the CaseScreen opened from here, while it is open
-
-    @property
-    def vapp(self) -> VlmrateApp:
-        return self.app  # type: ignore[return-value]
+        self._case: CaseScreen | None = None  # the Case opened from here, while it is open
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -259,10 +255,8 @@ class ResultsScreen(Screen[None]):
         table = self.query_one("#results-table", FrameTable)
         if self.data is None or table.cursor_key is None:
             return
-        from vlmrate.tui.screens.case import CaseScreen
-
-        self._case = CaseScreen(self.data, self.order, table.cursor_row, self.case_aspect())
-        self.app.push_screen(self._case)
+        self._case = self.vapp.open_case(self.data, self.order, table.cursor_row,
+                                         self.case_aspect())
 
     def case_aspect(self) -> str:
         assert self.data is not None
@@ -334,9 +328,7 @@ class ResultsScreen(Screen[None]):
         self.load()
 
     def action_stats(self) -> None:
-        from vlmrate.tui.screens.stats import StatsScreen
-
-        self.app.push_screen(StatsScreen(self.run_path))
+        self.vapp.open_stats(self.run_path)
 
     def action_export(self) -> None:
         if self.data is None:

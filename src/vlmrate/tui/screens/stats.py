@@ -20,16 +20,15 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from vlmrate.tui.data import StatsData, column_values, fmt, paired_values
+from vlmrate.tui.screens.base import AppScreen
 from vlmrate.tui.widgets import charts
 from vlmrate.tui.widgets.charts import Chart
 
 if TYPE_CHECKING:
     from vlmrate.store import LoadedRun
-    from vlmrate.tui.app import VlmrateApp
 
 TABS = (("summary", "Summary"), ("byk", "By k"), ("cross", "Cross"), ("sd", "SD"),
         ("d", "d"), ("ba", "Bland–Altman"), ("scatter", "Scatter"))
@@ -99,7 +98,7 @@ def cross_table(stats: dict, aspects: list[str], k: str) -> Table:
     return table
 
 
-class StatsScreen(Screen[None]):
+class StatsScreen(AppScreen):
     """Tables and charts; a switches the aspect of the per-aspect views."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -118,10 +117,6 @@ class StatsScreen(Screen[None]):
         self.data: StatsData | None = None
         self.aspect = ""
         self.cross_k = ""
-
-    @property
-    def vapp(self) -> VlmrateApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header()
