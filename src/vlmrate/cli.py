@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     run.add_argument("--structured", action="store_true",
                      help="constrain answers to the template (vLLM structured outputs)")
+    run.add_argument("--rating-only", action="store_true",
+                     help="answer 'Rating: N' only (structured outputs, a few tokens, "
+                          "logprobs on; 1 repeat unless --repeats)")
     run.add_argument("--logprobs", action="store_true",
                      help="store the probabilities of the digits 1..9 at the rating")
     run.add_argument("--run", dest="run_name", help="run name (default: dataset-model-date)")

@@ -72,6 +72,15 @@ def make_engine(config: RunConfig, sampling: SamplingConfig, log_file: Path) -> 
     return VllmEngine(config.model, sampling, log_file=log_file, **options)
 
 
+def _resume_value(manifest: dict, key: str) -> object:
+    """A manifest field as resume compares it: settings added later (rating_only) read
+    as their default in manifests written before them."""
+    value = manifest.get(key)
+    if key == "sampling" and isinstance(value, dict):
+        return {"rating_only": False, **value}
+    return value
+
+
 class Runner:
     """One run: prepare() checks and writes the manifest; run() does the work."""
 
@@ -154,7 +163,8 @@ class Runner:
         old = read_manifest(run_dir)
         if old.get("status") == "imported":
             raise UserError(f"run {run_dir.name} was imported; choose another --run name")
-        differences = [key for key in _RESUME_FIELDS if old.get(key) != manifest.get(key)]
+        differences = [key for key in _RESUME_FIELDS
+                       if _resume_value(old, key) != _resume_value(manifest, key)]
         old_prompts = [(a["name"], a["sha256"], a.get("reverse", False))
                        for a in old.get("study", {}).get("aspects", [])]
         new_prompts = [(a["name"], a["sha256"], a.get("reverse", False))

@@ -17,21 +17,20 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from vlmrate.tui.data import fmt
+from vlmrate.tui.screens.base import AppScreen
 from vlmrate.tui.widgets import charts
 from vlmrate.tui.widgets.charts import Chart
 
 if TYPE_CHECKING:
     from vlmrate.stats.compare import Comparison
-    from vlmrate.tui.app import VlmrateApp
 
 N_DISAGREE = 50
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(AppScreen):
     """Two or more runs side by side."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -49,10 +48,6 @@ class CompareScreen(Screen[None]):
         self.result: Comparison | None = None
         self.aspect: str | None = None
         self.order: list[str] = []  # image ids of the disagreement table, in its order
-
-    @property
-    def vapp(self) -> VlmrateApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -162,10 +157,8 @@ class CompareScreen(Screen[None]):
         self.app.call_from_thread(self.push_cases, data, index, aspect)
 
     def push_cases(self, data: list[Any], index: int, aspect: str) -> None:
-        from vlmrate.tui.screens.case import CaseScreen
-
         for run_data in reversed(data):  # the first run's page ends on top
-            self.app.push_screen(CaseScreen(run_data, self.order, index, aspect))
+            self.vapp.open_case(run_data, self.order, index, aspect)
         if len(data) > 1:
             self.notify(f"{self.order[index]} in {len(data)} runs: escape shows the next run",
                         title="compare")

@@ -187,9 +187,7 @@ class RunsScreen(AppScreen):
         if len(paths) < 2:
             self.notify("mark two or more runs with space, then press c", severity="warning")
             return
-        from vlmrate.tui.screens.compare import CompareScreen
-
-        self.app.push_screen(CompareScreen(paths))
+        self.vapp.open_compare(paths)
 
     def action_new_run(self) -> None:
         self.vapp.open_new_run()
