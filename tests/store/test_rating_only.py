@@ -75,3 +75,11 @@ def test_a_run_from_before_rating_only_resumes(tmp_path: Path) -> None:
     path.write_text(json.dumps(manifest))
     final = asyncio.run(runner_for(tmp_path, ScriptedEngine()).run())
     assert final.status == "done"
+
+
+def test_new_run_form_passes_rating_only() -> None:
+    from vlmrate.tui.screens.new_run import config_from_form
+
+    base = RunConfig(dataset=Path("x"))
+    assert config_from_form({"dataset": "d", "rating_only": True}, base).rating_only
+    assert not config_from_form({"dataset": "d"}, base).rating_only

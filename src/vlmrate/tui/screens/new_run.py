@@ -71,6 +71,7 @@ def config_from_form(values: dict[str, Any], base: RunConfig) -> RunConfig:
         temperature=_number(_text(values, "temperature"), "temperature"),
         structured=bool(values.get("structured")),
         logprobs=bool(values.get("logprobs")),
+        rating_only=bool(values.get("rating_only")),
         run_name=_text(values, "run_name") or None,
     )
     config.validate()
@@ -142,6 +143,9 @@ class NewRunScreen(AppScreen):
             yield self._field("logprobs", Checkbox(
                 "store the probabilities of the digits 1..9 at the rating",
                 bool(c and c.logprobs), id="logprobs", compact=True))
+            yield self._field("rating-only", Checkbox(
+                "answer 'Rating: N' only (no reason; logprobs on; 1 repeat by default)",
+                bool(c and c.rating_only), id="rating_only", compact=True))
             yield self._field("run name", Input(
                 (c.run_name or "") if c else "", placeholder="default: dataset-model-date; "
                 "an existing name resumes it", id="run_name", compact=True))
