@@ -33,8 +33,11 @@ ENGINE_OPTIONS: dict[str, frozenset[str]] = {
                          "api_key_env"}),
 }
 MAX_TEMPERATURE = 2.0
-#: The answer cap of a rating-only run: `Rating: N` and the end token, with room to spare.
-RATING_ONLY_MAX_TOKENS = 8
+#: The answer cap of a rating-only run: `Rating: N` (at most 10 characters) and the end
+#: token even at one token per character (a random-weight model under the template splits
+#: "Rating" into pieces; a real one takes ~5 tokens), so a rating-only answer ends with
+#: "stop", not "length".
+RATING_ONLY_MAX_TOKENS = 12
 
 # --- the run-name rule ------------------------------------------------------------------
 
