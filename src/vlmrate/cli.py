@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--bound", type=float, default=0.5, help="TOST bound (default 0.5)")
     comp.add_argument("--alpha", type=float, default=0.05)
     comp.add_argument("--seed", type=int, default=0, help="seed of the bootstraps")
-    comp.add_argument("--width", type=int, default=130, help="report width (default 130)")
+    comp.add_argument("--width", type=int, default=150, help="report width (default 150)")
     _runs_dir(comp)
 
     export = sub.add_parser("export", help="write the workbook of a run (or of a comparison)")

@@ -37,7 +37,7 @@ def _ci(pair: tuple[float, float], digits: int = 2) -> str:
 def _table(title: str, *columns: str) -> Table:
     t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
     for i, c in enumerate(columns):
-        t.add_column(c, justify="left" if i == 0 else "right", no_wrap=i > 0)
+        t.add_column(c, justify="left" if i == 0 else "right", no_wrap=True)
     return t
 
 
@@ -47,12 +47,12 @@ def _mark(text: str, best: bool) -> Text:
 
 def runs_table(c: Comparison) -> Table:
     """What each run is and what it cost."""
-    t = _table("Runs", "run", "model", "prompts", "engine", "temp", "K", "answers",
+    t = _table("Runs", "run", "model", "prompts", "mode", "engine", "temp", "K", "answers",
                "parse fail", "out tok", "wall s")
     for r in c.runs:
         rate = r["parse_failure_rate"]
-        t.add_row(r["name"] + (" (rating-only)" if r.get("rating_only") else ""),
-                  str(r["model"] or "—").rsplit("/", 1)[-1], str(r["prompts"] or "—"),
+        t.add_row(r["name"], str(r["model"] or "—").rsplit("/", 1)[-1],
+                  str(r["prompts"] or "—"), "rating-only" if r.get("rating_only") else "full",
                   str(r["engine"] or "—"), _f(r["temperature"], 2),
                   str(r["repeats"] or "—"), str(r["n_answers"]),
                   "—" if rate is None else f"{rate:.1%}", _f(r["output_tokens_mean"], 1),
