@@ -34,7 +34,7 @@ import polars as pl
 from vlmrate.stats import AspectStats, analyse
 from vlmrate.stats import distributions as dist
 
-from .agreement import pearson, wilcoxon_signed_rank
+from .agreement import BOOT_MIN_N, pearson, wilcoxon_signed_rank
 from .frames import error_counts, human_long, valid_ratings
 
 NAN = float("nan")
@@ -109,25 +109,6 @@ class Comparison:
 
 # --- the pieces -------------------------------------------------------------------------
 
-def ccc(x: np.ndarray, y: np.ndarray) -> float:
-    """Lin's concordance correlation coefficient over the complete pairs.
-
-    rho_c = 2 s_xy / (s_x^2 + s_y^2 + (mean x - mean y)^2), with the variances and the
-    covariance taken with divisor n (Lin 1989, Biometrics 45:255-268, eq. 2 estimator).
-    NaN under 2 pairs or when both series are constant and equal.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    ok = ~(np.isnan(x) | np.isnan(y))
-    x, y = x[ok], y[ok]
-    if x.size < 2:
-        return NAN
-    mx, my = x.mean(), y.mean()
-    sxy = float(((x - mx) * (y - my)).mean())
-    den = float(((x - mx) ** 2).mean() + ((y - my) ** 2).mean() + (mx - my) ** 2)
-    return 2.0 * sxy / den if den > 0 else NAN
-
-
 def williams_t(r12: float, r13: float, r23: float, n: int) -> tuple[float, float]:
     """Williams' t for the difference of two dependent correlations sharing variable 1.
 
@@ -164,7 +145,8 @@ def paired_bootstrap_mae_diff(
     pairing is kept) and takes mean |d_A| - mean |d_B| over them; the interval is the
     (1 - confidence)/2 and (1 + confidence)/2 percentiles of the n_boot resamples
     (Efron & Tibshirani 1993, ch. 13). Draws come from ``np.random.default_rng(seed)``
-    as ``integers(0, n, size=(rows, n))`` blocks, in order. Incomplete triples are dropped.
+    as ``integers(0, n, size=(rows, n))`` blocks, in order. Incomplete triples are dropped;
+    no interval under ``BOOT_MIN_N`` images (as the single-run bootstrap).
     """
     a, b, hh = (np.asarray(v, dtype=np.float64) for v in (m_a, m_b, h))
     ok = ~(np.isnan(a) | np.isnan(b) | np.isnan(hh))
@@ -173,7 +155,7 @@ def paired_bootstrap_mae_diff(
     if n == 0:
         return NAN, (NAN, NAN)
     diff = float(e.mean())
-    if n_boot <= 0 or n < 2:
+    if n_boot <= 0 or n < BOOT_MIN_N:
         return diff, (NAN, NAN)
     rng = np.random.default_rng(seed)
     stats = np.empty(n_boot)
@@ -261,11 +243,11 @@ def run_facts(run: RunFrames) -> dict[str, Any]:
     }
 
 
-def _run_on_common(s: AspectStats, m: np.ndarray, h: np.ndarray) -> RunOnCommon:
+def _run_on_common(s: AspectStats) -> RunOnCommon:
     ag = s.agreement
     return RunOnCommon(
-        n_images=s.n_images, bias=ag.ba_bias, mae=ag.mae, mae_ci=ag.mae_ci95,
-        r=s.pearson_vs_human.r, r_ci=ag.r_ci95, icc_a1=ag.icc_a1, ccc=ccc(m, h),
+        n_images=s.n_images, bias=ag.ba_bias, mae=ag.mae, mae_ci=ag.mae_ci,
+        r=s.pearson_vs_human.r, r_ci=ag.r_ci, icc_a1=ag.icc_a1, ccc=ag.ccc,
         icc1=s.icc.ICC1.value, tost_equivalent=bool(s.tost.equivalent),
         wilcoxon_p_two_sided=s.wilcoxon.p_two_sided,
         mae_by_k=[(e.k, e.mae) for e in s.errors_by_k],
@@ -348,8 +330,7 @@ def compare(runs: Sequence[RunFrames], *, aspects: Sequence[str] | None = None,
             continue
         h = _human_means(runs[0], a, ids)
         means = {r.name: _model_means(analyses[r.name].per_image, a, ids) for r in runs}
-        per_run = {name: _run_on_common(analyses[name].aspects[a], means[name], h)
-                   for name in names}
+        per_run = {name: _run_on_common(analyses[name].aspects[a]) for name in names}
         pairs = {
             (x, y): pair_test(means[x], means[y], h, confidence=1 - alpha, n_boot=n_boot,
                               seed=_pair_seed(seed, a, x, y))
