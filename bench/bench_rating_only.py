@@ -42,6 +42,8 @@ def _options(parser: argparse.ArgumentParser) -> None:
                         help="answers per image and aspect, both modes (default 3)")
     parser.add_argument("--max-tokens", type=int, default=96,
                         help="answer cap of the full mode (default 96)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="measured runs per mode, each on images of its own (median)")
     parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)  # the child
     parser.add_argument("--model-dir", type=Path,
                         help="tiny model folder (default: WORK/tiny-llava-next, built once)")
@@ -89,7 +91,7 @@ async def _child(args: argparse.Namespace, model: Path, data: dict[str, Path]) -
     rating_only = args.mode == "rating-only"
     out: dict[str, Any] = {"mode": args.mode}
     try:
-        for phase in ("warmup", "measured"):
+        for phase in ["warmup", *[f"measured{i}" for i in range(args.rounds)]]:
             name = f"bench-{args.mode}-{phase}"
             runs = args.work / "rating-only-runs"
             shutil.rmtree(runs / name, ignore_errors=True)
@@ -102,14 +104,15 @@ async def _child(args: argparse.Namespace, model: Path, data: dict[str, Path]) -
                 engine_options=dict(TINY_ENGINE_OPTIONS))
             runner = Runner(config, engine_factory=engine.factory)
             runner.prepare()
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             final = await runner.run()
             seconds = time.perf_counter() - t0 - (engine.start_s if phase == "warmup" else 0)
+            cpu_s = time.process_time() - cpu0  # the engine runs in this process
             if final.status != "done":
                 raise RuntimeError(f"{name} ended {final.status}: {final.message}")
             frame = read_ratings(runs / name)
             out[phase] = {
-                "answers": frame.height, "seconds": seconds,
+                "answers": frame.height, "seconds": seconds, "cpu_s": cpu_s,
                 "output_tokens_mean": float(frame["output_tokens"].mean()),
                 "prompt_tokens_mean": float(frame["prompt_tokens"].mean()),
                 "valid": int(frame["rating"].is_not_null().sum()),
@@ -131,7 +134,8 @@ def _inputs(args: argparse.Namespace) -> tuple[Path, dict[str, Path]]:
 
     model = build_tiny_llava_next(args.model_dir or args.work / "tiny-llava-next")
     data = {}
-    for phase, seed in (("warmup", 201), ("measured", 202)):
+    phases = [("warmup", 201), *[(f"measured{i}", 202 + i) for i in range(args.rounds)]]
+    for phase, seed in phases:
         dest = args.work / "rating-only-data" / f"{phase}-{args.images}"
         if not (dest / "human.csv").is_file():
             build_synthetic_dataset(dest, n_images=args.images, seed=seed)
@@ -161,22 +165,37 @@ def main(argv: list[str] | None = None) -> list[Row]:
         out = args.work / f"rating-only-{mode}.json"
         cmd = [sys.executable, __file__, "--mode", mode, "--json-out", str(out),
                "--work", str(args.work), "--images", str(args.images),
-               "--repeats", str(args.repeats), "--max-tokens", str(args.max_tokens)]
+               "--repeats", str(args.repeats), "--max-tokens", str(args.max_tokens),
+               "--rounds", str(args.rounds)]
         if args.model_dir:
             cmd += ["--model-dir", str(args.model_dir)]
         proc = subprocess.run(cmd, env=child_env(), check=False, timeout=900)
         if proc.returncode != 0:
             raise SystemExit(f"the {mode} child failed ({proc.returncode})")
         results[mode] = json.loads(out.read_text())
-    full, fast = results["full"]["measured"], results["rating-only"]["measured"]
+    def median_round(mode: str) -> dict:
+        rounds = [results[mode][f"measured{i}"] for i in range(args.rounds)]
+        seconds = sorted(r["seconds"] for r in rounds)
+        cpu = sorted(r["cpu_s"] for r in rounds)
+        print(f"  [{mode}] rounds: " + ", ".join(
+            f"{fmt_s(r['seconds'])} (CPU {fmt_s(r['cpu_s'])})" for r in rounds))
+        return {**rounds[0], "seconds": seconds[len(seconds) // 2],
+                "cpu_s": cpu[len(cpu) // 2],
+                "output_tokens_mean": sum(r["output_tokens_mean"] for r in rounds)
+                / len(rounds)}
+
+    full, fast = median_round("full"), median_round("rating-only")
     rate_full = full["answers"] / full["seconds"]
     rate_fast = fast["answers"] / fast["seconds"]
     ratio = rate_fast / rate_full
     token_ratio = full["output_tokens_mean"] / fast["output_tokens_mean"]
-    print(f"  -> full: {rate_full:.2f} answers/s, {full['output_tokens_mean']:.1f} output "
+    cpu_ratio = (full["cpu_s"] / full["answers"]) / (fast["cpu_s"] / fast["answers"])
+    print(f"  -> median of {args.rounds} rounds: full: {rate_full:.2f} answers/s, {full['output_tokens_mean']:.1f} output "
           f"tokens/answer; rating-only: {rate_fast:.2f} answers/s, "
           f"{fast['output_tokens_mean']:.1f} output tokens/answer; "
-          f"{fmt_ratio(ratio)} answers/s, {fmt_ratio(token_ratio)} fewer output tokens")
+          f"{fmt_ratio(ratio)} answers/s, {fmt_ratio(token_ratio)} fewer output tokens; "
+          f"CPU time per answer {1000 * full['cpu_s'] / full['answers']:.0f} ms vs "
+          f"{1000 * fast['cpu_s'] / fast['answers']:.0f} ms ({fmt_ratio(cpu_ratio)})")
     print(f"  engine start: full {fmt_s(results['full']['start_s'])}, rating-only "
           f"{fmt_s(results['rating-only']['start_s'])} (not counted)")
     n = full["answers"]
@@ -185,6 +204,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
             f"{full['output_tokens_mean']:.1f} tok/answer"),
         Row(BENCH, f"rating-only, {fast['answers']} answers", f"{rate_fast:.2f} answers/s",
             f"{fast['output_tokens_mean']:.1f} tok/answer", fmt_ratio(ratio)),
+        Row(BENCH, "CPU time per answer, full / rating-only",
+            f"{1000 * full['cpu_s'] / full['answers']:.0f} ms / "
+            f"{1000 * fast['cpu_s'] / fast['answers']:.0f} ms", "", fmt_ratio(cpu_ratio)),
     ]
     return finish(rows, args.json_out)
 
