@@ -107,14 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--repeats", type=int, default=3)
     _runs_dir(demo)
 
+    from vlmrate.commands.check import add_parser as add_check_parser
+
+    add_check_parser(sub)
+
     tui = sub.add_parser("tui", help="open the TUI (same as no command)")
     _runs_dir(tui)
     return parser
 
 
 COMMANDS = {"run": "run", "import": "import_", "stats": "stats", "compare": "compare",
-            "export": "export",
-            "demo": "demo", "tui": "tui", None: "tui"}
+            "export": "export", "demo": "demo", "check": "check", "tui": "tui", None: "tui"}
 
 
 def main(argv: list[str] | None = None) -> int:
