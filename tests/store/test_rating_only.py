@@ -83,3 +83,15 @@ def test_new_run_form_passes_rating_only() -> None:
     base = RunConfig(dataset=Path("x"))
     assert config_from_form({"dataset": "d", "rating_only": True}, base).rating_only
     assert not config_from_form({"dataset": "d"}, base).rating_only
+
+
+def test_new_run_projection_follows_rating_only(tmp_path: Path) -> None:
+    from vlmrate.tui.screens.new_run import projection_text
+
+    make_dataset(tmp_path)
+    values = {"dataset": str(tmp_path / "data"), "model": "llava-hf/llava-v1.6-vicuna-13b-hf"}
+    full = projection_text(values, PROMPTS)
+    fast = projection_text({**values, "rating_only": True}, PROMPTS)
+    assert full.startswith("projection:") and fast.startswith("projection:")
+    # 4 images x 3 aspects: the study's 10 repeats, or rating-only's one
+    assert "120 answers" in full and "12 answers" in fast
