@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=whole(0, MAX_SEED), default=0, help="base seed (default 0)")
     run.add_argument("--structured", action="store_true",
                      help="constrain answers to the template (vLLM structured outputs)")
+    run.add_argument("--rating-only", action="store_true",
+                     help="answer 'Rating: N' only (structured outputs, a few tokens, "
+                          "logprobs on; 1 repeat unless --repeats)")
     run.add_argument("--logprobs", action="store_true",
                      help="store the probabilities of the digits 1..9 at the rating")
     run.add_argument("--run", dest="run_name", help="run name (default: dataset-model-date)")
@@ -86,8 +89,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seed of bootstrap and subsets")
     _runs_dir(stats)
 
-    export = sub.add_parser("export", help="write the workbook of a run")
-    export.add_argument("run", help="run folder or name under ./runs")
+    comp = sub.add_parser("compare", help="runs side by side on their common images")
+    comp.add_argument("runs", nargs="+", metavar="RUN",
+                      help="run folders or names (two or more); RUN:expected is the run's "
+                           "logprob expected rating as a run")
+    comp.add_argument("--json", action="store_true", help="one JSON object (NaN as null)")
+    comp.add_argument("--aspect", help="only this aspect (default: every shared aspect)")
+    comp.add_argument("--bound", type=float, default=0.5, help="TOST bound (default 0.5)")
+    comp.add_argument("--alpha", type=float, default=0.05)
+    comp.add_argument("--seed", type=int, default=0, help="seed of the bootstraps")
+    comp.add_argument("--width", type=int, default=150, help="report width (default 150)")
+    _runs_dir(comp)
+
+    export = sub.add_parser("export", help="write the workbook of a run (or of a comparison)")
+    export.add_argument("run", nargs="?", help="run folder or name under ./runs")
+    export.add_argument("--compare", nargs="+", metavar="RUN",
+                        help="write a comparison workbook of these runs instead (two or "
+                             "more; RUN:expected as in `vlmrate compare`)")
     export.add_argument("-o", "--output", type=Path, help="xlsx path (default: in the run)")
     export.add_argument("--csv", action="store_true", help="also write <name>.ratings.csv beside the workbook")
     export.add_argument("--parquet", action="store_true", help="also write <name>.ratings.parquet beside the workbook")
@@ -111,8 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"run": "run", "import": "import_", "stats": "stats", "export": "export",
-            "demo": "demo", "check": "check", "tui": "tui", None: "tui"}
+COMMANDS = {"run": "run", "import": "import_", "stats": "stats", "compare": "compare",
+            "export": "export", "demo": "demo", "check": "check", "tui": "tui", None: "tui"}
 
 
 def main(argv: list[str] | None = None) -> int:

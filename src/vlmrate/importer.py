@@ -210,6 +210,7 @@ def _records(ids: list, aspects: list, repeats: list, ratings: list, reasons: li
     )
     return frame.with_columns(
         pl.lit(None, pl.Int64).alias("seed"),
+        pl.col("rating").alias("raw_rating"),
         pl.col("reason").alias("raw"),
         pl.when(pl.col("rating").is_null()).then(pl.lit(MISSING)).otherwise(None)
         .alias("parse_error"),

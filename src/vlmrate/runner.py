@@ -74,6 +74,15 @@ def make_engine(config: RunConfig, sampling: SamplingConfig, log_file: Path) -> 
     return VllmEngine(config.model, sampling, log_file=log_file, **options)
 
 
+def _resume_value(manifest: dict, key: str) -> object:
+    """A manifest field as resume compares it: settings added later (rating_only) read
+    as their default in manifests written before them."""
+    value = manifest.get(key)
+    if key == "sampling" and isinstance(value, dict):
+        return {"rating_only": False, **value}
+    return value
+
+
 class Runner:
     """One run: prepare() checks and writes the manifest; run() does the work."""
 
@@ -162,10 +171,12 @@ class Runner:
         old, _ = load_manifest(run_dir)  # the checked copy: a hand-edited field cannot crash
         if old.get("status") == "imported":
             raise UserError(f"run {run_dir.name} was imported; choose another --run name")
-        differences = [key for key in _RESUME_FIELDS if old.get(key) != manifest.get(key)]
-        old_prompts = [(a["name"], a.get("sha256"))
+        differences = [key for key in _RESUME_FIELDS
+                       if _resume_value(old, key) != _resume_value(manifest, key)]
+        old_prompts = [(a["name"], a["sha256"], a.get("reverse", False))
                        for a in old.get("study", {}).get("aspects", [])]
-        new_prompts = [(a["name"], a["sha256"]) for a in manifest["study"]["aspects"]]
+        new_prompts = [(a["name"], a["sha256"], a.get("reverse", False))
+                       for a in manifest["study"]["aspects"]]
         if old_prompts != new_prompts:
             differences.insert(0, "prompts")
         if differences:
@@ -175,6 +186,7 @@ class Runner:
             )
         resumed = old.get("resumed") if isinstance(old.get("resumed"), list) else []
         return {**manifest, "created": old.get("created", manifest["created"]),
+                "wall_s": old.get("wall_s"),
                 "resumed": [*resumed, now_iso()]}
 
     # --- control (thread-safe) --------------------------------------------------------
@@ -238,6 +250,7 @@ class Runner:
             self._finish("done")
             tracker.publish()
             return tracker.snapshot()
+        session_start = time.monotonic()
         with RatingsWriter(self.run_dir, lock=False) as writer:
             tracker.status = "starting"
             tracker.message = f"loading {self.config.engine} engine: {self.config.model}"
@@ -276,15 +289,19 @@ class Runner:
                     with contextlib.suppress(Exception):
                         await asyncio.shield(self._engine.close())
                 tracker.status = status
-                self._finish(status)
+                self._finish(status, time.monotonic() - session_start)
                 tracker.publish()
         return tracker.snapshot()
 
-    def _finish(self, status: str) -> None:
+    def _finish(self, status: str, session_s: float = 0.0) -> None:
+        """Write the final status; ``wall_s`` adds up the wall time of every session
+        (engine start included)."""
         assert self.run_dir
         with contextlib.suppress(OSError, UserError):  # e.g. disk full: ratings are what counts
             manifest = read_manifest(self.run_dir)
             manifest["status"] = status
+            if session_s:
+                manifest["wall_s"] = round(float(manifest.get("wall_s") or 0.0) + session_s, 3)
             write_manifest(self.run_dir, manifest)
 
     async def _requests(self, plan: list[tuple[ImageEntry, list[tuple[str, int]]]],
@@ -328,13 +345,16 @@ class Runner:
             parsed = parse_answer(result.text, self.sampling.scale_min, self.sampling.scale_max)
             parsed_rating, reason, parse_error = parsed.rating, parsed.reason, parsed.error
         clean = self._redactor.text
-        probs = result.rating_probs
+        # A reversed aspect's answer is mapped back to the study's direction; the answer
+        # as given stays in raw_rating.
+        assert self.study
+        rating, probs = self.study.to_study_scale(req.aspect, parsed_rating, result.rating_probs)
         expected = None
         if probs:
             expected = sum((self.sampling.scale_min + i) * p for i, p in enumerate(probs))
         return {
             "image_id": req.image_id, "aspect": req.aspect, "repeat": req.repeat,
-            "seed": req.seed, "rating": parsed_rating,
+            "seed": req.seed, "rating": rating, "raw_rating": parsed_rating,
             "reason": None if reason is None else clean(reason), "raw": clean(result.text),
             "parse_error": parse_error, "finish_reason": result.finish_reason,
             "prompt_tokens": result.prompt_tokens, "output_tokens": result.output_tokens,
@@ -348,7 +368,7 @@ class Runner:
         return {
             "image_id": image_id, "aspect": aspect, "repeat": repeat,
             "seed": repeat_seed(self.config.seed, image_id, aspect, repeat), "rating": None,
-            "reason": None, "raw": None, "parse_error": None, "finish_reason": None,
+            "raw_rating": None, "reason": None, "raw": None, "parse_error": None, "finish_reason": None,
             "prompt_tokens": None, "output_tokens": None, "latency_s": None,
             "expected_rating": None, "rating_probs": None,
             "engine_error": self._redactor.text(error), "time": now_iso(),

@@ -53,6 +53,7 @@ RATINGS_SCHEMA: dict[str, Any] = {
     "repeat": pl.Int64,
     "seed": pl.Int64,
     "rating": pl.Int64,
+    "raw_rating": pl.Int64,  # the answer as given (before a reversed scale is mapped back)
     "reason": pl.String,
     "raw": pl.String,
     "parse_error": pl.String,

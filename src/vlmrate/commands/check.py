@@ -79,9 +79,8 @@ def measure(args: argparse.Namespace, repeats: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="vlmrate-check-") as tmp:
         config = RunConfig(
             dataset=args.dataset, prompts=args.prompts, model=args.model, engine=args.engine,
-            repeats=repeats, structured=True, logprobs=bool(args.rating_only),
+            repeats=repeats, structured=True, rating_only=bool(args.rating_only),
             run_name="check-measure", runs_dir=Path(tmp), limit=MEASURE_IMAGES,
-            max_tokens=8 if args.rating_only else None,
         )
         final = asyncio.run(Runner(config).run())
     rate = final.ratings_per_s or None

@@ -36,6 +36,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         engine=args.engine, base_url=args.base_url, repeats=args.repeats,
         temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
         seed=args.seed, structured=args.structured, logprobs=args.logprobs,
+        rating_only=args.rating_only,
         run_name=args.run_name, runs_dir=args.runs_dir, id_column=args.id_column,
         engine_options={k: v for k, v in options.items() if v is not None}, limit=args.limit,
     )

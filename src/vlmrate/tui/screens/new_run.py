@@ -56,7 +56,7 @@ def _number(text: str, what: str) -> float | None:
 #: What the projection line says before a dataset is typed.
 PROJECTION_HINT = "projection (vlmrate check): type a dataset folder"
 #: Fields whose change re-projects; the wait lets typing finish first.
-PROJECTION_FIELDS = ("dataset", "model", "engine", "prompts", "repeats")
+PROJECTION_FIELDS = ("dataset", "model", "engine", "prompts", "repeats", "rating_only")
 PROJECTION_DELAY_S = 0.6
 
 
@@ -73,7 +73,8 @@ def projection_text(values: dict[str, Any], prompts_dir: Path) -> str:
             dataset=Path(dataset), model=_text(values, "model") or DEFAULT_MODEL,
             engine=str(values.get("engine") or "vllm"),
             prompts=str(values.get("prompts") or "reference"), prompts_dir=prompts_dir,
-            repeats=repeats, probe_torch=False))
+            repeats=repeats, rating_only=bool(values.get("rating_only")),
+            probe_torch=False))
     except UserError as exc:
         return f"projection: {exc}"
     except Exception as exc:  # a projection must never break the form
@@ -100,6 +101,7 @@ def config_from_form(values: dict[str, Any], base: RunConfig) -> RunConfig:
         temperature=_number(_text(values, "temperature"), "temperature"),
         structured=bool(values.get("structured")),
         logprobs=bool(values.get("logprobs")),
+        rating_only=bool(values.get("rating_only")),
         run_name=_text(values, "run_name") or None,
     )
     config.validate()
@@ -173,6 +175,9 @@ class NewRunScreen(AppScreen):
             yield self._field("logprobs", Checkbox(
                 "store the probabilities of the digits 1..9 at the rating",
                 bool(c and c.logprobs), id="logprobs", compact=True))
+            yield self._field("rating-only", Checkbox(
+                "answer 'Rating: N' only (no reason; logprobs on; 1 repeat by default)",
+                bool(c and c.rating_only), id="rating_only", compact=True))
             yield self._field("run name", Input(
                 (c.run_name or "") if c else "", placeholder="default: dataset-model-date; "
                 "an existing name resumes it", id="run_name", compact=True))
@@ -189,7 +194,9 @@ class NewRunScreen(AppScreen):
 
     @on(Input.Changed)
     @on(Select.Changed)
-    def _field_changed(self, event: Input.Changed | Select.Changed) -> None:
+    @on(Checkbox.Changed)
+    def _field_changed(self, event: Input.Changed | Select.Changed | Checkbox.Changed
+                       ) -> None:
         if event.control.id in PROJECTION_FIELDS:
             self.schedule_projection()
 
