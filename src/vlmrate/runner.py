@@ -36,6 +36,7 @@ from vlmrate.errors import UserError
 from vlmrate.images import ImageProblem, load_image
 from vlmrate.parse import parse_answer
 from vlmrate.progress import Progress, RunClock
+from vlmrate.redact import DEFAULT_API_KEY_ENV, Redactor
 from vlmrate.settings import RunConfig, default_run_name, run_dir_for
 from vlmrate.store import (
     LOG,
@@ -43,6 +44,7 @@ from vlmrate.store import (
     RatingsWriter,
     RunLock,
     finished_keys,
+    load_manifest,
     now_iso,
     read_manifest,
     repeat_seed,
@@ -89,17 +91,22 @@ def resume_differences(old: dict, new: dict) -> list[str]:
     old_sampling, new_sampling = old.get("sampling") or {}, new.get("sampling") or {}
     if not isinstance(old_sampling, dict):
         old_sampling = {}
+    # settings added later (rating_only) read as their default in older manifests
+    old_sampling = {"rating_only": False, **old_sampling}
+    new_sampling = {"rating_only": False, **new_sampling}
     for key in dict.fromkeys([*old_sampling, *new_sampling]):
         if old_sampling.get(key) != new_sampling.get(key):
             found.append(f"{key.replace('_', ' ')}: was {_value(old_sampling.get(key))}, "
                          f"now {_value(new_sampling.get(key))}")
-    old_prompts = {a.get("name"): a.get("sha256")
+    old_prompts = {a.get("name"): (a.get("sha256"), a.get("reverse", False))
                    for a in (old.get("study") or {}).get("aspects", []) if isinstance(a, dict)}
-    new_prompts = {a["name"]: a["sha256"] for a in new["study"]["aspects"]}
+    new_prompts = {a["name"]: (a["sha256"], a.get("reverse", False))
+                   for a in new["study"]["aspects"]}
     if old_prompts != new_prompts:
         changed = sorted(n for n in {*old_prompts, *new_prompts}
                          if old_prompts.get(n) != new_prompts.get(n))
-        found.insert(0, f"prompts: the text of {', '.join(map(str, changed))} changed")
+        found.insert(0, f"prompts: the text (or direction) of {', '.join(map(str, changed))} "
+                        "changed")
     return found
 
 
@@ -124,6 +131,7 @@ class Runner:
         self._paused = False
         self._engine: Engine | None = None
         self._lock: RunLock | None = None
+        self._redactor = Redactor()  # the run's secrets, set by prepare()
         self._tracker: _Tracker | None = None
         self._in_call = False  # an engine.rate() call is going on
         self._aborted = False  # ... and pause/cancel has ended it
@@ -163,6 +171,11 @@ class Runner:
             "versions": package_versions(),
             "created": now_iso(),
         }
+        # the URL's password and the API key never reach the disk (manifest, records)
+        urls = cfg.base_url if isinstance(cfg.base_url, list | tuple) else [cfg.base_url]
+        self._redactor = Redactor.for_run(
+            urls, cfg.engine_options.get("api_key_env") or DEFAULT_API_KEY_ENV)
+        manifest = self._redactor.value(manifest)
         lock = RunLock(run_dir)
         try:
             lock.acquire()  # before anything is written: a second process changes nothing
@@ -187,7 +200,7 @@ class Runner:
 
     @staticmethod
     def _merge_for_resume(run_dir: Path, manifest: dict) -> dict:
-        old = read_manifest(run_dir)
+        old, _ = load_manifest(run_dir)  # the checked copy: a hand-edited field cannot crash
         if old.get("status") == "imported":
             raise UserError(f"run {run_dir.name} was imported; choose another --run name")
         differences = resume_differences(old, manifest)
@@ -197,8 +210,10 @@ class Runner:
                 f"run {run_dir.name} was started with other settings: {shown}. Resume needs "
                 f"the same ones (or start a new run: another --run name, or Clone in the TUI)"
             )
+        resumed = old.get("resumed") if isinstance(old.get("resumed"), list) else []
         return {**manifest, "created": old.get("created", manifest["created"]),
-                "resumed": [*old.get("resumed", []), now_iso()]}
+                "wall_s": old.get("wall_s"),
+                "resumed": [*resumed, now_iso()]}
 
     # --- control (thread-safe) --------------------------------------------------------
     def pause(self) -> None:
@@ -288,10 +303,13 @@ class Runner:
         tracker = _Tracker(self.run_dir, self.study, self.images, self.repeats, done)
         self._tracker = tracker
         tracker.emit = self.on_progress
-        if not self.pending_jobs(done):
+        if not self.pending_jobs(done):  # a resume with nothing left: say so
             tracker.status = "done"
+            tracker.message = "nothing left to rate: every answer is already there"
             self._finish("done")
+            tracker.publish()
             return tracker.snapshot()
+        session_start = time.monotonic()
         with RatingsWriter(self.run_dir, lock=False) as writer:
             tracker.message = f"loading {self.config.engine} engine: {self.config.model}"
             tracker.set_status("starting")
@@ -299,6 +317,8 @@ class Runner:
             try:
                 engine = self.engine_factory(self.config, self.sampling, self.run_dir / LOG)
                 self._engine = engine
+                if hasattr(engine, "on_notice"):  # e.g. the openai engine waiting to retry
+                    engine.on_notice = tracker.notice
                 try:
                     await engine.start()
                 except EngineUnavailable as exc:
@@ -307,6 +327,13 @@ class Runner:
                 await self._rate_until_done(engine, writer, tracker)
                 status = "cancelled" if self._cancel_requested.is_set() else (
                     "done" if tracker.done >= tracker.total else "failed")
+                if status == "done" and not finished_keys(self.run_dir):
+                    # every answer an engine error: the run produced nothing to analyse
+                    status = "failed"
+                    first = tracker.first_engine_error
+                    tracker.message = "every answer failed" + (
+                        f" (e.g. {first[:200]})" if first else "")
+                    self._failure = " ".join(tracker.message.split())
             except (asyncio.CancelledError, KeyboardInterrupt):
                 status = "cancelled"
                 raise
@@ -319,7 +346,7 @@ class Runner:
                     with contextlib.suppress(Exception):
                         await asyncio.shield(self._engine.close())
                 tracker.in_flight = 0
-                self._finish(status)
+                self._finish(status, time.monotonic() - session_start)
                 tracker.set_status(status)
         return tracker.snapshot()
 
@@ -353,7 +380,9 @@ class Runner:
             if not self._aborted:
                 return  # the plan went through (failures are records too)
 
-    def _finish(self, status: str) -> None:
+    def _finish(self, status: str, session_s: float = 0.0) -> None:
+        """Write the final status (and the failure's one-line reason); ``wall_s`` adds up
+        the wall time of every session (engine start included)."""
         assert self.run_dir
         with contextlib.suppress(OSError, UserError):  # e.g. disk full: ratings are what counts
             manifest = read_manifest(self.run_dir)
@@ -362,6 +391,8 @@ class Runner:
                 manifest["error"] = self._failure
             else:
                 manifest.pop("error", None)
+            if session_s:
+                manifest["wall_s"] = round(float(manifest.get("wall_s") or 0.0) + session_s, 3)
             write_manifest(self.run_dir, manifest)
 
     async def _requests(self, plan: list[tuple[ImageEntry, list[tuple[str, int]]]],
@@ -399,27 +430,34 @@ class Runner:
         else:
             parsed = parse_answer(result.text, self.sampling.scale_min, self.sampling.scale_max)
             parsed_rating, reason, parse_error = parsed.rating, parsed.reason, parsed.error
-        probs = result.rating_probs
+        clean = self._redactor.text
+        # A reversed aspect's answer is mapped back to the study's direction; the answer
+        # as given stays in raw_rating.
+        assert self.study
+        rating, probs = self.study.to_study_scale(req.aspect, parsed_rating, result.rating_probs)
         expected = None
         if probs:
             expected = sum((self.sampling.scale_min + i) * p for i, p in enumerate(probs))
         return {
             "image_id": req.image_id, "aspect": req.aspect, "repeat": req.repeat,
-            "seed": req.seed, "rating": parsed_rating, "reason": reason, "raw": result.text,
+            "seed": req.seed, "rating": rating, "raw_rating": parsed_rating,
+            "reason": None if reason is None else clean(reason), "raw": clean(result.text),
             "parse_error": parse_error, "finish_reason": result.finish_reason,
             "prompt_tokens": result.prompt_tokens, "output_tokens": result.output_tokens,
             "latency_s": round(result.latency_s, 4), "expected_rating": expected,
-            "rating_probs": probs, "engine_error": result.engine_error, "time": now_iso(),
+            "rating_probs": probs,
+            "engine_error": None if result.engine_error is None else clean(result.engine_error),
+            "time": now_iso(),
         }
 
     def _error_record(self, image_id: str, aspect: str, repeat: int, error: str) -> dict:
         return {
             "image_id": image_id, "aspect": aspect, "repeat": repeat,
             "seed": repeat_seed(self.config.seed, image_id, aspect, repeat), "rating": None,
-            "reason": None, "raw": None, "parse_error": None, "finish_reason": None,
+            "raw_rating": None, "reason": None, "raw": None, "parse_error": None, "finish_reason": None,
             "prompt_tokens": None, "output_tokens": None, "latency_s": None,
-            "expected_rating": None, "rating_probs": None, "engine_error": error,
-            "time": now_iso(),
+            "expected_rating": None, "rating_probs": None,
+            "engine_error": self._redactor.text(error), "time": now_iso(),
         }
 
 
@@ -454,6 +492,8 @@ class _Tracker:
         self.clock = RunClock()
         self.status = "starting"
         self.message = ""
+        self._notice, self._notice_until = "", 0.0
+        self.first_engine_error: str | None = None  # of this session, for the end message
         self.emit: Callable[[Progress], None] | None = None
         self._beat_status = ""
         self._beat_at = 0.0
@@ -464,6 +504,16 @@ class _Tracker:
         self.clock.set_phase(status)
         self.publish()
 
+    def notice(self, text: str, for_s: float) -> None:
+        """A passing message (an engine waiting to retry), shown while it holds."""
+        self._notice, self._notice_until = text, time.monotonic() + max(for_s, 3.0)
+        self.publish()
+
+    def _live_notice(self) -> str:
+        if self.status not in ("starting", "running", "paused"):
+            return ""  # the run has ended: its outcome is what counts
+        return self._notice if time.monotonic() < self._notice_until else ""
+
     def add(self, record: dict) -> None:
         key = (record["image_id"], record["aspect"], record["repeat"])
         self.keys.add(key)
@@ -473,6 +523,7 @@ class _Tracker:
             self.per_aspect_done[record["aspect"]] += 1
         if record.get("engine_error"):
             self.engine_errors += 1
+            self.first_engine_error = self.first_engine_error or record["engine_error"]
         elif record.get("parse_error"):
             self.parse_failures += 1
         self.publish(record)
@@ -490,7 +541,8 @@ class _Tracker:
             parse_failures=self.parse_failures, engine_errors=self.engine_errors,
             ratings_per_s=rate, tokens_per_s=tokens_rate,
             elapsed_s=now - self.clock.began, eta_s=eta,
-            last_record=record, status=self.status, message=self.message,
+            last_record=record, status=self.status,
+            message=self.message or self._live_notice(),
             in_flight=self.in_flight, phase_s=now - self.clock.phase_began,
             running_s=self.clock.running_s(now), at=now,
         )

@@ -110,6 +110,13 @@ def test_bad_human_sheet_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture,
         ("image_id,aspect,repeat,rating\npic1,relevance,1,7.5\n", "not an integer"),
         ("image_id,aspect,repeat,rating\npic1,relevance,1,3\npic1,relevance,1,4\n", "repeats row"),
         ("image_id,score\npic1,4\n", "neither long"),
+        # import matches ids as `vlmrate run` does: pic1 and pic001 are one image (item 10)
+        ("image_id,aspect,repeat,rating\npic1,relevance,1,3\npic001,relevance,2,4\n",
+         "'pic1' (row 2) and 'pic001' (row 3) name the same image"),
+        ("id,relevance_1,relevance_2\nPIC2,3,4\npic2.jpg,4,5\n",
+         "'PIC2' (row 2) and 'pic2.jpg' (row 3) name the same image"),
+        ("image_id,aspect,repeat,rating\n", "no ratings rows"),
+        ("image_id,aspect,repeat,rating\npic1,relevance,1.5,3\n", "not a whole number"),
     ],
 )
 def test_bad_ratings_sheet_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture,

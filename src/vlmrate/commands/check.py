@@ -21,7 +21,9 @@ from vlmrate.check_report import format_bytes as _bytes
 from vlmrate.check_report import format_seconds as _seconds
 from vlmrate.errors import UserError
 from vlmrate.hardware import vllm_imports
+from vlmrate.option_types import whole
 from vlmrate.preflight import ANSWER_TOKENS_FULL, ANSWER_TOKENS_RATING_ONLY, GPU_TABLE
+from vlmrate.run_shapes import MAX_REPEATS
 from vlmrate.settings import DEFAULT_MODEL
 
 #: Images rated by --measure.
@@ -36,8 +38,8 @@ def add_parser(sub: Any) -> None:
     check.add_argument("--model", default=DEFAULT_MODEL)
     check.add_argument("--engine", choices=("vllm", "openai"), default="vllm")
     check.add_argument("--prompts", default="reference", help="prompt set (default: reference)")
-    check.add_argument("--repeats", type=int, help="answers per image and aspect "
-                       "(study default; 1 with --rating-only)")
+    check.add_argument("--repeats", type=whole(1, MAX_REPEATS),
+                       help="answers per image and aspect (study default; 1 with --rating-only)")
     check.add_argument("--rating-only", action="store_true",
                        help=f"answers are 'Rating: N' (~{ANSWER_TOKENS_RATING_ONLY} tokens, "
                             f"not ~{ANSWER_TOKENS_FULL})")
@@ -77,9 +79,8 @@ def measure(args: argparse.Namespace, repeats: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="vlmrate-check-") as tmp:
         config = RunConfig(
             dataset=args.dataset, prompts=args.prompts, model=args.model, engine=args.engine,
-            repeats=repeats, structured=True, logprobs=bool(args.rating_only),
+            repeats=repeats, structured=True, rating_only=bool(args.rating_only),
             run_name="check-measure", runs_dir=Path(tmp), limit=MEASURE_IMAGES,
-            max_tokens=8 if args.rating_only else None,
         )
         final = asyncio.run(Runner(config).run())
     rate = final.ratings_per_s or None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from rich.console import Console
 
+from vlmrate.commands.common import warn_problems
 from vlmrate.errors import UserError
 from vlmrate.run_summary import partial_note
 from vlmrate.store import load_run
@@ -30,11 +30,10 @@ def main(args: argparse.Namespace) -> int:
                     k_max=args.k_max, seed=args.seed, run_name=run.name)
     note = partial_note(run)
     if args.json:
-        print(json.dumps(to_json_dict(stats), allow_nan=False))
-        if note:
-            print(f"vlmrate: {run.name}: {note}", file=sys.stderr)
+        print(json.dumps(to_json_dict(stats), allow_nan=False))  # n per aspect says it
     else:
         if note:
             Console(width=100).print(f"[bold yellow]{note}[/] (run {run.status})")
         Console(width=100).print(render_report(stats))
+    warn_problems(run)  # after the work: an error stays the one line on stderr
     return 0

@@ -27,7 +27,7 @@ import re
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -258,6 +258,9 @@ class OpenAIEngine:
         self._images: dict[str, list[Any]] = {}
         self._done_images: OrderedDict[str, str] = OrderedDict()
         self.images_encoded = 0
+        #: Told (message, seconds) before each wait for a retry, so that a run can show
+        #: why nothing arrives (a silent server, Retry-After). The runner sets it.
+        self.on_notice: Callable[[str, float], None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -494,6 +497,17 @@ class OpenAIEngine:
     def _error(self, request: RatingRequest, message: str, latency: float) -> RatingResult:
         return RatingResult.failed(request, message, latency)
 
+    def _notice_wait(self, kind: str, detail: str, attempt: int, delay: float,
+                     retry_after: float | None) -> None:
+        if self.on_notice is None:
+            return
+        where = _redact_url(self.base_url)
+        why = (f"{kind} Retry-After {retry_after:.0f} s" if retry_after is not None
+               else f"{kind}: {_short(detail, 80)}")
+        # what the user waits for first: a progress bar cuts the end of a long line
+        self.on_notice(f"waiting {delay:.0f} s to retry ({attempt + 1} of {self.max_retries}): "
+                       f"{why}, {where}", delay)
+
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:  # the server said when; add a little jitter
             return retry_after + random.uniform(0.0, 0.1 * self.backoff_s)
@@ -524,7 +538,9 @@ class OpenAIEngine:
                 else:
                     return self._error(request, f"{kind}: {detail}", time.perf_counter() - started)
             if attempt < self.max_retries:
-                await asyncio.sleep(self._delay(attempt, retry_after))
+                delay = self._delay(attempt, retry_after)
+                self._notice_wait(kind, detail, attempt, delay, retry_after)
+                await asyncio.sleep(delay)
         n = self.max_retries
         return self._error(
             request,

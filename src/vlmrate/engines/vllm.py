@@ -32,6 +32,7 @@ from vlmrate.engine_output import (
     LogRoute,
     quiet_environment,
     silence_library_warnings,
+    stderr_back_to_terminal,
     stderr_to,
 )
 from vlmrate.engines.base import (
@@ -44,7 +45,7 @@ from vlmrate.engines.base import (
     structured_regex,
 )
 
-__all__ = ["INSTALL_HINT", "SEED_MODULUS", "VllmEngine", "engine_seed"]
+__all__ = ["INSTALL_HINT", "SEED_MODULUS", "VllmEngine", "engine_seed", "model_load_running"]
 
 INSTALL_HINT = (
     "vLLM is not installed: pip install 'vlmrate[gpu]' (CUDA) or 'vlmrate[cpu]' (CPU build), "
@@ -60,6 +61,16 @@ CPU_KV_CACHE_BYTES = 1 << 30
 
 # Child of "vllm": while an engine lives its records go to the same log file, not the terminal.
 _log = logging.getLogger("vllm.vlmrate")
+# Engine threads inside vLLM's model load right now (it cannot be interrupted there).
+_loading: set[threading.Thread] = set()
+
+
+def model_load_running() -> bool:
+    """Whether an engine thread is still loading a model. Such a thread cannot be stopped,
+    and a process that ends normally meanwhile may abort in vLLM's C++ code ("terminate
+    called without an active exception"): after an interrupt the CLI then leaves at once
+    with os._exit (every record is already written: the writer is unbuffered)."""
+    return any(thread.is_alive() for thread in _loading)
 
 
 def _merge_logprob(table: dict[str, float], token: str, logprob: float) -> None:
@@ -193,6 +204,14 @@ class VllmEngine:
         self._thread.start()
         try:
             await ready
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            # ctrl-c while vLLM loads: it cannot be stopped inside the load, and waiting for
+            # the load to end took 18-30 s. The thread stops itself once loaded (_Stop is
+            # queued); the terminal gets its stderr back for the interrupt message now.
+            self._commands.put(_Stop())
+            self._thread = None
+            stderr_back_to_terminal()
+            raise
         except BaseException:
             self._commands.put(_Stop())
             await asyncio.to_thread(self._thread.join, 30)
@@ -456,11 +475,13 @@ class VllmEngine:
             loop.call_soon_threadsafe(fn, *args)
 
     def _thread_main(self, ready: asyncio.Future[None]) -> None:
+        _loading.add(threading.current_thread())
         try:
             quiet = stderr_to(self.log_file) if self.quiet_stderr else contextlib.nullcontext()
             with quiet:
                 engine = self._create_engine()
         except BaseException as exc:
+            _loading.discard(threading.current_thread())
             err: Exception
             if isinstance(exc, EngineUnavailable):
                 err = exc
@@ -474,6 +495,7 @@ class VllmEngine:
                 err.__cause__ = exc
             self._post(_set_exception, ready, err)
             return
+        _loading.discard(threading.current_thread())
         self._post(_set_result, ready, None)
         try:
             self._run(engine)

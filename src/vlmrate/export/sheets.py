@@ -101,8 +101,10 @@ def per_image_table(run: LoadedRun, per_image: pl.DataFrame,
     return table.select([c.source for c in columns]), columns
 
 
-def _summary(wb: Workbook, fmts: Formats, run: LoadedRun, stats: dict) -> None:
-    ws = wb.add_worksheet("Summary")
+def summary_sheet(wb: Workbook, fmts: Formats, run: LoadedRun, stats: dict,
+                  name: str = "Summary") -> None:
+    """The Summary sheet of one run (its facts, headline per aspect, prompts)."""
+    ws = wb.add_worksheet(name)
     ws.set_column(0, 0, 30)
     ws.set_column(1, 1, 16)
     ws.set_column(2, 24, 12)
@@ -450,7 +452,7 @@ def write_workbook(run: LoadedRun, stats_json: dict, per_image: pl.DataFrame, pa
     wb = xlsxwriter.Workbook(buffer, WORKBOOK_OPTIONS)
     fmts = Formats(wb)
     ordered = answers_order(run)
-    _summary(wb, fmts, run, stats_json)
+    summary_sheet(wb, fmts, run, stats_json)
     bulks = bulk_sheet(wb, fmts, "Ratings", ordered, RATINGS_COLUMNS, freeze_cols=2)
     table, columns = per_image_table(run, per_image)
     bulks += bulk_sheet(wb, fmts, "PerImage", table, columns, freeze_cols=1)

@@ -96,7 +96,7 @@ def _engine_options(values: dict[str, Any], base: dict[str, Any]) -> dict[str, A
 #: What the projection line says before a dataset is typed.
 PROJECTION_HINT = "projection (vlmrate check): type a dataset folder"
 #: Fields whose change re-projects; the wait lets typing finish first.
-PROJECTION_FIELDS = ("dataset", "model", "engine", "prompts", "repeats")
+PROJECTION_FIELDS = ("dataset", "model", "engine", "prompts", "repeats", "rating_only")
 PROJECTION_DELAY_S = 0.6
 
 
@@ -113,7 +113,8 @@ def projection_text(values: dict[str, Any], prompts_dir: Path) -> str:
             dataset=Path(dataset), model=_text(values, "model") or DEFAULT_MODEL,
             engine=str(values.get("engine") or "vllm"),
             prompts=str(values.get("prompts") or "reference"), prompts_dir=prompts_dir,
-            repeats=repeats, probe_torch=False))
+            repeats=repeats, rating_only=bool(values.get("rating_only")),
+            probe_torch=False))
     except UserError as exc:
         return f"projection: {exc}"
     except Exception as exc:  # a projection must never break the form
@@ -151,6 +152,7 @@ def config_from_form(values: dict[str, Any], base: RunConfig) -> RunConfig:
         else base.id_column,
         structured=bool(values.get("structured")),
         logprobs=bool(values.get("logprobs")),
+        rating_only=bool(values.get("rating_only")),
         run_name=_text(values, "run_name") or None,
         engine_options=_engine_options(values, base.engine_options),
     )
@@ -257,6 +259,9 @@ class NewRunScreen(AppScreen):
                 yield self._field("logprobs", Checkbox(
                     "store the probabilities of the digits 1..9 at the rating",
                     bool(c and c.logprobs), id="logprobs", compact=True))
+                yield self._field("rating-only", Checkbox(
+                    "answer 'Rating: N' only (no reason; logprobs on; 1 repeat by default)",
+                    bool(c and c.rating_only), id="rating_only", compact=True))
                 yield self._field("limit", Input(
                     shown(c.limit if c else None), placeholder="all images (first N only)",
                     id="limit", compact=True))
@@ -296,7 +301,9 @@ class NewRunScreen(AppScreen):
 
     @on(Input.Changed)
     @on(Select.Changed)
-    def _field_changed(self, event: Input.Changed | Select.Changed) -> None:
+    @on(Checkbox.Changed)
+    def _field_changed(self, event: Input.Changed | Select.Changed | Checkbox.Changed
+                       ) -> None:
         if event.control.id in PROJECTION_FIELDS:
             self.schedule_projection()
 
