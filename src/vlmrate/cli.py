@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "retried (default 120)")
     run.add_argument("--limit", type=whole(1), help="rate only the first N images")
     run.add_argument("--progress-every", type=number(0, 86_400, lo_open=True), default=30.0,
-                     metavar="S", help="when stdout is not a terminal (nohup, slurm): a plain "
+                     metavar="S", help="when output is not a terminal (nohup, slurm): a plain "
                      "progress line every S seconds (default 30)")
     _runs_dir(run)
 

@@ -30,7 +30,7 @@ class PlainProgress:
 
     def __init__(self, every_s: float = 30.0, out: TextIO | None = None) -> None:
         self.every_s = every_s
-        self.out = out or sys.stdout
+        self.out = out or sys.stderr  # where the terminal's bar goes
         self._latest: Progress | None = None
         self._status = ""
         self._lock = threading.Lock()
@@ -63,7 +63,7 @@ class PlainProgress:
 
     def _write(self, progress: Progress) -> None:
         line = progress_line(progress)
-        if progress.message and progress.status in ("starting", "failed"):
+        if progress.message:
             line += f" · {' '.join(progress.message.split())}"
         with self._lock:
             self.out.write(line + "\n")

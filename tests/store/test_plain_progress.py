@@ -15,7 +15,7 @@ def test_plain_lines_while_a_run_goes_on(tmp_path: Path, monkeypatch, capsys) ->
     make_dataset(tmp_path, 4)
     runner = runner_for(tmp_path, ScriptedEngine(delay_s=0.03))  # 24 answers, ~0.8 s
     final = run_with_plain_lines(runner, every_s=0.2)
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # beside the terminal's bar: stderr
     assert final.status == "done"
     assert "\r" not in out and "\x1b" not in out
     lines = [line for line in out.splitlines() if " answers/s " in line]

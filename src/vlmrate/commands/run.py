@@ -68,10 +68,10 @@ def run_with_progress(runner: Runner, console: Console) -> RunProgress:
 
 
 def run_with_plain_lines(runner: Runner, every_s: float) -> RunProgress:
-    """Prepare and run, printing a plain progress line every ``every_s`` seconds (for a
-    log file: no carriage returns, no escape codes)."""
+    """Prepare and run, printing a plain progress line to stderr every ``every_s`` seconds
+    (for a log file: no carriage returns, no escape codes)."""
     run_dir = runner.prepare()
-    print(f"run folder: {run_dir}", flush=True)
+    print(f"run folder: {run_dir}", file=sys.stderr, flush=True)
     with PlainProgress(every_s) as lines:
         runner.on_progress = lines
         return asyncio.run(runner.run())
@@ -84,7 +84,7 @@ def main(args: argparse.Namespace) -> int:
     if every is not None and every <= 0:
         raise UserError("--progress-every must be a positive number of seconds")
     try:
-        if sys.stdout.isatty():
+        if sys.stdout.isatty() and sys.stderr.isatty():
             final = run_with_progress(runner, console)
         else:
             final = run_with_plain_lines(runner, every or 30.0)
