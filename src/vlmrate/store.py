@@ -361,44 +361,39 @@ def read_ratings(run_dir: Path) -> pl.DataFrame:
                         maintain_order=True)
 
 
-# --- review.json: flags and notes per (image_id, aspect) ---------------------------------
+# --- review.json: flags and notes per (image_id, aspect); vlmrate.review owns the format ---
 
 def read_review(run_dir: Path) -> dict[str, dict[str, dict]]:
-    """{image_id: {aspect: {"flagged": bool, "note": str, "updated": iso}}}."""
-    path = Path(run_dir) / REVIEW
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return data.get("cases", {}) if isinstance(data, dict) else {}
+    """{image_id: {aspect: {"category", "flagged", "note", "reviewer", "time"}}}; entries of
+    the wrong shape are left out (vlmrate.review.parse_review)."""
+    from vlmrate.review import read_review_file
+
+    return read_review_file(run_dir).cases
 
 
 def save_review(run_dir: Path, image_id: str, aspect: str, *, flagged: bool | None = None,
-                note: str | None = None) -> dict:
-    """Set the flag and/or note of one case and write review.json at once (atomically)."""
-    cases = read_review(run_dir)
-    entry = cases.setdefault(image_id, {}).setdefault(aspect, {"flagged": False, "note": ""})
-    if flagged is not None:
-        entry["flagged"] = flagged
+                note: str | None = None, category: str | None = None) -> dict:
+    """Set the flag (a category; ``flagged=True`` alone: the first default category) and/or
+    the note of one case and write review.json at once (atomically)."""
+    from vlmrate.review import DEFAULT_CATEGORIES, set_case
+
+    change: dict[str, Any] = {}
+    if category is not None or flagged is not None:
+        change["category"] = category if category is not None else (
+            DEFAULT_CATEGORIES[0] if flagged else None)
     if note is not None:
-        entry["note"] = note
-    entry["updated"] = now_iso()
-    _write_atomic(Path(run_dir) / REVIEW,
-                  json.dumps({"version": 1, "cases": cases}, indent=2, ensure_ascii=False))
-    return entry
+        change["note"] = note
+    return set_case(run_dir, image_id, aspect, **change)
 
 
 def review_frame(run_dir: Path) -> pl.DataFrame:
-    rows = [
-        {"image_id": image_id, "aspect": aspect, "flagged": bool(entry.get("flagged")),
-         "note": entry.get("note", "")}
-        for image_id, aspects in read_review(run_dir).items()
-        for aspect, entry in aspects.items()
-    ]
+    from vlmrate.review import review_rows
+
     schema = {"image_id": pl.String, "aspect": pl.String, "flagged": pl.Boolean,
-              "note": pl.String}
+              "category": pl.String, "note": pl.String, "reviewer": pl.String,
+              "time": pl.String}
+    rows = [{**row, "flagged": row["category"] is not None}
+            for row in review_rows(read_review(run_dir))]
     return pl.DataFrame(rows, schema=schema)
 
 
