@@ -199,8 +199,31 @@ async def test_scrolls_sideways_when_wider_than_the_screen() -> None:
         assert "END" not in lines(table)[1]
         await pilot.press(*["right"] * 60)
         await pilot.pause()
-        assert table.scroll_x > 0
+        assert table.scroll_x > 0 and table.cursor_column_key == "note"
         assert lines(table)[1].rstrip().endswith("END")
+
+
+async def test_pinned_columns_and_the_column_cursor() -> None:
+    wide = make_frame(20).with_columns(*[pl.lit(f"v{i}" * 4).alias(f"c{i}") for i in range(9)])
+    app = TableApp(wide)
+    async with app.run_test(size=(40, 10)) as pilot:
+        await pilot.pause()
+        table = app.query_one(FrameTable)
+        table.fixed_columns = 1
+        table.set_columns([*COLUMNS, *[Column(f"c{i}", f"c{i}") for i in range(9)]])
+        await pilot.pause()
+        first_id = lines(table)[1].split()[0]
+        assert table.cursor_column_key == "image_id"
+        await pilot.press(*["right"] * 11)
+        await pilot.pause()
+        assert table.cursor_column_key == "c8" and table.scroll_x > 0
+        row = lines(table)[1]
+        assert row.split()[0] == first_id  # the id stays in place
+        assert row.rstrip().endswith("v8v8v8v8")
+        assert "c8" in lines(table)[0] and "score" not in lines(table)[0]
+        await pilot.press(*["left"] * 11)
+        await pilot.pause()
+        assert table.cursor_column_key == "image_id" and table.scroll_x == 0
 
 
 async def test_twenty_thousand_rows() -> None:
