@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.console import Console
-from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
-from tests.tui.conftest import ASPECTS, N_IMAGES, add_images
+from tests.tui.conftest import (  # noqa: F401 - settle, text_of: other tests import them here
+    ASPECTS,
+    N_IMAGES,
+    SIZE,
+    OpenedApp,
+    add_images,
+    open_results,
+    settle,
+    text_of,
+)
 from vlmrate.tui.app import VlmrateApp
 from vlmrate.tui.screens.case import CaseScreen
 from vlmrate.tui.screens.new_run import NewRunScreen
@@ -20,42 +26,11 @@ from vlmrate.tui.screens.runs import RunsScreen
 from vlmrate.tui.screens.stats import StatsScreen
 from vlmrate.tui.widgets.frame_table import FrameTable
 
-SIZE = (100, 30)
-
-
-async def settle(pilot: Pilot) -> None:
-    """Let every worker finish and the screen catch up."""
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    for screen in pilot.app.screen_stack:
-        await screen.workers.wait_for_complete()
-    await pilot.pause()
-
-
-def text_of(widget: Static) -> str:
-    """What a Static shows, as plain text (its Rich renderable rendered wide)."""
-    content = widget.content
-    if isinstance(content, str):
-        return content
-    console = Console(width=200, record=True, file=io.StringIO())
-    console.print(content)
-    return console.export_text()
-
 
 def table_ids(table: DataTable | FrameTable) -> list[str]:
     if isinstance(table, FrameTable):
         return table.keys()
     return [str(key.value) for key in table.rows]
-
-
-async def open_results(pilot: Pilot) -> ResultsScreen:
-    await settle(pilot)
-    assert isinstance(pilot.app.screen, RunsScreen)
-    await pilot.press("enter")
-    await settle(pilot)
-    screen = pilot.app.screen
-    assert isinstance(screen, ResultsScreen)
-    return screen
 
 
 async def test_runs_screen_lists_the_run(make_app: Callable[..., VlmrateApp]) -> None:
