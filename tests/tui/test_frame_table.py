@@ -4,7 +4,6 @@ cursor keys and mouse, alone on a Polars frame and inside the Results screen."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,7 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.message import Message
 
-from tests.tui.conftest import N_IMAGES
-from tests.tui.test_screens import SIZE, open_results, settle
-from vlmrate.tui.app import VlmrateApp
+from tests.tui.conftest import N_IMAGES, OpenedApp, settle
 from vlmrate.tui.data import fmt
 from vlmrate.tui.screens.case import CaseScreen
 from vlmrate.tui.screens.results import RANK, ResultsScreen, sort_frame
@@ -250,9 +247,8 @@ async def test_twenty_thousand_rows() -> None:
 
 
 async def test_results_sort_shows_the_first_rows(
-        make_app: Callable[..., VlmrateApp]) -> None:
-    async with make_app().run_test(size=SIZE) as pilot:
-        screen = await open_results(pilot)
+        results_app: OpenedApp) -> None:
+    async with results_app() as (pilot, screen):
         assert screen.data is not None
         table = screen.query_one("#results-table", FrameTable)
         rows = list(screen.data.rows.values())
@@ -278,9 +274,8 @@ async def test_results_sort_shows_the_first_rows(
 
 
 async def test_results_filter_and_enter_open_the_right_case(
-        make_app: Callable[..., VlmrateApp]) -> None:
-    async with make_app().run_test(size=SIZE) as pilot:
-        screen = await open_results(pilot)
+        results_app: OpenedApp) -> None:
+    async with results_app() as (pilot, screen):
         table = screen.query_one("#results-table", FrameTable)
         await pilot.press("slash", *"img1")
         await pilot.pause()
@@ -304,9 +299,8 @@ async def test_results_filter_and_enter_open_the_right_case(
         assert table.row_count == N_IMAGES
 
 
-async def test_results_click_opens_the_case(make_app: Callable[..., VlmrateApp]) -> None:
-    async with make_app().run_test(size=SIZE) as pilot:
-        screen = await open_results(pilot)
+async def test_results_click_opens_the_case(results_app: OpenedApp) -> None:
+    async with results_app() as (pilot, screen):
         table = screen.query_one("#results-table", FrameTable)
         await pilot.click("#results-table", offset=(6, 4))  # the fourth row
         assert table.cursor_key == screen.order[3]

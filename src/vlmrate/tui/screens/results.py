@@ -412,7 +412,7 @@ class ResultsScreen(AppScreen):
             self.sort_column = column
         else:
             self.sort_column, self.descending = column, column != "image_id"
-        self.show(select=self.current_id())
+        self.show()  # a new order starts at its top
         self.remember()
 
     def action_sort_column(self) -> None:
@@ -425,7 +425,7 @@ class ResultsScreen(AppScreen):
 
     def action_sort_reverse(self) -> None:
         self.descending = not self.descending
-        self.show(select=self.current_id())
+        self.show()
         self.remember()
 
     def action_aspect(self) -> None:
