@@ -232,3 +232,34 @@ async def test_stats_tabs_scroll_without_tab(results_app: OpenedApp) -> None:
         await pilot.press("pageup")
         await pilot.pause()
         assert byk.scroll_y == 0
+
+
+async def test_case_shows_logprobs_finish_reasons_and_the_histogram(
+        case_app: OpenedApp, workspace: Path) -> None:
+    import polars as pl
+
+    from tests.tui.conftest import add_logprobs
+    from vlmrate.store import read_ratings
+
+    run_dir = workspace / "runs/study1"
+    add_logprobs(run_dir)
+    ratings = read_ratings(run_dir).filter(
+        (pl.col("image_id") == "img04") & (pl.col("aspect") == "valence")).sort("repeat")
+    async with case_app("img04", aspect="valence") as (_pilot, case):
+        blocks = [text_of(b) for b in case.query(".answer")]
+        assert len(blocks) == ratings.height
+        for block, rec in zip(blocks, ratings.iter_rows(named=True), strict=True):
+            assert f"#{rec['repeat']}  rating {rec['rating']}" in block
+            assert f"expected {rec['expected_rating']:.2f}" in block
+            assert ("hit the token limit" in block) == (rec["finish_reason"] == "length")
+            p = rec["rating_probs"][rec["rating"] - 1]
+            assert f"{rec['rating']}:{p:.2f}".replace("0.", ".", 1) in block
+        summary = text_of(case.query_one("#case-summary", Static))
+        mean = sum(ratings["expected_rating"]) / ratings.height
+        assert f"expected {mean:.2f} (mean of {ratings.height})" in summary
+        histogram = text_of(case.query_one("#case-histogram", Static)).splitlines()
+        digits = next(line for line in histogram if "123456789" in line)
+        marker = next(line for line in histogram if "▲" in line)
+        human = case.data.human["img04"]["valence"][0]
+        assert marker.index("▲") - digits.index("1") == round(human - 1)
+        assert f"human {human:.2f}" in marker

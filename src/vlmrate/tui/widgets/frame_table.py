@@ -354,7 +354,9 @@ class FrameTable(ScrollView, can_focus=True):
         start, end = self._offsets[first] - fixed, self._offsets[last + 1] - fixed
         room = max(1, width - fixed)
         if end > x + room:
-            x = end - room
+            # the first column start that shows the end: no column cut at the left edge
+            x = next((o - fixed for o in self._offsets[self.fixed_columns:]
+                      if o - fixed >= end - room), end - room)
         if start < x:
             x = start
         if x != int(self.scroll_x):
@@ -454,8 +456,14 @@ class FrameTable(ScrollView, can_focus=True):
         fixed = self._fixed_width
         if not fixed:
             return strip.crop_extend(scroll_x, scroll_x + width, fill)
-        moving = strip.crop_extend(fixed + scroll_x, fixed + scroll_x + max(0, width - fixed),
-                                   fill)
+        room = max(0, width - fixed)
+        moving = strip.crop_extend(fixed + scroll_x, fixed + scroll_x + room, fill)
+        # a column cut at the left edge of the scrolled part is left blank, not shown as
+        # the tail of its numbers
+        starts = (o - fixed for o in self._offsets[self.fixed_columns:])
+        cut = min(room, next((o for o in starts if o >= scroll_x), scroll_x) - scroll_x)
+        if cut > 0:
+            moving = Strip.join([Strip.blank(cut, fill), moving.crop(cut, room)])
         return Strip.join([strip.crop_extend(0, fixed, fill), moving]).crop_extend(
             0, width, fill)
 
