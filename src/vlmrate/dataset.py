@@ -90,6 +90,7 @@ class HumanSheet:
     id_column: str
     columns: dict[str, dict[str, str]]  # aspect -> {"mean": col, "sd": col?, "n": col?}
     warnings: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)  # the sheet's columns, in order
 
     @property
     def image_ids(self) -> list[str]:
@@ -240,7 +241,7 @@ def read_human_sheet(
             "human_n": [None if v is None else int(v) for v in values.get("n", [None] * n)],
         }, schema=HUMAN_SCHEMA))
     long = pl.concat(parts).filter(pl.col("human_mean").is_not_null())
-    return HumanSheet(path, long, id_col, columns, warnings)
+    return HumanSheet(path, long, id_col, columns, warnings, header=list(header))
 
 
 def human_wide(frame: pl.DataFrame) -> pl.DataFrame:

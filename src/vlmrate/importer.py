@@ -1,8 +1,11 @@
 """`vlmrate import`: ratings made elsewhere become a run every analysis accepts.
 
-Two layouts are read: long (image_id, aspect, repeat, rating[, reason]; an empty rating
-is an answer that could not be parsed) and wide (an id column plus one column per
-aspect and repeat, e.g. Relevance_1..Relevance_10).
+Two layouts are read: long (image_id, aspect, repeat, rating[, reason][,
+expected_rating]; an empty rating is an answer that could not be parsed, an
+expected_rating is a logprob-style expected rating, a number in the scale or empty) and
+wide (an id column plus one column per aspect and repeat, e.g. Relevance_1..Relevance_10).
+Aspect order: the wide sheet's column order; for the long layout, the human sheet's
+column order, so the order of the rows never matters.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from vlmrate.dataset import find_id_column, read_human_sheet
+from vlmrate.dataset import HumanSheet, find_id_column, read_human_sheet
 from vlmrate.errors import UserError
 from vlmrate.settings import run_dir_for
 from vlmrate.sheets import read_sheet
@@ -57,6 +60,20 @@ def _parse_rating(cell: str, where: str, scale: tuple[int, int]) -> int | None:
     return int(value)
 
 
+def _parse_expected(cell: str | None, where: str, scale: tuple[int, int]) -> float | None:
+    if cell is None or cell == "" or cell.upper() in {"NA", "NAN", "NULL", "NONE"}:
+        return None
+    try:
+        value = float(cell)
+    except ValueError:
+        raise UserError(f"{where}: expected_rating {cell!r} is not a number") from None
+    if not scale[0] <= value <= scale[1]:
+        raise UserError(
+            f"{where}: expected_rating {cell} is outside the scale {scale[0]}..{scale[1]}"
+        )
+    return value
+
+
 def read_ratings_sheet(path: Path, scale: tuple[int, int] = (1, 9)) -> ImportedRatings:
     frame, header_row = read_sheet(path, _is_ratings_header)
     lowered = {c.lower(): c for c in frame.columns}
@@ -74,12 +91,14 @@ def _read_long(path: Path, frame: pl.DataFrame, lowered: dict[str, str], id_col:
         raise UserError(f"{path}: long layout needs a 'repeat' column "
                         f"(columns: {', '.join(frame.columns)})")
     reason_col = lowered.get("reason")
+    expected_col = lowered.get("expected_rating")
     ids = frame[id_col].to_list()
     aspects_col = frame[lowered["aspect"]].to_list()
     repeats_col = frame[lowered["repeat"]].to_list()
     ratings_col = frame[lowered["rating"]].to_list()
     reasons = frame[reason_col].to_list() if reason_col else [None] * len(ids)
-    rows_repeat, rows_rating, seen = [], [], {}
+    expected_cells = frame[expected_col].to_list() if expected_col else [None] * len(ids)
+    rows_repeat, rows_rating, rows_expected, seen = [], [], [], {}
     for i, (image_id, aspect, repeat, rating) in enumerate(
         zip(ids, aspects_col, repeats_col, ratings_col, strict=True)
     ):
@@ -101,9 +120,10 @@ def _read_long(path: Path, frame: pl.DataFrame, lowered: dict[str, str], id_col:
         seen[key] = i
         rows_repeat.append(rep)
         rows_rating.append(_parse_rating(rating, where, scale))
+        rows_expected.append(_parse_expected(expected_cells[i], where, scale))
     aspects = [a.lower() for a in aspects_col]
     out = _records(ids, aspects, rows_repeat, rows_rating,
-                   [r if r else None for r in reasons])
+                   [r if r else None for r in reasons], rows_expected)
     return ImportedRatings(out, list(dict.fromkeys(aspects)), "long")
 
 
@@ -147,16 +167,16 @@ def _read_wide(path: Path, frame: pl.DataFrame, id_col: str, first: int,
     return ImportedRatings(out, aspects, "wide")
 
 
-def _records(ids: list, aspects: list, repeats: list, ratings: list, reasons: list
-             ) -> pl.DataFrame:
+def _records(ids: list, aspects: list, repeats: list, ratings: list, reasons: list,
+             expected: list | None = None) -> pl.DataFrame:
     """Records of RATINGS_SCHEMA for imported ratings (an empty rating is "missing")."""
     if not ids:
         return pl.DataFrame(schema=RATINGS_SCHEMA)
     frame = pl.DataFrame(
         {"image_id": ids, "aspect": aspects, "repeat": repeats, "rating": ratings,
-         "reason": reasons},
+         "reason": reasons, "expected_rating": expected or [None] * len(ids)},
         schema={"image_id": pl.String, "aspect": pl.String, "repeat": pl.Int64,
-                "rating": pl.Int64, "reason": pl.String},
+                "rating": pl.Int64, "reason": pl.String, "expected_rating": pl.Float64},
     )
     return frame.with_columns(
         pl.lit(None, pl.Int64).alias("seed"),
@@ -167,11 +187,22 @@ def _records(ids: list, aspects: list, repeats: list, ratings: list, reasons: li
         pl.lit(None, pl.Int64).alias("prompt_tokens"),
         pl.lit(None, pl.Int64).alias("output_tokens"),
         pl.lit(None, pl.Float64).alias("latency_s"),
-        pl.lit(None, pl.Float64).alias("expected_rating"),
         pl.lit(None, pl.List(pl.Float64)).alias("rating_probs"),
         pl.lit(None, pl.String).alias("engine_error"),
         pl.lit(now_iso()).alias("time"),
     ).select(list(RATINGS_SCHEMA)).cast(RATINGS_SCHEMA)
+
+
+def _human_sheet_order(aspects: list[str], human: HumanSheet) -> list[str]:
+    """The aspects in the order of their mean columns in the human sheet (not the order
+    they first appear in the ratings rows, which a sort or a shuffle changes)."""
+    position = {c: i for i, c in enumerate(human.header)}
+
+    def key(aspect: str) -> tuple[int, str]:
+        column = human.columns.get(aspect, {}).get("mean")
+        return (position.get(column, len(position)) if column else len(position), aspect)
+
+    return sorted(aspects, key=key)
 
 
 def import_run(ratings_path: Path, human_path: Path, run_name: str,
@@ -188,6 +219,8 @@ def import_run(ratings_path: Path, human_path: Path, run_name: str,
     image_ids = imported.frame["image_id"].unique(maintain_order=True).to_list()
     human = read_human_sheet(human_path, imported.aspects, id_column=id_column, scale=scale,
                              image_ids=image_ids, id_source="model-rated image")
+    if imported.layout == "long":
+        imported.aspects = _human_sheet_order(imported.aspects, human)
     repeats = int(imported.frame["repeat"].max())
     manifest = {
         "name": run_name,
