@@ -163,10 +163,10 @@ class CaseScreen(AppScreen):
                 priority=True),
         Binding("shift+tab", "aspect(-1)", "Prev aspect", id="case.aspect_prev", show=False,
                 priority=True),
-        Binding("down,j", "answer(1)", "Next answer", id="case.answer_next", show=False,
-                priority=True),
-        Binding("up,k", "answer(-1)", "Prev answer", id="case.answer_prev", show=False,
-                priority=True),
+        Binding("down,j", "answer(1)", "Next answer", id="case.answer_next", show=False),
+        Binding("up,k", "answer(-1)", "Prev answer", id="case.answer_prev", show=False),
+        Binding("pagedown", "page(1)", "Page down", id="case.page_down", show=False),
+        Binding("pageup", "page(-1)", "Page up", id="case.page_up", show=False),
         Binding("c", "copy_reason", "Copy", id="case.copy"),
         Binding("C", "copy_case", "Copy the whole case", id="case.copy_case", show=False),
         Binding("z", "full_image", "Image", id="case.image"),
@@ -200,7 +200,9 @@ class CaseScreen(AppScreen):
             yield Static("", id="case-summary")
             yield Static("", id="case-histogram")
         yield Static("", id="case-aspects")
-        yield VerticalScroll(id="case-answers")
+        answers = VerticalScroll(id="case-answers")
+        answers.can_focus = False  # the screen's keys move through it (no key race)
+        yield answers
         yield Static("", id="case-note")
         yield Footer()
 
@@ -299,6 +301,13 @@ class CaseScreen(AppScreen):
         self.current = max(0, min(len(blocks) - 1, self.current + step))
         blocks[self.current].add_class("current")
         blocks[self.current].scroll_visible(animate=False)
+
+    def action_page(self, step: int) -> None:
+        box = self.query_one("#case-answers", VerticalScroll)
+        if step > 0:
+            box.scroll_page_down(animate=False)
+        else:
+            box.scroll_page_up(animate=False)
 
     async def action_raw(self) -> None:
         self.raw = not self.raw

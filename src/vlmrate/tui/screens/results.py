@@ -170,12 +170,21 @@ def sort_label(column: str | None, labels: dict[str, str], aspects: list[str]) -
     return label if aspect[:3] in label else f"{label} {aspect}"
 
 
+class ResultsTable(FrameTable):
+    """The Results FrameTable: enter (its own key, so that it comes after the arrows typed
+    before it) opens the case, and the footer says so."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Case", id="results.case"),
+    ]
+
+
 class ResultsScreen(AppScreen):
     """Per-image table; s sorts by the column under the cursor, d by |d|, / filters,
     a switches the aspect, enter opens the case. The view is kept in review.json."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "open_case", "Case", id="results.case", priority=True),
+        Binding("enter", "open_case", "Case", id="results.open_case", show=False),
         Binding("s", "sort_column", "Sort", id="results.sort"),
         Binding("d", "sort_abs_d", "|d|", id="results.sort_abs_d"),
         Binding("slash", "filter", "Filter", id="results.filter"),
@@ -203,8 +212,8 @@ class ResultsScreen(AppScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("loading…", id="results-info", classes="info")
-        yield FrameTable(id="results-table", key_column="image_id", zebra_stripes=True,
-                         fixed_columns=1)
+        yield ResultsTable(id="results-table", key_column="image_id", zebra_stripes=True,
+                           fixed_columns=1)
         with Vertical(id="results-filter-box", classes="hidden"):
             yield Input(placeholder="filter: d > 2 and sd < 1 · |d| >= 1.5 · flagged · "
                         "failures · note · text", id="results-filter", compact=True)
