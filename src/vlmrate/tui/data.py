@@ -99,19 +99,6 @@ class LazyAnswers(Mapping[str, dict[str, list[Answer]]]):
         return image_id in self._slices
 
 
-def search_texts(ratings: pl.DataFrame, ids: list[str]) -> dict[str, str]:
-    """image_id -> lower-case id + every non-empty reason (by aspect, repeat)."""
-    import polars as pl
-
-    reasons = (ratings.filter(pl.col("reason").is_not_null() & (pl.col("reason") != ""))
-               .sort(["image_id", "aspect", "repeat"])
-               .group_by("image_id", maintain_order=True)
-               .agg(pl.col("reason").str.join(" ")))
-    joined = dict(zip(reasons.get_column("image_id").to_list(),
-                      reasons.get_column("reason").to_list(), strict=True))
-    return {i: (f"{i} {joined[i]}" if i in joined else i).lower() for i in ids}
-
-
 def aspect_texts(ratings: pl.DataFrame, ids: list[str], aspects: list[str]) -> pl.DataFrame:
     """image_id + per aspect the lower-case id and that aspect's reasons (by repeat), in
     the columns filter_expr.text_column names (what plain text in the filter searches)."""
@@ -144,7 +131,6 @@ class RunData:
     rows: dict[str, dict[str, Any]]  # image_id -> per_image row
     answers: Mapping[str, dict[str, list[Answer]]]  # image_id -> aspect -> answers by repeat
     human: dict[str, dict[str, tuple[float | None, float | None, int | None]]]
-    search_text: dict[str, str]  # image_id -> lower-case id + every reason
     images: dict[str, Path] = field(default_factory=dict)  # normalised id -> image file
     images_note: str = ""  # why there are no images
     view: dict[str, Any] = field(default_factory=dict)  # the Results view saved last
@@ -222,11 +208,9 @@ def load_run_data(run_path: Path) -> RunData:
         human.setdefault(rec["image_id"], {})[rec["aspect"]] = (
             rec["human_mean"], rec["human_sd"], rec["human_n"])
 
-    ids = list(rows)  # per_image lists every image of the ratings and the human sheet
-    search_text = search_texts(run.ratings, ids)
     images, note = _images_of(run.manifest)
     return RunData(run=run, table=table, rows=rows, answers=answers,
-                   human=human, search_text=search_text, images=images, images_note=note,
+                   human=human, images=images, images_note=note,
                    view=review.view, review_problems=review.problems,
                    categories=flag_categories(run.manifest))
 
