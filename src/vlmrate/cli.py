@@ -96,13 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--repeats", type=int, default=3)
     _runs_dir(demo)
 
+    from vlmrate.commands.check import add_parser as add_check_parser
+
+    add_check_parser(sub)
+
     tui = sub.add_parser("tui", help="open the TUI (same as no command)")
     _runs_dir(tui)
     return parser
 
 
 COMMANDS = {"run": "run", "import": "import_", "stats": "stats", "export": "export",
-            "review": "review", "demo": "demo", "tui": "tui", None: "tui"}
+            "review": "review", "demo": "demo", "check": "check", "tui": "tui",
+            None: "tui"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,7 +62,7 @@ def render_summary(run: LoadedRun) -> Group:
         table.add_row(row["aspect"], str(row["answers"]), str(row["valid"]),
                       str(row["parse_failures"]), str(row["engine_errors"]),
                       "—" if mean is None else f"{mean:.2f}")
-    warnings = run.manifest.get("human", {}).get("warnings") or []
+    warnings = (run.manifest.get("human") or {}).get("warnings") or []
     parts: list = [head, table]
     parts += [Text(f"note: {w}", style="yellow") for w in warnings]
     return Group(*parts)

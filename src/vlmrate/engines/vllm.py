@@ -96,6 +96,14 @@ class _Stop:
 _Command = _AddRequest | _AbortRequests | _Stop
 
 
+def _configured_max_len(model: str) -> int | None:
+    """The context length in a local checkpoint's config (None when not on this machine)."""
+    from vlmrate.model_specs import local_model_dir, spec_from_folder
+
+    folder = local_model_dir(model)
+    return spec_from_folder(folder, model).max_model_len if folder is not None else None
+
+
 class _Call:
     """Book-keeping of one ``rate()`` call: its in-flight requests and its result queue."""
 
@@ -599,6 +607,14 @@ class VllmEngine:
             # Seeded requests crash the CPU engine with chunked prefill on; without it vLLM
             # raises max_num_batched_tokens to at least max_model_len by itself.
             kwargs["enable_chunked_prefill"] = False
+            # The step token budget also sizes vLLM's encoder budget and encoder cache; at
+            # max_model_len it holds one LLaVA-NeXT image (up to 2,928 tokens), so a second
+            # new image in the same step is cut before its image: a partial prefill, whose
+            # discarded sample rewinds the seeded CPU generator and kills the engine
+            # ("CPU Generator does not use offset"; bench/README.md, bench_geometry.py).
+            context = self.max_model_len or _configured_max_len(self.model)
+            if context:
+                kwargs["max_num_batched_tokens"] = 4 * context
             if not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
                 kwargs["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
         kwargs.update(self.extra)
