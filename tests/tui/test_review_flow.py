@@ -263,3 +263,21 @@ async def test_case_shows_logprobs_finish_reasons_and_the_histogram(
         human = case.data.human["img04"]["valence"][0]
         assert marker.index("▲") - digits.index("1") == round(human - 1)
         assert f"human {human:.2f}" in marker
+
+
+async def test_palette_lists_the_review_keys(case_app: OpenedApp) -> None:
+    from vlmrate.tui.palette import ScreenActionsProvider
+
+    async with case_app("img02") as (pilot, case):
+        provider = ScreenActionsProvider(case)
+        await provider.startup()
+        titles = {title for title, _, _ in provider._entries}
+        assert {"Next flagged", "Prev flagged", "Flag", "Note", "Copy",
+                "Copy the whole case", "Image", "Next answer"} <= titles
+        await pilot.press("escape")
+        await pilot.pause()
+        provider = ScreenActionsProvider(pilot.app.screen)
+        await provider.startup()
+        titles = {title for title, _, _ in provider._entries}
+        assert {"Case", "Sort", "|d|", "Filter", "Aspect", "Reverse the order",
+                "Export workbook"} <= titles

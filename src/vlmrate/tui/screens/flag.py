@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -43,9 +43,11 @@ class FlagScreen(ModalScreen[str | None]):
         if self.current in self.categories:
             options.highlighted = self.categories.index(self.current)
 
-    def on_key(self, event: object) -> None:
-        key = getattr(event, "character", None) or ""
+    def on_key(self, event: events.Key) -> None:
+        """A digit picks the category of that number (0: not flagged)."""
+        key = event.character or ""
         if key.isdigit():
+            event.stop()
             number = int(key)
             if number == 0 and self.current is not None:
                 self.dismiss(NOT_FLAGGED)
