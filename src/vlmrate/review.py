@@ -20,7 +20,6 @@ not be read whole is first copied aside, so nothing already written is lost.
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
 import json
 import os
@@ -31,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vlmrate.files import now_iso, write_text_atomic
+
 REVIEW = "review.json"
 VERSION = 2
 DEFAULT_CATEGORIES = ("model wrong", "human odd", "ambiguous image", "prompt problem")
@@ -39,10 +40,6 @@ VIEW_KEYS = {"aspect": str, "sort": str, "descending": bool, "filter": str, "cur
 
 _LOCK = threading.Lock()  # one writer of a review.json at a time within the process
 _UNSET: Any = object()
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -138,12 +135,7 @@ def _write(run_dir: Path, review: ReviewFile) -> None:
              for image_id, aspects in review.cases.items() if aspects}
     text = json.dumps({"version": VERSION, "cases": cases, "view": review.view}, indent=2,
                       ensure_ascii=False)
-    tmp = path.with_name(f".{REVIEW}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_text_atomic(path, text)
 
 
 def set_case(run_dir: Path, image_id: str, aspect: str, *, category: Any = _UNSET,

@@ -10,7 +10,6 @@ is an engine error is tried again on resume; its later record supersedes the err
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fcntl
 import hashlib
 import io
@@ -26,6 +25,7 @@ import polars as pl
 
 from vlmrate.dataset import HUMAN_SCHEMA
 from vlmrate.errors import UserError, clip
+from vlmrate.files import now_iso, write_text_atomic
 from vlmrate.redact import DEFAULT_API_KEY_ENV, Redactor
 from vlmrate.run_shapes import (
     MAX_REPEATS,
@@ -68,10 +68,6 @@ RECORD_FIELDS = tuple(RATINGS_SCHEMA)
 STATUSES = ("running", "done", "failed", "imported", "cancelled")
 
 
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
 def repeat_seed(base_seed: int, image_id: str, aspect: str, repeat: int) -> int:
     """The seed of one (image, aspect, repeat): stable, independent of run order."""
     text = f"{base_seed}\x1f{image_id}\x1f{aspect}\x1f{repeat}".encode()
@@ -108,15 +104,6 @@ def run_name_of(run_dir: Path, manifest: dict) -> str:
     return os.path.basename(os.path.normpath(Path(run_dir).absolute())) or "run"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def read_manifest(run_dir: Path) -> dict:
     """manifest.json as written (a JSON object, else a UserError naming the file)."""
     path = Path(run_dir) / MANIFEST
@@ -138,7 +125,7 @@ def load_manifest(run_dir: Path) -> tuple[dict, list[str]]:
 
 def write_manifest(run_dir: Path, manifest: dict) -> None:
     manifest = {**manifest, "updated": now_iso()}
-    _write_atomic(run_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+    write_text_atomic(run_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
 
 
 def update_manifest(run_dir: Path, **changes: Any) -> dict:
