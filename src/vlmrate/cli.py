@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--prompts", default="reference", help="prompt set (default: reference)")
     run.add_argument("--model", default="llava-hf/llava-v1.6-vicuna-13b-hf")
     run.add_argument("--engine", choices=("vllm", "openai"), default="vllm")
-    run.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://host:8000/v1")
+    run.add_argument("--base-url", action="append",
+                     help="OpenAI-compatible server, e.g. http://host:8000/v1; give it once "
+                          "per server to spread the images over several (with failover)")
     run.add_argument("--repeats", type=int, help="answers per image and aspect (study default)")
     run.add_argument("--temperature", type=float)
     run.add_argument("--top-p", type=float)

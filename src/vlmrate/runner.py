@@ -34,6 +34,7 @@ from vlmrate.engines.base import (
     RatingResult,
     SamplingConfig,
 )
+from vlmrate.engines.servers import redact_url
 from vlmrate.errors import UserError
 from vlmrate.images import ImageProblem, load_image
 from vlmrate.parse import parse_answer
@@ -62,7 +63,7 @@ class RunConfig:
     prompts: str = "reference"
     model: str = DEFAULT_MODEL
     engine: str = "vllm"
-    base_url: str | None = None
+    base_url: str | list[str] | None = None  # openai engine: one server, or several
     repeats: int | None = None
     temperature: float | None = None
     top_p: float | None = None
@@ -76,6 +77,13 @@ class RunConfig:
     engine_options: dict[str, Any] = field(default_factory=dict)
     limit: int | None = None
     prompts_dir: Path = Path("prompts")
+
+    @property
+    def base_urls(self) -> list[str]:
+        """The openai engine's servers, in the order given (empty for none)."""
+        if not self.base_url:
+            return []
+        return [self.base_url] if isinstance(self.base_url, str) else list(self.base_url)
 
 
 @dataclass
@@ -94,6 +102,9 @@ class Progress:
     status: str  # starting | running | paused | done | cancelled | failed
     message: str = ""
     recent_failures: list[dict] = field(default_factory=list)
+    # openai engine: one dict per server (url, up, in_flight, answered, answers_per_s,
+    # times_down, down_reason); empty for the in-process engine
+    servers: list[dict] = field(default_factory=list)
 
 
 def default_run_name(dataset: Path, model: str) -> str:
@@ -108,13 +119,14 @@ _RESUME_FIELDS = ("model", "sampling")
 def make_engine(config: RunConfig, sampling: SamplingConfig, log_file: Path) -> Engine:
     """The engine the config names; imports it lazily (vLLM is heavy)."""
     if config.engine == "openai":
-        if not config.base_url:
+        if not config.base_urls:
             raise UserError("--engine openai needs --base-url (e.g. http://host:8000/v1)")
         from vlmrate.engines.openai import OpenAIEngine
 
         options = {k: v for k, v in config.engine_options.items()
-                   if k in {"concurrency", "timeout_s", "max_retries", "backoff_s", "api_key_env"}}
-        return OpenAIEngine(config.base_url, config.model, sampling, **options)
+                   if k in {"concurrency", "timeout_s", "max_retries", "backoff_s", "api_key_env",
+                            "cooldown_s"}}
+        return OpenAIEngine(config.base_urls, config.model, sampling, **options)
     if config.engine == "vllm":
         from vlmrate.engines.vllm import VllmEngine
 
@@ -152,8 +164,10 @@ class Runner:
         cfg = self.config
         if cfg.engine not in {"vllm", "openai"}:
             raise UserError(f"unknown engine {cfg.engine!r} (use vllm or openai)")
-        if cfg.engine == "openai" and not cfg.base_url:
+        if cfg.engine == "openai" and not cfg.base_urls:
             raise UserError("--engine openai needs --base-url (e.g. http://host:8000/v1)")
+        if len(set(cfg.base_urls)) != len(cfg.base_urls):
+            raise UserError("--base-url: the same server is given twice")
         study = load_study(cfg.prompts, cfg.prompts_dir)
         images = discover_images(cfg.dataset)
         if cfg.limit:
@@ -186,7 +200,7 @@ class Runner:
             "status": "running",
             "study": study.to_manifest(),
             "model": cfg.model,
-            "engine": {"name": cfg.engine, "base_url": cfg.base_url,
+            "engine": {"name": cfg.engine, **_server_fields(cfg.base_urls),
                        "options": {k: v for k, v in cfg.engine_options.items()
                                    if "key" not in k.lower()}},
             "sampling": {
@@ -317,10 +331,14 @@ class Runner:
                 tracker.start_clock()
                 tracker.status, tracker.message = "running", ""
                 tracker.publish()
-                async for result in engine.rate(self._requests(plan, writer, tracker)):
-                    record = self._record(result)
-                    _append(writer, record)
-                    tracker.add(record)
+                tracker.server_stats = getattr(engine, "server_stats", None)
+                try:
+                    async for result in engine.rate(self._requests(plan, writer, tracker)):
+                        record = self._record(result)
+                        _append(writer, record)
+                        tracker.add(record)
+                except EngineUnavailable as exc:  # every server is down: the rest waits
+                    tracker.message = f"{exc}; run again to rate the rest"
                 status = "cancelled" if self._cancel_requested.is_set() else (
                     "done" if tracker.done >= tracker.total else "failed")
             except (asyncio.CancelledError, KeyboardInterrupt):
@@ -393,7 +411,8 @@ class Runner:
             "parse_error": parse_error, "finish_reason": result.finish_reason,
             "prompt_tokens": result.prompt_tokens, "output_tokens": result.output_tokens,
             "latency_s": round(result.latency_s, 4), "expected_rating": expected,
-            "rating_probs": probs, "engine_error": result.engine_error, "time": now_iso(),
+            "rating_probs": probs, "engine_error": result.engine_error,
+            "server": result.server, "time": now_iso(),
         }
 
     def _error_record(self, image_id: str, aspect: str, repeat: int, error: str) -> dict:
@@ -403,8 +422,14 @@ class Runner:
             "reason": None, "raw": None, "parse_error": None, "finish_reason": None,
             "prompt_tokens": None, "output_tokens": None, "latency_s": None,
             "expected_rating": None, "rating_probs": None, "engine_error": error,
-            "time": now_iso(),
+            "server": None, "time": now_iso(),
         }
+
+
+def _server_fields(urls: list[str]) -> dict[str, Any]:
+    """The manifest's record of the openai engine's servers (credentials dropped)."""
+    shown = [redact_url(u) for u in urls]
+    return {"base_url": shown[0] if shown else None, "base_urls": shown}
 
 
 def _append(writer: RatingsWriter, record: dict) -> None:
@@ -441,6 +466,7 @@ class _Tracker:
         self.status = "starting"
         self.message = ""
         self.emit: Callable[[Progress], None] | None = None
+        self.server_stats: Callable[[], list[dict]] | None = None
 
     def start_clock(self) -> None:
         self.started = time.monotonic()
@@ -473,6 +499,7 @@ class _Tracker:
             elapsed_s=elapsed, eta_s=remaining / rate if rate > 0 else None,
             last_record=self.last_record, status=self.status, message=self.message,
             recent_failures=list(self.recent_failures),
+            servers=self.server_stats() if self.server_stats else [],
         )
 
     def publish(self) -> None:

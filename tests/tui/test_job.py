@@ -215,11 +215,19 @@ def test_collect_options_checks_the_form(tmp_path: Path) -> None:
     assert options["structured"] is True and options["logprobs"] is False
     assert options["dataset"] == tmp_path and options["runs_dir"] == runs
     assert "human" not in options and "base_url" not in options
+    several = collect_options({**base, "engine": "openai",
+                               "base_url": "http://a:1/v1, http://b:2/v1"}, runs, prompts)
+    assert several["base_url"] == ["http://a:1/v1", "http://b:2/v1"]
+    one = collect_options({**base, "engine": "openai", "base_url": " http://a:1/v1 "},
+                          runs, prompts)
+    assert one["base_url"] == "http://a:1/v1"
     bad = [({"dataset": ""}, "required"), ({"repeats": "0"}, "repeats"),
            ({"repeats": "x"}, "repeats"), ({"temperature": "hot"}, "not a number"),
            ({"temperature": "5"}, "between 0 and 2"), ({"engine": "openai"}, "base URL"),
            ({"base_url": "localhost:8000"}, "http://"), ({"run_name": "a b"}, "run name"),
-           ({"human": str(tmp_path / "nope.csv")}, "no such file")]
+           ({"human": str(tmp_path / "nope.csv")}, "no such file"),
+           ({"base_url": "http://a:1/v1 b:2"}, "http://"),
+           ({"base_url": "http://a:1/v1, http://a:1/v1"}, "given twice")]
     for change, message in bad:
         try:
             collect_options({**base, **change}, runs, prompts)
@@ -227,3 +235,13 @@ def test_collect_options_checks_the_form(tmp_path: Path) -> None:
             assert message in str(exc)
         else:
             raise AssertionError(f"{change} accepted")
+
+
+def test_job_counters_show_each_server_and_which_is_out() -> None:
+    from vlmrate.tui.screens.job import _counters
+
+    servers = [{"url": "http://gpu1:8000/v1", "up": True, "answers_per_s": 3.0},
+               {"url": "http://gpu2:8000/v1", "up": False, "down_reason": "connection refused"}]
+    text = _counters(SimpleNamespace(done=5, total=9, servers=servers)).plain
+    assert "servers: gpu1:8000 3.0/s · gpu2:8000 OUT (connection refused)" in text
+    assert "servers" not in _counters(SimpleNamespace(done=5, total=9, servers=[])).plain

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
+import time
 
 from rich.console import Console
 from rich.progress import (
@@ -15,10 +17,13 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from vlmrate.engines.servers import servers_line
 from vlmrate.runner import Progress as RunProgress
 from vlmrate.runner import RunConfig, Runner
 from vlmrate.store import load_run
 from vlmrate.summary import render_summary
+
+PLAIN_EVERY_S = 10.0
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -40,25 +45,59 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def run_with_progress(runner: Runner, console: Console) -> RunProgress:
-    """Prepare and run, drawing a progress bar; returns the final progress."""
+    """Prepare and run, drawing a progress bar (plain lines when stderr is not a
+    terminal); returns the final progress."""
     run_dir = runner.prepare()
     console.print(f"run folder: {run_dir}")
+    if not console.is_terminal:
+        runner.on_progress = PlainProgress(console)
+        return asyncio.run(runner.run())
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        TextColumn("{task.fields[servers]}"),
         console=console, transient=False,
     ) as bar:
-        task = bar.add_task("starting", total=None, rate="")
+        task = bar.add_task("starting", total=None, rate="", servers="")
 
         def show(progress: RunProgress) -> None:
             label = progress.message or progress.status
             if progress.parse_failures or progress.engine_errors:
                 label += f" ({progress.parse_failures} unparsed, {progress.engine_errors} errors)"
             bar.update(task, total=progress.total, completed=progress.done, description=label,
-                       rate=f"{progress.ratings_per_s:.1f}/s" if progress.ratings_per_s else "")
+                       rate=f"{progress.ratings_per_s:.1f}/s" if progress.ratings_per_s else "",
+                       servers=servers_line(progress.servers))
 
         runner.on_progress = show
         return asyncio.run(runner.run())
+
+
+class PlainProgress:
+    """Progress as plain lines for a log file: on every change of status or of the
+    servers in rotation, else at most every ``every_s`` seconds."""
+
+    def __init__(self, console: Console, every_s: float = PLAIN_EVERY_S) -> None:
+        self.console = console
+        self.every_s = every_s
+        self._last_time = -math.inf
+        self._last_state: tuple = ()
+
+    def __call__(self, progress: RunProgress) -> None:
+        state = (progress.status, progress.message,
+                 tuple(bool(s.get("up")) for s in progress.servers))
+        now = time.monotonic()
+        if state == self._last_state and now - self._last_time < self.every_s:
+            return
+        self._last_state, self._last_time = state, now
+        line = (f"{progress.status}: {progress.done}/{progress.total} answers, "
+                f"{progress.ratings_per_s:.1f}/s, {progress.parse_failures} unparsed, "
+                f"{progress.engine_errors} errors")
+        if progress.message:
+            line += f" · {progress.message}"
+        servers = servers_line(progress.servers)
+        if servers:
+            line += f" · {servers}"
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -70,4 +109,6 @@ def main(args: argparse.Namespace) -> int:
         console.print("stopped; what was rated is kept. Run the same command again to resume.")
         return 130
     Console().print(render_summary(load_run(final.run_dir)))
+    if final.status == "failed" and final.message:
+        console.print(f"vlmrate: {final.message}", markup=False, highlight=False)
     return 0 if final.status == "done" else 1

@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar, RichLog, Static
 
+from vlmrate.engines.servers import servers_line
 from vlmrate.tui.jobs import Job
 
 if TYPE_CHECKING:
@@ -199,4 +200,7 @@ def _counters(progress: Any) -> Text:
     message = get("message", "")
     if message:
         text.append(f" · {escape(str(message))}")
+    servers = servers_line(get("servers", None) or [])
+    if servers:
+        text.append(f"\n{servers}", style="red" if " OUT " in servers else "")
     return text

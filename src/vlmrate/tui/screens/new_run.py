@@ -41,7 +41,7 @@ def options_from_manifest(run_dir: Path) -> dict[str, Any]:
         "prompts": study.get("path") or study.get("name") or "reference",
         "model": manifest.get("model") or DEFAULT_MODEL,
         "engine": engine.get("name") if engine.get("name") in ENGINES else "vllm",
-        "base_url": engine.get("base_url") or "",
+        "base_url": " ".join(engine.get("base_urls") or [engine.get("base_url") or ""]).strip(),
         "repeats": sampling.get("repeats"),
         "temperature": sampling.get("temperature"),
         "structured": bool(sampling.get("structured")),
@@ -84,11 +84,14 @@ def collect_options(values: dict[str, Any], runs_dir: Path, prompts_dir: Path
     if engine not in ENGINES:
         raise UserError(f"engine {engine!r}: choose vllm or openai")
     options["engine"] = engine
-    base_url = str(values.get("base_url") or "").strip()
-    if base_url:
-        if not re.match(r"https?://", base_url):
-            raise UserError(f"base URL {base_url!r}: must start with http:// or https://")
-        options["base_url"] = base_url
+    base_urls = str(values.get("base_url") or "").replace(",", " ").split()
+    if base_urls:
+        for base_url in base_urls:
+            if not re.match(r"https?://", base_url):
+                raise UserError(f"base URL {base_url!r}: must start with http:// or https://")
+        if len(set(base_urls)) != len(base_urls):
+            raise UserError("base URLs: the same server is given twice")
+        options["base_url"] = base_urls[0] if len(base_urls) == 1 else base_urls
     elif engine == "openai":
         raise UserError("the openai engine needs a base URL, e.g. http://localhost:8000/v1")
     repeats = str(values.get("repeats") or "").strip()
@@ -160,7 +163,7 @@ class NewRunScreen(Screen[None]):
                 [(e, e) for e in ENGINES], value=v.get("engine") or "vllm", allow_blank=False,
                 id="engine", compact=True))
             yield self._field("base URL", Input(
-                str(v.get("base_url") or ""), placeholder="openai engine: http://host:8000/v1",
+                str(v.get("base_url") or ""), placeholder="openai engine: http://host:8000/v1 (several: space between)",
                 id="base_url", compact=True))
             yield self._field("repeats", Input(
                 "" if v.get("repeats") is None else str(v["repeats"]),

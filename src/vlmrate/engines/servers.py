@@ -1,0 +1,172 @@
+"""Which server answers which request when one run talks to several OpenAI-compatible servers.
+
+Every request of an image goes to the same server, so that server's prefix and encoder
+caches serve the image's other requests; a new image goes to the server in rotation with
+the fewest requests in flight; each server has its own window of requests in flight. A
+server that fails leaves the rotation (:meth:`ServerPool.mark_down`): requests waiting for
+it, and those re-sent from it, pick another server. It comes back with
+:meth:`ServerPool.mark_up` (the engine probes it after a cool-down). When no server is
+left in rotation, :meth:`ServerPool.acquire` raises :class:`AllServersDown`.
+
+Pure asyncio bookkeeping, no HTTP: the engine does the talking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from vlmrate.engines.base import EngineUnavailable
+
+#: Answers/s per server are counted over this many most recent seconds.
+RATE_SPAN_S = 30.0
+
+
+def redact_url(url: str) -> str:
+    """The URL without any user:password part."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+class AllServersDown(EngineUnavailable):
+    """No server is left in rotation; the unanswered requests stay unanswered."""
+
+
+@dataclass(eq=False)
+class Server:
+    """One server's place in the rotation and what it has done in this engine's life."""
+
+    url: str
+    window: int
+    in_flight: int = 0
+    up: bool = True
+    answered: int = 0
+    times_down: int = 0
+    down_reason: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    recent: deque[float] = field(default_factory=deque)  # monotonic times of answers
+
+    def answers_per_s(self, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        while self.recent and self.recent[0] < now - RATE_SPAN_S:
+            self.recent.popleft()
+        span = min(RATE_SPAN_S, now - self.started)
+        return len(self.recent) / span if span > 0 else 0.0
+
+    def stats(self) -> dict[str, Any]:
+        """What a progress display shows of this server."""
+        return {"url": self.url, "up": self.up, "in_flight": self.in_flight,
+                "answered": self.answered, "answers_per_s": self.answers_per_s(),
+                "times_down": self.times_down, "down_reason": self.down_reason}
+
+
+class ServerPool:
+    """The servers of one engine, image affinity, and who is in rotation."""
+
+    def __init__(self, urls: list[str], window: int) -> None:
+        if not urls:
+            raise ValueError("at least one server URL is needed")
+        if len(set(urls)) != len(urls):
+            raise ValueError("the same server URL is given twice")
+        if window < 1:
+            raise ValueError("the per-server window must be at least 1")
+        self.servers = [Server(url, window) for url in urls]
+        self._affinity: dict[str, Server] = {}
+        self._changed = asyncio.Event()
+
+    # -- queries ---------------------------------------------------------------------
+    @property
+    def all_down(self) -> bool:
+        return not any(s.up for s in self.servers)
+
+    def server_of(self, image_id: str) -> Server | None:
+        return self._affinity.get(image_id)
+
+    def stats(self) -> list[dict[str, Any]]:
+        return [s.stats() for s in self.servers]
+
+    def down_message(self) -> str:
+        reasons = "; ".join(s.down_reason or f"{s.url}: down" for s in self.servers)
+        return f"every server is down ({reasons})"
+
+    # -- routing ---------------------------------------------------------------------
+    async def acquire(self, image_id: str) -> Server:
+        """A place in the window of the image's server (chosen now if it has none or its
+        server is out of rotation); waits while that window is full."""
+        while True:
+            if self.all_down:
+                raise AllServersDown(self.down_message())
+            server = self._affinity.get(image_id)
+            if server is None or not server.up:
+                server = self._least_busy()
+                if server is not None:
+                    self._affinity[image_id] = server
+            if server is not None and server.up and server.in_flight < server.window:
+                server.in_flight += 1
+                return server
+            changed = self._changed
+            await changed.wait()
+
+    def _least_busy(self) -> Server | None:
+        """The server in rotation with room and the fewest requests in flight (the first
+        such server on a tie); None when every window is full."""
+        free = [s for s in self.servers if s.up and s.in_flight < s.window]
+        return min(free, key=lambda s: s.in_flight) if free else None
+
+    def release(self, server: Server) -> None:
+        server.in_flight -= 1
+        self._notify()
+
+    def forget(self, image_id: str) -> None:
+        """The image's requests are all done: its next request (if any) is a new image."""
+        self._affinity.pop(image_id, None)
+
+    # -- health ----------------------------------------------------------------------
+    def answered(self, server: Server) -> None:
+        server.answered += 1
+        server.recent.append(time.monotonic())
+
+    def mark_down(self, server: Server, reason: str) -> bool:
+        """Take the server out of rotation; True if it was in rotation until now."""
+        if not server.up:
+            return False
+        server.up = False
+        server.times_down += 1
+        server.down_reason = reason
+        self._notify()
+        return True
+
+    def mark_up(self, server: Server) -> None:
+        server.up = True
+        server.down_reason = None
+        self._notify()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+
+def servers_line(stats: list[dict[str, Any]]) -> str:
+    """One line for a progress display: answers/s of each server, and which are out.
+
+    Empty for fewer than two servers unless the one server is out of rotation.
+    """
+    if not stats or (len(stats) == 1 and stats[0].get("up", True)):
+        return ""
+    parts = []
+    for server in stats:
+        where = urlsplit(str(server.get("url", ""))).netloc or str(server.get("url"))
+        if server.get("up", True):
+            parts.append(f"{where} {server.get('answers_per_s', 0.0):.1f}/s")
+        else:
+            parts.append(f"{where} OUT ({server.get('down_reason') or 'down'})")
+    return "servers: " + " · ".join(parts)
