@@ -47,7 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="store the probabilities of the digits 1..9 at the rating")
     run.add_argument("--run", dest="run_name", help="run name (default: dataset-model-date)")
     run.add_argument("--id-column", help="id column of the human sheet")
-    run.add_argument("--tensor-parallel-size", type=int, default=1)
+    run.add_argument("--tensor-parallel-size", type=int, default=1,
+                     help="GPUs one model copy is split over (vllm engine)")
+    run.add_argument("--data-parallel-size", type=int, default=1,
+                     help="model copies (vLLM runs them behind `vllm serve`; see README)")
+    run.add_argument("--batch-invariant", action="store_true",
+                     help="vLLM's batch-invariant kernels (VLLM_BATCH_INVARIANT=1): a "
+                          "request's answer does not depend on what it is batched with")
     run.add_argument("--max-model-len", type=int)
     run.add_argument("--gpu-memory-utilization", type=float, default=0.9)
     run.add_argument("--dtype", default="auto")

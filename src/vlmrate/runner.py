@@ -116,6 +116,26 @@ def default_run_name(dataset: Path, model: str) -> str:
 _RESUME_FIELDS = ("model", "sampling")
 
 
+def check_parallel_options(config: RunConfig) -> None:
+    """UserError for data parallel or batch invariance asked of an engine that cannot."""
+    options = config.engine_options
+    data_parallel = int(options.get("data_parallel_size") or 1)
+    if data_parallel < 1:
+        raise UserError("--data-parallel-size must be 1 or more")
+    if data_parallel > 1:
+        tp = int(options.get("tensor_parallel_size") or 1)
+        # vLLM 0.32 refuses LLM(data_parallel_size>1) in one process ("may hang"); its
+        # data parallel replicas run behind its server, which the openai engine drives.
+        raise UserError(
+            f"--data-parallel-size {data_parallel}: vLLM runs data parallel replicas only "
+            f"behind its server; start `vllm serve MODEL --data-parallel-size {data_parallel} "
+            f"--tensor-parallel-size {tp}` ({data_parallel * tp} GPUs) and rate with "
+            f"--engine openai --base-url http://HOST:8000/v1")
+    if options.get("batch_invariant") and config.engine != "vllm":
+        raise UserError("--batch-invariant switches the in-process vLLM engine; for servers "
+                        "start each `vllm serve` with VLLM_BATCH_INVARIANT=1 in its environment")
+
+
 def make_engine(config: RunConfig, sampling: SamplingConfig, log_file: Path) -> Engine:
     """The engine the config names; imports it lazily (vLLM is heavy)."""
     if config.engine == "openai":
@@ -132,7 +152,8 @@ def make_engine(config: RunConfig, sampling: SamplingConfig, log_file: Path) -> 
 
         options = {k: v for k, v in config.engine_options.items()
                    if k in {"max_in_flight", "tensor_parallel_size", "max_model_len",
-                            "gpu_memory_utilization", "dtype", "enforce_eager", "extra"}}
+                            "gpu_memory_utilization", "dtype", "enforce_eager", "extra",
+                            "batch_invariant"}}
         return VllmEngine(config.model, sampling, log_file=log_file, **options)
     raise UserError(f"unknown engine {config.engine!r} (use vllm or openai)")
 
@@ -168,6 +189,7 @@ class Runner:
             raise UserError("--engine openai needs --base-url (e.g. http://host:8000/v1)")
         if len(set(cfg.base_urls)) != len(cfg.base_urls):
             raise UserError("--base-url: the same server is given twice")
+        check_parallel_options(cfg)
         study = load_study(cfg.prompts, cfg.prompts_dir)
         images = discover_images(cfg.dataset)
         if cfg.limit:

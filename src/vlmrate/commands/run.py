@@ -34,6 +34,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "dtype": args.dtype,
         "enforce_eager": args.enforce_eager,
     } if args.engine == "vllm" else {"concurrency": args.concurrency}
+    options["data_parallel_size"] = args.data_parallel_size
+    if args.batch_invariant:
+        options["batch_invariant"] = True
     return RunConfig(
         dataset=args.dataset, human=args.human, prompts=args.prompts, model=args.model,
         engine=args.engine, base_url=args.base_url, repeats=args.repeats,

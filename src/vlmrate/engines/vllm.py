@@ -98,6 +98,7 @@ class VllmEngine:
         log_file: Path | None = None,
         extra: dict[str, Any] | None = None,
         quiet_stderr: bool = True,
+        batch_invariant: bool = False,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -112,6 +113,7 @@ class VllmEngine:
         self.log_file = Path(log_file) if log_file is not None else None
         self.extra = dict(extra or {})
         self.quiet_stderr = quiet_stderr
+        self.batch_invariant = batch_invariant
 
         self._platform: str | None = None
         self._engine_args: dict[str, Any] = {}
@@ -202,6 +204,7 @@ class VllmEngine:
             "gpu_memory_utilization": self.gpu_memory_utilization,
             "dtype": self.dtype,
             "enforce_eager": self.enforce_eager,
+            "batch_invariant": self.batch_invariant,
             "extra": {k: v for k, v in self.extra.items() if _is_plain(v)},
             "platform": self._platform,
             "engine_args": {k: v for k, v in self._engine_args.items() if _is_plain(v)},
@@ -522,7 +525,7 @@ class VllmEngine:
 
     def _create_engine(self) -> Any:
         """Import vLLM and build the engine. Runs in the engine thread."""
-        on_cpu = _prepare_environment()
+        on_cpu = _prepare_environment(self.batch_invariant)
         self._attach_logging("vllm", logging.INFO)
         _silence_warnings()
         try:
@@ -710,9 +713,11 @@ def _silence_warnings() -> None:
         warnings.filterwarnings("ignore", category=category, module=r"(torch|transformers)(\..*)?$")
 
 
-def _prepare_environment() -> bool:
+def _prepare_environment(batch_invariant: bool = False) -> bool:
     """Set vLLM's environment before it is imported; True when no CUDA GPU is visible."""
     os.environ["VLLM_CONFIGURE_LOGGING"] = "0"
+    if batch_invariant:  # vLLM's batch-invariant kernels (read when the engine is built)
+        os.environ["VLLM_BATCH_INVARIANT"] = "1"
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
     os.environ.setdefault("VLLM_DO_NOT_TRACK", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
