@@ -11,7 +11,7 @@ import pytest
 from tests.helpers import PROMPTS, make_dataset
 from vlmrate.cli import build_parser, main
 from vlmrate.commands.run import config_from_args
-from vlmrate.engines.base import SamplingConfig
+from vlmrate.engines.base import EngineUnavailable, SamplingConfig
 from vlmrate.engines.vllm import VllmEngine, _prepare_environment
 from vlmrate.runner import Runner
 from vlmrate.store import read_manifest
@@ -54,12 +54,21 @@ def test_manifest_records_the_parallel_options(tmp_path: Path) -> None:
     assert options["tensor_parallel_size"] == 2
 
 
-def test_batch_invariant_sets_vllms_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_batch_invariant_sets_vllms_switch_on_a_gpu_and_is_refused_on_cpu(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
     environ = {k: v for k, v in os.environ.items() if k != "VLLM_BATCH_INVARIANT"}
     monkeypatch.setattr(os, "environ", environ)  # this process's environment stays as it is
     _prepare_environment(batch_invariant=False)
     assert "VLLM_BATCH_INVARIANT" not in os.environ
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     _prepare_environment(batch_invariant=True)
     assert os.environ["VLLM_BATCH_INVARIANT"] == "1"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    del os.environ["VLLM_BATCH_INVARIANT"]
+    with pytest.raises(EngineUnavailable, match="needs a GPU"):
+        _prepare_environment(batch_invariant=True)
+    assert "VLLM_BATCH_INVARIANT" not in os.environ
     engine = VllmEngine("m", SamplingConfig(), batch_invariant=True)
     assert engine.info()["batch_invariant"] is True

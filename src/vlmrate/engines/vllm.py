@@ -716,8 +716,6 @@ def _silence_warnings() -> None:
 def _prepare_environment(batch_invariant: bool = False) -> bool:
     """Set vLLM's environment before it is imported; True when no CUDA GPU is visible."""
     os.environ["VLLM_CONFIGURE_LOGGING"] = "0"
-    if batch_invariant:  # vLLM's batch-invariant kernels (read when the engine is built)
-        os.environ["VLLM_BATCH_INVARIANT"] = "1"
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
     os.environ.setdefault("VLLM_DO_NOT_TRACK", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -727,10 +725,24 @@ def _prepare_environment(batch_invariant: bool = False) -> bool:
     except ImportError as exc:
         raise EngineUnavailable(INSTALL_HINT) from exc
     on_cpu = not torch.cuda.is_available()
+    if batch_invariant and on_cpu and not _other_accelerator(torch):
+        # Measured with vLLM 0.32's CPU build: its batch-invariant overrides are Triton
+        # kernels, Triton has no CPU driver, and every request fails.
+        raise EngineUnavailable(
+            "--batch-invariant needs a GPU: vLLM's batch-invariant kernels do not run on "
+            "its CPU build")
+    if batch_invariant:  # vLLM's batch-invariant kernels (read when the engine is built)
+        os.environ["VLLM_BATCH_INVARIANT"] = "1"
     if on_cpu:
         # In-process engine core: ~3 s to start instead of ~17-35 s on 2 cores.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     return on_cpu
+
+
+def _other_accelerator(torch: Any) -> bool:
+    """An Intel XPU (vLLM's batch-invariant kernels support it as well as CUDA/ROCm)."""
+    xpu = getattr(torch, "xpu", None)
+    return bool(xpu is not None and xpu.is_available())
 
 
 def engine_seed(seed: int) -> int:
