@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--id-column", help="id column of the human sheet")
     _runs_dir(imp)
 
+    merge = sub.add_parser("merge", help="join disjoint runs of one study (e.g. shards) into one")
+    merge.add_argument("runs", nargs="+", help="run folders or names under --runs-dir")
+    merge.add_argument("--run", dest="run_name", required=True, help="name of the new run")
+    _runs_dir(merge)
+
     stats = sub.add_parser("stats", help="every analysis of a run")
     stats.add_argument("run", help="run folder or name under ./runs")
     stats.add_argument("--json", action="store_true", help="one JSON object (NaN as null)")
@@ -101,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"run": "run", "import": "import_", "stats": "stats", "export": "export",
+COMMANDS = {"run": "run", "import": "import_", "merge": "merge", "stats": "stats",
+            "export": "export",
             "demo": "demo", "tui": "tui", None: "tui"}
 
 
