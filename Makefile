@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench lint clean
+.PHONY: test test-fast demo bench lint clean
 
 $(STAMP): pyproject.toml tools/repair_torchvision.py
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 2; }
@@ -20,6 +20,10 @@ lint: $(STAMP)
 
 test: lint
 	$(VENV)/bin/pytest -q
+
+# the edit loop: everything but tests/e2e (no vLLM engine, no real servers, no kills)
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -q -m "not e2e"
 
 demo: $(STAMP)
 	$(VENV)/bin/vlmrate demo

@@ -62,36 +62,12 @@ def _options(parser: argparse.ArgumentParser) -> None:
 
 # --- inputs ------------------------------------------------------------------------------
 
-def _fallback_dataset(dest: Path, n_images: int, seed: int) -> Path:
-    """800x600 JPEGs with random shapes and a human.csv (if vlmrate.demo_data is missing)."""
-    from PIL import Image, ImageDraw
-
-    rng = random.Random(seed)
-    images = dest / "images"
-    images.mkdir(parents=True, exist_ok=True)
-    lines = ["image,relevance,arousal,valence"]
-    for i in range(1, n_images + 1):
-        img = Image.new("RGB", (800, 600), tuple(rng.randrange(256) for _ in range(3)))
-        draw = ImageDraw.Draw(img)
-        for _ in range(12):
-            x, y = rng.randrange(800), rng.randrange(600)
-            box = (x, y, x + rng.randrange(40, 300), y + rng.randrange(40, 300))
-            colour = tuple(rng.randrange(256) for _ in range(3))
-            (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=colour)
-        img.save(images / f"img{i:03d}.jpg", quality=90)
-        lines.append(f"img{i:03d}," + ",".join(f"{rng.uniform(1, 9):.2f}" for _ in range(3)))
-    (dest / "human.csv").write_text("\n".join(lines) + "\n")
-    return dest
-
-
 def _dataset(work: Path, name: str, n_images: int, seed: int) -> Path:
     dest = work / "engine-data" / f"{name}-{n_images}"
     if (dest / "human.csv").is_file():
         return dest
-    try:
-        from vlmrate.demo_data import build_synthetic_dataset
-    except ImportError:
-        return _fallback_dataset(dest, n_images, seed)
+    from vlmrate.demo_data import build_synthetic_dataset
+
     return build_synthetic_dataset(dest, n_images=n_images, seed=seed)
 
 
@@ -170,7 +146,8 @@ class SharedEngine:
 
 async def _runner_phase(engine: Any, dataset: Path, model: Path, args: argparse.Namespace,
                         name: str, shuffle: bool, collect: bool = False) -> dict[str, Any]:
-    from vlmrate.runner import RunConfig, Runner
+    from vlmrate.runner import Runner
+    from vlmrate.settings import RunConfig
 
     config = RunConfig(dataset=dataset, prompts="reference", prompts_dir=PROMPTS,
                        model=str(model), engine="vllm", repeats=args.repeats,
@@ -282,11 +259,10 @@ async def _bench(args: argparse.Namespace, model: Path, datasets: dict[str, Path
 def main(argv: list[str] | None = None) -> list[Row]:
     args = parse_args(argv, __doc__ or "", _options)
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    for module in ("vlmrate.engines.vllm", "vlmrate.tiny_model", "vllm"):
-        try:
-            __import__(module)
-        except ImportError as exc:
-            return finish(skipped(BENCH, module, exc), args.json_out)
+    try:
+        import vllm  # noqa: F401 - an optional dependency: no engine benchmark without it
+    except ImportError as exc:
+        return finish(skipped(BENCH, "vllm", exc), args.json_out)
     from vlmrate.tiny_model import build_tiny_llava_next
 
     args.work.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Row, finish, fmt_s, imported_run, parse_args, skipped
+from _common import Row, finish, fmt_s, imported_run, parse_args
 
 BENCH = "results"
 ACTIONS = (  # (label, key, presses)
@@ -74,11 +74,6 @@ async def _measure(run_dir: Path) -> tuple[float, Times]:
 
 def main(argv: list[str] | None = None) -> list[Row]:
     args = parse_args(argv, __doc__ or "", _options)
-    try:
-        import vlmrate.tui.app  # noqa: F401
-        from vlmrate.tui.screens.results import ResultsScreen  # noqa: F401
-    except ImportError as exc:
-        return finish(skipped(BENCH, "vlmrate.tui (Results screen)", exc), args.json_out)
     print(f"[results] Results screen of a {args.images:,}-image run (Textual Pilot, "
           f"headless 120x40)", flush=True)
     run_dir = imported_run(args.work, args.images)

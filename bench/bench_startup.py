@@ -17,7 +17,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Row, child_env, finish, fmt_s, parse_args, run_timed, skipped, vlmrate_cmd
+from _common import Row, child_env, finish, fmt_s, parse_args, run_timed, vlmrate_cmd
 
 BENCH = "startup"
 REPEATS = 5
@@ -90,12 +90,6 @@ def main(argv: list[str] | None = None) -> list[Row]:
     rows.append(Row(BENCH, "vllm/torch/transformers imported by the CLI",
                     ", ".join(heavy_cli) or "none", target="none",
                     met="yes" if not heavy_cli else "no"))
-
-    try:
-        import vlmrate.tui.app  # noqa: F401
-    except ImportError as exc:
-        rows += skipped(BENCH, "vlmrate.tui.app", exc)
-        return finish(rows, args.json_out)
 
     with tempfile.TemporaryDirectory() as tmp:
         runs = Path(tmp) / "runs"

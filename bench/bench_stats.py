@@ -25,7 +25,6 @@ from _common import (
     imported_run,
     parse_args,
     run_timed,
-    skipped,
     vlmrate_cmd,
 )
 
@@ -78,18 +77,7 @@ def _export_once(run_dir: Path, out: Path) -> float:
 
 def main(argv: list[str] | None = None) -> list[Row]:
     args = parse_args(argv, __doc__ or "", _options)
-    try:
-        import vlmrate.stats
-
-        vlmrate.stats.analyse  # noqa: B018 - the API the command needs
-    except (ImportError, AttributeError) as exc:
-        return finish(skipped(BENCH, "vlmrate.stats", exc), args.json_out)
-    try:
-        import vlmrate.export
-        has_export = not args.no_export
-    except ImportError as exc:
-        print(f"skipped: vlmrate.export not available yet ({exc}); export not timed")
-        has_export = False
+    has_export = not args.no_export
 
     rows: list[Row] = []
     work = args.work

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib
 import random
 import sys
 import tempfile
@@ -55,11 +54,6 @@ def build(folder: Path, name: str, images: int, repeats: int) -> Path:
     return import_run(ratings, human, name, folder / "runs", model="bench")
 
 
-def stats_available() -> bool:
-    stats = importlib.import_module("vlmrate.stats")
-    return all(hasattr(stats, n) for n in ("analyse", "to_json_dict", "per_image"))
-
-
 def measure(run: LoadedRun, images: int, repeats: int) -> None:
     stats, per_image = (fake_stats(run.aspects, repeats, images, run.name),
                         fake_per_image(run.ratings, run.human, run.aspects))
@@ -70,14 +64,11 @@ def measure(run: LoadedRun, images: int, repeats: int) -> None:
     size = target.stat().st_size / 1e6
     print(f"{run.name}: {run.ratings.height:,} answers, {images:,} images: "
           f"write_workbook {written:.2f} s wall ({cpu:.2f} s CPU), {size:.1f} MB")
-    if stats_available():
-        start, cpu = time.perf_counter(), time.process_time()
-        paths = export_run(run, csv=True, parquet=True)
-        print(f"{run.name}: export_run (statistics + workbook + csv + parquet) "
-              f"{time.perf_counter() - start:.2f} s wall ({time.process_time() - cpu:.2f} s CPU)"
-              f" -> {', '.join(p.name for p in paths)}")
-    else:
-        print("  (vlmrate.stats not available: statistics not timed)")
+    start, cpu = time.perf_counter(), time.process_time()
+    paths = export_run(run, csv=True, parquet=True)
+    print(f"{run.name}: export_run (statistics + workbook + csv + parquet) "
+          f"{time.perf_counter() - start:.2f} s wall ({time.process_time() - cpu:.2f} s CPU)"
+          f" -> {', '.join(p.name for p in paths)}")
 
 
 def main() -> None:

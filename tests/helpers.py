@@ -11,7 +11,8 @@ from typing import Any
 from PIL import Image
 
 from vlmrate.engines.base import RatingRequest, RatingResult
-from vlmrate.runner import RunConfig, Runner
+from vlmrate.runner import Runner
+from vlmrate.settings import RunConfig
 
 PROMPTS = Path(__file__).parents[1] / "prompts"
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from vlmrate import __version__
 from vlmrate.errors import UserError
+from vlmrate.settings import DEFAULT_MODEL, ENGINES
 
 
 def _runs_dir(parser: argparse.ArgumentParser) -> None:
@@ -31,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--human", type=Path, help="human ratings sheet (CSV/XLSX); default: "
                      "DATASET/human.csv|xlsx if present")
     run.add_argument("--prompts", default="reference", help="prompt set (default: reference)")
-    run.add_argument("--model", default="llava-hf/llava-v1.6-vicuna-13b-hf")
-    run.add_argument("--engine", choices=("vllm", "openai"), default="vllm")
+    run.add_argument("--model", default=DEFAULT_MODEL)
+    run.add_argument("--engine", choices=ENGINES, default="vllm")
     run.add_argument("--base-url", action="append",
                      help="OpenAI-compatible server, e.g. http://host:8000/v1; give it once "
                           "per server to spread the images over several (with failover)")

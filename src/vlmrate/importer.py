@@ -16,6 +16,7 @@ import polars as pl
 
 from vlmrate.dataset import find_id_column, read_human_sheet
 from vlmrate.errors import UserError
+from vlmrate.settings import run_dir_for
 from vlmrate.sheets import read_sheet
 from vlmrate.store import (
     MANIFEST,
@@ -179,9 +180,7 @@ def import_run(ratings_path: Path, human_path: Path, run_name: str,
                id_column: str | None = None, scale: tuple[int, int] = (1, 9)) -> Path:
     """Create runs_dir/run_name from a ratings sheet and a human sheet. Returns the folder."""
     ratings_path, human_path = Path(ratings_path), Path(human_path)
-    if not re.fullmatch(r"[\w.\-]+", run_name):
-        raise UserError(f"run name {run_name!r}: use letters, digits, '.', '_' or '-'")
-    run_dir = Path(runs_dir) / run_name
+    run_dir = run_dir_for(runs_dir, run_name)
     if (run_dir / MANIFEST).exists() or (run_dir / RATINGS).exists():
         raise UserError(f"run {run_dir} already exists: choose another --run or remove it")
     imported = read_ratings_sheet(ratings_path, scale)

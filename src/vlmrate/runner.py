@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import threading
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from vlmrate.dataset import (
     HumanSheet,
@@ -34,10 +30,11 @@ from vlmrate.engines.base import (
     RatingResult,
     SamplingConfig,
 )
-from vlmrate.engines.servers import redact_url
 from vlmrate.errors import UserError
 from vlmrate.images import ImageProblem, load_image
 from vlmrate.parse import parse_answer
+from vlmrate.progress import Progress
+from vlmrate.settings import RunConfig, default_run_name, run_dir_for
 from vlmrate.store import (
     LOG,
     MANIFEST,
@@ -53,109 +50,26 @@ from vlmrate.store import (
 from vlmrate.study import Study, load_study
 from vlmrate.versions import package_versions
 
-DEFAULT_MODEL = "llava-hf/llava-v1.6-vicuna-13b-hf"
-
-
-@dataclass
-class RunConfig:
-    dataset: Path
-    human: Path | None = None
-    prompts: str = "reference"
-    model: str = DEFAULT_MODEL
-    engine: str = "vllm"
-    base_url: str | list[str] | None = None  # openai engine: one server, or several
-    repeats: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    seed: int = 0
-    structured: bool = False
-    logprobs: bool = False
-    run_name: str | None = None
-    runs_dir: Path = Path("runs")
-    id_column: str | None = None
-    engine_options: dict[str, Any] = field(default_factory=dict)
-    limit: int | None = None
-    prompts_dir: Path = Path("prompts")
-
-    @property
-    def base_urls(self) -> list[str]:
-        """The openai engine's servers, in the order given (empty for none)."""
-        if not self.base_url:
-            return []
-        return [self.base_url] if isinstance(self.base_url, str) else list(self.base_url)
-
-
-@dataclass
-class Progress:
-    run_dir: Path
-    total: int
-    done: int
-    per_aspect: dict[str, tuple[int, int]]
-    parse_failures: int
-    engine_errors: int
-    ratings_per_s: float
-    tokens_per_s: float
-    elapsed_s: float
-    eta_s: float | None
-    last_record: dict | None
-    status: str  # starting | running | paused | done | cancelled | failed
-    message: str = ""
-    recent_failures: list[dict] = field(default_factory=list)
-    # openai engine: one dict per server (url, up, in_flight, answered, answers_per_s,
-    # times_down, down_reason); empty for the in-process engine
-    servers: list[dict] = field(default_factory=list)
-
-
-def default_run_name(dataset: Path, model: str) -> str:
-    short = re.sub(r"[^\w.\-]+", "-", model.rstrip("/").split("/")[-1]).strip("-")
-    return f"{dataset.resolve().name}-{short}-{time.strftime('%Y%m%d-%H%M')}"
+__all__ = ["Progress", "RunConfig", "Runner", "make_engine"]
 
 
 # Manifest fields that must not change when a run is resumed.
 _RESUME_FIELDS = ("model", "sampling")
 
 
-def check_parallel_options(config: RunConfig) -> None:
-    """UserError for data parallel or batch invariance asked of an engine that cannot."""
-    options = config.engine_options
-    data_parallel = int(options.get("data_parallel_size") or 1)
-    if data_parallel < 1:
-        raise UserError("--data-parallel-size must be 1 or more")
-    if data_parallel > 1:
-        tp = int(options.get("tensor_parallel_size") or 1)
-        # vLLM 0.32 refuses LLM(data_parallel_size>1) in one process ("may hang"); its
-        # data parallel replicas run behind its server, which the openai engine drives.
-        raise UserError(
-            f"--data-parallel-size {data_parallel}: vLLM runs data parallel replicas only "
-            f"behind its server; start `vllm serve MODEL --data-parallel-size {data_parallel} "
-            f"--tensor-parallel-size {tp}` ({data_parallel * tp} GPUs) and rate with "
-            f"--engine openai --base-url http://HOST:8000/v1")
-    if options.get("batch_invariant") and config.engine != "vllm":
-        raise UserError("--batch-invariant switches the in-process vLLM engine; for servers "
-                        "start each `vllm serve` with VLLM_BATCH_INVARIANT=1 in its environment")
-
-
 def make_engine(config: RunConfig, sampling: SamplingConfig, log_file: Path) -> Engine:
-    """The engine the config names; imports it lazily (vLLM is heavy)."""
+    """The engine the config names (checked by RunConfig.validate); imports it lazily
+    (vLLM is heavy)."""
+    config.validate()
+    options = config.engine_options_for_engine()
     if config.engine == "openai":
-        if not config.base_urls:
-            raise UserError("--engine openai needs --base-url (e.g. http://host:8000/v1)")
         from vlmrate.engines.openai import OpenAIEngine
 
-        options = {k: v for k, v in config.engine_options.items()
-                   if k in {"concurrency", "timeout_s", "max_retries", "backoff_s", "api_key_env",
-                            "cooldown_s"}}
+        assert config.base_urls
         return OpenAIEngine(config.base_urls, config.model, sampling, **options)
-    if config.engine == "vllm":
-        from vlmrate.engines.vllm import VllmEngine
+    from vlmrate.engines.vllm import VllmEngine
 
-        options = {k: v for k, v in config.engine_options.items()
-                   if k in {"max_in_flight", "tensor_parallel_size", "max_model_len",
-                            "gpu_memory_utilization", "dtype", "enforce_eager", "extra",
-                            "batch_invariant"}}
-        return VllmEngine(config.model, sampling, log_file=log_file, **options)
-    raise UserError(f"unknown engine {config.engine!r} (use vllm or openai)")
+    return VllmEngine(config.model, sampling, log_file=log_file, **options)
 
 
 class Runner:
@@ -183,13 +97,7 @@ class Runner:
     # --- preparation ------------------------------------------------------------------
     def prepare(self) -> Path:
         cfg = self.config
-        if cfg.engine not in {"vllm", "openai"}:
-            raise UserError(f"unknown engine {cfg.engine!r} (use vllm or openai)")
-        if cfg.engine == "openai" and not cfg.base_urls:
-            raise UserError("--engine openai needs --base-url (e.g. http://host:8000/v1)")
-        if len(set(cfg.base_urls)) != len(cfg.base_urls):
-            raise UserError("--base-url: the same server is given twice")
-        check_parallel_options(cfg)
+        cfg.validate()
         study = load_study(cfg.prompts, cfg.prompts_dir)
         images = discover_images(cfg.dataset)
         if cfg.limit:
@@ -201,35 +109,15 @@ class Runner:
             human = read_human_sheet(human_path, study.aspect_names, id_column=cfg.id_column,
                                      scale=(study.scale_min, study.scale_max),
                                      image_ids=[i.image_id for i in images])
-        repeats = cfg.repeats or study.repeats
-        if repeats < 1:
-            raise UserError("--repeats must be 1 or more")
-        sampling = SamplingConfig(
-            temperature=study.temperature if cfg.temperature is None else cfg.temperature,
-            top_p=study.top_p if cfg.top_p is None else cfg.top_p,
-            max_tokens=cfg.max_tokens or study.max_tokens,
-            structured=cfg.structured,
-            logprobs=cfg.logprobs,
-            scale_min=study.scale_min,
-            scale_max=study.scale_max,
-        )
+        repeats = cfg.repeats_for(study)
+        sampling = cfg.sampling_for(study)
         name = cfg.run_name or default_run_name(dataset_dir, cfg.model)
-        if not re.fullmatch(r"[\w.\-]+", name):
-            raise UserError(f"run name {name!r}: use letters, digits, '.', '_' or '-'")
-        run_dir = Path(cfg.runs_dir) / name
+        run_dir = run_dir_for(cfg.runs_dir, name)
         manifest = {
             "name": name,
             "status": "running",
             "study": study.to_manifest(),
-            "model": cfg.model,
-            "engine": {"name": cfg.engine, **_server_fields(cfg.base_urls),
-                       "options": {k: v for k, v in cfg.engine_options.items()
-                                   if "key" not in k.lower()}},
-            "sampling": {
-                "temperature": sampling.temperature, "top_p": sampling.top_p,
-                "max_tokens": sampling.max_tokens, "seed": cfg.seed, "repeats": repeats,
-                "structured": sampling.structured, "logprobs": sampling.logprobs,
-            },
+            **cfg.to_manifest(sampling, repeats),
             "dataset": {"path": str(dataset_dir.resolve()), "n_images": len(images),
                         "fingerprint": fingerprint(images)},
             "human": None if human is None else {
@@ -448,12 +336,6 @@ class Runner:
         }
 
 
-def _server_fields(urls: list[str]) -> dict[str, Any]:
-    """The manifest's record of the openai engine's servers (credentials dropped)."""
-    shown = [redact_url(u) for u in urls]
-    return {"base_url": shown[0] if shown else None, "base_urls": shown}
-
-
 def _append(writer: RatingsWriter, record: dict) -> None:
     try:
         writer.append(record)
@@ -483,8 +365,6 @@ class _Tracker:
         self.parse_failures = 0
         self.engine_errors = 0
         self.started: float | None = None
-        self.last_record: dict | None = None
-        self.recent_failures: deque[dict] = deque(maxlen=5)
         self.status = "starting"
         self.message = ""
         self.emit: Callable[[Progress], None] | None = None
@@ -501,14 +381,13 @@ class _Tracker:
             self.per_aspect_done[record["aspect"]] += 1
         if record.get("engine_error"):
             self.engine_errors += 1
-            self.recent_failures.append(record)
         elif record.get("parse_error"):
             self.parse_failures += 1
-            self.recent_failures.append(record)
-        self.last_record = record
-        self.publish()
+        self.publish(record)
 
-    def snapshot(self) -> Progress:
+    def snapshot(self, record: dict | None = None) -> Progress:
+        """The counts now; ``record``: the one just written (None in status reports, so
+        that a listener sees each record once)."""
         elapsed = time.monotonic() - self.started if self.started else 0.0
         rate = self.session_done / elapsed if elapsed > 0 else 0.0
         remaining = self.total - self.done
@@ -519,11 +398,10 @@ class _Tracker:
             ratings_per_s=rate,
             tokens_per_s=self.session_tokens / elapsed if elapsed > 0 else 0.0,
             elapsed_s=elapsed, eta_s=remaining / rate if rate > 0 else None,
-            last_record=self.last_record, status=self.status, message=self.message,
-            recent_failures=list(self.recent_failures),
+            last_record=record, status=self.status, message=self.message,
             servers=self.server_stats() if self.server_stats else [],
         )
 
-    def publish(self) -> None:
+    def publish(self, record: dict | None = None) -> None:
         if self.emit is not None:
-            self.emit(self.snapshot())
+            self.emit(self.snapshot(record))

@@ -26,6 +26,7 @@ import polars as pl
 
 from vlmrate.dataset import HUMAN_SCHEMA
 from vlmrate.errors import UserError
+from vlmrate.settings import is_run_name, run_dir_for
 
 MANIFEST = "manifest.json"
 RATINGS = "ratings.jsonl"
@@ -70,12 +71,31 @@ def repeat_seed(base_seed: int, image_id: str, aspect: str, repeat: int) -> int:
     return int.from_bytes(hashlib.sha256(text).digest()[:4], "big") & 0x7FFFFFFF
 
 
+def _has_manifest(folder: Path) -> bool:
+    try:
+        return (folder / MANIFEST).is_file()
+    except OSError:  # e.g. a name too long for the file system
+        return False
+
+
 def resolve_run(run: str | Path, runs_dir: Path = Path("runs")) -> Path:
-    """A run folder from a path or a name under runs_dir."""
-    for candidate in (Path(run), Path(runs_dir) / str(run)):
-        if (candidate / MANIFEST).is_file():
-            return candidate
-    raise UserError(f"run {str(run)!r} not found (no {MANIFEST} in {run} or {runs_dir}/{run})")
+    """A run folder from a path, or from a run name (the run-name rule) under runs_dir."""
+    if _has_manifest(Path(run)):
+        return Path(run)
+    name = str(run)
+    if is_run_name(name) and _has_manifest(run_dir_for(runs_dir, name)):
+        return run_dir_for(runs_dir, name)
+    shown = name if len(name) <= 60 else name[:60] + "…"
+    raise UserError(f"run {shown!r} not found (no {MANIFEST} in {shown} or {runs_dir}/{shown})")
+
+
+def run_name_of(run_dir: Path, manifest: dict) -> str:
+    """The run's name: the manifest's when it follows the run-name rule, else the folder's
+    (files named after the run, such as the workbook, stay inside the run folder)."""
+    name = manifest.get("name")
+    if is_run_name(name):
+        return name
+    return os.path.basename(os.path.normpath(Path(run_dir).absolute())) or "run"
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -422,7 +442,7 @@ def load_run(run: str | Path, runs_dir: Path = Path("runs")) -> LoadedRun:
     ratings = read_ratings(run_dir)
     aspects = manifest_aspects(manifest) or ratings["aspect"].unique(maintain_order=True).to_list()
     return LoadedRun(
-        name=manifest.get("name", run_dir.name),
+        name=run_name_of(run_dir, manifest),
         path=run_dir,
         manifest=manifest,
         aspects=aspects,
@@ -449,7 +469,7 @@ def list_runs(runs_dir: Path = Path("runs")) -> list[dict]:
         if status == "running" and not is_locked(run_dir):
             status = "interrupted"  # its process ended without saying so (killed, power cut)
         runs.append({
-            "name": manifest.get("name", run_dir.name),
+            "name": run_name_of(run_dir, manifest),
             "path": run_dir,
             "status": status,
             "model": manifest.get("model", ""),

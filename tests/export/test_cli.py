@@ -3,7 +3,6 @@ and (once vlmrate.stats exists) numbers equal to `vlmrate stats --json`."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from pathlib import Path
@@ -15,14 +14,8 @@ import pytest
 from tests.export.conftest import REPEATS, fake_per_image, fake_stats
 from vlmrate.cli import main
 from vlmrate.errors import UserError
-from vlmrate.export import (
-    AGREEMENT_ROWS,
-    ERRORS_COLUMNS,
-    RELIABILITY_ROWS,
-    SHEETS,
-    _dig,
-    write_workbook,
-)
+from vlmrate.export import ERRORS_COLUMNS, SHEETS, write_workbook
+from vlmrate.stats.layout import AGREEMENT, RELIABILITY, sheet_rows, value_at
 from vlmrate.store import LoadedRun, load_run
 
 
@@ -112,10 +105,10 @@ def test_permission_denied_as_seen_by_a_user(loaded: LoadedRun, stats_json: dict
     """The same checks when the tests run as root: os.access says no, then open() does."""
     existing = tmp_path / "readonly.xlsx"
     existing.write_bytes(b"old")
-    monkeypatch.setattr("vlmrate.export.os.access", lambda p, mode: Path(p) != existing)
+    monkeypatch.setattr("vlmrate.export.target.os.access", lambda p, mode: Path(p) != existing)
     with pytest.raises(UserError, match="read-only"):
         write_workbook(loaded, stats_json, per_image, existing)
-    monkeypatch.setattr("vlmrate.export.os.access", lambda p, mode: Path(p) != tmp_path)
+    monkeypatch.setattr("vlmrate.export.target.os.access", lambda p, mode: Path(p) != tmp_path)
     with pytest.raises(UserError, match="permission denied"):
         write_workbook(loaded, stats_json, per_image, tmp_path / "x.xlsx")
     monkeypatch.undo()
@@ -143,7 +136,7 @@ def test_locked_target_on_replace(loaded: LoadedRun, stats_json: dict,
     def locked(src: object, dst: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("vlmrate.export.os.replace", locked)
+    monkeypatch.setattr("vlmrate.export.target.os.replace", locked)
     with pytest.raises(UserError, match="open in another program"):
         write_workbook(loaded, stats_json, per_image, target)
     assert target.read_bytes() == b"old"
@@ -160,34 +153,13 @@ def test_failed_export_keeps_the_old_workbook(loaded: LoadedRun, stats_json: dic
     def broken(*_: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("vlmrate.export._assemble", broken)
+    monkeypatch.setattr("vlmrate.export.sheets.assemble", broken)
     with pytest.raises(UserError, match="No space left on device"):
         write_workbook(loaded, stats_json, per_image, target)
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["book.xlsx", "runs"]
 
 
-def test_missing_stats_module_is_one_clear_error(run_dir: Path, tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    stats = importlib.import_module("vlmrate.stats")
-    monkeypatch.delattr(stats, "analyse", raising=False)
-    assert main(["export", str(run_dir), "-o", str(tmp_path / "x.xlsx")]) == 2
-    err = capsys.readouterr().err
-    assert "vlmrate.stats" in err and err.count("\n") == 1
-    assert not (tmp_path / "x.xlsx").exists()
-
-
-def _stats_available() -> bool:
-    try:
-        stats = importlib.import_module("vlmrate.stats")
-        importlib.import_module("vlmrate.commands.stats")
-    except ImportError:
-        return False
-    return all(hasattr(stats, name) for name in ("analyse", "to_json_dict", "per_image"))
-
-
-@pytest.mark.skipif(not _stats_available(), reason="vlmrate.stats has not landed yet")
 def test_numbers_equal_stats_json(run_dir: Path, capsys: pytest.CaptureFixture) -> None:
     """The real thing: the workbook's numbers are `vlmrate stats --json`'s."""
     assert main(["stats", str(run_dir), "--json", "--bound", "0.4", "--alpha", "0.1"]) == 0
@@ -204,19 +176,20 @@ def test_numbers_equal_stats_json(run_dir: Path, capsys: pytest.CaptureFixture) 
         return isinstance(cell, int | float) and cell == pytest.approx(want, rel=1e-12,
                                                                        abs=1e-15)
 
-    for sheet, spec in (("Reliability", RELIABILITY_ROWS), ("Agreement", AGREEMENT_ROWS)):
+    for sheet in (RELIABILITY, AGREEMENT):
+        spec = sheet_rows(sheet)
         rows = list(book[sheet].iter_rows(values_only=True))
         header = rows[0]
         field = header.index("field (stats --json)")
         for row in rows[1:len(spec) + 1]:
             for aspect in aspects:
-                want = _dig(stats["aspects"][aspect], row[field])
+                want = value_at(stats["aspects"][aspect], row[field])
                 assert close(row[header.index(aspect)], want), (sheet, row[field], aspect)
     errors = list(book["ErrorsByK"].iter_rows(values_only=True))[1:]
     for row in errors:
         entry = stats["aspects"][row[0]]["errors_by_k"][row[1] - 1]
         for value, (_, key, _) in zip(row[1:], ERRORS_COLUMNS, strict=True):
-            assert close(value, _dig(entry, key)), (row[0], key)
+            assert close(value, value_at(entry, key)), (row[0], key)
     assert len(errors) == sum(len(a["errors_by_k"]) for a in stats["aspects"].values())
     facts = {r[0]: r[1] for r in book["Summary"].iter_rows(values_only=True) if r[0]}
     assert facts["TOST bound"] == 0.4 and facts["alpha"] == 0.1

@@ -12,17 +12,9 @@ import polars as pl
 import pytest
 
 from tests.export.conftest import ASPECTS, N_IMAGES, NASTY, REPEATS
-from vlmrate.export import (
-    AGREEMENT_ROWS,
-    EXCEL_MAX_CHARS,
-    P_FORMAT,
-    RELIABILITY_ROWS,
-    SHEETS,
-    STAT_FORMAT,
-    TRUNCATED,
-    _dig,
-    write_workbook,
-)
+from vlmrate.export import EXCEL_MAX_CHARS, SHEETS, TRUNCATED, write_workbook
+from vlmrate.stats.formatting import P_FORMAT, STAT_FORMAT
+from vlmrate.stats.layout import AGREEMENT, RELIABILITY, sheet_rows, value_at
 from vlmrate.store import LoadedRun
 
 # How these texts are stored in the file (ECMA-376 ST_Xstring escaping, as Excel itself
@@ -97,15 +89,14 @@ def by_field(ws: Any) -> dict[str, dict]:
     return out
 
 
-@pytest.mark.parametrize(("sheet", "spec"), [("Reliability", RELIABILITY_ROWS),
-                                             ("Agreement", AGREEMENT_ROWS)])
-def test_by_aspect_sheets_equal_stats(book: openpyxl.Workbook, stats_json: dict, sheet: str,
-                                      spec: list) -> None:
+@pytest.mark.parametrize("sheet", [RELIABILITY, AGREEMENT])
+def test_by_aspect_sheets_equal_stats(book: openpyxl.Workbook, stats_json: dict,
+                                      sheet: str) -> None:
     table = by_field(book[sheet])
-    assert list(table) == [key for _, _, key, _ in spec]
+    assert list(table) == [stat.path for stat in sheet_rows(sheet)]
     for key, row in table.items():
         for aspect in ASPECTS:
-            want = _dig(stats_json["aspects"][aspect], key)
+            want = value_at(stats_json["aspects"][aspect], key)
             assert same(row[aspect], want), (sheet, key, aspect, row[aspect], want)
 
 
@@ -293,7 +284,7 @@ def test_long_text_is_truncated_with_marker(loaded: LoadedRun, stats_json: dict,
 def test_rows_beyond_excel_limit_continue_on_next_sheet(
         loaded: LoadedRun, stats_json: dict, per_image: pl.DataFrame, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("vlmrate.export.EXCEL_MAX_ROWS", 101)
+    monkeypatch.setattr("vlmrate.export.xlsx_writer.EXCEL_MAX_ROWS", 101)
     book = openpyxl.load_workbook(write_workbook(loaded, stats_json, per_image,
                                                  tmp_path / "split.xlsx"))
     assert book.sheetnames == ["Summary", "Ratings", "Ratings (2)", "PerImage", "Reliability",
@@ -305,7 +296,7 @@ def test_rows_beyond_excel_limit_continue_on_next_sheet(
 
 
 def test_imported_run_with_empty_columns(tmp_path: Path) -> None:
-    from tests.unit.test_import import write_human, write_long
+    from tests.inputs.test_import import write_human, write_long
     from vlmrate.importer import import_run
     from vlmrate.store import load_run
 

@@ -257,3 +257,21 @@ def test_repeat_matrix_and_human_vector() -> None:
     np.testing.assert_array_equal(got, [[4, 5, 6], [1, np.nan, 3], [np.nan] * 3])
     human = human_frame({"valence": np.array([2.5, np.nan])}, ids=["b", "a"])
     np.testing.assert_array_equal(human_vector(human, "valence", ["a", "b"]), [np.nan, 2.5])
+
+
+def test_per_image_and_cases_do_not_depend_on_row_order() -> None:
+    """The same answers in any row order give bit-identical SDs and the same case lists
+    (a hash-ordered unique() once summed the repeats in a different order each run)."""
+    rng = np.random.default_rng(11)
+    x = rng.integers(1, 10, (300, 10)).astype(float)
+    x[:150] = x[150:]  # pairs of images with the same answers: tied SDs
+    ratings = ratings_frame({"valence": x})
+    human = human_frame({"valence": np.full(300, 5.0)})
+    want = per_image(ratings, human, ["valence"])
+    ranked = cases(ratings, human, "valence", n=20, table=want).most_variable["image_id"]
+    for seed in range(5):
+        shuffled = ratings.sample(fraction=1.0, shuffle=True, seed=seed)
+        got = per_image(shuffled, human, ["valence"])
+        assert got["valence_sd"].to_list() == want["valence_sd"].to_list()  # exact
+        again = cases(shuffled, human, "valence", n=20, table=got).most_variable["image_id"]
+        assert again.to_list() == ranked.to_list()

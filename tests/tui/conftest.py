@@ -21,19 +21,6 @@ N_IMAGES = 12
 REPEATS = 3
 
 
-def has_stats(*names: str) -> bool:
-    import vlmrate.stats as stats
-
-    return all(hasattr(stats, name) for name in names)
-
-
-needs_per_image = pytest.mark.skipif(
-    not has_stats("per_image"), reason="vlmrate.stats.per_image not merged into this branch yet")
-needs_analyse = pytest.mark.skipif(
-    not has_stats("per_image", "analyse", "to_json_dict"),
-    reason="vlmrate.stats.analyse not merged into this branch yet")
-
-
 def write_ratings(path: Path, n_images: int = N_IMAGES, repeats: int = REPEATS,
                   seed: int = 7) -> None:
     """Long ratings: a fixed bias per aspect, a reason per image, one missing answer."""

@@ -13,7 +13,7 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.message import Message
 
-from tests.tui.conftest import N_IMAGES, needs_per_image
+from tests.tui.conftest import N_IMAGES
 from tests.tui.test_screens import SIZE, open_results, settle
 from vlmrate.tui.app import VlmrateApp
 from vlmrate.tui.data import fmt
@@ -226,7 +226,6 @@ async def test_twenty_thousand_rows() -> None:
 # --- inside the Results screen --------------------------------------------------------
 
 
-@needs_per_image
 async def test_results_sort_shows_the_first_rows(
         make_app: Callable[..., VlmrateApp]) -> None:
     async with make_app().run_test(size=SIZE) as pilot:
@@ -255,7 +254,6 @@ async def test_results_sort_shows_the_first_rows(
         assert screen.descending
 
 
-@needs_per_image
 async def test_results_filter_and_enter_open_the_right_case(
         make_app: Callable[..., VlmrateApp]) -> None:
     async with make_app().run_test(size=SIZE) as pilot:
@@ -283,7 +281,6 @@ async def test_results_filter_and_enter_open_the_right_case(
         assert table.row_count == N_IMAGES
 
 
-@needs_per_image
 async def test_results_click_opens_the_case(make_app: Callable[..., VlmrateApp]) -> None:
     async with make_app().run_test(size=SIZE) as pilot:
         screen = await open_results(pilot)

@@ -1,6 +1,6 @@
 """The New run form and the Job panel, against a fake runner with vlmrate.runner's interface.
 
-(tests/tui/test_job_runner.py drives the real runner; tests/engine/test_tui_job_e2e.py the
+(tests/tui/test_job_runner.py drives the real runner; tests/e2e/test_tui_job.py the
 real runner with vLLM and the tiny model.)
 """
 
@@ -11,7 +11,6 @@ import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, ClassVar
 
 from textual.pilot import Pilot
@@ -19,9 +18,11 @@ from textual.widgets import RichLog, Static
 
 from tests.tui.test_screens import settle, text_of
 from vlmrate.errors import UserError
+from vlmrate.progress import Progress
+from vlmrate.settings import DEFAULT_MODEL, RunConfig
 from vlmrate.tui.app import VlmrateApp
 from vlmrate.tui.screens.job import JobScreen
-from vlmrate.tui.screens.new_run import NewRunScreen, collect_options
+from vlmrate.tui.screens.new_run import NewRunScreen, config_from_form
 from vlmrate.tui.screens.runs import RunsScreen
 
 ASPECTS = ("relevance", "arousal")
@@ -32,9 +33,9 @@ class FakeRunner:
 
     instances: ClassVar[list[FakeRunner]] = []
 
-    def __init__(self, options: dict, on_progress: Callable[[Any], None], total: int = 8,
-                 step_s: float = 0.01, fail_prepare: str = "") -> None:
-        self.options = options
+    def __init__(self, config: RunConfig, on_progress: Callable[[Progress], None],
+                 total: int = 8, step_s: float = 0.01, fail_prepare: str = "") -> None:
+        self.config = config
         self.on_progress = on_progress
         self.total = total
         self.step_s = step_s
@@ -48,22 +49,22 @@ class FakeRunner:
     def prepare(self) -> Path:
         if self.fail_prepare:
             raise UserError(self.fail_prepare)
-        run_dir = Path(self.options["runs_dir"]) / (self.options.get("run_name") or "fake")
+        run_dir = Path(self.config.runs_dir) / (self.config.run_name or "fake")
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "manifest.json").write_text(json.dumps(
             {"name": run_dir.name, "status": "running", "model": "fake", "total_jobs": 8}))
         return run_dir
 
-    def progress(self, done: int, status: str, record: dict | None) -> SimpleNamespace:
+    def progress(self, done: int, status: str, record: dict | None) -> Progress:
         half = self.total // 2
         per = {ASPECTS[0]: (min(done, half), half), ASPECTS[1]: (max(0, done - half), half)}
-        return SimpleNamespace(
+        return Progress(
             run_dir=Path("x"), total=self.total, done=done, per_aspect=per,
             parse_failures=1 if done >= 3 else 0, engine_errors=0, ratings_per_s=12.5,
             tokens_per_s=640.0, elapsed_s=float(done), eta_s=float(self.total - done),
             last_record=record, status=status, message="")
 
-    async def run(self) -> SimpleNamespace:
+    async def run(self) -> Progress:
         done = 0
         while done < self.total:
             if self._cancelled.is_set():
@@ -99,9 +100,10 @@ class FakeRunner:
         self._cancelled.set()
 
 
-def fake_factory(**kwargs: Any) -> Callable[[dict, Callable[[Any], None]], FakeRunner]:
-    def factory(options: dict, on_progress: Callable[[Any], None]) -> FakeRunner:
-        return FakeRunner(options, on_progress, **kwargs)
+def fake_factory(**kwargs: Any) -> Callable[[RunConfig, Callable[[Progress], None]],
+                                             FakeRunner]:
+    def factory(config: RunConfig, on_progress: Callable[[Progress], None]) -> FakeRunner:
+        return FakeRunner(config, on_progress, **kwargs)
 
     return factory
 
@@ -136,10 +138,15 @@ async def test_job_panel_runs_to_the_end(workspace: Path) -> None:
         screen = app.screen
         assert isinstance(screen, JobScreen)
         runner = FakeRunner.instances[-1]
-        assert runner.options["dataset"] == workspace / "data"
-        assert runner.options["run_name"] == "job1"
+        assert runner.config.dataset == workspace / "data"
+        assert runner.config.run_name == "job1"
+        assert runner.config.runs_dir == workspace / "runs"
         await wait_for(pilot, lambda: screen.job.status == "done")
-        await pilot.pause(0.4)  # one refresh of the panel
+        # the panel refreshes every 0.25 s: wait for the refresh after the end (a loaded
+        # machine can take longer than one period)
+        await wait_for(pilot, lambda: "8/8 done" in text_of(
+            screen.query_one("#job-counters", Static)) and len(
+            screen.query_one("#job-log", RichLog).lines) == 8)
         counters = text_of(screen.query_one("#job-counters", Static))
         assert "8/8 done" in counters and "12.5 ratings/s" in counters
         assert "parse failures 1" in counters and "ETA 0:00" in counters
@@ -206,42 +213,60 @@ async def test_prepare_error_is_a_notification(workspace: Path) -> None:
         assert not app.screen.query_one("#start").disabled
 
 
-def test_collect_options_checks_the_form(tmp_path: Path) -> None:
+def test_config_from_form_checks_the_form(tmp_path: Path) -> None:
     base = {"dataset": str(tmp_path), "engine": "vllm"}
     runs, prompts = tmp_path / "runs", tmp_path / "prompts"
-    options = collect_options({**base, "repeats": "3", "temperature": "0.7", "structured": True,
-                               "run_name": "a-b_c.1"}, runs, prompts)
-    assert options["repeats"] == 3 and options["temperature"] == 0.7
-    assert options["structured"] is True and options["logprobs"] is False
-    assert options["dataset"] == tmp_path and options["runs_dir"] == runs
-    assert "human" not in options and "base_url" not in options
-    several = collect_options({**base, "engine": "openai",
-                               "base_url": "http://a:1/v1, http://b:2/v1"}, runs, prompts)
-    assert several["base_url"] == ["http://a:1/v1", "http://b:2/v1"]
-    one = collect_options({**base, "engine": "openai", "base_url": " http://a:1/v1 "},
-                          runs, prompts)
-    assert one["base_url"] == "http://a:1/v1"
+    defaults = RunConfig(dataset=Path(), runs_dir=runs, prompts_dir=prompts)
+    config = config_from_form({**base, "repeats": "3", "temperature": "0.7", "structured": True,
+                               "run_name": "a-b_c.1"}, defaults)
+    assert config.repeats == 3 and config.temperature == 0.7
+    assert config.structured is True and config.logprobs is False
+    assert config.dataset == tmp_path and config.runs_dir == runs
+    assert config.prompts_dir == prompts and config.run_name == "a-b_c.1"
+    assert config.human is None and config.base_url is None and config.model == DEFAULT_MODEL
+    several = config_from_form({**base, "engine": "openai",
+                                "base_url": "http://a:1/v1, http://b:2/v1"}, defaults)
+    assert several.base_urls == ["http://a:1/v1", "http://b:2/v1"]
+    one = config_from_form({**base, "engine": "openai", "base_url": " http://a:1/v1 "},
+                           defaults)
+    assert one.base_url == "http://a:1/v1"
     bad = [({"dataset": ""}, "required"), ({"repeats": "0"}, "repeats"),
            ({"repeats": "x"}, "repeats"), ({"temperature": "hot"}, "not a number"),
            ({"temperature": "5"}, "between 0 and 2"), ({"engine": "openai"}, "base URL"),
            ({"base_url": "localhost:8000"}, "http://"), ({"run_name": "a b"}, "run name"),
-           ({"human": str(tmp_path / "nope.csv")}, "no such file"),
+           ({"run_name": ".."}, "not '.' or '..'"), ({"run_name": "x" * 300}, "too long"),
            ({"base_url": "http://a:1/v1 b:2"}, "http://"),
            ({"base_url": "http://a:1/v1, http://a:1/v1"}, "given twice")]
     for change, message in bad:
         try:
-            collect_options({**base, **change}, runs, prompts)
+            config_from_form({**base, **change}, defaults)
         except UserError as exc:
-            assert message in str(exc)
+            assert message in str(exc) and "\n" not in str(exc)
         else:
             raise AssertionError(f"{change} accepted")
 
 
-def test_job_counters_show_each_server_and_which_is_out() -> None:
+def test_form_keeps_the_settings_it_does_not_show(tmp_path: Path) -> None:
+    """Resuming from the form: seed, max tokens, top-p and engine options stay the run's."""
+    resumed = RunConfig(dataset=tmp_path, run_name="r", seed=7, max_tokens=64, top_p=0.9,
+                        engine_options={"max_model_len": 2048}, id_column="pic")
+    config = config_from_form({"dataset": str(tmp_path), "run_name": "r", "repeats": "2"},
+                              resumed)
+    assert (config.seed, config.max_tokens, config.top_p) == (7, 64, 0.9)
+    assert config.engine_options == {"max_model_len": 2048} and config.id_column == "pic"
+    assert config.repeats == 2
+
+
+def test_job_counters_show_each_server_and_which_is_out(tmp_path: Path) -> None:
+    from vlmrate.progress import Progress
     from vlmrate.tui.screens.job import _counters
 
     servers = [{"url": "http://gpu1:8000/v1", "up": True, "answers_per_s": 3.0},
                {"url": "http://gpu2:8000/v1", "up": False, "down_reason": "connection refused"}]
-    text = _counters(SimpleNamespace(done=5, total=9, servers=servers)).plain
+    progress = Progress(run_dir=tmp_path, total=9, done=5, per_aspect={}, parse_failures=0,
+                        engine_errors=0, ratings_per_s=1.0, tokens_per_s=1.0, elapsed_s=1.0,
+                        eta_s=None, last_record=None, status="running", servers=servers)
+    text = _counters(progress).plain
     assert "servers: gpu1:8000 3.0/s · gpu2:8000 OUT (connection refused)" in text
-    assert "servers" not in _counters(SimpleNamespace(done=5, total=9, servers=[])).plain
+    one = Progress(**{**progress.__dict__, "servers": servers[:1]})
+    assert "servers" not in _counters(one).plain

@@ -4,15 +4,17 @@ gives that cannot be used are counted with their codes and shown, and the run co
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from textual.widgets import DataTable, Static
 
 from tests.helpers import ScriptedEngine, make_dataset
 from tests.tui.test_job import start_run, wait_for
 from tests.tui.test_screens import text_of
-from vlmrate.runner import RunConfig, Runner
+from vlmrate.progress import Progress
+from vlmrate.runner import Runner
+from vlmrate.settings import RunConfig
 from vlmrate.store import read_ratings
 from vlmrate.tui.app import VlmrateApp
 from vlmrate.tui.screens.job import JobScreen
@@ -28,9 +30,10 @@ BAD_ANSWERS = [
 ]
 
 
-def scripted_factory(engine: ScriptedEngine) -> Callable[[dict, Callable[[Any], None]], Runner]:
-    def factory(options: dict, on_progress: Callable[[Any], None]) -> Runner:
-        config = RunConfig(**{**options, "repeats": 2, "model": "scripted"})
+def scripted_factory(engine: ScriptedEngine
+                     ) -> Callable[[RunConfig, Callable[[Progress], None]], Runner]:
+    def factory(config: RunConfig, on_progress: Callable[[Progress], None]) -> Runner:
+        config = replace(config, repeats=2, model="scripted")
         return Runner(config, on_progress=on_progress,
                       engine_factory=lambda cfg, sampling, log: engine)
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
-from tests.tui.conftest import ASPECTS, N_IMAGES, add_images, needs_analyse, needs_per_image
+from tests.tui.conftest import ASPECTS, N_IMAGES, add_images
 from vlmrate.tui.app import VlmrateApp
 from vlmrate.tui.screens.case import CaseScreen
 from vlmrate.tui.screens.new_run import NewRunScreen
@@ -80,7 +78,6 @@ async def test_runs_screen_without_runs(tmp_path: Path) -> None:
         assert isinstance(app.screen, RunsScreen)
 
 
-@needs_per_image
 async def test_results_sort_and_filter(make_app: Callable[..., VlmrateApp]) -> None:
     async with make_app().run_test(size=SIZE) as pilot:
         screen = await open_results(pilot)
@@ -112,7 +109,6 @@ async def test_results_sort_and_filter(make_app: Callable[..., VlmrateApp]) -> N
         assert isinstance(pilot.app.screen, ResultsScreen)
 
 
-@needs_per_image
 async def test_results_aspect_focus(make_app: Callable[..., VlmrateApp]) -> None:
     async with make_app().run_test(size=(80, 24)) as pilot:
         screen = await open_results(pilot)
@@ -126,7 +122,6 @@ async def test_results_aspect_focus(make_app: Callable[..., VlmrateApp]) -> None
         assert screen.focus_aspect == "all aspects"
 
 
-@needs_per_image
 async def test_case_review_flag_note_and_navigation(
         make_app: Callable[..., VlmrateApp], workspace: Path) -> None:
     review_path = workspace / "runs/study1/review.json"
@@ -188,7 +183,6 @@ async def test_case_review_flag_note_and_navigation(
         assert results.query_one("#results-table", FrameTable).get_row(order[0])["flag"] == "⚑"
 
 
-@needs_per_image
 async def test_case_shows_a_missing_answer(make_app: Callable[..., VlmrateApp]) -> None:
     async with make_app().run_test(size=SIZE) as pilot:
         results = await open_results(pilot)
@@ -202,7 +196,6 @@ async def test_case_shows_a_missing_answer(make_app: Callable[..., VlmrateApp]) 
         assert "raw answer" in text_of(pilot.app.screen.query_one("#case-answers", Static))
 
 
-@needs_per_image
 async def test_case_draws_the_image(make_app: Callable[..., VlmrateApp],
                                     workspace: Path) -> None:
     from textual_image.widget import HalfcellImage
@@ -223,7 +216,6 @@ async def test_case_draws_the_image(make_app: Callable[..., VlmrateApp],
         assert "no image file" in text_of(case.query_one(".image-placeholder", Static))
 
 
-@needs_analyse
 async def test_stats_screen(make_app: Callable[..., VlmrateApp]) -> None:
     async with make_app().run_test(size=SIZE) as pilot:
         await open_results(pilot)
@@ -234,6 +226,19 @@ async def test_stats_screen(make_app: Callable[..., VlmrateApp]) -> None:
         summary = text_of(screen.query_one("#stats-summary", Static))
         for label in ("ICC1", "Wilcoxon", "TOST", "Bland–Altman", *ASPECTS):
             assert label in summary
+        # everything the CLI report shows, e.g. MAE, W+/W−, the TOST t values, n0
+        assert screen.data is not None
+        study = screen.data.study
+        rows = {line.split("  ")[1]: line.split() for line in summary.splitlines()
+                if line.startswith("  ")}
+        for label, get, spec in (("MAE (mean of all repeats)", lambda a: a.agreement.mae, ".3f"),
+                                 ("W+", lambda a: a.wilcoxon.w_plus, "g"),
+                                 ("W−", lambda a: a.wilcoxon.w_minus, "g"),
+                                 ("t lower", lambda a: a.tost.t_lower, ".2f"),
+                                 ("t upper", lambda a: a.tost.t_upper, ".2f")):
+            assert rows[label][-3:] == [format(get(study.aspects[a]), spec)
+                                        for a in ASPECTS], label
+        assert "n0 (repeats per image, corrected)" in rows
         assert "relevance~arousal" in text_of(screen.query_one("#stats-between", Static))
         assert "aspect relevance" in text_of(screen.query_one("#stats-info", Static))
         await pilot.press("a")
@@ -247,31 +252,26 @@ async def test_stats_screen(make_app: Callable[..., VlmrateApp]) -> None:
         assert isinstance(pilot.app.screen, ResultsScreen)
 
 
-async def test_stats_unavailable_is_said(make_app: Callable[..., VlmrateApp],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    import vlmrate.stats
-
-    for name in ("per_image", "analyse"):
-        monkeypatch.delattr(vlmrate.stats, name, raising=False)
-    async with make_app().run_test(size=SIZE) as pilot:
-        screen = await open_results(pilot)
-        assert "statistics not available" in text_of(screen.query_one("#results-info", Static))
-        await pilot.press("t")
-        await settle(pilot)
-        info = text_of(pilot.app.screen.query_one("#stats-info", Static))
-        assert "statistics not available" in info
-
-
-async def test_export_without_exporter_notifies(make_app: Callable[..., VlmrateApp],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "vlmrate.export", None)  # import fails
+async def test_export_writes_the_workbook_or_says_why_not(
+        make_app: Callable[..., VlmrateApp], workspace: Path) -> None:
+    run_dir = workspace / "runs/study1"
+    lock = run_dir / ".~lock.study1.xlsx#"  # the workbook is open in LibreOffice
+    lock.write_text("")
     async with make_app().run_test(size=SIZE) as pilot:
         await open_results(pilot)
         await pilot.press("x")
         await settle(pilot)
         messages = [n.message for n in pilot.app._notifications]
-        assert any("export is not available" in m for m in messages)
+        assert any("is open in another program" in m for m in messages)
+        assert not (run_dir / "study1.xlsx").exists()
         assert isinstance(pilot.app.screen, ResultsScreen)
+        lock.unlink()
+        pilot.app.clear_notifications()
+        await pilot.press("x")
+        await settle(pilot)
+        messages = [n.message for n in pilot.app._notifications]
+        assert f"workbook written: {run_dir / 'study1.xlsx'}" in messages
+        assert (run_dir / "study1.xlsx").stat().st_size > 0
 
 
 async def test_new_run_rejects_a_missing_dataset(make_app: Callable[..., VlmrateApp]) -> None:
@@ -282,12 +282,28 @@ async def test_new_run_rejects_a_missing_dataset(make_app: Callable[..., Vlmrate
         assert isinstance(pilot.app.screen, NewRunScreen)
         await pilot.press(*"no/such/folder")
         await pilot.press("ctrl+s")
-        await pilot.pause()
-        messages = [n.message for n in pilot.app._notifications]
-        assert any("no/such/folder: no such folder" in m for m in messages)
+        for _ in range(100):  # the runner's prepare() checks it in a worker thread
+            await pilot.pause(0.05)
+            messages = [n.message for n in pilot.app._notifications]
+            if any("no/such/folder: no such folder" in m for m in messages):
+                break
+        else:
+            raise AssertionError("no notification about the missing folder")
         assert isinstance(pilot.app.screen, NewRunScreen)
+        assert not pilot.app.screen.query_one("#start").disabled
         await pilot.press("escape")
         assert isinstance(pilot.app.screen, RunsScreen)
+
+
+async def test_resuming_an_imported_run_is_refused(make_app: Callable[..., VlmrateApp]
+                                                   ) -> None:
+    async with make_app().run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("R")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, RunsScreen)
+        messages = [n.message for n in pilot.app._notifications]
+        assert any("study1 was imported" in m for m in messages)
 
 
 async def test_palette_runs_screen_actions(make_app: Callable[..., VlmrateApp]) -> None:
@@ -303,7 +319,7 @@ async def test_palette_runs_screen_actions(make_app: Callable[..., VlmrateApp]) 
 
 
 async def test_palette_lists_every_footer_key(make_app: Callable[..., VlmrateApp]) -> None:
-    from vlmrate.tui.commands import ScreenActionsProvider
+    from vlmrate.tui.palette import ScreenActionsProvider
 
     async with make_app().run_test(size=SIZE) as pilot:
         await settle(pilot)

@@ -12,7 +12,7 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from tests.tui.conftest import N_IMAGES, add_images, needs_analyse, needs_per_image
+from tests.tui.conftest import N_IMAGES, add_images
 from tests.tui.test_screens import settle
 from vlmrate.tui.app import VlmrateApp
 
@@ -31,27 +31,23 @@ def steps(*keys: str) -> Callable[[Pilot], Any]:
     return run_before
 
 
-@needs_per_image
 def test_results_snapshot(snap_compare: Any, make_app: Callable[..., VlmrateApp]) -> None:
     # sorted by relevance d, largest first
     assert snap_compare(make_app(), terminal_size=SIZE,
                         run_before=steps("enter", *"ssss", "S"))
 
 
-@needs_per_image
 def test_results_one_aspect_snapshot(snap_compare: Any,
                                      make_app: Callable[..., VlmrateApp]) -> None:
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=steps("enter", "a"))
 
 
-@needs_per_image
 def test_case_snapshot(snap_compare: Any, make_app: Callable[..., VlmrateApp]) -> None:
     # img03: a missing answer; the imported run has no image folder (placeholder)
     assert snap_compare(make_app(), terminal_size=SIZE,
                         run_before=steps("enter", "down", "down", "enter", "a"))
 
 
-@needs_per_image
 def test_case_image_snapshot(snap_compare: Any, make_app: Callable[..., VlmrateApp],
                              workspace: Path) -> None:
     add_images(workspace / "runs/study1", workspace / "data/pics",
@@ -60,12 +56,10 @@ def test_case_image_snapshot(snap_compare: Any, make_app: Callable[..., VlmrateA
                         run_before=steps("enter", "enter"))
 
 
-@needs_analyse
 def test_stats_summary_snapshot(snap_compare: Any, make_app: Callable[..., VlmrateApp]) -> None:
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=steps("s"))
 
 
-@needs_analyse
 def test_stats_chart_snapshot(snap_compare: Any, make_app: Callable[..., VlmrateApp]) -> None:
     # the scatter of model mean vs human mean for arousal
     assert snap_compare(make_app(), terminal_size=SIZE,

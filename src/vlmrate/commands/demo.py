@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 
 from rich.console import Console
 
-from vlmrate.runner import RunConfig, Runner
+from vlmrate.errors import UserError
+from vlmrate.run_summary import render_summary
+from vlmrate.runner import Runner
+from vlmrate.settings import RunConfig
 from vlmrate.store import load_run
-from vlmrate.summary import render_summary
+
+#: Where the demo writes its synthetic dataset: data/demo in the current folder, beside
+#: runs/, so the TUI's New run form offers it too. Git-ignored.
+DEMO_DATASET = Path("data") / "demo"
 
 
 def cache_dir() -> Path:
@@ -21,19 +28,37 @@ def cache_dir() -> Path:
 
 
 def ensure_demo_inputs(n_images: int, console: Console) -> tuple[Path, Path]:
-    """Build (once) the tiny model and the synthetic dataset in the cache folder."""
-    from vlmrate.demo_data import build_synthetic_dataset
+    """Build (once) the tiny model in the cache folder and the synthetic dataset."""
     from vlmrate.tiny_model import build_tiny_llava_next
 
     model_dir = cache_dir() / "tiny-llava-next"
     if not (model_dir / "config.json").is_file():
         console.print(f"building the tiny random-weight LLaVA-NeXT in {model_dir} ...")
         build_tiny_llava_next(model_dir)
-    data_dir = cache_dir() / f"demo-data-{n_images}"
-    if not (data_dir / "human.csv").is_file():
+    return model_dir, ensure_demo_dataset(n_images, console)
+
+
+def ensure_demo_dataset(n_images: int, console: Console) -> Path:
+    """data/demo with n_images synthetic images: kept when it has them, else (re)built.
+
+    A data/demo that the demo did not write is never touched (one clear error instead).
+    """
+    from vlmrate.demo_data import build_synthetic_dataset, is_synthetic_dataset
+
+    data_dir = DEMO_DATASET
+    if data_dir.is_dir() and any(data_dir.iterdir()) and not is_synthetic_dataset(data_dir):
+        raise UserError(f"{data_dir} exists and is not the demo's synthetic dataset; "
+                        "move it away or run the demo in another folder")
+    if not (data_dir / "human.csv").is_file() or _image_count(data_dir) != n_images:
+        shutil.rmtree(data_dir, ignore_errors=True)  # only ever the demo's own data
         console.print(f"building {n_images} synthetic images in {data_dir} ...")
         build_synthetic_dataset(data_dir, n_images=n_images)
-    return model_dir, data_dir
+    return data_dir
+
+
+def _image_count(data_dir: Path) -> int:
+    images = data_dir / "images"
+    return sum(1 for _ in images.glob("*.png")) if images.is_dir() else 0
 
 
 def main(args: argparse.Namespace) -> int:

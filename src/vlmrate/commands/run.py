@@ -18,15 +18,17 @@ from rich.progress import (
 )
 
 from vlmrate.engines.servers import servers_line
-from vlmrate.runner import Progress as RunProgress
-from vlmrate.runner import RunConfig, Runner
+from vlmrate.progress import Progress as RunProgress
+from vlmrate.run_summary import render_summary
+from vlmrate.runner import Runner
+from vlmrate.settings import RunConfig
 from vlmrate.store import load_run
-from vlmrate.summary import render_summary
 
 PLAIN_EVERY_S = 10.0
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The run's settings from the command line (checked by Runner.prepare)."""
     options = {
         "tensor_parallel_size": args.tensor_parallel_size,
         "max_model_len": args.max_model_len,

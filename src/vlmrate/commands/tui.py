@@ -21,11 +21,11 @@ def _prepare_terminal_images() -> str:
 
 def launch(runs_dir: Path, open_run: Path | None = None) -> int:
     """Run the app on runs_dir (optionally opening one run's Results first)."""
+    from vlmrate.engine_output import output_to_log, tui_log_path
     from vlmrate.tui.app import VlmrateApp
-    from vlmrate.tui.terminal import log_path_for, output_to_log
 
     image_mode = _prepare_terminal_images()
-    with output_to_log(log_path_for(runs_dir)):
+    with output_to_log(tui_log_path(runs_dir)):
         # the app is made inside: Textual remembers sys.__stdout__/__stderr__ when it starts
         app = VlmrateApp(runs_dir=runs_dir, image_mode=image_mode, open_run=open_run)
         app.run()

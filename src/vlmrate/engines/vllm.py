@@ -20,16 +20,20 @@ import logging
 import math
 import os
 import queue
-import sys
 import threading
 import time
 import traceback
-import warnings
-from collections.abc import AsyncIterator, Iterable, Iterator
-from dataclasses import asdict
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from vlmrate.engine_output import (
+    LogRoute,
+    quiet_environment,
+    silence_library_warnings,
+    stderr_to,
+)
 from vlmrate.engines.base import (
     EngineUnavailable,
     RatingRequest,
@@ -66,6 +70,30 @@ def _merge_logprob(table: dict[str, float], token: str, logprob: float) -> None:
         table[token] = hi if hi == -math.inf else hi + math.log1p(math.exp(min(a, b) - hi))
     else:
         table[token] = logprob
+
+
+@dataclass(frozen=True, slots=True)
+class _AddRequest:
+    """Engine thread: add one request to vLLM."""
+
+    request_id: str
+    inputs: dict[str, Any]
+    params: Any  # vllm.SamplingParams
+
+
+@dataclass(frozen=True, slots=True)
+class _AbortRequests:
+    """Engine thread: abort these requests if they are still running."""
+
+    request_ids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Stop:
+    """Engine thread: abort what is running and leave its loop."""
+
+
+_Command = _AddRequest | _AbortRequests | _Stop
 
 
 class _Call:
@@ -121,15 +149,15 @@ class VllmEngine:
         self._processor: Any = None
         self._rendered: dict[str, str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._commands: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._commands: queue.Queue[_Command] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._calls: dict[str, _Call] = {}
         self._counter = 0
         self._dead: str | None = None
         self._started = False
         self._closed = False
-        self._log_handler: logging.Handler | None = None
-        self._saved_loggers: list[tuple[logging.Logger, list[logging.Handler], bool, int]] = []
+        # vLLM's and transformers' logging goes to log_file while the engine lives.
+        self._log_route = LogRoute(self.log_file)
         # Filled by the worker thread with the vLLM classes it imported.
         self._vllm: dict[str, Any] = {}
 
@@ -160,10 +188,10 @@ class VllmEngine:
         try:
             await ready
         except BaseException:
-            self._commands.put(("stop",))
+            self._commands.put(_Stop())
             await asyncio.to_thread(self._thread.join, 30)
             self._thread = None
-            self._detach_logging()
+            self._log_route.restore()
             raise
         self._started = True
 
@@ -175,10 +203,10 @@ class VllmEngine:
         await self.cancel()
         thread = self._thread
         if thread is not None:
-            self._commands.put(("stop",))
+            self._commands.put(_Stop())
             await asyncio.to_thread(thread.join, 60)
             self._thread = None
-        self._detach_logging()
+        self._log_route.restore()
 
     async def cancel(self) -> None:
         """Abort every in-flight request; running ``rate()`` calls end soon.
@@ -191,7 +219,7 @@ class VllmEngine:
             call.results.put_nowait(None)
         self._calls.clear()
         if ids and self._thread is not None:
-            self._commands.put(("abort", ids))
+            self._commands.put(_AbortRequests(ids))
 
     def info(self) -> dict[str, Any]:
         """Engine name and options, for the manifest."""
@@ -257,7 +285,7 @@ class VllmEngine:
                     await feeder
             self._calls.pop(call_id, None)
             if call.pending and self._thread is not None:
-                self._commands.put(("abort", list(call.pending)))
+                self._commands.put(_AbortRequests(list(call.pending)))
             call.pending.clear()
 
     async def _feed(
@@ -295,7 +323,7 @@ class VllmEngine:
             self._deliver(rid, None, _describe(exc))
             return
         inputs = {"prompt": prompt, "multi_modal_data": {"image": req.image}}
-        self._commands.put(("add", rid, inputs, params))
+        self._commands.put(_AddRequest(rid, inputs, params))
 
     def _render(self, prompt: str) -> str:
         rendered = self._rendered.get(prompt)
@@ -424,7 +452,7 @@ class VllmEngine:
 
     def _thread_main(self, ready: asyncio.Future[None]) -> None:
         try:
-            quiet = _stderr_to(self.log_file) if self.quiet_stderr else contextlib.nullcontext()
+            quiet = stderr_to(self.log_file) if self.quiet_stderr else contextlib.nullcontext()
             with quiet:
                 engine = self._create_engine()
         except BaseException as exc:
@@ -456,25 +484,24 @@ class VllmEngine:
             except queue.Empty:
                 cmd = None
             while cmd is not None:
-                kind = cmd[0]
-                if kind == "stop":
-                    if live:
-                        with contextlib.suppress(Exception):
-                            engine.abort_request(list(live))
-                    return
-                if kind == "add":
-                    _, rid, inputs, params = cmd
-                    try:
-                        engine.add_request(rid, inputs, params)
-                        live.add(rid)
-                    except Exception as exc:
-                        self._post(self._deliver, rid, None, _describe(exc))
-                elif kind == "abort":
-                    ids = [rid for rid in cmd[1] if rid in live]
-                    if ids:
-                        with contextlib.suppress(Exception):
-                            engine.abort_request(ids)
-                        live.difference_update(ids)
+                match cmd:
+                    case _Stop():
+                        if live:
+                            with contextlib.suppress(Exception):
+                                engine.abort_request(list(live))
+                        return
+                    case _AddRequest(rid, inputs, params):
+                        try:
+                            engine.add_request(rid, inputs, params)
+                            live.add(rid)
+                        except Exception as exc:
+                            self._post(self._deliver, rid, None, _describe(exc))
+                    case _AbortRequests(request_ids):
+                        ids = [rid for rid in request_ids if rid in live]
+                        if ids:
+                            with contextlib.suppress(Exception):
+                                engine.abort_request(ids)
+                            live.difference_update(ids)
                 try:
                     cmd = self._commands.get_nowait()
                 except queue.Empty:
@@ -507,10 +534,10 @@ class VllmEngine:
         """After a fatal engine error, fail every later request until stopped."""
         while True:
             cmd = self._commands.get()
-            if cmd[0] == "stop":
+            if isinstance(cmd, _Stop):
                 return
-            if cmd[0] == "add":
-                self._post(self._deliver, cmd[1], None, f"engine stopped: {self._dead}")
+            if isinstance(cmd, _AddRequest):
+                self._post(self._deliver, cmd.request_id, None, f"engine stopped: {self._dead}")
 
     def _shutdown_engine(self, engine: Any) -> None:
         core = getattr(engine, "engine_core", None)
@@ -526,8 +553,8 @@ class VllmEngine:
     def _create_engine(self) -> Any:
         """Import vLLM and build the engine. Runs in the engine thread."""
         on_cpu = _prepare_environment(self.batch_invariant)
-        self._attach_logging("vllm", logging.INFO)
-        _silence_warnings()
+        self._log_route.attach("vllm", logging.INFO)
+        silence_library_warnings()
         try:
             import vllm
             from vllm.engine.arg_utils import EngineArgs
@@ -583,8 +610,10 @@ class VllmEngine:
         from transformers import AutoProcessor
         from transformers.utils import logging as hf_logging
 
-        hf_logging.get_logger("transformers")  # installs its stderr handler; replace it now
-        self._attach_logging("transformers")
+        # transformers logs to stderr by itself (e.g. from the image processor running inside
+        # the engine); get_logger installs that handler, so take the logger over after it.
+        hf_logging.get_logger("transformers")
+        self._log_route.attach("transformers")
 
         try:
             processor = AutoProcessor.from_pretrained(self.model)
@@ -602,124 +631,12 @@ class VllmEngine:
         engine_args = EngineArgs(**kwargs)
         return LLMEngine.from_engine_args(engine_args)
 
-    # ------------------------------------------------------------------ logging
-
-    def _attach_logging(self, name: str, level: int | None = None) -> None:
-        """Send the records of logger ``name`` to ``log_file`` (or nowhere), not the terminal.
-
-        Used for "vllm" and for "transformers", which logs to stderr by itself (e.g. from the
-        image processor running inside the engine). ``close()`` restores the loggers.
-        """
-        handler = self._log_handler
-        if handler is None:
-            if self.log_file is not None:
-                self.log_file.parent.mkdir(parents=True, exist_ok=True)
-                handler = logging.FileHandler(self.log_file, encoding="utf-8")
-                handler.setFormatter(
-                    logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-                )
-            else:
-                handler = logging.NullHandler()
-            handler.addFilter(_RepeatFilter())
-            self._log_handler = handler
-        lg = logging.getLogger(name)
-        if handler in lg.handlers:
-            return
-        self._saved_loggers.append((lg, list(lg.handlers), lg.propagate, lg.level))
-        for old in list(lg.handlers):
-            lg.removeHandler(old)
-        lg.addHandler(handler)
-        if level is not None:
-            lg.setLevel(level)
-        lg.propagate = False
-
-    def _detach_logging(self) -> None:
-        handler = self._log_handler
-        if handler is None:
-            return
-        for lg, handlers, propagate, level in self._saved_loggers:
-            lg.removeHandler(handler)
-            for old in handlers:
-                lg.addHandler(old)
-            lg.propagate = propagate
-            lg.setLevel(level)
-        self._saved_loggers = []
-        with contextlib.suppress(Exception):
-            handler.close()
-        self._log_handler = None
-
-
-class _RepeatFilter(logging.Filter):
-    """Let each distinct message through a few times only (vLLM repeats some per request)."""
-
-    def __init__(self, limit: int = 3) -> None:
-        super().__init__()
-        self.limit = limit
-        self.seen: dict[tuple[str, str], int] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, str(record.msg))
-        if key not in self.seen and len(self.seen) >= 10_000:
-            return True
-        count = self.seen.get(key, 0) + 1
-        self.seen[key] = count
-        if count == self.limit + 1:
-            record.msg = f"{record.msg} (repeated; further copies not logged)"
-        return count <= self.limit + 1
-
-
-@contextlib.contextmanager
-def _stderr_to(path: Path | None) -> Iterator[None]:
-    """Point file descriptor 2 at ``path`` (or /dev/null) while vLLM starts.
-
-    Catches what bypasses logging: C++ warnings of torch and vLLM's kernels, progress bars.
-    Affects the whole process for the duration, so a TUI drawing on stderr should start the
-    engine before it takes the screen (or pass ``quiet_stderr=False``).
-    """
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):
-        yield
-        return
-    target_path = str(path) if path is not None else os.devnull
-    try:
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        target = os.open(target_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    except OSError:
-        os.close(saved)
-        yield
-        return
-    try:
-        os.dup2(target, 2)
-        os.close(target)
-        yield
-    finally:
-        with contextlib.suppress(Exception):
-            sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def _silence_warnings() -> None:
-    """Keep Python warnings raised while vLLM runs (deprecations mostly) off the terminal.
-
-    Warnings filters are process-wide; these only match warnings attributed to vLLM and its
-    grammar backends, and deprecation notices attributed to torch and transformers.
-    """
-    warnings.filterwarnings("ignore", module=r"(vllm|xgrammar|llguidance|outlines_core)(\..*)?$")
-    for category in (DeprecationWarning, FutureWarning):
-        warnings.filterwarnings("ignore", category=category, module=r"(torch|transformers)(\..*)?$")
-
 
 def _prepare_environment(batch_invariant: bool = False) -> bool:
     """Set vLLM's environment before it is imported; True when no CUDA GPU is visible."""
-    os.environ["VLLM_CONFIGURE_LOGGING"] = "0"
+    quiet_environment()
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
     os.environ.setdefault("VLLM_DO_NOT_TRACK", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         import torch
     except ImportError as exc:

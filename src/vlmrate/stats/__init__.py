@@ -13,9 +13,9 @@ Input contract (plain Polars frames, as store.py loads them):
 ``render_report`` into rich tables.
 """
 
+from .analysis import AspectStats, StudyStats, analyse, to_json_dict
 from .frames import per_image, repeat_matrix, valid_ratings
 from .report import render_report
-from .summary import AspectStats, StudyStats, analyse, to_json_dict
 
 __all__ = [
     "AspectStats",

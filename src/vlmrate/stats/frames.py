@@ -18,7 +18,8 @@ def valid_ratings(ratings: pl.DataFrame) -> pl.DataFrame:
     """Valid answers only: ``image_id, aspect, repeat, rating`` with a non-null rating.
 
     Rows with a repeat number below 1 are dropped; if a (image_id, aspect, repeat) key
-    occurs twice (a redone repeat), the last row wins.
+    occurs twice (a redone repeat), the last row wins. Sorted by that key, so that what is
+    computed from it (the per-image SD) does not depend on the row order.
     """
     return (
         ratings.lazy()
@@ -31,6 +32,7 @@ def valid_ratings(ratings: pl.DataFrame) -> pl.DataFrame:
         .filter(pl.col("rating").is_not_null() & pl.col("rating").is_not_nan())
         .filter(pl.col("repeat") >= 1)
         .unique(subset=KEY, keep="last")
+        .sort(KEY)
         .collect()
     )
 

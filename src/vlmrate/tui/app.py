@@ -7,9 +7,9 @@ imported when first used, so the first frame comes quickly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -17,8 +17,13 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from vlmrate.tui.commands import ScreenActionsProvider
 from vlmrate.tui.jobs import Job, RunnerFactory, default_runner_factory
+from vlmrate.tui.palette import ScreenActionsProvider
+
+if TYPE_CHECKING:
+    from vlmrate.settings import RunConfig
+    from vlmrate.tui.data import RunData
+    from vlmrate.tui.screens.case import CaseScreen
 
 
 class VlmrateApp(App[int]):
@@ -50,9 +55,53 @@ class VlmrateApp(App[int]):
 
         self.push_screen(RunsScreen())
         if self.open_run is not None:
-            from vlmrate.tui.screens.results import ResultsScreen
+            self.open_results(Path(self.open_run))
 
-            self.push_screen(ResultsScreen(Path(self.open_run)))
+    # --- navigation: screens open each other through these (each screen's module is
+    # imported when it first opens) --------------------------------------------------------
+
+    def _show(self, screen: Screen[Any], replace: bool) -> None:
+        if replace:
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
+    def open_results(self, run_path: Path, *, replace: bool = False) -> None:
+        from vlmrate.tui.screens.results import ResultsScreen
+
+        self._show(ResultsScreen(Path(run_path)), replace)
+
+    def open_stats(self, run_path: Path) -> None:
+        from vlmrate.tui.screens.stats import StatsScreen
+
+        self.push_screen(StatsScreen(Path(run_path)))
+
+    def open_case(self, data: RunData, order: list[str], index: int, aspect: str
+                  ) -> CaseScreen:
+        """Case of ``order[index]``; n/p walk ``order``. Returns the screen opened."""
+        from vlmrate.tui.screens.case import CaseScreen
+
+        screen = CaseScreen(data, order, index, aspect)
+        self.push_screen(screen)
+        return screen
+
+    def open_job(self, job: Job, *, replace: bool = False) -> None:
+        from vlmrate.tui.screens.job import JobScreen
+
+        self._show(JobScreen(job), replace)
+
+    def open_new_run(self, config: RunConfig | None = None) -> None:
+        """The New run form; with ``config``, filled in to resume that run."""
+        from vlmrate.tui.screens.new_run import NewRunScreen
+
+        self.push_screen(NewRunScreen(config))
+
+    def ask_note(self, title: str, note: str,
+                 done: Callable[[str | None], Awaitable[None] | None]) -> None:
+        """The one-line note dialog; ``done`` gets the note (None: cancelled)."""
+        from vlmrate.tui.screens.note import NoteScreen
+
+        self.push_screen(NoteScreen(title, note), done)
 
     # --- jobs --------------------------------------------------------------------------
 

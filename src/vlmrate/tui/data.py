@@ -16,26 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import polars as pl
 
+    from vlmrate.stats import StudyStats
     from vlmrate.store import LoadedRun
-
-NOT_AVAILABLE = "statistics not available in this build (vlmrate.stats is missing {what})"
-
-
-class StatsUnavailable(Exception):
-    """vlmrate.stats lacks a function the screen needs."""
-
-
-def stats_function(name: str) -> Any:
-    """A function of vlmrate.stats, or StatsUnavailable when this build lacks it."""
-    try:
-        import vlmrate.stats as stats
-    except ImportError as exc:  # pragma: no cover - the package always exists
-        raise StatsUnavailable(NOT_AVAILABLE.format(what="entirely")) from exc
-    function = getattr(stats, name, None)
-    if function is None:
-        raise StatsUnavailable(NOT_AVAILABLE.format(what=f"{name}()"))
-    return function
-
 
 def fmt(value: Any, digits: int = 2) -> str:
     """A number for a table cell; missing or NaN values as an em dash."""
@@ -50,12 +32,6 @@ def fmt(value: Any, digits: int = 2) -> str:
             return "—"
         return f"{value:.{digits}f}"
     return str(value)
-
-
-def fmt_p(value: Any) -> str:
-    if isinstance(value, float) and not math.isnan(value) and 0 <= value < 0.001:
-        return "<.001"
-    return fmt(value, 3)
 
 
 @dataclass
@@ -133,8 +109,7 @@ class RunData:
     """A run as the Results and Case screens need it."""
 
     run: LoadedRun
-    table: pl.DataFrame | None  # per_image(); None when the statistics are unavailable
-    unavailable: str  # why table is None
+    table: pl.DataFrame  # per_image()
     rows: dict[str, dict[str, Any]]  # image_id -> per_image row
     answers: Mapping[str, dict[str, list[Answer]]]  # image_id -> aspect -> answers by repeat
     human: dict[str, dict[str, tuple[float | None, float | None, int | None]]]
@@ -182,18 +157,12 @@ def _images_of(manifest: dict) -> tuple[dict[str, Path], str]:
 
 def load_run_data(run_path: Path) -> RunData:
     """Load a run folder and its per-image table. Runs in a thread worker."""
+    from vlmrate.stats import per_image
     from vlmrate.store import load_run
 
     run = load_run(run_path)
-    table: pl.DataFrame | None = None
-    unavailable = ""
-    try:
-        per_image = stats_function("per_image")
-        table = per_image(run.ratings, run.human, run.aspects)
-    except StatsUnavailable as exc:
-        unavailable = str(exc)
-    rows = {row["image_id"]: row for row in table.iter_rows(named=True)} if table is not None \
-        else {}
+    table = per_image(run.ratings, run.human, run.aspects)
+    rows = {row["image_id"]: row for row in table.iter_rows(named=True)}
 
     answers = LazyAnswers(run.ratings)
 
@@ -202,10 +171,10 @@ def load_run_data(run_path: Path) -> RunData:
         human.setdefault(rec["image_id"], {})[rec["aspect"]] = (
             rec["human_mean"], rec["human_sd"], rec["human_n"])
 
-    ids = list(rows) or sorted(set(answers) | set(human))
+    ids = list(rows)  # per_image lists every image of the ratings and the human sheet
     search_text = search_texts(run.ratings, ids)
     images, note = _images_of(run.manifest)
-    return RunData(run=run, table=table, unavailable=unavailable, rows=rows, answers=answers,
+    return RunData(run=run, table=table, rows=rows, answers=answers,
                    human=human, search_text=search_text, images=images, images_note=note)
 
 
@@ -213,7 +182,8 @@ def load_run_data(run_path: Path) -> RunData:
 class StatsData:
     """What the Stats screen shows: DESIGN.md's `stats --json` object + per-image data."""
 
-    stats: dict
+    stats: dict  # to_json_dict(study)
+    study: StudyStats  # what analyse() returned (the Summary tab reads it: stats.layout)
     table: pl.DataFrame
     aspects: list[str]
 
@@ -221,23 +191,18 @@ class StatsData:
 def load_stats(run: LoadedRun, *, bound: float = 0.5, alpha: float = 0.05,
                seed: int = 0) -> StatsData:
     """analyse() + to_json_dict(), and analyse's own per-image table; in a thread worker."""
-    analyse = stats_function("analyse")
-    to_json_dict = stats_function("to_json_dict")
+    from vlmrate.stats import analyse, to_json_dict
+
     study = analyse(run.ratings, run.human, run.aspects, bound=bound, alpha=alpha, seed=seed,
                     run_name=run.name)
-    return StatsData(stats=to_json_dict(study), table=study.per_image,
+    return StatsData(stats=to_json_dict(study), study=study, table=study.per_image,
                      aspects=list(run.aspects))
 
 
 def export(run: LoadedRun) -> Path:
     """The workbook of a run via vlmrate.export.export_run (another module's job)."""
-    from vlmrate.errors import UserError
+    from vlmrate.export import export_run
 
-    try:
-        from vlmrate.export import export_run
-    except ImportError:
-        raise UserError("export is not available in this build (vlmrate.export is missing)"
-                        ) from None
     return export_run(run)[0]
 
 

@@ -8,12 +8,15 @@ screen polls a few times a second, so a fast engine never floods the UI with mes
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from vlmrate.progress import Progress
+    from vlmrate.settings import RunConfig
 
 ACTIVE = ("starting", "running", "paused")
 FAILED_KEPT = 5
@@ -24,41 +27,31 @@ class RunnerLike(Protocol):
     """vlmrate.runner.Runner as the TUI uses it."""
 
     def prepare(self) -> Path: ...
-    async def run(self) -> Any: ...
+    async def run(self) -> Progress: ...
     def pause(self) -> None: ...
     def resume(self) -> None: ...
     def cancel(self) -> None: ...
 
 
-RunnerFactory = Callable[[dict, Callable[[Any], None]], RunnerLike]
+RunnerFactory = Callable[["RunConfig", Callable[["Progress"], None]], RunnerLike]
 
 
-def default_runner_factory(options: dict, on_progress: Callable[[Any], None]) -> RunnerLike:
-    """Build vlmrate.runner.Runner from the New run form's options."""
-    from vlmrate.errors import UserError
+def default_runner_factory(config: RunConfig, on_progress: Callable[[Progress], None]
+                           ) -> RunnerLike:
+    """vlmrate.runner.Runner for the New run form's settings."""
+    from vlmrate.runner import Runner
 
-    try:
-        from vlmrate.runner import RunConfig, Runner
-    except ImportError:
-        raise UserError("the runner is not available in this build (vlmrate.runner is missing)"
-                        ) from None
-    return Runner(RunConfig(**options), on_progress=on_progress)
-
-
-def quiet_engine_logging() -> None:
-    """Engines must not print onto the screen: ask vLLM and tqdm to stay quiet."""
-    os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
-    os.environ.setdefault("TQDM_DISABLE", "1")
+    return Runner(config, on_progress=on_progress)
 
 
 @dataclass
 class Job:
     """One run going on in this app."""
 
-    options: dict
+    config: RunConfig
     runner: RunnerLike | None = None
     run_dir: Path | None = None
-    progress: Any = None  # the latest vlmrate.runner.Progress
+    progress: Progress | None = None  # the latest report of the runner
     status: str = "starting"
     message: str = ""
     records: deque[dict] = field(default_factory=lambda: deque(maxlen=LOG_KEPT))
@@ -70,19 +63,19 @@ class Job:
     def name(self) -> str:
         if self.run_dir is not None:
             return self.run_dir.name
-        return str(self.options.get("run_name") or "new run")
+        return self.config.run_name or "new run"
 
     @property
     def active(self) -> bool:
         return self.status in ACTIVE
 
-    def on_progress(self, progress: Any) -> None:
+    def on_progress(self, progress: Progress) -> None:
         """Called by the runner from its thread after every record."""
         self.progress = progress
-        status = getattr(progress, "status", "")
+        status = progress.status
         if status and not (self.paused and status == "running"):  # a record still in flight
             self.status = status
-        record = getattr(progress, "last_record", None)
+        record = progress.last_record
         if record:
             self.records.append(record)
             self.record_count += 1
@@ -91,27 +84,27 @@ class Job:
 
     def prepare(self, factory: RunnerFactory) -> Path:
         """Build the runner and let it validate everything (thread worker)."""
-        self.runner = factory(self.options, self.on_progress)
+        self.runner = factory(self.config, self.on_progress)
         self.run_dir = Path(self.runner.prepare())
         return self.run_dir
 
-    def run_blocking(self) -> Any:
+    def run_blocking(self) -> Progress:
         """Run to the end in the calling thread (a thread worker)."""
         assert self.runner is not None
-        quiet_engine_logging()
         self.status = "running"
         return asyncio.run(self.runner.run())
 
-    def finish(self, result: Any = None, error: BaseException | None = None) -> None:
+    def finish(self, result: Progress | None = None, error: BaseException | None = None
+               ) -> None:
         if error is not None:
             self.status = "failed"
             self.message = str(error) or type(error).__name__
             return
         if result is not None:
             self.progress = result
-        final = getattr(self.progress, "status", "") or "done"
+        final = (self.progress.status if self.progress else "") or "done"
         self.status = final if final not in ACTIVE else "done"
-        self.message = getattr(self.progress, "message", "") or ""
+        self.message = self.progress.message if self.progress else ""
 
     def toggle_pause(self) -> bool:
         """Pause or resume; True when now paused."""

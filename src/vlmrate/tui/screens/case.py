@@ -7,7 +7,7 @@ both written to review.json at once (vlmrate.store.save_review).
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from rich.table import Table
 from rich.text import Text
@@ -15,14 +15,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, Tab, Tabs
 
 from vlmrate.tui.data import RunData, fmt
+from vlmrate.tui.screens.base import AppScreen
 from vlmrate.tui.widgets.image_view import ImageView
-
-if TYPE_CHECKING:
-    from vlmrate.tui.app import VlmrateApp
 
 _REVIEW_LOCK = threading.Lock()  # one review.json writer at a time
 
@@ -75,7 +72,7 @@ def answers_table(data: RunData, image_id: str, aspect: str, raw: bool) -> Table
     return table
 
 
-class CaseScreen(Screen[None]):
+class CaseScreen(AppScreen):
     """One image: picture, human ratings, the model's answers per aspect."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -97,10 +94,6 @@ class CaseScreen(Screen[None]):
         self.index = index
         self.aspect = aspect if aspect in data.aspects else data.aspects[0]
         self.raw = False
-
-    @property
-    def vapp(self) -> VlmrateApp:
-        return self.app  # type: ignore[return-value]
 
     @property
     def image_id(self) -> str:
@@ -190,8 +183,6 @@ class CaseScreen(Screen[None]):
                     timeout=1.5)
 
     def action_note(self) -> None:
-        from vlmrate.tui.screens.note import NoteScreen
-
         image_id, aspect = self.image_id, self.aspect
 
         async def done(note: str | None) -> None:
@@ -203,8 +194,8 @@ class CaseScreen(Screen[None]):
             await self.show_case()
             self.save(image_id, aspect, note=note)
 
-        self.app.push_screen(NoteScreen(f"note on {image_id} · {aspect}",
-                                        self.data.note(image_id, aspect)), done)
+        self.vapp.ask_note(f"note on {image_id} · {aspect}", self.data.note(image_id, aspect),
+                           done)
 
     @work(thread=True, group="review", exit_on_error=False)
     def save(self, image_id: str, aspect: str, **change: Any) -> None:

@@ -9,14 +9,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar, RichLog, Static
 
 from vlmrate.engines.servers import servers_line
 from vlmrate.tui.jobs import Job
+from vlmrate.tui.screens.base import AppScreen
 
 if TYPE_CHECKING:
-    from vlmrate.tui.app import VlmrateApp
+    from vlmrate.progress import Progress
 
 REFRESH_S = 0.25
 
@@ -49,7 +49,7 @@ def answer_line(record: dict) -> Text:
     return head
 
 
-class JobScreen(Screen[None]):
+class JobScreen(AppScreen):
     """Progress bars and counters of one run, refreshed four times a second."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -65,10 +65,6 @@ class JobScreen(Screen[None]):
         self._written = 0
         self._failed_seen = -1
         self._aspect_bars: dict[str, ProgressBar] = {}
-
-    @property
-    def vapp(self) -> VlmrateApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -101,9 +97,7 @@ class JobScreen(Screen[None]):
         status = job.status
         title = Text.assemble(("run ", "dim"), (job.name, "bold"), "  ",
                               (f"[{status}]", _status_style(status)))
-        model = job.options.get("model")
-        if model:
-            title.append(f"  model {model}", style="dim")
+        title.append(f"  model {job.config.model}", style="dim")
         if job.message:
             title.append(f"\n{job.message}", style="red" if status == "failed" else "")
         self.query_one("#job-title", Static).update(title)
@@ -114,13 +108,11 @@ class JobScreen(Screen[None]):
         self._update_log()
         self.refresh_bindings()
 
-    def _update_bars(self, progress: Any) -> None:
-        total = getattr(progress, "total", None) or None
+    def _update_bars(self, progress: Progress) -> None:
         self.query_one("#job-overall", ProgressBar).update(
-            total=total, progress=getattr(progress, "done", 0))
-        per_aspect = getattr(progress, "per_aspect", None) or {}
+            total=progress.total or None, progress=progress.done)
         box = self.query_one("#job-aspects", Vertical)
-        for aspect, (done, total_a) in per_aspect.items():
+        for aspect, (done, total_a) in progress.per_aspect.items():
             bar = self._aspect_bars.get(aspect)
             if bar is None:
                 bar = ProgressBar(total=total_a or None, show_eta=False)
@@ -168,9 +160,7 @@ class JobScreen(Screen[None]):
     def action_results(self) -> None:
         if self.job.run_dir is None:
             return
-        from vlmrate.tui.screens.results import ResultsScreen
-
-        self.app.switch_screen(ResultsScreen(self.job.run_dir))
+        self.vapp.open_results(self.job.run_dir, replace=True)
 
     def action_back(self) -> None:
         if self.job.active:
@@ -184,23 +174,19 @@ def _status_style(status: str) -> str:
             }.get(status, "cyan")
 
 
-def _counters(progress: Any) -> Text:
-    def get(name: str, default: Any = 0) -> Any:
-        return getattr(progress, name, default)
-
+def _counters(progress: Progress) -> Text:
     text = Text()
-    text.append(f"{get('done')}/{get('total')} done", style="bold")
-    text.append(f" · {get('ratings_per_s', 0.0):.1f} ratings/s"
-                f" · {get('tokens_per_s', 0.0):.0f} tokens/s"
-                f" · elapsed {clock(get('elapsed_s', 0.0))} · ETA {clock(get('eta_s', None))}")
-    failures, errors = get("parse_failures"), get("engine_errors")
+    text.append(f"{progress.done}/{progress.total} done", style="bold")
+    text.append(f" · {progress.ratings_per_s:.1f} ratings/s"
+                f" · {progress.tokens_per_s:.0f} tokens/s"
+                f" · elapsed {clock(progress.elapsed_s)} · ETA {clock(progress.eta_s)}")
+    failures, errors = progress.parse_failures, progress.engine_errors
     text.append(f"\nparse failures {failures}", style="yellow" if failures else "")
     text.append(" · ")
     text.append(f"engine errors {errors}", style="red" if errors else "")
-    message = get("message", "")
-    if message:
-        text.append(f" · {escape(str(message))}")
-    servers = servers_line(get("servers", None) or [])
+    if progress.message:
+        text.append(f" · {escape(progress.message)}")
+    servers = servers_line(progress.servers)
     if servers:
         text.append(f"\n{servers}", style="red" if " OUT " in servers else "")
     return text

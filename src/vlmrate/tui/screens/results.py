@@ -14,16 +14,16 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
 from vlmrate.tui.data import RunData, fmt
+from vlmrate.tui.screens.base import AppScreen
 from vlmrate.tui.widgets.frame_table import Column, FrameTable
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from vlmrate.tui.app import VlmrateApp
+    from vlmrate.tui.screens.case import CaseScreen
 
 ALL = "all aspects"
 FIELDS_ALL = (("mean", "m"), ("sd", "sd"), ("human", "h"), ("d", "d"))
@@ -56,7 +56,6 @@ def table_frame(data: RunData) -> pl.DataFrame:
     this: it touches every image once)."""
     import polars as pl
 
-    assert data.table is not None
     table = data.table.sort("image_id")
     ids = table.get_column("image_id").to_list()
     floats = [name for name, dtype in table.schema.items() if dtype.is_float()]
@@ -125,7 +124,7 @@ def table_columns(columns: list[tuple[str, str]], sort_column: str | None,
     return out
 
 
-class ResultsScreen(Screen[None]):
+class ResultsScreen(AppScreen):
     """Per-image table; s/S sort, / filter, a aspect focus, enter opens the case."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -150,11 +149,7 @@ class ResultsScreen(Screen[None]):
         self.filter_text = ""
         self.frame: pl.DataFrame | None = None  # table_frame() of the data
         self.order: list[str] = []  # image ids as shown
-        self._case: Any = None  # the CaseScreen opened from here, while it is open
-
-    @property
-    def vapp(self) -> VlmrateApp:
-        return self.app  # type: ignore[return-value]
+        self._case: CaseScreen | None = None  # the Case opened from here, while it is open
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -180,7 +175,7 @@ class ResultsScreen(Screen[None]):
 
         try:
             data = load_run_data(self.run_path)
-            frame = table_frame(data) if data.table is not None else None
+            frame = table_frame(data)
         except Exception as exc:
             self.app.call_from_thread(self._failed, exc)
             return
@@ -190,13 +185,12 @@ class ResultsScreen(Screen[None]):
         self.query_one("#results-info", Static).update(f"cannot load this run: {error}")
         self.vapp.report_error(error, "results")
 
-    def _loaded(self, data: RunData, frame: pl.DataFrame | None) -> None:
+    def _loaded(self, data: RunData, frame: pl.DataFrame) -> None:
         select = self.current_id() if self.data is not None else None  # a reload
         self.data, self.frame = data, frame
         self.sub_title = f"{data.run.name} · {data.run.status}"
         table = self.query_one("#results-table", FrameTable)
-        if frame is not None:
-            table.set_data(frame, [])  # a new data set: the widths are measured on it
+        table.set_data(frame, [])  # a new data set: the widths are measured on it
         self.show(select=select)
         table.focus()
         self.refresh_bindings()  # keys that needed the data are enabled now
@@ -210,16 +204,9 @@ class ResultsScreen(Screen[None]):
         """Show the rows in the current order; the cursor goes to `select` if shown, else
         to the top."""
         data = self.data
-        if data is None:
+        if data is None or self.frame is None:
             return
         table = self.query_one("#results-table", FrameTable)
-        info = self.query_one("#results-info", Static)
-        if data.table is None or self.frame is None:
-            table.clear()
-            info.update(f"{data.unavailable}\n{len(data.answers)} images rated; "
-                        "the per-image table needs vlmrate.stats.per_image")
-            self.order = sorted(data.answers)
-            return
         view = sort_frame(filter_frame(with_flags(self.frame, data), self.filter_text),
                           self.sort_column, self.descending)
         table.set_view(view, table_columns(self.columns(), self.sort_column, self.descending))
@@ -258,7 +245,7 @@ class ResultsScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("open_case", "sort_next", "sort_reverse", "filter", "aspect"):
-            return True if self.data is not None and self.data.table is not None else None
+            return True if self.data is not None else None
         return True
 
     def action_open_case(self) -> None:
@@ -268,10 +255,8 @@ class ResultsScreen(Screen[None]):
         table = self.query_one("#results-table", FrameTable)
         if self.data is None or table.cursor_key is None:
             return
-        from vlmrate.tui.screens.case import CaseScreen
-
-        self._case = CaseScreen(self.data, self.order, table.cursor_row, self.case_aspect())
-        self.app.push_screen(self._case)
+        self._case = self.vapp.open_case(self.data, self.order, table.cursor_row,
+                                         self.case_aspect())
 
     def case_aspect(self) -> str:
         assert self.data is not None
@@ -343,9 +328,7 @@ class ResultsScreen(Screen[None]):
         self.load()
 
     def action_stats(self) -> None:
-        from vlmrate.tui.screens.stats import StatsScreen
-
-        self.app.push_screen(StatsScreen(self.run_path))
+        self.vapp.open_stats(self.run_path)
 
     def action_export(self) -> None:
         if self.data is None:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-if TYPE_CHECKING:
-    from vlmrate.tui.app import VlmrateApp
+from vlmrate.errors import UserError
+from vlmrate.tui.screens.base import AppScreen
 
 COLUMNS = ("name", "status", "model", "dataset", "progress", "created")
 
@@ -32,7 +31,7 @@ def run_row(run: dict) -> tuple[str, ...]:
             progress, created)
 
 
-class RunsScreen(Screen[None]):
+class RunsScreen(AppScreen):
     """The list of runs; the start of everything."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -47,10 +46,6 @@ class RunsScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.runs: list[dict] = []
-
-    @property
-    def vapp(self) -> VlmrateApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -149,30 +144,22 @@ class RunsScreen(Screen[None]):
     def _open(self, run: dict) -> None:
         job = self.vapp.active_job(run["name"])
         if job is not None:
-            from vlmrate.tui.screens.job import JobScreen
-
-            self.app.push_screen(JobScreen(job))
+            self.vapp.open_job(job)
             return
         if run.get("status") == "unreadable":
             self.notify(f"run {run['name']}: manifest.json is unreadable", severity="error")
             return
-        from vlmrate.tui.screens.results import ResultsScreen
-
-        self.app.push_screen(ResultsScreen(Path(run["path"])))
+        self.vapp.open_results(Path(run["path"]))
 
     def action_stats(self) -> None:
         run = self.selected_run()
         if run is None:
             self.notify("no run selected", severity="warning")
             return
-        from vlmrate.tui.screens.stats import StatsScreen
-
-        self.app.push_screen(StatsScreen(Path(run["path"])))
+        self.vapp.open_stats(Path(run["path"]))
 
     def action_new_run(self) -> None:
-        from vlmrate.tui.screens.new_run import NewRunScreen
-
-        self.app.push_screen(NewRunScreen())
+        self.vapp.open_new_run()
 
     def action_resume(self) -> None:
         run = self.selected_run()
@@ -182,6 +169,15 @@ class RunsScreen(Screen[None]):
         if self.vapp.active_job(run["name"]):
             self._open(run)
             return
-        from vlmrate.tui.screens.new_run import NewRunScreen, options_from_manifest
+        from vlmrate.settings import RunConfig
+        from vlmrate.store import read_manifest
 
-        self.app.push_screen(NewRunScreen(options_from_manifest(Path(run["path"]))))
+        run_dir = Path(run["path"])
+        try:
+            config = RunConfig.from_manifest(read_manifest(run_dir), run_dir=run_dir,
+                                             runs_dir=self.vapp.runs_dir,
+                                             prompts_dir=self.vapp.prompts_dir)
+        except UserError as exc:
+            self.vapp.report_error(exc, "resume")
+            return
+        self.vapp.open_new_run(config)

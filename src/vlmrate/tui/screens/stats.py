@@ -1,11 +1,16 @@
 """Stats: the analyses of vlmrate.stats as tables, and plotext charts per aspect.
 
-Numbers come from ``to_json_dict(analyse(...))`` (the object `vlmrate stats --json`
-prints) and ``per_image`` (for the scatter and histograms); nothing is computed here.
+Numbers come from ``analyse(...)`` and ``to_json_dict`` of it (the object `vlmrate stats
+--json` prints), laid out and formatted by ``vlmrate.stats.layout``/``formatting``, and the
+per-image table (for the scatter and histograms); nothing is computed here.
+
+``vlmrate.stats`` is imported inside the functions: the load worker imports it (~1 s) off
+the UI thread; importing it with this module would freeze the screen that opens Stats.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -15,106 +20,72 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
-from vlmrate.tui.data import StatsData, column_values, fmt, fmt_p, paired_values
+from vlmrate.tui.data import StatsData, column_values, fmt, paired_values
+from vlmrate.tui.screens.base import AppScreen
 from vlmrate.tui.widgets import charts
 from vlmrate.tui.widgets.charts import Chart
 
 if TYPE_CHECKING:
     from vlmrate.store import LoadedRun
-    from vlmrate.tui.app import VlmrateApp
 
 TABS = (("summary", "Summary"), ("byk", "By k"), ("cross", "Cross"), ("sd", "SD"),
         ("d", "d"), ("ba", "Bland–Altman"), ("scatter", "Scatter"))
 CHART_TABS = ("byk", "sd", "d", "ba", "scatter")
 
 
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
+def summary_table(per_aspect: Mapping[str, Any], aspects: list[str]) -> Table:
+    """Every row of stats.layout.STATISTICS under its section, aspects as columns (fits 80
+    columns for three aspects). per_aspect: aspect -> AspectStats."""
+    from vlmrate.stats.layout import STATISTICS, format_value, value_at
 
-
-def _ci(pair: Any, digits: int = 2) -> str:
-    if isinstance(pair, list | tuple) and len(pair) == 2:
-        return f"[{fmt(pair[0], digits)}, {fmt(pair[1], digits)}]"
-    return "—"
-
-
-def summary_table(stats: dict, aspects: list[str]) -> Table:
-    """Measures as rows, aspects as columns (fits 80 columns for three aspects)."""
     table = Table(box=None, header_style="bold", expand=True, pad_edge=False)
     table.add_column("measure", no_wrap=True)
     for aspect in aspects:
         table.add_column(aspect, justify="right")
-    per = {a: _get(stats, "aspects", a) or {} for a in aspects}
-
-    def row(label: str, value: Any) -> None:
-        table.add_row(label, *[value(per[a]) for a in aspects])
-
-    def section(label: str) -> None:
-        table.add_row(Text(label, style="bold underline"), *["" for _ in aspects])
-
-    section("stability")
-    row("images", lambda s: fmt(s.get("n_images")))
-    row("SD of repeats: mean", lambda s: fmt(_get(s, "stability", "sd_mean")))
-    row("SD of repeats: median", lambda s: fmt(_get(s, "stability", "sd_median")))
-    row("ICC1", lambda s: fmt(_get(s, "icc", "ICC1", "value")))
-    row("  95% CI", lambda s: _ci(_get(s, "icc", "ICC1", "ci95")))
-    row("ICC1k", lambda s: fmt(_get(s, "icc", "ICC1k", "value")))
-    row("  95% CI", lambda s: _ci(_get(s, "icc", "ICC1k", "ci95")))
-    row("ICC (reference formula)", lambda s: fmt(_get(s, "icc", "icc_reference")))
-    section("model vs human")
-    row("Pearson r", lambda s: fmt(_get(s, "pearson_vs_human", "r")))
-    row("  p", lambda s: fmt_p(_get(s, "pearson_vs_human", "p")))
-    row("mean d (model − human)", lambda s: fmt(_get(s, "tost", "mean_diff")))
-    row("Wilcoxon p two-sided", lambda s: fmt_p(_get(s, "wilcoxon", "p_two_sided")))
-    row("  p model > human", lambda s: fmt_p(_get(s, "wilcoxon", "p_greater")))
-    row("  p model < human", lambda s: fmt_p(_get(s, "wilcoxon", "p_less")))
-    row("TOST p (t)", lambda s: fmt_p(_get(s, "tost", "p")))
-    row("  equivalent", lambda s: fmt(_get(s, "tost", "equivalent")))
-    row("TOST p (Wilcoxon)", lambda s: fmt_p(_get(s, "tost_wilcoxon", "p")))
-    row("  equivalent", lambda s: fmt(_get(s, "tost_wilcoxon", "equivalent")))
-    row("ICC(A,1)", lambda s: fmt(_get(s, "agreement", "icc_a1")))
-    row("ICC(C,1)", lambda s: fmt(_get(s, "agreement", "icc_c1")))
-    row("Bland–Altman bias", lambda s: fmt(_get(s, "agreement", "ba_bias")))
-    row("  95% limits", lambda s: _ci([_get(s, "agreement", "ba_lower"),
-                                       _get(s, "agreement", "ba_upper")]))
-    row("MAE 95% CI", lambda s: _ci(_get(s, "agreement", "mae_ci95")))
-    row("r 95% CI", lambda s: _ci(_get(s, "agreement", "r_ci95")))
-    section("answers")
-    row("parse failures", lambda s: fmt(s.get("parse_failures")))
-    row("engine errors", lambda s: fmt(s.get("engine_errors")))
+    section = None
+    for stat in STATISTICS:
+        if stat.section != section:
+            section = stat.section
+            table.add_row(Text(section, style="bold underline"), *["" for _ in aspects])
+        table.add_row(f"  {stat.label}", *[
+            format_value(value_at(per_aspect.get(a), stat.path), stat.kind, stat.digits)
+            for a in aspects])
     return table
 
 
 def between_table(stats: dict) -> Table:
+    from vlmrate.stats.formatting import number, p_value
+    from vlmrate.stats.layout import value_at
+
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("model means", no_wrap=True)
     table.add_column("r", justify="right")
     table.add_column("p", justify="right")
     for pair, value in (stats.get("between_aspects") or {}).items():
-        table.add_row(pair, fmt(_get(value, "r")), fmt_p(_get(value, "p")))
+        table.add_row(pair, number(value_at(value, "r")), p_value(value_at(value, "p")))
     return table
 
 
 def by_k_table(rows: list[dict]) -> Table:
+    from vlmrate.stats.formatting import interval, number
+
     table = Table(box=None, header_style="bold", pad_edge=False, expand=True)
     for name in ("k", "n", "MAE", "MSE", "r", "MAE subsets", "95% interval"):
         table.add_column(name, justify="right")
     for row in rows:
-        table.add_row(fmt(row.get("k")), fmt(row.get("n")), fmt(row.get("mae")),
-                      fmt(row.get("mse")), fmt(row.get("r")), fmt(row.get("mae_subsets")),
-                      _ci(row.get("mae_subsets_ci95")))
+        table.add_row(fmt(row.get("k")), fmt(row.get("n")), number(row.get("mae")),
+                      number(row.get("mse")), number(row.get("r")),
+                      number(row.get("mae_subsets")), interval(row.get("mae_subsets_ci95")))
     return table
 
 
 def cross_table(stats: dict, aspects: list[str], k: str) -> Table:
-    matrix = _get(stats, "cross_by_k", k) or {}
+    from vlmrate.stats.formatting import number
+    from vlmrate.stats.layout import value_at
+
+    matrix = value_at(stats, ("cross_by_k", k)) or {}
     table = Table(title=f"Pearson r, model mean of the first {k} repeats (rows) vs human "
                   "mean (columns)", title_justify="left", box=None, header_style="bold",
                   pad_edge=False)
@@ -123,11 +94,11 @@ def cross_table(stats: dict, aspects: list[str], k: str) -> Table:
     for human in humans:
         table.add_column(human, justify="right")
     for model in matrix:
-        table.add_row(model, *[fmt(_get(matrix, model, h)) for h in humans])
+        table.add_row(model, *[number(value_at(matrix, (model, h))) for h in humans])
     return table
 
 
-class StatsScreen(Screen[None]):
+class StatsScreen(AppScreen):
     """Tables and charts; a switches the aspect of the per-aspect views."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -146,10 +117,6 @@ class StatsScreen(Screen[None]):
         self.data: StatsData | None = None
         self.aspect = ""
         self.cross_k = ""
-
-    @property
-    def vapp(self) -> VlmrateApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -175,21 +142,15 @@ class StatsScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="stats", exit_on_error=False)
     def load(self) -> None:
         from vlmrate.store import load_run
-        from vlmrate.tui.data import StatsUnavailable, load_stats
+        from vlmrate.tui.data import load_stats
 
         try:
             run = load_run(self.run_path)
             data = load_stats(run)
-        except StatsUnavailable as exc:
-            self.app.call_from_thread(self._unavailable, str(exc))
-            return
         except Exception as exc:
             self.app.call_from_thread(self._failed, exc)
             return
         self.app.call_from_thread(self._loaded, run, data)
-
-    def _unavailable(self, why: str) -> None:
-        self.query_one("#stats-info", Static).update(why)
 
     def _failed(self, error: BaseException) -> None:
         self.query_one("#stats-info", Static).update(f"cannot compute the statistics: {error}")
@@ -201,11 +162,13 @@ class StatsScreen(Screen[None]):
         ks = list((data.stats.get("cross_by_k") or {}).keys())
         self.cross_k = ks[-1] if ks else ""
         self.query_one("#stats-summary", Static).update(
-            summary_table(data.stats, data.aspects))
+            summary_table(data.study.aspects, data.aspects))
         self.query_one("#stats-between", Static).update(between_table(data.stats))
         self.show_aspect()
 
     def show_aspect(self) -> None:
+        from vlmrate.stats.layout import value_at
+
         data, aspect = self.data, self.aspect
         if data is None or self.run is None:
             return
@@ -215,7 +178,7 @@ class StatsScreen(Screen[None]):
                              f" · aspect {aspect} (a switches) · TOST bound ±{fmt(bound)}"
                              f" · alpha {fmt(alpha)}")
         self.query_one("#stats-info", Static).update(info)
-        rows = _get(stats, "aspects", aspect, "errors_by_k") or []
+        rows = value_at(stats, ("aspects", aspect, "errors_by_k")) or []
         self.query_one("#stats-byk", Static).update(by_k_table(rows))
         self.query_one("#stats-cross", Static).update(
             cross_table(stats, data.aspects, self.cross_k))
@@ -229,7 +192,7 @@ class StatsScreen(Screen[None]):
                          f"{aspect}: d = model mean − human mean per image", "d",
                          zero_line=True)
         human, model = paired_values(table, f"{aspect}_human", f"{aspect}_mean")
-        agreement = _get(stats, "aspects", aspect, "agreement") or {}
+        agreement = value_at(stats, ("aspects", aspect, "agreement")) or {}
         charts.bland_altman(self.query_one("#chart-ba", Chart),
                             [(h + m) / 2 for h, m in zip(human, model, strict=True)],
                             [m - h for h, m in zip(human, model, strict=True)],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ from textual.widgets import Static
 
 from tests.tui.test_job import wait_for
 from tests.tui.test_screens import text_of
+from vlmrate.progress import Progress
+from vlmrate.settings import RunConfig
 from vlmrate.store import read_manifest, read_ratings
 from vlmrate.tiny_model import TINY_ENGINE_OPTIONS
 from vlmrate.tui.app import VlmrateApp
@@ -22,10 +25,10 @@ pytest.importorskip("vllm")
 pytestmark = [pytest.mark.engine]
 
 
-def tiny_factory(options: dict, on_progress: Callable[[Any], None]) -> Any:
+def tiny_factory(config: RunConfig, on_progress: Callable[[Progress], None]) -> Any:
     """The app's own runner factory, with the tiny model's engine options added."""
-    return default_runner_factory({**options, "engine_options": dict(TINY_ENGINE_OPTIONS),
-                                   "max_tokens": 48}, on_progress)
+    return default_runner_factory(replace(config, engine_options=dict(TINY_ENGINE_OPTIONS),
+                                          max_tokens=48), on_progress)
 
 
 async def test_job_panel_tiny_model_run(tiny_model_dir: Path, synthetic_dataset: Path,

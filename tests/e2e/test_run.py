@@ -173,7 +173,7 @@ def test_demo_builds_runs_and_resumes(tmp_path: Path) -> None:
     assert "3 images × 3 aspects × up to 2 repeats = 18 answers, 0 without a rating" \
         in first.stdout
     assert "next: vlmrate stats demo" in first.stdout
-    assert (tmp_path / "cache" / "vlmrate" / "demo-data-3" / "README.txt").is_file()
+    assert (tmp_path / "data" / "demo" / "README.txt").is_file()  # cwd/data/demo
     lines = (tmp_path / "runs" / "demo" / RATINGS).read_bytes()
     again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600,
                            cwd=tmp_path, check=False)

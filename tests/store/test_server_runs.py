@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.engines.conftest import MODEL, FakeServer
 from tests.helpers import PROMPTS, make_dataset
-from tests.openai_engine.conftest import MODEL, FakeServer
 from vlmrate.cli import main
-from vlmrate.runner import RunConfig, Runner
+from vlmrate.runner import Runner
+from vlmrate.settings import RunConfig
 from vlmrate.store import MANIFEST, load_run, read_ratings
 
 ROOT = Path(__file__).parents[2]

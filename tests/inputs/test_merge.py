@@ -13,7 +13,8 @@ from tests.helpers import PROMPTS, ScriptedEngine, make_dataset
 from vlmrate.cli import main
 from vlmrate.errors import UserError
 from vlmrate.merge import merge_runs
-from vlmrate.runner import RunConfig, Runner
+from vlmrate.runner import Runner
+from vlmrate.settings import RunConfig
 from vlmrate.store import read_human, read_manifest, read_ratings, read_review, save_review
 
 KEY = ["image_id", "aspect", "repeat"]

@@ -93,3 +93,31 @@ def test_reference_study_is_the_protocol_byte_for_byte() -> None:
 def test_unknown_prompt_set(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="prompt set 'nope' not found"):
         load_study("nope", tmp_path)
+
+
+def test_example_dataset_in_data_reads_as_documented() -> None:
+    """data/example (described in data/README.md): every image matched, every cell kept."""
+    import csv
+
+    from vlmrate.dataset import find_human_sheet
+
+    folder = Path(__file__).parents[2] / "data" / "example"
+    images = discover_images(folder)
+    sheet_path = find_human_sheet(folder)
+    assert sheet_path == folder / "human.csv"
+    human = read_human_sheet(sheet_path, ASPECTS, image_ids=[i.image_id for i in images])
+    assert human.warnings == []
+    assert human.id_column == "image"
+    assert human.columns["arousal"] == {"mean": "Arousal Mean", "sd": "Arousal SD"}
+    # the sheet's ids (pic1) are the images' ids (pic001); read back with the csv module
+    with sheet_path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    expected = {
+        (f"pic{int(row['image'][3:]):03d}", aspect): float(row[cols["mean"]])
+        for row in rows
+        for aspect, cols in human.columns.items()
+        if row[cols["mean"]]
+    }
+    got = {(r["image_id"], r["aspect"]): r["human_mean"] for r in human.frame.iter_rows(named=True)}
+    assert got == expected
+    assert len(got) == len(rows) * len(ASPECTS) - 1  # one empty cell: no rating, not a 0

@@ -1,8 +1,8 @@
 """The runner's planning, resume, bad-image isolation and control, with a scripted engine.
 
 The engine here is a small in-test implementation of the Engine protocol that answers
-from the seed; the real vLLM and HTTP engines are exercised in tests/engine and
-tests/openai_engine.
+from the seed; the real vLLM and HTTP engines are exercised in tests/e2e and
+tests/engines.
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ def test_full_run_image_major(tmp_path: Path) -> None:
     assert read_manifest(tmp_path / "runs/r")["status"] == "done"
     assert engine.closed
     assert events[-1].per_aspect == {"relevance": (8, 8), "arousal": (8, 8), "valence": (8, 8)}
+    # each record reaches the listener once (the start and end reports carry none)
+    reported = [(e.last_record["image_id"], e.last_record["aspect"], e.last_record["repeat"])
+                for e in events if e.last_record is not None]
+    assert sorted(reported) == sorted(engine.order) and len(set(reported)) == 24
+    assert events[-1].status == "done" and events[-1].last_record is None
     human = json.loads((tmp_path / "runs/r/manifest.json").read_text())["human"]
     assert human["column_map"]["id"] == "image"
 
@@ -118,13 +123,14 @@ def test_sampling_from_study_defaults(tmp_path: Path) -> None:
 def test_engine_options_checked_before_anything_is_written(tmp_path: Path) -> None:
     make_dataset(tmp_path)
     from tests.helpers import PROMPTS
-    from vlmrate.runner import RunConfig, Runner
+    from vlmrate.runner import Runner
+    from vlmrate.settings import RunConfig
 
     def config(engine: str) -> RunConfig:
         return RunConfig(dataset=tmp_path / "data", run_name="r", runs_dir=tmp_path / "runs",
                          prompts_dir=PROMPTS, engine=engine)
 
-    with pytest.raises(UserError, match="needs --base-url"):
+    with pytest.raises(UserError, match="needs a base URL"):
         Runner(config("openai")).prepare()
     with pytest.raises(UserError, match="unknown engine"):
         Runner(config("tgi")).prepare()

@@ -1,0 +1,20 @@
+"""Test-suite layout: tests/<subsystem>/ mirrors src/vlmrate/; tests/e2e/ holds the slow tests.
+
+Every test under tests/e2e/ (the vLLM CPU build, real servers, subprocess kills) and every test
+marked `engine` (needs the vLLM CPU build and the tiny model) is marked `e2e`, so that
+`pytest -m "not e2e"` is the fast suite for the edit loop; `make test` runs everything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+E2E_DIR = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(E2E_DIR) or item.get_closest_marker("engine"):
+            item.add_marker(pytest.mark.e2e)
