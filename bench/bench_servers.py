@@ -5,8 +5,11 @@ Starts two OpenAI-compatible vLLM servers of the tiny random-weight LLaVA-NeXT o
 equal study (other images, so no cache carries over) through both. Reports answers/s of
 each run and, per server, the prefix-cache hit rate of that run (deltas of the
 ``vllm:prefix_cache_hits`` / ``vllm:prefix_cache_queries`` counters from ``/metrics``).
-On a 2-core machine two servers share the same cores: the point is not a speed-up but
-that image affinity keeps each server's hit rate where one server's is.
+A third study goes through both servers with the requests dealt round-robin, as a load
+balancer in front of them would (no image affinity), for comparison. A small warm-up
+study through both servers goes first (not measured). On a 2-core machine two servers
+share the same cores: the point is not a speed-up but that image affinity keeps each
+server's hit rate where one server's is.
 """
 
 from __future__ import annotations
@@ -20,7 +23,16 @@ import sys
 import time
 from pathlib import Path
 
-from _common import Row, child_env, finish, fmt_s, parse_args, print_rows, vlmrate_cmd
+from _common import (
+    PROMPTS,
+    Row,
+    child_env,
+    finish,
+    fmt_s,
+    parse_args,
+    print_rows,
+    vlmrate_cmd,
+)
 
 BENCH = "servers"
 
@@ -75,10 +87,50 @@ def prefix_counters(base: str) -> tuple[float, float]:
     return hits, queries
 
 
-def rate(data: Path, runs: Path, name: str, model: Path, urls: list[str], repeats: int
-         ) -> tuple[float, int, list[float | None]]:
-    """(wall s, answers, per-server hit rate of this run) of one `vlmrate run`."""
+def rate_round_robin(data: Path, runs: Path, name: str, model: Path, urls: list[str],
+                     repeats: int) -> int:
+    """Rate in this process through the openai engine with every request dealt to the
+    next server in turn (a load balancer's way); returns the answers written."""
+    import asyncio
+    import itertools
+
+    from vlmrate.engines.openai import OpenAIEngine
+    from vlmrate.runner import Runner
+    from vlmrate.settings import RunConfig
+
+    def round_robin(config: RunConfig, sampling: object, log: Path) -> OpenAIEngine:
+        engine = OpenAIEngine(config.base_urls, config.model, sampling,  # type: ignore[arg-type]
+                              concurrency=27)
+        pool, turn = engine.pool, itertools.cycle(engine.pool.servers)
+
+        async def acquire(image_id: str) -> object:
+            server = next(turn)
+            while server.in_flight >= server.window:
+                await asyncio.sleep(0.005)
+            server.in_flight += 1
+            return server
+
+        pool.acquire = acquire  # type: ignore[method-assign]
+        return engine
+
+    config = RunConfig(dataset=data, model=str(model), engine="openai", base_url=urls,
+                       repeats=repeats, structured=True, max_tokens=32, run_name=name,
+                       runs_dir=runs, prompts_dir=PROMPTS)
+    final = asyncio.run(Runner(config, engine_factory=round_robin).run())
+    if final.status != "done":
+        raise RuntimeError(f"round-robin run ended {final.status}: {final.message}")
+    return final.done
+
+
+def rate(data: Path, runs: Path, name: str, model: Path, urls: list[str], repeats: int,
+         round_robin: bool = False) -> tuple[float, int, list[float | None]]:
+    """(wall s, answers, per-server hit rate of this run) of one `vlmrate run` (or, with
+    round_robin, of the same run in this process with requests dealt in turn)."""
     before = [prefix_counters(u) for u in urls]
+    if round_robin:
+        t0 = time.perf_counter()
+        answers = rate_round_robin(data, runs, name, model, urls, repeats)
+        return time.perf_counter() - t0, answers, _hit_rates(urls, before)
     args = ["run", str(data), "--engine", "openai", "--model", str(model), "--structured",
             "--max-tokens", "32", "--repeats", str(repeats), "--run", name,
             "--runs-dir", str(runs), "--concurrency", "27"]
@@ -91,11 +143,15 @@ def rate(data: Path, runs: Path, name: str, model: Path, urls: list[str], repeat
     if proc.returncode != 0:
         raise RuntimeError(f"vlmrate run failed: {proc.stderr[-2000:]}")
     answers = (runs / name / "ratings.jsonl").read_bytes().count(b"\n")
+    return wall, answers, _hit_rates(urls, before)
+
+
+def _hit_rates(urls: list[str], before: list[tuple[float, float]]) -> list[float | None]:
     rates: list[float | None] = []
     for url, (h0, q0) in zip(urls, before, strict=True):
         h1, q1 = prefix_counters(url)
         rates.append((h1 - h0) / (q1 - q0) if q1 > q0 else None)
-    return wall, answers, rates
+    return rates
 
 
 def pct(value: float | None) -> str:
@@ -119,7 +175,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
     work = args.work
     model = build_tiny_llava_next(work / "tiny-llava-next")
     data = [build_synthetic_dataset(work / f"servers-data-{args.images}-{seed}",
-                                    n_images=args.images, seed=seed) for seed in (11, 12)]
+                                    n_images=args.images, seed=seed) for seed in (11, 12, 13)]
+    warm_data = build_synthetic_dataset(work / "servers-warmup", n_images=2, seed=10)
     runs = work / "servers-runs"
     shutil.rmtree(runs, ignore_errors=True)
     t0 = time.perf_counter()
@@ -129,8 +186,10 @@ def main(argv: list[str] | None = None) -> list[Row]:
         wait_healthy(servers, args.startup_timeout)
         print(f"[servers] two servers up in {fmt_s(time.perf_counter() - t0)}", flush=True)
         urls = [u for _, u in servers]
+        rate(warm_data, runs, "warmup", model, urls, 2)
         one = rate(data[0], runs, "one", model, urls[:1], args.repeats)
         two = rate(data[1], runs, "two", model, urls, args.repeats)
+        dealt = rate(data[2], runs, "dealt", model, urls, args.repeats, round_robin=True)
     finally:
         for proc, _ in servers:
             if proc.poll() is None:
@@ -141,8 +200,11 @@ def main(argv: list[str] | None = None) -> list[Row]:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
     study = f"{args.images} images × 3 aspects × {args.repeats}"
-    for label, (wall, answers, rates) in (("one server", one), ("two servers", two)):
-        rows.append(Row(BENCH, f"{label}: answers/s ({study}, whole process)",
+    for label, (wall, answers, rates), how in (
+            ("one server", one, "whole `vlmrate run` process"),
+            ("two servers", two, "whole `vlmrate run` process"),
+            ("two servers, dealt round-robin", dealt, "in-process Runner, no CLI start")):
+        rows.append(Row(BENCH, f"{label}: answers/s ({study}, {how})",
                         f"{answers / wall:.2f}/s ({answers} in {fmt_s(wall)})"))
         rows.append(Row(BENCH, f"{label}: prefix-cache hit rate per server",
                         " / ".join(pct(r) for r in rates)))
