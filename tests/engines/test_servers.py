@@ -234,6 +234,13 @@ async def test_pool_moves_an_image_off_a_server_that_went_down():
     assert await pool.acquire("img1") is a  # a new image goes to the least busy
 
 
+def test_servers_line_does_not_repeat_the_url():
+    out = {"url": "http://h2:8000/v1", "up": False,
+           "down_reason": "cannot reach http://h2:8000/v1: connection refused"}
+    up = {"url": "http://h1:8000/v1", "up": True, "answers_per_s": 0.0}
+    assert servers_line([up, out]).endswith("h2:8000 OUT (connection refused)")
+
+
 def test_servers_line():
     up = {"url": "http://h1:8000/v1", "up": True, "answers_per_s": 2.25}
     out = {"url": "http://h2:8000/v1", "up": False, "down_reason": "connection refused"}

@@ -59,8 +59,9 @@ class Server:
         now = time.monotonic() if now is None else now
         while self.recent and self.recent[0] < now - RATE_SPAN_S:
             self.recent.popleft()
-        span = min(RATE_SPAN_S, now - self.started)
-        return len(self.recent) / span if span > 0 else 0.0
+        # at least one second, so that the first answers do not read as a burst
+        span = max(1.0, min(RATE_SPAN_S, now - self.started))
+        return len(self.recent) / span
 
     def stats(self) -> dict[str, Any]:
         """What a progress display shows of this server."""
@@ -168,5 +169,8 @@ def servers_line(stats: list[dict[str, Any]]) -> str:
         if server.get("up", True):
             parts.append(f"{where} {server.get('answers_per_s', 0.0):.1f}/s")
         else:
-            parts.append(f"{where} OUT ({server.get('down_reason') or 'down'})")
+            reason = str(server.get("down_reason") or "down")
+            if reason.startswith("cannot reach ") and ": " in reason:  # the URL is shown
+                reason = reason.split(": ", 1)[1]
+            parts.append(f"{where} OUT ({reason})")
     return "servers: " + " · ".join(parts)
