@@ -24,6 +24,7 @@ from vlmrate.engines.base import (
     structured_regex,
 )
 from vlmrate.engines.openai import (
+    QUEUE_PER_SERVER,
     OpenAIEngine,
     _retry_after_s,
     encode_image,
@@ -388,7 +389,7 @@ async def test_server_dies_mid_run(server: FakeServer, make_engine: EngineFactor
     assert len(keys) == len(set(keys)) and 10 <= len(keys) < len(requests)
     assert all(r.engine_error is None and r.server == server.url for r in results)
     assert engine.server_stats()[0]["up"] is False
-    assert engine._sem is not None and engine._sem._value == 4  # every permit returned
+    assert engine._sem is not None and engine._sem._value == engine.permits == 4 + QUEUE_PER_SERVER  # every permit returned
 
 
 # -- start / auth / info ---------------------------------------------------------------
@@ -502,7 +503,7 @@ async def test_cancel_stops_the_run(server: FakeServer, make_engine: EngineFacto
     assert time.perf_counter() - t0 < 0.95  # in-flight requests were not waited for
     assert results == []
     assert engine._runs == set()
-    assert engine._sem is not None and engine._sem._value == 4  # every permit back
+    assert engine._sem is not None and engine._sem._value == engine.permits == 4 + QUEUE_PER_SERVER  # every permit back
     assert server.chat_calls <= 4  # nothing submitted after cancel
 
 
@@ -514,7 +515,7 @@ async def test_leaving_rate_early_cleans_up(server: FakeServer, make_engine: Eng
     await gen.aclose()
     assert len(got) == 2
     assert engine._runs == set()
-    assert engine._sem is not None and engine._sem._value == 4
+    assert engine._sem is not None and engine._sem._value == engine.permits == 4 + QUEUE_PER_SERVER
     # the engine still works afterwards
     results = await collect(engine, make_requests(n_images=1, repeats=1))
     assert len(results) == 3
@@ -587,7 +588,7 @@ async def test_cancel_at_any_point_returns_every_permit(
             await asyncio.sleep(0)
         await engine.cancel()
         await asyncio.wait_for(task, 2)
-        assert engine._sem is not None and engine._sem._value == 4, steps
+        assert engine._sem is not None and engine._sem._value == engine.permits == 4 + QUEUE_PER_SERVER, steps
         assert engine._images == {}, steps
         assert engine._runs == set()
     # and it still rates afterwards

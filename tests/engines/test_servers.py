@@ -79,6 +79,24 @@ async def test_new_images_go_to_the_least_busy_server(two):
     assert len(per_server[slow.url]) >= 1
 
 
+async def test_a_full_server_does_not_hold_up_the_others(two):
+    """The first image waits for the slow server's window inside the engine; the stream
+    goes on and the fast server answers the next images meanwhile."""
+    slow, fast = two
+    slow.delay, fast.delay = 0.5, 0.01
+    engine = engine_for(slow.url, fast.url, concurrency=2)
+    await engine.start()
+    first: list[str | None] = []
+    try:
+        async for result in engine.rate(make_requests(n_images=4)):
+            first.append(result.server)
+            if len(first) == 6:
+                break
+    finally:
+        await engine.close()
+    assert first.count(fast.url) >= 5, first  # not stuck behind the slow server's image
+
+
 async def test_each_server_has_its_own_window(two):
     a, b = two
     a.delay = b.delay = 0.05

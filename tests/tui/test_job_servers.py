@@ -26,7 +26,7 @@ def host(url: str) -> str:
 async def test_job_panel_shows_each_server_and_the_one_that_is_out(tmp_path: Path) -> None:
     make_dataset(tmp_path, 6)
     a, b = FakeServer(), FakeServer()
-    a.delay = b.delay = 0.5  # answers still in flight on the first server when it dies
+    a.delay = b.delay = 0.5
     app = VlmrateApp(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data")
     try:
         async with app.run_test(size=(80, 24)) as pilot:
@@ -45,9 +45,7 @@ async def test_job_panel_shows_each_server_and_the_one_that_is_out(tmp_path: Pat
             screen = app.screen
             assert isinstance(screen, JobScreen)
             counters = screen.query_one("#job-counters", Static)
-            await wait_for(pilot, lambda: "servers:" in text_of(counters))
-            assert f"{host(a.url)} " in text_of(counters)
-            assert f"{host(b.url)} " in text_of(counters)
+            await wait_for(pilot, lambda: a.in_flight > 0)  # it has images of the run
             await asyncio.to_thread(a.kill)
             await wait_for(pilot, lambda: screen.job.status == "done", timeout=60)
             await pilot.pause(0.4)

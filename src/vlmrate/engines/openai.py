@@ -59,6 +59,7 @@ MAX_BACKOFF_S = 30.0
 MAX_RETRY_AFTER_S = 300.0
 DONE_IMAGE_CACHE = 8  # encoded images kept after all their requests are done
 PROBE_TIMEOUT_S = 10.0
+QUEUE_PER_SERVER = 256  # requests that may wait for a server's window (~8 images of 30)
 _ERROR_TEXT_CHARS = 300
 
 _MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
@@ -212,6 +213,7 @@ class _Run:
     cancelled: bool = False
     submitted_all: bool = False
     failed: bool = False  # every server went down: rate() raises after what is queued
+    closed: bool = False  # rate() has returned: a late result only gives its permit back
     final: Any = _DONE  # what ends the queue once every task is done: _DONE or a _Failure
 
 
@@ -263,6 +265,11 @@ class OpenAIEngine:
         # image_id -> (data URL, requests submitted and not finished)
         self._images: dict[str, list[Any]] = {}
         self._done_images: OrderedDict[str, str] = OrderedDict()
+        # requests taken from the caller's stream and not yet handed out: every server's
+        # window plus QUEUE_PER_SERVER waiting, so that a full server does not hold up the
+        # stream while another has room (its images' requests wait in the engine instead;
+        # they share their image, so waiting costs little memory)
+        self.permits = (concurrency + QUEUE_PER_SERVER) * len(self.pool.servers)
         self._probes: dict[Server, asyncio.Task[str | None]] = {}
         self._recoveries: set[asyncio.Task[None]] = set()
         self.images_encoded = 0
@@ -285,7 +292,7 @@ class OpenAIEngine:
                 ),
             )
         if self._sem is None:
-            self._sem = asyncio.Semaphore(total)
+            self._sem = asyncio.Semaphore(self.permits)
         return self._client
 
     async def start(self) -> None:
@@ -442,6 +449,7 @@ class OpenAIEngine:
             while not run.queue.empty():  # undelivered results still hold a permit
                 if isinstance(run.queue.get_nowait(), RatingResult):
                     self._release()
+            run.closed = True
             self._runs.discard(run)
 
     def _fail_run(self, run: _Run, error: AllServersDown) -> None:
@@ -461,8 +469,10 @@ class OpenAIEngine:
         pending = [t for t in (run.producer, *run.tasks) if t is not None and not t.done()]
         for task in pending:
             task.cancel()
-        # Each task's done callback has run once gather returns (callbacks run in order).
+        # Each task's done callback has run once gather returns (callbacks run in order);
+        # tasks that had finished before (their callbacks scheduled) get one loop turn.
         await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.sleep(0)
         run.queue.put_nowait(_DONE)
 
     async def _produce(
@@ -499,13 +509,7 @@ class OpenAIEngine:
         except BaseException:
             self._release()
             raise
-        try:
-            server = await self.pool.acquire(request.image_id)
-        except BaseException:
-            self._image_done(request.image_id)
-            self._release()
-            raise
-        slot: list[Server | None] = [server]  # the server whose window the request holds
+        slot: list[Server | None] = [None]  # the server whose window the request holds
         task = asyncio.create_task(self._one(run, request, data_url, slot))
         run.tasks.add(task)
         task.add_done_callback(lambda t: self._finished(run, request, t, slot))
@@ -518,8 +522,9 @@ class OpenAIEngine:
             self.pool.release(slot[0])
             slot[0] = None
         self._image_done(request.image_id)
-        if task.cancelled() or task.exception() is not None or task.result() is None:
-            self._release()  # nothing to deliver
+        if (task.cancelled() or task.exception() is not None or task.result() is None
+                or run.closed):
+            self._release()  # nothing to deliver, or nobody to deliver it to
         else:  # the result keeps its permit until rate() hands it out
             run.queue.put_nowait(task.result())
         if run.submitted_all and not run.tasks and not run.cancelled and not run.failed:
@@ -556,8 +561,7 @@ class OpenAIEngine:
         started = time.perf_counter()
         try:
             for _ in range(2 * len(self.pool.servers)):
-                server = slot[0]
-                assert server is not None
+                server = slot[0] = await self.pool.acquire(request.image_id)
                 result = await self._request(request, data_url, server, started)
                 slot[0] = None
                 self.pool.release(server)
@@ -565,7 +569,7 @@ class OpenAIEngine:
                     if result.engine_error is None:
                         self.pool.answered(server)
                     return result
-                slot[0] = await self.pool.acquire(request.image_id)  # re-sent elsewhere
+                # the server is out of rotation: the request goes to the image's next one
             return self._error(request, "every server failed this request in turn",
                                time.perf_counter() - started)
         except AllServersDown as exc:

@@ -1,8 +1,10 @@
 """Which server answers which request when one run talks to several OpenAI-compatible servers.
 
 Every request of an image goes to the same server, so that server's prefix and encoder
-caches serve the image's other requests; a new image goes to the server in rotation with
-the fewest requests in flight; each server has its own window of requests in flight. A
+caches serve the image's other requests; a new image goes, once a server has room, to the
+server with room and the fewest requests in flight or waiting for it (so a faster server
+takes more images); each server has its own window of requests in flight, and the
+requests of its images wait for room there. A
 server that fails leaves the rotation (:meth:`ServerPool.mark_down`): requests waiting for
 it, and those re-sent from it, pick another server. It comes back with
 :meth:`ServerPool.mark_up` (the engine probes it after a cool-down). When no server is
@@ -48,6 +50,7 @@ class Server:
     url: str
     window: int
     in_flight: int = 0
+    waiting: int = 0  # requests of its images waiting for room in its window
     up: bool = True
     answered: int = 0
     times_down: int = 0
@@ -66,6 +69,7 @@ class Server:
     def stats(self) -> dict[str, Any]:
         """What a progress display shows of this server."""
         return {"url": self.url, "up": self.up, "in_flight": self.in_flight,
+                "waiting": self.waiting,
                 "answered": self.answered, "answers_per_s": self.answers_per_s(),
                 "times_down": self.times_down, "down_reason": self.down_reason}
 
@@ -103,25 +107,42 @@ class ServerPool:
     async def acquire(self, image_id: str) -> Server:
         """A place in the window of the image's server (chosen now if it has none or its
         server is out of rotation); waits while that window is full."""
-        while True:
-            if self.all_down:
-                raise AllServersDown(self.down_message())
-            server = self._affinity.get(image_id)
-            if server is None or not server.up:
-                server = self._least_busy()
-                if server is not None:
-                    self._affinity[image_id] = server
-            if server is not None and server.up and server.in_flight < server.window:
-                server.in_flight += 1
-                return server
-            changed = self._changed
-            await changed.wait()
+        server: Server | None = None  # the server this request is counted waiting for
+        try:
+            while True:
+                if self.all_down:
+                    raise AllServersDown(self.down_message())
+                current = self._affinity.get(image_id)
+                if current is None or not current.up:
+                    current = self._least_busy()
+                    if current is None:  # no room anywhere: wait, unassigned
+                        if server is not None:
+                            server.waiting -= 1
+                            server = None
+                        await self._changed.wait()
+                        continue
+                    self._affinity[image_id] = current
+                if current is not server:
+                    if server is not None:
+                        server.waiting -= 1
+                    server = current
+                    server.waiting += 1
+                if server.in_flight < server.window:
+                    server.waiting -= 1
+                    server.in_flight += 1
+                    chosen, server = server, None
+                    return chosen
+                changed = self._changed
+                await changed.wait()
+        finally:
+            if server is not None:
+                server.waiting -= 1
 
     def _least_busy(self) -> Server | None:
-        """The server in rotation with room and the fewest requests in flight (the first
-        such server on a tie); None when every window is full."""
+        """The server in rotation with room and the fewest requests in flight or waiting
+        for it (the first such server on a tie); None when every window is full."""
         free = [s for s in self.servers if s.up and s.in_flight < s.window]
-        return min(free, key=lambda s: s.in_flight) if free else None
+        return min(free, key=lambda s: s.in_flight + s.waiting) if free else None
 
     def release(self, server: Server) -> None:
         server.in_flight -= 1
