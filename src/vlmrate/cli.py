@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--concurrency", type=int, default=64,
                      help="requests in flight (openai engine) (default 64)")
     run.add_argument("--limit", type=int, help="rate only the first N images")
+    run.add_argument("--shard", metavar="K/N",
+                     help="rate every N-th image from the K-th (0-based), e.g. a Slurm array "
+                          "task's share; join the shards with `vlmrate merge`")
     _runs_dir(run)
 
     imp = sub.add_parser("import", help="turn ratings made elsewhere into a run")

@@ -93,6 +93,11 @@ def merge_runs(runs: list[str | Path], run_name: str, runs_dir: Path = Path("run
         "created": now_iso(),
     }
     manifest.pop("resumed", None)
+    humans = [m.get("human") for m in manifests]
+    if all(isinstance(h, dict) for h in humans):  # a warning of one shard alone is not one
+        manifest["human"] = {**humans[0], "warnings": [
+            w for w in humans[0].get("warnings") or []
+            if all(w in (h.get("warnings") or []) for h in humans[1:])]}
     target.mkdir(parents=True, exist_ok=True)
     try:
         ratings.write_ndjson(target / RATINGS)

@@ -99,7 +99,10 @@ class Runner:
         cfg = self.config
         cfg.validate()
         study = load_study(cfg.prompts, cfg.prompts_dir)
-        images = discover_images(cfg.dataset)
+        all_images = images = discover_images(cfg.dataset)
+        if cfg.shard is not None:  # every N-th image from the K-th (a Slurm array's task)
+            k, n = cfg.shard
+            images = images[k::n]
         if cfg.limit:
             images = images[: cfg.limit]
         dataset_dir = Path(cfg.dataset)
@@ -108,7 +111,8 @@ class Runner:
         if human_path is not None:
             human = read_human_sheet(human_path, study.aspect_names, id_column=cfg.id_column,
                                      scale=(study.scale_min, study.scale_max),
-                                     image_ids=[i.image_id for i in images])
+                                     image_ids=[i.image_id for i in (
+                                         all_images if cfg.shard is not None else images)])
         repeats = cfg.repeats_for(study)
         sampling = cfg.sampling_for(study)
         name = cfg.run_name or default_run_name(dataset_dir, cfg.model)
@@ -119,7 +123,8 @@ class Runner:
             "study": study.to_manifest(),
             **cfg.to_manifest(sampling, repeats),
             "dataset": {"path": str(dataset_dir.resolve()), "n_images": len(images),
-                        "fingerprint": fingerprint(images)},
+                        "fingerprint": fingerprint(images),
+                        **({} if cfg.shard is None else {"shard": list(cfg.shard)})},
             "human": None if human is None else {
                 "path": str(Path(human_path).resolve()), "column_map": human.column_map(),
                 "warnings": human.warnings},

@@ -142,6 +142,7 @@ class RunConfig:
     engine_options: dict[str, Any] = field(default_factory=dict)
     limit: int | None = None
     prompts_dir: Path = Path("prompts")
+    shard: tuple[int, int] | None = None  # (k, n): rate every n-th image from the k-th
 
     @property
     def base_urls(self) -> list[str]:
@@ -170,6 +171,10 @@ class RunConfig:
         _positive_int(self.repeats, "repeats")
         _positive_int(self.max_tokens, "max tokens")
         _positive_int(self.limit, "limit")
+        if self.shard is not None:
+            k, n = self.shard
+            if not (isinstance(n, int) and isinstance(k, int) and 0 <= k < n):
+                raise UserError(f"shard {k}/{n}: K/N with N shards and 0 <= K < N")
         if self.temperature is not None and not 0 <= self.temperature <= MAX_TEMPERATURE:
             raise UserError(f"temperature {self.temperature}: must be between 0 and "
                             f"{MAX_TEMPERATURE:g}")
@@ -294,6 +299,7 @@ class RunConfig:
             id_column=id_column if isinstance(id_column, str) else None,
             engine_options=dict(options) if isinstance(options, dict) else {},
             prompts_dir=Path(prompts_dir),
+            shard=_recorded_shard(section("dataset").get("shard")),
         )
 
 
@@ -311,3 +317,21 @@ def _recorded_servers(engine: dict) -> str | list[str] | None:
         return urls[0] if len(urls) == 1 else list(urls)
     url = engine.get("base_url")
     return url if isinstance(url, str) else None
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` as (K, N); UserError with one line when it is not one."""
+    parts = text.split("/")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise UserError(f"shard {text!r}: K/N, e.g. 0/4 for the first of four shards")
+    k, n = int(parts[0]), int(parts[1])
+    if not 0 <= k < n:
+        raise UserError(f"shard {text}: K/N with N shards and 0 <= K < N")
+    return k, n
+
+
+def _recorded_shard(value: Any) -> tuple[int, int] | None:
+    if (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        return value[0], value[1]
+    return None

@@ -42,10 +42,30 @@ def rate(tmp_path: Path, dataset: Path, name: str, **overrides: object) -> Path:
 
 @pytest.fixture
 def study(tmp_path: Path) -> Path:
+    """Two shards of one study, as two tasks of a Slurm array rate it (--shard K/2)."""
     make_dataset(tmp_path, 6)
-    rate(tmp_path, shard(tmp_path, "part0", range(1, 4)), "s0")
-    rate(tmp_path, shard(tmp_path, "part1", range(4, 7)), "s1")
+    rate(tmp_path, tmp_path / "data", "s0", shard=(0, 2))
+    rate(tmp_path, tmp_path / "data", "s1", shard=(1, 2))
     return tmp_path
+
+
+def test_shards_split_the_images_between_them(study: Path) -> None:
+    ids = [set(read_ratings(study / "runs" / s)["image_id"]) for s in ("s0", "s1")]
+    assert ids == [{"pic001", "pic003", "pic005"}, {"pic002", "pic004", "pic006"}]
+    assert read_manifest(study / "runs" / "s1")["dataset"]["shard"] == [1, 2]
+    assert not read_manifest(study / "runs" / "s1")["human"]["warnings"]  # whole sheet matched
+
+
+def test_shards_of_copied_folders_merge_too(tmp_path: Path) -> None:
+    make_dataset(tmp_path, 4)
+    rate(tmp_path, shard(tmp_path, "part0", range(1, 3)), "c0")
+    rate(tmp_path, shard(tmp_path, "part1", range(3, 5)), "c1")
+    merged = merge_runs(["c0", "c1"], "all", tmp_path / "runs")
+    straight = rate(tmp_path, tmp_path / "data", "straight")
+    assert read_ratings(merged).sort(KEY).select(SAME).equals(
+        read_ratings(straight).sort(KEY).select(SAME))
+    assert read_human(merged).sort(["image_id", "aspect"]).equals(
+        read_human(straight).sort(["image_id", "aspect"]))
 
 
 def test_shards_merge_into_the_unsharded_run(study: Path) -> None:
@@ -65,7 +85,7 @@ def test_shards_merge_into_the_unsharded_run(study: Path) -> None:
 
 
 def test_overlapping_runs_are_refused(study: Path, capsys: pytest.CaptureFixture) -> None:
-    rate(study, study / "part0", "s0-again")
+    rate(study, study / "data", "s0-again", shard=(0, 2))
     code = main(["merge", "s0", "s1", "s0-again", "--run", "all",
                  "--runs-dir", str(study / "runs")])
     err = capsys.readouterr().err
@@ -90,3 +110,15 @@ def test_merge_refuses_an_existing_target_and_a_single_run(study: Path) -> None:
         merge_runs(["s0", "s1"], "s0", study / "runs")
     with pytest.raises(UserError, match="two runs or more"):
         merge_runs(["s0"], "x", study / "runs")
+
+
+@pytest.mark.parametrize("shard", ["2/2", "1", "a/b", "0/0"])
+def test_a_bad_shard_is_one_line(shard: str, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture) -> None:
+    make_dataset(tmp_path, 2)
+    code = main(["run", str(tmp_path / "data"), "--shard", shard, "--run", "x",
+                 "--runs-dir", str(tmp_path / "runs"), "--model", "m",
+                 "--prompts", str(PROMPTS / "reference")])
+    err = capsys.readouterr().err
+    assert code == 2 and "shard" in err and "Traceback" not in err
+    assert not (tmp_path / "runs" / "x").exists()

@@ -21,7 +21,7 @@ from vlmrate.engines.servers import servers_line
 from vlmrate.progress import Progress as RunProgress
 from vlmrate.run_summary import render_summary
 from vlmrate.runner import Runner
-from vlmrate.settings import RunConfig
+from vlmrate.settings import RunConfig, parse_shard
 from vlmrate.store import load_run
 
 PLAIN_EVERY_S = 10.0
@@ -46,6 +46,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         seed=args.seed, structured=args.structured, logprobs=args.logprobs,
         run_name=args.run_name, runs_dir=args.runs_dir, id_column=args.id_column,
         engine_options={k: v for k, v in options.items() if v is not None}, limit=args.limit,
+        shard=parse_shard(args.shard) if args.shard else None,
     )
 
 
