@@ -57,7 +57,7 @@ def analyse_aspect(ratings: pd.DataFrame, human: pd.Series, aspect: str,
                              ratings="rating", nan_policy="omit").set_index("Type")
     out["icc"] = {name: {"value": float(icc.loc[row, "ICC"]), "F": float(icc.loc[row, "F"]),
                          "p": float(icc.loc[row, "pval"]),
-                         "ci95": [float(v) for v in icc.loc[row, "CI95"]]}
+                         "ci": [float(v) for v in icc.loc[row, "CI95"]]}
                   for name, row in (("ICC1", "ICC(1,1)"), ("ICC1k", "ICC(1,k)"))}
     out["icc"]["icc_reference"] = icc_reference(wide)
 
@@ -100,7 +100,7 @@ def analyse_aspect(ratings: pd.DataFrame, human: pd.Series, aspect: str,
                      "mse": float(((mk - hk) ** 2).mean()),
                      "r": float(stats.pearsonr(mk, hk)[0]),
                      "mae_subsets": float(np.mean(maes)),
-                     "mae_subsets_ci95": [float(np.percentile(maes, 2.5)),
+                     "mae_subsets_ci": [float(np.percentile(maes, 2.5)),
                                           float(np.percentile(maes, 97.5))]})
     out["errors_by_k"] = rows
     r, p = stats.pearsonr(m, h)
@@ -121,8 +121,8 @@ def analyse_aspect(ratings: pd.DataFrame, human: pd.Series, aspect: str,
                         "icc_c1": float(icc2.loc["ICC(C,1)", "ICC"]),
                         "ba_bias": float(bias), "ba_lower": float(bias - 1.96 * sd_d),
                         "ba_upper": float(bias + 1.96 * sd_d),
-                        "mae_ci95": [float(v) for v in np.percentile(maes, [2.5, 97.5])],
-                        "r_ci95": [float(v) for v in np.percentile(rs, [2.5, 97.5])]}
+                        "mae_ci": [float(v) for v in np.percentile(maes, [2.5, 97.5])],
+                        "r_ci": [float(v) for v in np.percentile(rs, [2.5, 97.5])]}
     return out, wide
 
 

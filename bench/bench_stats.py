@@ -51,8 +51,8 @@ def _stats_once(run_dir: Path) -> float:
     assert set(aspects) == {"relevance", "arousal", "valence"}, aspects.keys()
     for name, aspect in aspects.items():
         k = aspect["errors_by_k"]
-        assert len(k) == 10 and k[-1]["mae_subsets_ci95"] is not None, name
-        assert aspect["agreement"]["mae_ci95"] is not None, name
+        assert len(k) == 10 and k[-1]["mae_subsets_ci"] is not None, name
+        assert aspect["agreement"]["mae_ci"] is not None, name
     return seconds
 
 

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 
 from vlmrate import __version__
-from vlmrate.errors import UserError
-from vlmrate.settings import DEFAULT_MODEL, ENGINES
+from vlmrate.errors import UserError, clip
+from vlmrate.option_types import MAX_SEED, OneLineParser, number, whole
+from vlmrate.run_shapes import MAX_REPEATS
+from vlmrate.settings import DEFAULT_MODEL, ENGINES, MAX_TEMPERATURE
+
+BOUND = number(0, 100, lo_open=True)  # TOST bound, in scale points
+ALPHA = number(0, 0.5, lo_open=True, hi_open=True)  # the TOST interval is 1 - 2 alpha
 
 
 def _runs_dir(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +25,7 @@ def _runs_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="vlmrate",
         description="Make a vision-language model rate images like people did, and measure "
                     "how far it is from them. Without a command: open the TUI here.",
@@ -37,31 +43,39 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--base-url", action="append",
                      help="OpenAI-compatible server, e.g. http://host:8000/v1; give it once "
                           "per server to spread the images over several (with failover)")
-    run.add_argument("--repeats", type=int, help="answers per image and aspect (study default)")
-    run.add_argument("--temperature", type=float)
-    run.add_argument("--top-p", type=float)
-    run.add_argument("--max-tokens", type=int)
-    run.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    run.add_argument("--repeats", type=whole(1, MAX_REPEATS),
+                     help="answers per image and aspect (study default)")
+    run.add_argument("--temperature", type=number(0, MAX_TEMPERATURE),
+                     help=f"0..{MAX_TEMPERATURE:g} (study default)")
+    run.add_argument("--top-p", type=number(0, 1, lo_open=True), help="above 0, at most 1")
+    run.add_argument("--max-tokens", type=whole(1, 1_000_000))
+    run.add_argument("--seed", type=whole(0, MAX_SEED), default=0, help="base seed (default 0)")
     run.add_argument("--structured", action="store_true",
                      help="constrain answers to the template (vLLM structured outputs)")
+    run.add_argument("--rating-only", action="store_true",
+                     help="answer 'Rating: N' only (structured outputs, a few tokens, "
+                          "logprobs on; 1 repeat unless --repeats)")
     run.add_argument("--logprobs", action="store_true",
                      help="store the probabilities of the digits 1..9 at the rating")
     run.add_argument("--run", dest="run_name", help="run name (default: dataset-model-date)")
     run.add_argument("--id-column", help="id column of the human sheet")
-    run.add_argument("--tensor-parallel-size", type=int, default=1,
+    run.add_argument("--tensor-parallel-size", type=whole(1, 1024), default=1,
                      help="GPUs one model copy is split over (vllm engine)")
-    run.add_argument("--data-parallel-size", type=int, default=1,
+    run.add_argument("--data-parallel-size", type=whole(1, 1024), default=1,
                      help="model copies (vLLM runs them behind `vllm serve`; see README)")
     run.add_argument("--batch-invariant", action="store_true",
                      help="vLLM's batch-invariant kernels (VLLM_BATCH_INVARIANT=1): a "
                           "request's answer does not depend on what it is batched with")
-    run.add_argument("--max-model-len", type=int)
-    run.add_argument("--gpu-memory-utilization", type=float, default=0.9)
+    run.add_argument("--max-model-len", type=whole(1))
+    run.add_argument("--gpu-memory-utilization", type=number(0, 1, lo_open=True), default=0.9)
     run.add_argument("--dtype", default="auto")
     run.add_argument("--enforce-eager", action="store_true")
-    run.add_argument("--concurrency", type=int, default=64,
+    run.add_argument("--concurrency", type=whole(1, 10_000), default=64,
                      help="requests in flight (openai engine) (default 64)")
-    run.add_argument("--limit", type=int, help="rate only the first N images")
+    run.add_argument("--timeout", type=number(0, 86_400, lo_open=True), metavar="SECONDS",
+                     help="openai engine: seconds to wait for one answer before it is "
+                          "retried (default 120)")
+    run.add_argument("--limit", type=whole(1), help="rate only the first N images")
     run.add_argument("--shard", metavar="K/N",
                      help="rate every N-th image from the K-th (0-based), e.g. a Slurm array "
                           "task's share; join the shards with `vlmrate merge`")
@@ -84,26 +98,47 @@ def build_parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="every analysis of a run")
     stats.add_argument("run", help="run folder or name under ./runs")
     stats.add_argument("--json", action="store_true", help="one JSON object (NaN as null)")
-    stats.add_argument("--bound", type=float, default=0.5, help="TOST bound (default 0.5)")
-    stats.add_argument("--alpha", type=float, default=0.05)
-    stats.add_argument("--k-max", type=int, help="largest k for errors by k")
-    stats.add_argument("--seed", type=int, default=0, help="seed of bootstrap and subsets")
+    stats.add_argument("--bound", type=BOUND, default=0.5, help="TOST bound (default 0.5)")
+    stats.add_argument("--alpha", type=ALPHA, default=0.05, help="above 0, below 0.5")
+    stats.add_argument("--k-max", type=whole(1, MAX_REPEATS), help="largest k for errors by k")
+    stats.add_argument("--seed", type=whole(0, MAX_SEED), default=0,
+                       help="seed of bootstrap and subsets")
     _runs_dir(stats)
 
-    export = sub.add_parser("export", help="write the workbook of a run")
-    export.add_argument("run", help="run folder or name under ./runs")
+    comp = sub.add_parser("compare", help="runs side by side on their common images")
+    comp.add_argument("runs", nargs="+", metavar="RUN",
+                      help="run folders or names (two or more); RUN:expected is the run's "
+                           "logprob expected rating as a run")
+    comp.add_argument("--json", action="store_true", help="one JSON object (NaN as null)")
+    comp.add_argument("--aspect", help="only this aspect (default: every shared aspect)")
+    comp.add_argument("--bound", type=float, default=0.5, help="TOST bound (default 0.5)")
+    comp.add_argument("--alpha", type=float, default=0.05)
+    comp.add_argument("--seed", type=int, default=0, help="seed of the bootstraps")
+    comp.add_argument("--width", type=int, default=150, help="report width (default 150)")
+    _runs_dir(comp)
+
+    export = sub.add_parser("export", help="write the workbook of a run (or of a comparison)")
+    export.add_argument("run", nargs="?", help="run folder or name under ./runs")
+    export.add_argument("--compare", nargs="+", metavar="RUN",
+                        help="write a comparison workbook of these runs instead (two or "
+                             "more; RUN:expected as in `vlmrate compare`)")
     export.add_argument("-o", "--output", type=Path, help="xlsx path (default: in the run)")
     export.add_argument("--csv", action="store_true", help="also write <name>.ratings.csv beside the workbook")
     export.add_argument("--parquet", action="store_true", help="also write <name>.ratings.parquet beside the workbook")
-    export.add_argument("--bound", type=float, default=0.5)
-    export.add_argument("--alpha", type=float, default=0.05)
+    export.add_argument("--bound", type=BOUND, default=0.5, help="TOST bound (default 0.5)")
+    export.add_argument("--alpha", type=ALPHA, default=0.05, help="above 0, below 0.5")
     _runs_dir(export)
 
     demo = sub.add_parser("demo", help="tiny model + synthetic data: run, then open the TUI")
     demo.add_argument("--no-tui", action="store_true", help="print the summary, no TUI")
-    demo.add_argument("--images", type=int, default=12, help="synthetic images (default 12)")
-    demo.add_argument("--repeats", type=int, default=3)
+    demo.add_argument("--images", type=whole(1, 10_000), default=12,
+                      help="synthetic images (default 12)")
+    demo.add_argument("--repeats", type=whole(1, MAX_REPEATS), default=3)
     _runs_dir(demo)
+
+    from vlmrate.commands.check import add_parser as add_check_parser
+
+    add_check_parser(sub)
 
     tui = sub.add_parser("tui", help="open the TUI (same as no command)")
     _runs_dir(tui)
@@ -111,13 +146,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"run": "run", "import": "import_", "merge": "merge", "stats": "stats",
-            "export": "export",
-            "demo": "demo", "tui": "tui", None: "tui"}
+            "compare": "compare",
+            "export": "export", "demo": "demo", "check": "check", "tui": "tui", None: "tui"}
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = _main(argv)
+    _leave_now_if_model_loading(code)
+    return code
+
+
+def _leave_now_if_model_loading(code: int) -> None:
+    """After ctrl-c during vLLM's model load, the load goes on in its thread and cannot be
+    stopped; ending the interpreter around it may abort in C++ ("terminate called without
+    an active exception"). Everything is written and closed by now: leave at once."""
+    vllm = sys.modules.get("vlmrate.engines.vllm")
+    if vllm is not None and vllm.model_load_running():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error (one line, exit 2)
+        return exc.code if isinstance(exc.code, int) else 2
     if args.command is None:
         args.runs_dir = Path("runs")
     try:
@@ -125,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.main(args) or 0)
     except UserError as exc:
         print(f"vlmrate: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path the checks above missed: still one line, no traceback
+        where = f"{clip(str(exc.filename), 80)}: " if exc.filename else ""
+        print(f"vlmrate: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("vlmrate: interrupted", file=sys.stderr)

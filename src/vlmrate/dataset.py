@@ -8,14 +8,15 @@ turned into a long frame: image_id, aspect, human_mean, human_sd, human_n.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from vlmrate.errors import UserError
-from vlmrate.sheets import read_sheet
+from vlmrate.errors import UserError, clip, clip_list
+from vlmrate.sheets import is_missing, read_sheet
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 ID_COLUMN_NAMES = ("image_id", "imageid", "image", "img", "id", "picture", "pic", "filename",
@@ -33,6 +34,23 @@ def normalise_id(value: str) -> str:
     return re.sub(r"\d+", lambda m: str(int(m.group())), text)
 
 
+SAME_ID_RULE = "ids match regardless of case, extension and zero padding"
+
+
+def first_id_clash(ids: list[str]) -> tuple[int, int] | None:
+    """Positions (earlier, later) of the first two ids that name the same image, or None.
+
+    The one rule for every reader of ids (image files, human sheets, imported ratings).
+    """
+    keys: dict[str, int] = {}
+    for i, image_id in enumerate(ids):
+        key = normalise_id(image_id)
+        if key in keys:
+            return keys[key], i
+        keys[key] = i
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class ImageEntry:
     image_id: str
@@ -48,14 +66,14 @@ def discover_images(folder: Path) -> list[ImageEntry]:
     if (folder / "images").is_dir():
         folder = folder / "images"
     entries: list[ImageEntry] = []
-    keys: dict[str, Path] = {}
-    for path in sorted(folder.iterdir(), key=lambda p: p.name):
-        if path.suffix.lower() not in IMAGE_SUFFIXES or path.name.startswith("."):
-            continue
-        key = normalise_id(path.stem)
-        if key in keys:
-            raise UserError(f"{folder}: {keys[key].name} and {path.name} have the same image id")
-        keys[key] = path
+    paths = [path for path in sorted(folder.iterdir(), key=lambda p: p.name)
+             if path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")]
+    clash = first_id_clash([path.stem for path in paths])
+    if clash is not None:
+        first, second = paths[clash[0]].name, paths[clash[1]].name
+        raise UserError(f"{folder}: {first} and {second} have the same image id "
+                        f"({SAME_ID_RULE})")
+    for path in paths:
         try:
             size = path.lstat().st_size
         except OSError:
@@ -90,6 +108,7 @@ class HumanSheet:
     id_column: str
     columns: dict[str, dict[str, str]]  # aspect -> {"mean": col, "sd": col?, "n": col?}
     warnings: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)  # the sheet's columns, in order
 
     @property
     def image_ids(self) -> list[str]:
@@ -156,38 +175,43 @@ def read_human_sheet(
     def is_header(row: list[str]) -> bool:
         return find_id_column(row, id_column) is not None
 
-    frame, header_row = read_sheet(path, is_header)
+    sheet = read_sheet(path, is_header)
+    frame = sheet.frame
     header = frame.columns
     id_col = find_id_column(header, id_column)
     assert id_col is not None
+    if frame.is_empty():
+        raise UserError(f"{path}: no rows below the header (row {sheet.header_row})")
     columns: dict[str, dict[str, str]] = {}
     for aspect in aspects:
         if column_map and aspect in column_map:
             if column_map[aspect] not in header:
-                raise UserError(f"{path}: column {column_map[aspect]!r} for {aspect!r} not found")
+                raise UserError(f"{path}: column {clip(column_map[aspect])} for {aspect!r} "
+                                f"not found")
             columns[aspect] = {"mean": column_map[aspect]}
             continue
         found = _aspect_columns(header, aspect)
         if "mean" not in found:
             raise UserError(
                 f"{path}: no column for aspect {aspect!r} (looked for '{aspect}', "
-                f"'{aspect}_mean'; columns are: {', '.join(header)})"
+                f"'{aspect}_mean'; columns are: {clip_list(header)})"
             )
         columns[aspect] = found
 
-    ids = frame[id_col].to_list()
-    first_row = header_row + 1
-    keys: dict[str, int] = {}
+    ids = [cell.strip() for cell in frame[id_col].to_list()]
     for i, raw_id in enumerate(ids):
         if not raw_id:
-            raise UserError(f"{path}: row {first_row + i}: empty {id_col!r}")
-        key = normalise_id(raw_id)
-        if key in keys:
-            raise UserError(
-                f"{path}: duplicate image id {raw_id!r} in rows {first_row + keys[key]} "
-                f"and {first_row + i}"
-            )
-        keys[key] = i
+            raise UserError(f"{path}: {sheet.where(i)}: empty {clip(id_col)}")
+    clash = first_id_clash(ids)
+    if clash is not None:
+        a, b = clash
+        if ids[a] == ids[b]:
+            raise UserError(f"{path}: duplicate image id {clip(ids[a])} in rows "
+                            f"{sheet.row_numbers[a]} and {sheet.row_numbers[b]}")
+        raise UserError(f"{path}: duplicate image id: {clip(ids[a])} "
+                        f"(row {sheet.row_numbers[a]}) and {clip(ids[b])} "
+                        f"(row {sheet.row_numbers[b]}) name the same image ({SAME_ID_RULE})")
+    keys = {normalise_id(x) for x in ids}
 
     warnings: list[str] = []
     matched_ids = list(ids)
@@ -199,14 +223,14 @@ def read_human_sheet(
         if len(unmatched) == len(ids):
             raise UserError(
                 f"{path}: none of the {len(ids)} ids matches an image "
-                f"(sheet has e.g. {ids[0]!r}, images are e.g. {image_ids[0]!r})"
+                f"(sheet has e.g. {clip(ids[0])}, images are e.g. {clip(image_ids[0])})"
             )
         if unmatched:
             warnings.append(f"{len(unmatched)} sheet rows have no {id_source}: "
-                            + ", ".join(unmatched[:5]) + (" ..." if len(unmatched) > 5 else ""))
+                            + clip_list(unmatched[:5]) + (" ..." if len(unmatched) > 5 else ""))
         if missing:
             warnings.append(f"{len(missing)} {id_source} ids have no human rating: "
-                            + ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
+                            + clip_list(missing[:5]) + (" ..." if len(missing) > 5 else ""))
 
     lo, hi = scale
     parts = []
@@ -215,20 +239,23 @@ def read_human_sheet(
         for kind, col in cols.items():
             parsed = []
             for i, cell in enumerate(frame[col].to_list()):
-                if cell == "":
+                where = f"{path}: {sheet.where(i)}, column {clip(col)}"
+                if is_missing(cell):
                     parsed.append(None)
                     continue
                 if cell.startswith("="):
-                    raise UserError(f"{path}: row {first_row + i}, column {col!r}: a formula "
-                                    f"({cell[:30]}) where a number belongs")
+                    raise UserError(f"{where}: a formula ({clip(cell, 30)}) where a number "
+                                    f"belongs")
                 try:
-                    number = _to_float(cell)
+                    number = _to_float(cell.strip())
                 except ValueError:
-                    raise UserError(f"{path}: row {first_row + i}, column {col!r}: "
-                                    f"{cell!r} is not a number") from None
+                    raise UserError(f"{where}: {clip(cell)} is not a number") from None
+                if not math.isfinite(number):
+                    raise UserError(f"{where}: {clip(cell)} is not a finite number")
                 if kind == "mean" and not lo <= number <= hi:
-                    raise UserError(f"{path}: row {first_row + i}, column {col!r}: {cell} is "
-                                    f"outside the scale {lo}..{hi}")
+                    raise UserError(f"{where}: {clip(cell)} is outside the scale {lo}..{hi}")
+                if kind == "n" and (number < 0 or not number.is_integer()):
+                    raise UserError(f"{where}: {clip(cell)} is not a count of raters")
                 parsed.append(number)
             values[kind] = parsed
         n = len(ids)
@@ -240,7 +267,7 @@ def read_human_sheet(
             "human_n": [None if v is None else int(v) for v in values.get("n", [None] * n)],
         }, schema=HUMAN_SCHEMA))
     long = pl.concat(parts).filter(pl.col("human_mean").is_not_null())
-    return HumanSheet(path, long, id_col, columns, warnings)
+    return HumanSheet(path, long, id_col, columns, warnings, header=list(header))
 
 
 def human_wide(frame: pl.DataFrame) -> pl.DataFrame:

@@ -154,12 +154,30 @@ def stderr_to(path: Path | None) -> Iterator[None]:
     try:
         os.dup2(target, 2)
         os.close(target)
+        _saved_stderr.append(saved)
         yield
     finally:
+        with contextlib.suppress(ValueError):
+            _saved_stderr.remove(saved)
         with contextlib.suppress(Exception):
             sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
+
+
+# The terminal's fd 2 of each stderr_to still active (a thread loading a model holds one).
+_saved_stderr: list[int] = []
+
+
+def stderr_back_to_terminal() -> None:
+    """Point fd 2 back at what it was before the first stderr_to still active: an engine
+    thread stuck in a model load must not swallow the message of an interrupt. (Its own
+    restore later does the same again.)"""
+    if _saved_stderr:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        with contextlib.suppress(OSError):
+            os.dup2(_saved_stderr[0], 2)
 
 
 def tui_log_path(runs_dir: Path) -> Path:

@@ -51,7 +51,8 @@ def render_summary(run: LoadedRun) -> Group:
         f"{counts['repeats']} repeats = {counts['answers']} answers, "
         f"{counts['answers'] - counts['valid']} without a rating\n",
         f"human sheet: {counts['human_rows']} images, {counts['matched']} matched to model "
-        f"ratings\n",
+        f"ratings\n" if run.manifest.get("human") or counts["human_rows"] else
+        "human sheet: none (statistics against people need one: --human SHEET)\n",
         f"folder: {run.path}",
     )
     table = Table(box=None, header_style="bold")
@@ -62,7 +63,7 @@ def render_summary(run: LoadedRun) -> Group:
         table.add_row(row["aspect"], str(row["answers"]), str(row["valid"]),
                       str(row["parse_failures"]), str(row["engine_errors"]),
                       "—" if mean is None else f"{mean:.2f}")
-    warnings = run.manifest.get("human", {}).get("warnings") or []
+    warnings = (run.manifest.get("human") or {}).get("warnings") or []  # None: no sheet
     parts: list = [head, table]
     parts += [Text(f"note: {w}", style="yellow") for w in warnings]
     return Group(*parts)

@@ -34,6 +34,7 @@ from vlmrate.errors import UserError
 from vlmrate.images import ImageProblem, load_image
 from vlmrate.parse import parse_answer
 from vlmrate.progress import Progress
+from vlmrate.redact import DEFAULT_API_KEY_ENV, Redactor
 from vlmrate.settings import RunConfig, default_run_name, run_dir_for
 from vlmrate.store import (
     LOG,
@@ -41,6 +42,7 @@ from vlmrate.store import (
     RatingsWriter,
     RunLock,
     finished_keys,
+    load_manifest,
     now_iso,
     read_manifest,
     repeat_seed,
@@ -72,6 +74,15 @@ def make_engine(config: RunConfig, sampling: SamplingConfig, log_file: Path) -> 
     return VllmEngine(config.model, sampling, log_file=log_file, **options)
 
 
+def _resume_value(manifest: dict, key: str) -> object:
+    """A manifest field as resume compares it: settings added later (rating_only) read
+    as their default in manifests written before them."""
+    value = manifest.get(key)
+    if key == "sampling" and isinstance(value, dict):
+        return {"rating_only": False, **value}
+    return value
+
+
 class Runner:
     """One run: prepare() checks and writes the manifest; run() does the work."""
 
@@ -93,6 +104,7 @@ class Runner:
         self._paused = False
         self._engine: Engine | None = None
         self._lock: RunLock | None = None
+        self._redactor = Redactor()  # the run's secrets, set by prepare()
 
     # --- preparation ------------------------------------------------------------------
     def prepare(self) -> Path:
@@ -132,6 +144,11 @@ class Runner:
             "versions": package_versions(),
             "created": now_iso(),
         }
+        # the URL's password and the API key never reach the disk (manifest, records)
+        urls = cfg.base_url if isinstance(cfg.base_url, list | tuple) else [cfg.base_url]
+        self._redactor = Redactor.for_run(
+            urls, cfg.engine_options.get("api_key_env") or DEFAULT_API_KEY_ENV)
+        manifest = self._redactor.value(manifest)
         lock = RunLock(run_dir)
         try:
             lock.acquire()  # before anything is written: a second process changes nothing
@@ -156,12 +173,15 @@ class Runner:
 
     @staticmethod
     def _merge_for_resume(run_dir: Path, manifest: dict) -> dict:
-        old = read_manifest(run_dir)
+        old, _ = load_manifest(run_dir)  # the checked copy: a hand-edited field cannot crash
         if old.get("status") == "imported":
             raise UserError(f"run {run_dir.name} was imported; choose another --run name")
-        differences = [key for key in _RESUME_FIELDS if old.get(key) != manifest.get(key)]
-        old_prompts = [(a["name"], a["sha256"]) for a in old.get("study", {}).get("aspects", [])]
-        new_prompts = [(a["name"], a["sha256"]) for a in manifest["study"]["aspects"]]
+        differences = [key for key in _RESUME_FIELDS
+                       if _resume_value(old, key) != _resume_value(manifest, key)]
+        old_prompts = [(a["name"], a["sha256"], a.get("reverse", False))
+                       for a in old.get("study", {}).get("aspects", [])]
+        new_prompts = [(a["name"], a["sha256"], a.get("reverse", False))
+                       for a in manifest["study"]["aspects"]]
         if old_prompts != new_prompts:
             differences.insert(0, "prompts")
         if differences:
@@ -169,8 +189,10 @@ class Runner:
                 f"run {run_dir.name} exists with different {', '.join(differences)}; "
                 f"resume needs the same settings (or use a new --run name)"
             )
+        resumed = old.get("resumed") if isinstance(old.get("resumed"), list) else []
         return {**manifest, "created": old.get("created", manifest["created"]),
-                "resumed": [*old.get("resumed", []), now_iso()]}
+                "wall_s": old.get("wall_s"),
+                "resumed": [*resumed, now_iso()]}
 
     # --- control (thread-safe) --------------------------------------------------------
     def pause(self) -> None:
@@ -227,10 +249,13 @@ class Runner:
         tracker = _Tracker(self.run_dir, self.study, self.images, self.repeats, done)
         plan = self.pending_jobs(done)
         tracker.emit = self.on_progress
-        if not plan:
+        if not plan:  # a resume with nothing left: say so (the bar showed "starting 0/?")
             tracker.status = "done"
+            tracker.message = "nothing left to rate: every answer is already there"
             self._finish("done")
+            tracker.publish()
             return tracker.snapshot()
+        session_start = time.monotonic()
         with RatingsWriter(self.run_dir, lock=False) as writer:
             tracker.status = "starting"
             tracker.message = f"loading {self.config.engine} engine: {self.config.model}"
@@ -239,6 +264,8 @@ class Runner:
             try:
                 engine = self.engine_factory(self.config, self.sampling, self.run_dir / LOG)
                 self._engine = engine
+                if hasattr(engine, "on_notice"):  # e.g. the openai engine waiting to retry
+                    engine.on_notice = tracker.notice
                 try:
                     await engine.start()
                 except EngineUnavailable as exc:
@@ -256,6 +283,12 @@ class Runner:
                     tracker.message = f"{exc}; run again to rate the rest"
                 status = "cancelled" if self._cancel_requested.is_set() else (
                     "done" if tracker.done >= tracker.total else "failed")
+                if status == "done" and not finished_keys(self.run_dir):
+                    # every answer an engine error: the run produced nothing to analyse
+                    status = "failed"
+                    first = tracker.first_engine_error
+                    tracker.message = "every answer failed" + (
+                        f" (e.g. {first[:200]})" if first else "")
             except (asyncio.CancelledError, KeyboardInterrupt):
                 status = "cancelled"
                 raise
@@ -265,15 +298,19 @@ class Runner:
                     with contextlib.suppress(Exception):
                         await asyncio.shield(self._engine.close())
                 tracker.status = status
-                self._finish(status)
+                self._finish(status, time.monotonic() - session_start)
                 tracker.publish()
         return tracker.snapshot()
 
-    def _finish(self, status: str) -> None:
+    def _finish(self, status: str, session_s: float = 0.0) -> None:
+        """Write the final status; ``wall_s`` adds up the wall time of every session
+        (engine start included)."""
         assert self.run_dir
         with contextlib.suppress(OSError, UserError):  # e.g. disk full: ratings are what counts
             manifest = read_manifest(self.run_dir)
             manifest["status"] = status
+            if session_s:
+                manifest["wall_s"] = round(float(manifest.get("wall_s") or 0.0) + session_s, 3)
             write_manifest(self.run_dir, manifest)
 
     async def _requests(self, plan: list[tuple[ImageEntry, list[tuple[str, int]]]],
@@ -316,28 +353,35 @@ class Runner:
         else:
             parsed = parse_answer(result.text, self.sampling.scale_min, self.sampling.scale_max)
             parsed_rating, reason, parse_error = parsed.rating, parsed.reason, parsed.error
-        probs = result.rating_probs
+        clean = self._redactor.text
+        # A reversed aspect's answer is mapped back to the study's direction; the answer
+        # as given stays in raw_rating.
+        assert self.study
+        rating, probs = self.study.to_study_scale(req.aspect, parsed_rating, result.rating_probs)
         expected = None
         if probs:
             expected = sum((self.sampling.scale_min + i) * p for i, p in enumerate(probs))
         return {
             "image_id": req.image_id, "aspect": req.aspect, "repeat": req.repeat,
-            "seed": req.seed, "rating": parsed_rating, "reason": reason, "raw": result.text,
+            "seed": req.seed, "rating": rating, "raw_rating": parsed_rating,
+            "reason": None if reason is None else clean(reason), "raw": clean(result.text),
             "parse_error": parse_error, "finish_reason": result.finish_reason,
             "prompt_tokens": result.prompt_tokens, "output_tokens": result.output_tokens,
             "latency_s": round(result.latency_s, 4), "expected_rating": expected,
-            "rating_probs": probs, "engine_error": result.engine_error,
-            "server": result.server, "time": now_iso(),
+            "rating_probs": probs,
+            "engine_error": None if result.engine_error is None else clean(result.engine_error),
+            "server": None if result.server is None else clean(result.server),
+            "time": now_iso(),
         }
 
     def _error_record(self, image_id: str, aspect: str, repeat: int, error: str) -> dict:
         return {
             "image_id": image_id, "aspect": aspect, "repeat": repeat,
             "seed": repeat_seed(self.config.seed, image_id, aspect, repeat), "rating": None,
-            "reason": None, "raw": None, "parse_error": None, "finish_reason": None,
+            "raw_rating": None, "reason": None, "raw": None, "parse_error": None, "finish_reason": None,
             "prompt_tokens": None, "output_tokens": None, "latency_s": None,
-            "expected_rating": None, "rating_probs": None, "engine_error": error,
-            "server": None, "time": now_iso(),
+            "expected_rating": None, "rating_probs": None,
+            "engine_error": self._redactor.text(error), "server": None, "time": now_iso(),
         }
 
 
@@ -372,11 +416,23 @@ class _Tracker:
         self.started: float | None = None
         self.status = "starting"
         self.message = ""
+        self._notice, self._notice_until = "", 0.0
+        self.first_engine_error: str | None = None  # of this session, for the end message
         self.emit: Callable[[Progress], None] | None = None
         self.server_stats: Callable[[], list[dict]] | None = None
 
     def start_clock(self) -> None:
         self.started = time.monotonic()
+
+    def notice(self, text: str, for_s: float) -> None:
+        """A passing message (an engine waiting to retry), shown while it holds."""
+        self._notice, self._notice_until = text, time.monotonic() + max(for_s, 3.0)
+        self.publish()
+
+    def _live_notice(self) -> str:
+        if self.status not in ("starting", "running", "paused"):
+            return ""  # the run has ended: its outcome is what counts
+        return self._notice if time.monotonic() < self._notice_until else ""
 
     def add(self, record: dict) -> None:
         self.done += 1
@@ -386,6 +442,7 @@ class _Tracker:
             self.per_aspect_done[record["aspect"]] += 1
         if record.get("engine_error"):
             self.engine_errors += 1
+            self.first_engine_error = self.first_engine_error or record["engine_error"]
         elif record.get("parse_error"):
             self.parse_failures += 1
         self.publish(record)
@@ -403,7 +460,8 @@ class _Tracker:
             ratings_per_s=rate,
             tokens_per_s=self.session_tokens / elapsed if elapsed > 0 else 0.0,
             elapsed_s=elapsed, eta_s=remaining / rate if rate > 0 else None,
-            last_record=record, status=self.status, message=self.message,
+            last_record=record, status=self.status,
+            message=self.message or self._live_notice(),
             servers=self.server_stats() if self.server_stats else [],
         )
 

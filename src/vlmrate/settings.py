@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vlmrate.engines.base import SamplingConfig
-from vlmrate.engines.servers import redact_url
 from vlmrate.errors import UserError
+from vlmrate.redact import redact_url
 
 if TYPE_CHECKING:
     from vlmrate.study import Study
@@ -35,6 +35,11 @@ ENGINE_OPTIONS: dict[str, frozenset[str]] = {
                          "api_key_env", "cooldown_s"}),
 }
 MAX_TEMPERATURE = 2.0
+#: The answer cap of a rating-only run: `Rating: N` (at most 10 characters) and the end
+#: token even at one token per character (a random-weight model under the template splits
+#: "Rating" into pieces; a real one takes ~5 tokens), so a rating-only answer ends with
+#: "stop", not "length".
+RATING_ONLY_MAX_TOKENS = 12
 
 # --- the run-name rule ------------------------------------------------------------------
 
@@ -136,6 +141,8 @@ class RunConfig:
     seed: int = 0
     structured: bool = False
     logprobs: bool = False
+    #: The answer is `Rating: N` only (structured, logprobs on, 1 repeat by default).
+    rating_only: bool = False
     run_name: str | None = None
     runs_dir: Path = Path("runs")
     id_column: str | None = None
@@ -211,15 +218,20 @@ class RunConfig:
 
     # --- what the study leaves open ---------------------------------------------------
     def repeats_for(self, study: Study) -> int:
-        return self.repeats or study.repeats
+        """The repeats asked for, else 1 for a rating-only run, else the study's."""
+        return self.repeats or (1 if self.rating_only else study.repeats)
 
     def sampling_for(self, study: Study) -> SamplingConfig:
+        """Sampling of the run; rating-only implies structured outputs and logprobs, and
+        caps the answer at RATING_ONLY_MAX_TOKENS unless max_tokens is given."""
+        default_tokens = RATING_ONLY_MAX_TOKENS if self.rating_only else study.max_tokens
         return SamplingConfig(
             temperature=study.temperature if self.temperature is None else self.temperature,
             top_p=study.top_p if self.top_p is None else self.top_p,
-            max_tokens=self.max_tokens or study.max_tokens,
-            structured=self.structured,
-            logprobs=self.logprobs,
+            max_tokens=self.max_tokens or default_tokens,
+            structured=self.structured or self.rating_only,
+            logprobs=self.logprobs or self.rating_only,
+            rating_only=self.rating_only,
             scale_min=study.scale_min,
             scale_max=study.scale_max,
         )
@@ -241,6 +253,7 @@ class RunConfig:
                 "temperature": sampling.temperature, "top_p": sampling.top_p,
                 "max_tokens": sampling.max_tokens, "seed": self.seed, "repeats": repeats,
                 "structured": sampling.structured, "logprobs": sampling.logprobs,
+                "rating_only": sampling.rating_only,
             },
         }
 
@@ -294,6 +307,7 @@ class RunConfig:
             seed=number(sampling.get("seed"), int) or 0,
             structured=sampling.get("structured") is True,
             logprobs=sampling.get("logprobs") is True,
+            rating_only=sampling.get("rating_only") is True,
             run_name=name,
             runs_dir=Path(runs_dir),
             id_column=id_column if isinstance(id_column, str) else None,

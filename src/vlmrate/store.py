@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -25,7 +26,15 @@ from typing import IO, Any
 import polars as pl
 
 from vlmrate.dataset import HUMAN_SCHEMA
-from vlmrate.errors import UserError
+from vlmrate.errors import UserError, clip
+from vlmrate.redact import DEFAULT_API_KEY_ENV, Redactor
+from vlmrate.run_shapes import (
+    MAX_REPEATS,
+    check_manifest,
+    check_review,
+    json_kind,
+    strict_record,
+)
 from vlmrate.settings import is_run_name, run_dir_for
 
 MANIFEST = "manifest.json"
@@ -44,6 +53,7 @@ RATINGS_SCHEMA: dict[str, Any] = {
     "repeat": pl.Int64,
     "seed": pl.Int64,
     "rating": pl.Int64,
+    "raw_rating": pl.Int64,  # the answer as given (before a reversed scale is mapped back)
     "reason": pl.String,
     "raw": pl.String,
     "parse_error": pl.String,
@@ -85,8 +95,11 @@ def resolve_run(run: str | Path, runs_dir: Path = Path("runs")) -> Path:
     name = str(run)
     if is_run_name(name) and _has_manifest(run_dir_for(runs_dir, name)):
         return run_dir_for(runs_dir, name)
-    shown = name if len(name) <= 60 else name[:60] + "…"
-    raise UserError(f"run {shown!r} not found (no {MANIFEST} in {shown} or {runs_dir}/{shown})")
+    if len(name) <= 60:
+        raise UserError(f"run {name!r} not found (no {MANIFEST} in {name} or "
+                        f"{runs_dir}/{name})")
+    raise UserError(f"run {clip(name, 60)} not found (no {MANIFEST} in that folder or under "
+                    f"{runs_dir})")
 
 
 def run_name_of(run_dir: Path, manifest: dict) -> str:
@@ -108,10 +121,22 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def read_manifest(run_dir: Path) -> dict:
+    """manifest.json as written (a JSON object, else a UserError naming the file)."""
+    path = Path(run_dir) / MANIFEST
     try:
-        return json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"{run_dir / MANIFEST}: unreadable ({exc})") from None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)[:120]
+        raise UserError(f"{path}: unreadable ({reason})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: not a run manifest ({json_kind(data)}, not an object)")
+    return data
+
+
+def load_manifest(run_dir: Path) -> tuple[dict, list[str]]:
+    """The manifest with every field a reader uses of the right type, and what was set aside
+    (see run_shapes.check_manifest)."""
+    return check_manifest(read_manifest(run_dir))
 
 
 def write_manifest(run_dir: Path, manifest: dict) -> None:
@@ -136,23 +161,11 @@ def _complete_bytes(path: Path) -> bytes:
     return data[: end + 1] if end >= 0 else b""
 
 
-def _json_lines(data: bytes) -> list[dict]:
-    """The records of complete JSON lines; a corrupt line is skipped (only a torn or
-    hand-edited line can be)."""
-    records = []
-    for line in data.splitlines():
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return records
-
-
 def iter_records(run_dir: Path) -> list[dict]:
-    """Every complete record of ratings.jsonl, in file order."""
-    return _json_lines(_complete_bytes(Path(run_dir) / RATINGS))
+    """Every complete record of ratings.jsonl of the right shape, in file order."""
+    data = _complete_bytes(Path(run_dir) / RATINGS)
+    records = (strict_record(line) for line in data.split(b"\n") if line.strip())
+    return [record for record in records if record is not None]
 
 
 def finished_keys(run_dir: Path) -> set[Key]:
@@ -280,25 +293,76 @@ def write_human(run_dir: Path, human: pl.DataFrame) -> None:
     human.cast(HUMAN_SCHEMA).write_parquet(run_dir / HUMAN)
 
 
-def read_human(run_dir: Path) -> pl.DataFrame:
-    path = run_dir / HUMAN
+def read_human(run_dir: Path, problems: list[str] | None = None) -> pl.DataFrame:
+    """human.parquet (HUMAN_SCHEMA); an unreadable file is no human ratings, named in
+    problems."""
+    path = Path(run_dir) / HUMAN
     if not path.is_file():
         return pl.DataFrame(schema=HUMAN_SCHEMA)
-    return pl.read_parquet(path).cast(HUMAN_SCHEMA)
-
-
-def _parse_records(data: bytes) -> pl.DataFrame:
-    """Complete JSON lines as a frame; a corrupt line is skipped, not fatal."""
     try:
-        return pl.read_ndjson(io.BytesIO(data), schema=RATINGS_SCHEMA)
-    except Exception:
-        return pl.DataFrame([{k: r.get(k) for k in RECORD_FIELDS} for r in _json_lines(data)],
-                            schema=RATINGS_SCHEMA)
+        frame = pl.read_parquet(path).select(list(HUMAN_SCHEMA)).cast(HUMAN_SCHEMA)
+    except Exception as exc:  # polars raises several kinds for a broken or foreign file
+        if problems is not None:
+            problems.append(f"{HUMAN}: unreadable, no human ratings used "
+                            f"({type(exc).__name__})")
+        return pl.DataFrame(schema=HUMAN_SCHEMA)
+    return frame.filter(pl.col("image_id").is_not_null() & pl.col("aspect").is_not_null())
+
+
+def _read_ndjson(data: bytes) -> pl.DataFrame:
+    return pl.read_ndjson(io.BytesIO(data), schema=RATINGS_SCHEMA)
+
+
+def _parse_records(data: bytes) -> tuple[pl.DataFrame, int]:
+    """Complete JSON lines as a frame, and how many lines were set aside.
+
+    The whole block is parsed by Polars at once; when a line spoils it (not a JSON object,
+    a field of the wrong type), the block is halved until the bad lines are alone, so every
+    good line is read the same way whatever its neighbours. A lone line Polars refuses is
+    still taken if it has the runner's shape exactly (e.g. NaN in a float field).
+    """
+    try:
+        frame = _read_ndjson(data)
+        broken = 0
+    except Exception:  # polars: ComputeError, SchemaError ...
+        lines = data.split(b"\n")
+        parts: list[tuple[int, pl.DataFrame]] = []
+        broken = 0
+        pending = [(0, len(lines))]
+        while pending:
+            lo, hi = pending.pop()
+            chunk = b"\n".join(lines[lo:hi])
+            if not chunk.strip():
+                continue
+            try:
+                parts.append((lo, _read_ndjson(chunk)))
+                continue
+            except Exception:
+                pass
+            if hi - lo > 1:
+                mid = (lo + hi) // 2
+                pending += [(mid, hi), (lo, mid)]
+                continue
+            record = strict_record(lines[lo])
+            if record is None:
+                broken += 1
+            else:
+                parts.append((lo, pl.DataFrame([{k: record.get(k) for k in RECORD_FIELDS}],
+                                               schema=RATINGS_SCHEMA)))
+        parts.sort(key=lambda part: part[0])
+        frame = (pl.concat([p for _, p in parts]) if parts
+                 else pl.DataFrame(schema=RATINGS_SCHEMA))
+    keyed = frame.filter(
+        pl.col("image_id").is_not_null() & (pl.col("image_id") != "")
+        & pl.col("aspect").is_not_null() & (pl.col("aspect") != "")
+        & pl.col("repeat").is_not_null() & (pl.col("repeat") >= 1))
+    return keyed, broken + frame.height - keyed.height
 
 
 # ratings.jsonl is the record; a Parquet copy of its first N bytes makes reloading a large
 # run fast. Its name holds N and a checksum of the 4 KiB before N, so a replaced or
-# rewritten ratings.jsonl is never read through a stale copy.
+# rewritten ratings.jsonl is never read through a stale copy, and the number of lines in
+# those N bytes that were set aside (so that they are still counted when read through it).
 _CACHE_GLOB = ".ratings-cache-*.parquet"
 _CACHE_MIN_NEW_BYTES = 1 << 20
 
@@ -308,22 +372,26 @@ def _cache_tag(handle: IO[bytes], covered: int) -> str:
     return f"{covered}-{zlib.crc32(handle.read(min(covered, 4096))):08x}"
 
 
-def _find_cache(run_dir: Path, handle: IO[bytes], size: int) -> tuple[Path | None, int]:
+def _find_cache(run_dir: Path, handle: IO[bytes], size: int) -> tuple[Path | None, int, int]:
+    """(cache file, bytes it covers, lines it set aside), or (None, 0, 0)."""
     for path in sorted(run_dir.glob(_CACHE_GLOB)):
-        tag = path.name[len(".ratings-cache-"):-len(".parquet")]
-        covered = int(tag.split("-")[0]) if tag.split("-")[0].isdigit() else -1
-        if 0 < covered <= size and _cache_tag(handle, covered) == tag:
-            return path, covered
-    return None, 0
+        parts = path.name[len(".ratings-cache-"):-len(".parquet")].split("-")
+        if len(parts) != 3 or not parts[0].isdigit() or not parts[2].isdigit():
+            continue
+        covered = int(parts[0])
+        if 0 < covered <= size and _cache_tag(handle, covered) == f"{parts[0]}-{parts[1]}":
+            return path, covered, int(parts[2])
+    return None, 0, 0
 
 
-def _write_cache(run_dir: Path, frame: pl.DataFrame, tag: str) -> None:
+def _write_cache(run_dir: Path, frame: pl.DataFrame, tag: str, broken: int) -> None:
+    name = f".ratings-cache-{tag}-{broken}.parquet"
     with contextlib.suppress(OSError):
         tmp = run_dir / f".ratings-cache-{tag}.tmp"
         frame.write_parquet(tmp, compression="lz4")
-        os.replace(tmp, run_dir / f".ratings-cache-{tag}.parquet")
+        os.replace(tmp, run_dir / name)
         for old in run_dir.glob(_CACHE_GLOB):
-            if old.name != f".ratings-cache-{tag}.parquet":
+            if old.name != name:
                 old.unlink(missing_ok=True)
 
 
@@ -331,19 +399,31 @@ def read_ratings(run_dir: Path) -> pl.DataFrame:
     """ratings.jsonl as a frame (RATINGS_SCHEMA); the last record of a key wins (an error
     record is followed by the answer of its retry on resume).
 
-    A torn last line is ignored. Large runs are read through a Parquet copy of what was
-    already read once, so only the lines appended since are parsed.
+    A torn last line is ignored, and so is a line that is not a record (see
+    read_ratings_counted). Large runs are read through a Parquet copy of what was already
+    read once, so only the lines appended since are parsed.
     """
+    return read_ratings_counted(run_dir)[0]
+
+
+def read_ratings_counted(run_dir: Path) -> tuple[pl.DataFrame, int]:
+    """read_ratings' frame and the number of complete lines set aside (not a JSON object, a
+    field of the wrong type, no image_id/aspect/repeat)."""
     run_dir = Path(run_dir)
     try:
         handle = open(run_dir / RATINGS, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError:
-        return pl.DataFrame(schema=RATINGS_SCHEMA)
+        return pl.DataFrame(schema=RATINGS_SCHEMA), 0
+    except OSError as exc:
+        raise UserError(f"{run_dir / RATINGS}: cannot read ({exc.strerror})") from None
     with handle:
-        size = os.fstat(handle.fileno()).st_size
-        cache, covered = _find_cache(run_dir, handle, size)
-        handle.seek(covered)
-        tail = handle.read(size - covered)
+        try:
+            size = os.fstat(handle.fileno()).st_size
+            cache, covered, broken = _find_cache(run_dir, handle, size)
+            handle.seek(covered)
+            tail = handle.read(size - covered)
+        except OSError as exc:
+            raise UserError(f"{run_dir / RATINGS}: cannot read ({exc.strerror})") from None
         tail = tail[: tail.rfind(b"\n") + 1]
         parts = []
         if cache is not None:
@@ -352,42 +432,61 @@ def read_ratings(run_dir: Path) -> pl.DataFrame:
             except Exception:  # an unreadable copy: parse everything again
                 handle.seek(0)
                 tail = handle.read(size)
-                tail, covered, parts = tail[: tail.rfind(b"\n") + 1], 0, []
+                tail, covered, broken, parts = tail[: tail.rfind(b"\n") + 1], 0, 0, []
         if tail.strip():
-            parts.append(_parse_records(tail))
+            frame, tail_broken = _parse_records(tail)
+            parts.append(frame)
+            broken += tail_broken
         frame = pl.concat(parts) if parts else pl.DataFrame(schema=RATINGS_SCHEMA)
         if len(tail) >= _CACHE_MIN_NEW_BYTES:
-            _write_cache(run_dir, frame, _cache_tag(handle, covered + len(tail)))
-    return frame.unique(subset=["image_id", "aspect", "repeat"], keep="last",
-                        maintain_order=True)
+            _write_cache(run_dir, frame, _cache_tag(handle, covered + len(tail)), broken)
+    frame = frame.unique(subset=["image_id", "aspect", "repeat"], keep="last",
+                         maintain_order=True)
+    return frame, broken
 
 
 # --- review.json: flags and notes per (image_id, aspect) ---------------------------------
 
-def read_review(run_dir: Path) -> dict[str, dict[str, dict]]:
-    """{image_id: {aspect: {"flagged": bool, "note": str, "updated": iso}}}."""
+def read_review_checked(run_dir: Path) -> tuple[dict[str, dict[str, dict]], list[str]]:
+    """read_review's cases and what was set aside (unreadable file, entries of the wrong
+    shape)."""
     path = Path(run_dir) / REVIEW
-    if not path.is_file():
-        return {}
+    if not path.exists():
+        return {}, []
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return data.get("cases", {}) if isinstance(data, dict) else {}
+    except (OSError, ValueError, RecursionError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not JSON"
+        return {}, [f"{REVIEW}: unreadable ({reason}); flags and notes ignored"]
+    return check_review(data)
+
+
+def read_review(run_dir: Path) -> dict[str, dict[str, dict]]:
+    """{image_id: {aspect: {"flagged": bool, "note": str, "updated": iso}}}; entries of
+    the wrong shape are left out."""
+    return read_review_checked(run_dir)[0]
 
 
 def save_review(run_dir: Path, image_id: str, aspect: str, *, flagged: bool | None = None,
                 note: str | None = None) -> dict:
-    """Set the flag and/or note of one case and write review.json at once (atomically)."""
-    cases = read_review(run_dir)
+    """Set the flag and/or note of one case and write review.json at once (atomically).
+
+    A review.json that could not be read whole is first copied aside (review.json.broken-
+    <time>), so that writing the new flag loses nothing of it.
+    """
+    cases, problems = read_review_checked(run_dir)
+    path = Path(run_dir) / REVIEW
+    if problems and path.is_file():
+        aside = path.with_name(f"{REVIEW}.broken-{now_iso().replace(':', '')}")
+        shutil.copy2(path, aside)
     entry = cases.setdefault(image_id, {}).setdefault(aspect, {"flagged": False, "note": ""})
     if flagged is not None:
         entry["flagged"] = flagged
     if note is not None:
         entry["note"] = note
     entry["updated"] = now_iso()
-    _write_atomic(Path(run_dir) / REVIEW,
-                  json.dumps({"version": 1, "cases": cases}, indent=2, ensure_ascii=False))
+    _write_atomic(path, json.dumps({"version": 1, "cases": cases}, indent=2,
+                                   ensure_ascii=False))
     return entry
 
 
@@ -407,7 +506,11 @@ def review_frame(run_dir: Path) -> pl.DataFrame:
 
 @dataclass
 class LoadedRun:
-    """Everything the statistics, the TUI and the exporter read from a run folder."""
+    """Everything the statistics, the TUI and the exporter read from a run folder.
+
+    The manifest is the checked one (see run_shapes.check_manifest); problems names what
+    the readers set aside (broken lines, fields of the wrong type), one short text each.
+    """
 
     name: str
     path: Path
@@ -416,6 +519,7 @@ class LoadedRun:
     ratings: pl.DataFrame
     human: pl.DataFrame
     review: dict[str, dict[str, dict]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -423,8 +527,7 @@ class LoadedRun:
 
     @property
     def scale(self) -> tuple[int, int]:
-        scale = self.manifest.get("study", {}).get("scale", {})
-        return int(scale.get("min", 1)), int(scale.get("max", 9))
+        return manifest_scale(self.manifest)
 
     @property
     def repeats(self) -> int:
@@ -433,35 +536,89 @@ class LoadedRun:
 
 
 def manifest_aspects(manifest: dict) -> list[str]:
+    """Aspect names of a checked manifest (load_manifest)."""
     return [a["name"] for a in manifest.get("study", {}).get("aspects", [])]
+
+
+def manifest_scale(manifest: dict) -> tuple[int, int]:
+    """(min, max) of a checked manifest's rating scale."""
+    scale = manifest.get("study", {}).get("scale", {})
+    return int(scale.get("min", 1)), int(scale.get("max", 9))
+
+
+def _in_plan(ratings: pl.DataFrame, manifest: dict) -> tuple[pl.DataFrame, int]:
+    """Records whose rating lies on the run's scale and whose repeat is one the run has;
+    the others cannot come from this run and would distort every statistic. A non-finite
+    expected rating (NaN in a hand-edited line) is no expected rating."""
+    lo, hi = manifest_scale(manifest)
+    repeats = manifest.get("sampling", {}).get("repeats") or MAX_REPEATS
+    kept = ratings.filter(
+        (pl.col("rating").is_null() | pl.col("rating").is_between(lo, hi))
+        & (pl.col("repeat") <= repeats))
+    kept = kept.with_columns(
+        pl.when(pl.col("expected_rating").is_finite()).then(pl.col("expected_rating"))
+        .alias("expected_rating"))
+    return kept, ratings.height - kept.height
+
+
+def _without_secrets(manifest: dict, ratings: pl.DataFrame) -> tuple[dict, pl.DataFrame]:
+    """A run written before redaction (or by hand) may hold a URL's password or the API
+    key: readers never show them (workbook, CSV, TUI). New runs are written without."""
+    engine = manifest.get("engine") or {}
+    options = engine.get("options") if isinstance(engine.get("options"), dict) else {}
+    key_env = options.get("api_key_env")
+    urls = engine.get("base_urls") if isinstance(engine.get("base_urls"), list) else []
+    redactor = Redactor.for_run(
+        [u for u in [engine.get("base_url"), *urls] if isinstance(u, str)],
+        key_env if isinstance(key_env, str) and key_env else DEFAULT_API_KEY_ENV)
+    return redactor.value(manifest), redactor.columns(ratings, ["engine_error"])
 
 
 def load_run(run: str | Path, runs_dir: Path = Path("runs")) -> LoadedRun:
     run_dir = resolve_run(run, runs_dir)
-    manifest = read_manifest(run_dir)
-    ratings = read_ratings(run_dir)
+    manifest, manifest_problems = load_manifest(run_dir)
+    problems = [f"{MANIFEST}: {p}" for p in manifest_problems]
+    ratings, broken = read_ratings_counted(run_dir)
+    if broken:
+        problems.append(f"{RATINGS}: {broken} line{'s' if broken > 1 else ''} that "
+                        f"{'are' if broken > 1 else 'is'} not a rating record skipped")
+    ratings, off_plan = _in_plan(ratings, manifest)
+    if off_plan:
+        lo, hi = manifest_scale(manifest)
+        problems.append(f"{RATINGS}: {off_plan} record{'s' if off_plan > 1 else ''} with a "
+                        f"rating outside {lo}..{hi} or a repeat the run does not have skipped")
+    manifest, ratings = _without_secrets(manifest, ratings)
     aspects = manifest_aspects(manifest) or ratings["aspect"].unique(maintain_order=True).to_list()
+    human = read_human(run_dir, problems)
+    review, review_problems = read_review_checked(run_dir)
     return LoadedRun(
         name=run_name_of(run_dir, manifest),
         path=run_dir,
         manifest=manifest,
         aspects=aspects,
         ratings=ratings,
-        human=read_human(run_dir),
-        review=read_review(run_dir),
+        human=human,
+        review=review,
+        problems=problems + review_problems,
     )
 
 
 def list_runs(runs_dir: Path = Path("runs")) -> list[dict]:
-    """A summary line per run folder: name, path, status, model, dataset, progress, dates."""
-    runs = []
+    """A summary line per run folder: name (the folder's), path, status, model, dataset,
+    progress, dates.
+
+    An import being written (its temp folder, .import~*) is not a run yet.
+    """
+    runs: list[dict] = []
     if not Path(runs_dir).is_dir():
         return runs
     for manifest_path in sorted(Path(runs_dir).glob(f"*/{MANIFEST}")):
         run_dir = manifest_path.parent
+        if run_dir.name.startswith(".import~"):
+            continue
         try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+            manifest, _ = load_manifest(run_dir)
+        except UserError:
             runs.append({"name": run_dir.name, "path": run_dir, "status": "unreadable"})
             continue
         data = _complete_bytes(run_dir / RATINGS)
@@ -469,11 +626,13 @@ def list_runs(runs_dir: Path = Path("runs")) -> list[dict]:
         if status == "running" and not is_locked(run_dir):
             status = "interrupted"  # its process ended without saying so (killed, power cut)
         runs.append({
-            "name": run_name_of(run_dir, manifest),
+            # the folder's name: unique under runs_dir, and what `vlmrate stats NAME` takes
+            # (a copied folder keeps the manifest name of its original)
+            "name": run_dir.name,
             "path": run_dir,
             "status": status,
             "model": manifest.get("model", ""),
-            "dataset": manifest.get("dataset", {}).get("path", ""),
+            "dataset": manifest.get("dataset", {}).get("path") or "",
             "done": data.count(b"\n"),
             "total": manifest.get("total_jobs"),
             "created": manifest.get("created", ""),

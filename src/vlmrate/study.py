@@ -23,6 +23,9 @@ class Aspect:
     prompt: str
     low: str = ""
     high: str = ""
+    #: The prompt presents the scale the other way round (scale_min = most ``high``);
+    #: answers are mapped back to the study's direction (see :meth:`Study.to_study_scale`).
+    reverse: bool = False
 
     @property
     def sha256(self) -> str:
@@ -52,6 +55,19 @@ class Study:
                 return aspect
         raise UserError(f"unknown aspect {name!r}; this study has {', '.join(self.aspect_names)}")
 
+    def to_study_scale(self, aspect: str, answer: int | None,
+                       probs: list[float] | None) -> tuple[int | None, list[float] | None]:
+        """An answer as the prompt of ``aspect`` asked for it, in the study's direction.
+
+        For a reversed aspect the rating is ``scale_min + scale_max - answer`` and the
+        probabilities of the scale points (lowest first) are read backwards; otherwise
+        both pass through unchanged.
+        """
+        if not self.aspect(aspect).reverse:
+            return answer, probs
+        rating = None if answer is None else self.scale_min + self.scale_max - answer
+        return rating, None if probs is None else list(reversed(probs))
+
     def to_manifest(self) -> dict:
         return {
             "name": self.name,
@@ -59,7 +75,7 @@ class Study:
             "scale": {"min": self.scale_min, "max": self.scale_max},
             "aspects": [
                 {"name": a.name, "prompt": a.prompt, "sha256": a.sha256, "low": a.low,
-                 "high": a.high}
+                 "high": a.high, "reverse": a.reverse}
                 for a in self.aspects
             ],
         }
@@ -100,7 +116,11 @@ def load_study(name_or_path: str = "reference", prompts_dir: Path = Path("prompt
         if not prompt_file.is_file():
             raise UserError(f"{toml_path}: prompt file {prompt_file.name} for {name!r} is missing")
         prompt = prompt_file.read_bytes().decode("utf-8")
-        aspects.append(Aspect(name, prompt, entry.get("low", ""), entry.get("high", "")))
+        reverse = entry.get("reverse", False)
+        if not isinstance(reverse, bool):
+            raise UserError(f"{toml_path}: reverse for {name!r} must be true or false")
+        aspects.append(Aspect(name, prompt, entry.get("low", ""), entry.get("high", ""),
+                              reverse))
     if not aspects:
         raise UserError(f"{toml_path}: no [[aspects]] defined")
     if len({a.name for a in aspects}) != len(aspects):

@@ -12,6 +12,7 @@ the rating template. torch, transformers and tokenizers are imported inside the 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,28 @@ IMAGE_SIZE = 32
 PATCH_SIZE = 8
 GRID_PINPOINTS = [[32, 32], [32, 64], [64, 32], [64, 64]]
 
+#: Version of the real-geometry checkpoint (its own cache key).
+REAL_GEOMETRY_VERSION = 1
+#: llava-v1.6-vicuna-13b-hf config.json: vision_config.image_size 336, patch_size 14 (CLIP
+#: ViT-L/14-336: 24 x 24 patches + CLS = 577 positions), image_grid_pinpoints, Llama-2's
+#: max_position_embeddings 4096.
+REAL_IMAGE_SIZE = 336
+REAL_PATCH_SIZE = 14
+REAL_GRID_PINPOINTS = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
+REAL_MAX_MODEL_LEN = 4096
+
 #: VllmEngine keyword arguments that suit the tiny model on a CPU: no torch.compile warm-up
 #: (engine start ~2-4 s instead of ~15-25 s the first time) and a small KV cache.
 TINY_ENGINE_OPTIONS: dict[str, Any] = {
     "enforce_eager": True,
     "max_model_len": 2048,
+    "extra": {"kv_cache_memory_bytes": 256 << 20},
+}
+
+#: The same for the real-geometry tiny model: prompts are ~2.4k tokens, so a longer context.
+REAL_GEOMETRY_ENGINE_OPTIONS: dict[str, Any] = {
+    "enforce_eager": True,
+    "max_model_len": REAL_MAX_MODEL_LEN,
     "extra": {"kv_cache_memory_bytes": 256 << 20},
 }
 
@@ -114,6 +132,45 @@ def _train_tokenizer(corpus: list[str], vocab_size: int) -> Any:
     return tok
 
 
+def _train_llama_tokenizer(corpus: list[str], vocab_size: int) -> Any:
+    """A Llama-family tokenizer trained on ``corpus``: what the real vicuna tokenizer does.
+
+    Like Llama's SentencePiece model as converted by transformers: spaces become ``▁`` at
+    the start of a piece and one ``▁`` is prepended (so " 7" is the two tokens ``▁`` ``7``:
+    Llama splits digits), unknown bytes fall back to ``<0xNN>`` tokens, ``<s>`` starts
+    every text.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    # Spaces become "▁" that start a piece (never inside one: SentencePiece pieces are
+    # "▁word"); Llama's vocabulary has no piece that joins a digit to anything.
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=True),
+         pre_tokenizers.Digits(individual_digits=True)]
+    )
+    tok.decoder = decoders.Sequence(
+        [decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(),
+         decoders.Strip(" ", 1, 0)]
+    )
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False
+    )
+    tok.train_from_iterator(corpus, trainer=trainer)
+    # The 256 byte-fallback pieces <0x00>..<0xFF> are ordinary vocabulary (as in Llama's),
+    # not special tokens: a special token is dropped when the answer is detokenised.
+    data = json.loads(tok.to_str())
+    vocab = data["model"]["vocab"]
+    for byte in range(256):
+        vocab.setdefault(f"<0x{byte:02X}>", len(vocab))
+    tok = Tokenizer.from_str(json.dumps(data))
+    bos = tok.token_to_id("<s>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]
+    )
+    return tok
+
+
 def _rename_vision_keys(weights_file: Path) -> None:
     """Rename the vision tower keys to the layout vLLM loads (``...vision_model.*``).
 
@@ -133,6 +190,51 @@ def _rename_vision_keys(weights_file: Path) -> None:
     save_file(renamed, str(weights_file), metadata={"format": "pt"})
 
 
+@dataclass(frozen=True)
+class _TinySpec:
+    """What differs between the two tiny checkpoints."""
+
+    kind: str
+    version: int
+    image_size: int
+    patch_size: int
+    grid_pinpoints: list[list[int]]
+    vision_hidden: int
+    vision_layers: int
+    text_hidden: int
+    max_len: int
+    llama_tokenizer: bool
+    readme: str
+
+
+_TOY = _TinySpec(
+    kind="toy", version=TINY_MODEL_VERSION, image_size=IMAGE_SIZE, patch_size=PATCH_SIZE,
+    grid_pinpoints=GRID_PINPOINTS, vision_hidden=64, vision_layers=2, text_hidden=128,
+    max_len=2048, llama_tokenizer=False,
+    readme="Tiny random-weight LLaVA-NeXT built by vlmrate.tiny_model for tests and the demo.\n",
+)
+
+#: The geometry of llava-hf/llava-v1.6-vicuna-13b-hf at tiny width. Every value that shapes
+#: the prompt is the real model's; sources: the model's config.json,
+#: preprocessor_config.json and processor_config.json on the Hugging Face hub
+#: (https://huggingface.co/llava-hf/llava-v1.6-vicuna-13b-hf/tree/main), written by hand.
+_REAL = _TinySpec(
+    kind="real-geometry",
+    version=REAL_GEOMETRY_VERSION,
+    image_size=REAL_IMAGE_SIZE,  # config.json vision_config.image_size; crop_size 336x336
+    patch_size=REAL_PATCH_SIZE,  # config.json vision_config.patch_size
+    grid_pinpoints=REAL_GRID_PINPOINTS,  # config.json / preprocessor_config.json
+    vision_hidden=64,  # real: 1024 (CLIP ViT-L); tiny here (head size 32, as the toy's)
+    vision_layers=2,  # real: 24; >= 2 so that vision_feature_layer -2 is a real layer
+    text_hidden=128,  # real: 5120 (head size 128); tiny here (head size 32)
+    max_len=REAL_MAX_MODEL_LEN,  # text_config.max_position_embeddings 4096 (Llama-2)
+    llama_tokenizer=True,  # real: Llama SentencePiece (byte fallback, split digits)
+    readme="Tiny random-weight LLaVA-NeXT with the image geometry of "
+           "llava-v1.6-vicuna-13b (336-px tiles, patch 14, anyres), built by "
+           "vlmrate.tiny_model for the geometry tests and bench/.\n",
+)
+
+
 def build_tiny_llava_next(
     dest: Path, *, prompt_dir: Path | None = None, seed: int = 0, vocab_size: int = 1024
 ) -> Path:
@@ -142,15 +244,36 @@ def build_tiny_llava_next(
     files to the tokenizer corpus (default: prompts/reference of a source checkout, if any).
     If ``dest`` already holds a complete checkpoint of the same version it is reused.
     """
+    return _build(dest, _TOY, prompt_dir=prompt_dir, seed=seed, vocab_size=vocab_size)
+
+
+def build_tiny_llava_next_real_geometry(
+    dest: Path, *, prompt_dir: Path | None = None, seed: int = 0, vocab_size: int = 1024
+) -> Path:
+    """Like :func:`build_tiny_llava_next`, with llava-v1.6-vicuna-13b's image geometry.
+
+    336-pixel tiles, 14-pixel patches (577 vision positions per tile: 24 x 24 + CLS), the
+    real anyres grid pinpoints, vision feature layer -2 with the "default" strategy (CLS
+    dropped: 576 features per tile), the learned image-newline parameter and the vicuna
+    chat template; a Llama-style tokenizer (SentencePiece metaspace, byte fallback, digits
+    as single tokens, ``<s>`` prepended). An 800x600 image gives 2,340 image tokens, as on
+    the real model. Hidden sizes are tiny and there are 2 layers, so it runs on a CPU.
+    """
+    return _build(dest, _REAL, prompt_dir=prompt_dir, seed=seed, vocab_size=vocab_size)
+
+
+def _build(
+    dest: Path, spec: _TinySpec, *, prompt_dir: Path | None, seed: int, vocab_size: int
+) -> Path:
     dest = Path(dest)
     stamp = dest / "vlmrate_tiny_model.json"
     if stamp.is_file():
         try:
-            if json.loads(stamp.read_text())["version"] == TINY_MODEL_VERSION:
+            built = json.loads(stamp.read_text())
+            if (built["version"], built.get("kind", "toy")) == (spec.version, spec.kind):
                 return dest
         except (ValueError, KeyError):
             pass
-
     import torch
     from transformers import (
         CLIPVisionConfig,
@@ -165,7 +288,8 @@ def build_tiny_llava_next(
 
     dest.mkdir(parents=True, exist_ok=True)
     corpus = _corpus(prompt_dir if prompt_dir is not None else _default_prompt_dir())
-    raw_tok = _train_tokenizer(corpus, vocab_size)
+    raw_tok = (_train_llama_tokenizer if spec.llama_tokenizer else _train_tokenizer)(
+        corpus, vocab_size)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=raw_tok,
         bos_token="<s>",
@@ -173,27 +297,27 @@ def build_tiny_llava_next(
         unk_token="<unk>",
         pad_token="<pad>",
         extra_special_tokens={"image_token": "<image>"},
-        model_max_length=2048,
+        model_max_length=spec.max_len,
     )
     image_token_id = raw_tok.token_to_id("<image>")
 
     vision = CLIPVisionConfig(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
+        hidden_size=spec.vision_hidden,
+        intermediate_size=2 * spec.vision_hidden,
+        num_hidden_layers=spec.vision_layers,
         num_attention_heads=2,
-        image_size=IMAGE_SIZE,
-        patch_size=PATCH_SIZE,
-        projection_dim=64,
+        image_size=spec.image_size,
+        patch_size=spec.patch_size,
+        projection_dim=spec.vision_hidden,
     )
     text = LlamaConfig(
         vocab_size=raw_tok.get_vocab_size(),
-        hidden_size=128,
-        intermediate_size=256,
+        hidden_size=spec.text_hidden,
+        intermediate_size=2 * spec.text_hidden,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=4,
-        max_position_embeddings=2048,
+        max_position_embeddings=spec.max_len,
         bos_token_id=raw_tok.token_to_id("<s>"),
         eos_token_id=raw_tok.token_to_id("</s>"),
         pad_token_id=raw_tok.token_to_id("<pad>"),
@@ -203,10 +327,11 @@ def build_tiny_llava_next(
         vision_config=vision,
         text_config=text,
         image_token_index=image_token_id,
-        image_grid_pinpoints=GRID_PINPOINTS,
+        image_grid_pinpoints=spec.grid_pinpoints,
+        # vision_feature_layer -2 and strategy "default": llava-v1.6-vicuna-13b-hf config.json
         vision_feature_layer=-2,
         vision_feature_select_strategy="default",
-        image_seq_length=(IMAGE_SIZE // PATCH_SIZE) ** 2,
+        image_seq_length=(spec.image_size // spec.patch_size) ** 2,  # 576 on the real model
         tie_word_embeddings=False,
     )
 
@@ -228,14 +353,16 @@ def build_tiny_llava_next(
     _rename_vision_keys(weights[0])
 
     image_processor = LlavaNextImageProcessor(
-        size={"shortest_edge": IMAGE_SIZE},
-        crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
-        image_grid_pinpoints=GRID_PINPOINTS,
+        # preprocessor_config.json: size.shortest_edge 336, crop_size 336x336, the pinpoints;
+        # CLIP's mean/std and bicubic resampling are LlavaNextImageProcessor's defaults.
+        size={"shortest_edge": spec.image_size},
+        crop_size={"height": spec.image_size, "width": spec.image_size},
+        image_grid_pinpoints=spec.grid_pinpoints,
     )
     processor = LlavaNextProcessor(
         image_processor=image_processor,
         tokenizer=tokenizer,
-        patch_size=PATCH_SIZE,
+        patch_size=spec.patch_size,  # processor_config.json: patch_size 14
         vision_feature_select_strategy="default",
         chat_template=CHAT_TEMPLATE,
         num_additional_image_tokens=1,
@@ -243,9 +370,8 @@ def build_tiny_llava_next(
     processor.save_pretrained(str(dest))
     tokenizer.save_pretrained(str(dest))
     (dest / "README.txt").write_text(
-        "Tiny random-weight LLaVA-NeXT built by vlmrate.tiny_model for tests and the demo.\n"
-        "Its answers are noise; use structured outputs to get the rating template.\n",
+        spec.readme + "Its answers are noise; use structured outputs to get the rating template.\n",
         encoding="utf-8",
     )
-    stamp.write_text(json.dumps({"version": TINY_MODEL_VERSION, "seed": seed}), encoding="utf-8")
+    stamp.write_text(json.dumps({"version": spec.version, "kind": spec.kind, "seed": seed}), encoding="utf-8")
     return dest

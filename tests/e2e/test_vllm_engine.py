@@ -197,6 +197,8 @@ async def test_info_has_no_surprises(engine) -> None:
     assert info["engine"] == "vllm"
     assert info["platform"] == "cpu"
     assert info["engine_args"]["enable_chunked_prefill"] is False
+    # an encoder budget of several images per step (see bench/README.md, CPU engine crash)
+    assert info["engine_args"]["max_num_batched_tokens"] == 4 * TINY_ENGINE_OPTIONS["max_model_len"]
     assert info["engine_args"]["enable_prefix_caching"] is True
     assert info["structured_regex"] == structured_regex(SAMPLING)
     import json

@@ -40,6 +40,15 @@ def test_structured_regex_reason_fits_max_tokens() -> None:
         assert bound <= max(1, max_tokens - 20)
 
 
+def test_structured_regex_rating_only() -> None:
+    pattern = re.compile(structured_regex(SamplingConfig(structured=True, rating_only=True)))
+    assert pattern.fullmatch("Rating: 7")
+    assert not pattern.fullmatch("Rating: 7. Reason: x")
+    assert not pattern.fullmatch("Rating: 0")
+    wide = re.compile(structured_regex(SamplingConfig(rating_only=True, scale_max=10)))
+    assert wide.fullmatch("Rating: 10") and not wide.fullmatch("Rating: 11")
+
+
 def test_structured_regex_other_scales() -> None:
     pattern = re.compile(structured_regex(SamplingConfig(scale_min=1, scale_max=10)))
     assert pattern.fullmatch("Rating: 10. Reason: x")

@@ -117,7 +117,7 @@ def fake_stats(aspects: list[str], k: int, n_images: int, run: str = "demo") -> 
 
     def icc() -> dict:
         return {"value": num(), "F": abs(num()) * 10, "df1": n_images - 1,
-                "df2": n_images * (k - 1), "p": 3.2e-12, "ci95": [num(), num()]}
+                "df2": n_images * (k - 1), "p": 3.2e-12, "ci": [num(), num()]}
 
     per = {}
     for i, aspect in enumerate(aspects):
@@ -134,12 +134,12 @@ def fake_stats(aspects: list[str], k: int, n_images: int, run: str = "demo") -> 
                               "equivalent": i % 2 == 1},
             "errors_by_k": [{"k": j, "n": n_images, "mae": 2 - j / 10, "mse": 5 - j / 5,
                              "r": 0.1 * j, "mae_subsets": 2.05 - j / 10,
-                             "mae_subsets_ci95": [1.9 - j / 10, 2.2 - j / 10]}
+                             "mae_subsets_ci": [1.9 - j / 10, 2.2 - j / 10]}
                             for j in range(1, k + 1)],
             "pearson_vs_human": {"r": num(), "p": 1e-30 if i == 0 else None},
             "agreement": {"icc_a1": num(), "icc_c1": num(), "ba_bias": num(),
-                          "ba_lower": -2.5, "ba_upper": 2.25, "mae_ci95": [1.5, 2.5],
-                          "r_ci95": [None, 0.5]},
+                          "ba_lower": -2.5, "ba_upper": 2.25, "mae_ci": [1.5, 2.5],
+                          "r_ci": [None, 0.5]},
             "parse_failures": 3 + i, "engine_errors": i,
         }
     between = {f"{a}~{b}": {"r": num(), "p": 0.001}

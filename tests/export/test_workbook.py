@@ -110,7 +110,7 @@ def test_spot_values(book: openpyxl.Workbook, stats_json: dict) -> None:
     assert agreement[("bootstrap 95% CI", "r lower")]["valence"] is None
     assert agreement[("Pearson vs human", "p")]["relevance"] == 1e-30
     reliability = {(r["section"], r["statistic"]): r for r in rows_of(book["Reliability"])}
-    assert reliability[("ICC1", "95% CI upper")]["relevance"] == rel["icc"]["ICC1"]["ci95"][1]
+    assert reliability[("ICC1", "95% CI upper")]["relevance"] == rel["icc"]["ICC1"]["ci"][1]
     assert reliability[("ICC1k", "df2")]["relevance"] == N_IMAGES * (REPEATS - 1)
 
 
@@ -155,8 +155,9 @@ def test_errors_by_k_and_charts(book: openpyxl.Workbook, stats_json: dict) -> No
         assert same(row["MAE"], entry["mae"]) and same(row["MSE"], entry["mse"])
         assert same(row["r"], entry["r"]) and same(row["MAE random k-subsets"],
                                                    entry["mae_subsets"])
-        assert same(row["subsets 95% lower"], entry["mae_subsets_ci95"][0])
-        assert same(row["subsets 95% upper"], entry["mae_subsets_ci95"][1])
+        assert same(row["subsets 95% lower"], entry["mae_subsets_ci"][0])
+        assert same(row["subsets 95% upper"], entry["mae_subsets_ci"][1])
+        assert same(row["subsets Monte-Carlo SE"], entry.get("mae_subsets_se"))
     charts = book["ErrorsByK"]._charts
     assert len(charts) == 2
     assert all(len(chart.series) == len(ASPECTS) for chart in charts)

@@ -159,3 +159,44 @@ def test_run_completes_around_bad_images(tmp_path: Path) -> None:
     assert "pic003.png: too large" in errors["pic003"]
     assert "pic004.png: points outside the dataset" in errors["pic004"]
     assert "pic005.png: file not found" in errors["pic005"]
+
+
+# --- issue 17: two files of one image, formula-like names, a dataset of only bad images ---
+
+def test_two_files_of_one_image_are_refused(tmp_path: Path) -> None:
+    from vlmrate.dataset import discover_images
+    from vlmrate.errors import UserError
+
+    data = make_dataset(tmp_path, n=2)
+    Image.new("RGB", (4, 4)).save(data / "images" / "PIC1.jpg")  # = pic001.png
+    with pytest.raises(UserError, match=r"PIC1.jpg and pic001.png have the same image id "
+                                        r"\(ids match regardless of case"):
+        discover_images(data)
+
+
+def test_formula_like_image_names_stay_text_in_the_csv(tmp_path: Path) -> None:
+    import csv
+
+    from vlmrate.export.tables import write_ratings_csv
+    from vlmrate.store import load_run
+
+    data = make_dataset(tmp_path, n=1)
+    (data / "human.csv").unlink()
+    for name in ("=2+2", "-1+1", "@SUM(1)", "+cmd"):
+        Image.new("RGB", (4, 4)).save(data / "images" / f"{name}.png")
+    final = asyncio.run(runner_for(tmp_path, ScriptedEngine()).run())
+    assert final.status == "done"
+    path = write_ratings_csv(load_run(tmp_path / "runs" / "r"), tmp_path / "r.csv")
+    with open(path, newline="") as handle:
+        ids = {row["image_id"] for row in csv.DictReader(handle)}
+    assert ids == {"pic001", "'=2+2", "'-1+1", "'@SUM(1)", "'+cmd"}
+
+
+def test_only_bad_images_is_a_failed_run(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path, n=2)
+    for image in (data / "images").iterdir():
+        image.write_bytes(b"not an image")
+    final = asyncio.run(runner_for(tmp_path, ScriptedEngine()).run())
+    assert final.status == "failed" and final.engine_errors == final.total == 2 * 3 * 2
+    assert final.message.startswith("every answer failed (e.g. image: pic00")
+    assert "not an image" in final.message

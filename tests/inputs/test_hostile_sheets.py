@@ -138,3 +138,57 @@ def test_partial_match_is_a_warning_not_an_error(tmp_path: Path) -> None:
     warnings = " ".join(runner.human.warnings)
     assert "1 sheet rows have no image: extra9" in warnings
     assert "1 image ids have no human rating: pic003" in warnings
+
+
+# --- issue 17: header-only sheets, n/a, UTF-16, two ids of one image -----------------------
+
+def _header_only_xlsx(path: Path) -> None:
+    book = xlsxwriter.Workbook(path)
+    book.add_worksheet().write_row(0, 0, HEADER.split(","))
+    book.close()
+
+
+@pytest.mark.parametrize("name", ["h.csv", "h.xlsx", "h_titles.csv"])
+def test_header_only_sheet_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                   name: str) -> None:
+    make_dataset(tmp_path, 2)
+    sheet = tmp_path / name
+    if name.endswith(".xlsx"):
+        _header_only_xlsx(sheet)
+    elif "titles" in name:
+        sheet.write_text("Norms\n\n" + HEADER + "\n\n")
+    else:
+        sheet.write_text(HEADER + "\n")
+    assert main(run_cli(tmp_path, sheet)) == 2
+    err = capsys.readouterr().err
+    row = 3 if "titles" in name else 1
+    assert f"no rows below the header (row {row})" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("marker", ["n/a", "N/A", "NA", "#N/A", "nan", "  "])
+def test_missing_markers_in_human_sheet(tmp_path: Path, marker: str) -> None:
+    make_dataset(tmp_path, 2)
+    sheet = tmp_path / "h.csv"
+    sheet.write_text(HEADER + f"\npic1,7,{marker},3\npic2,2,5,6\n")
+    values = prepare_only(tmp_path, sheet)
+    assert ("pic001", "arousal") not in values  # no human value for that aspect
+    assert values[("pic001", "valence")] == 3.0 and values[("pic002", "arousal")] == 5.0
+
+
+def test_utf16_sheet_from_excel_is_read(tmp_path: Path) -> None:
+    """Excel's "Unicode text" export: UTF-16 LE with a BOM, tab-separated."""
+    make_dataset(tmp_path, 2)
+    sheet = tmp_path / "h.txt"
+    sheet.write_bytes(("image\trelevance\tarousal\tvalence\r\npic1\t7\t4\t3\r\n"
+                       "pic2\t2\t5\t6\r\n").encode("utf-16"))
+    assert prepare_only(tmp_path, sheet)[("pic002", "valence")] == 6.0
+
+
+def test_multi_line_cell_row_number(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    make_dataset(tmp_path, 3)
+    sheet = tmp_path / "h.csv"
+    sheet.write_text("image,relevance,arousal,valence,comment\n"
+                     'pic1,7,4,3,"a note\nover\nthree lines"\npic2,2,5,6,\npic3,2,x,6,\n')
+    assert main(run_cli(tmp_path, sheet)) == 2
+    assert "row 6, column 'arousal': 'x' is not a number" in capsys.readouterr().err

@@ -110,6 +110,13 @@ def test_bad_human_sheet_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture,
         ("image_id,aspect,repeat,rating\npic1,relevance,1,7.5\n", "not an integer"),
         ("image_id,aspect,repeat,rating\npic1,relevance,1,3\npic1,relevance,1,4\n", "repeats row"),
         ("image_id,score\npic1,4\n", "neither long"),
+        # import matches ids as `vlmrate run` does: pic1 and pic001 are one image (item 10)
+        ("image_id,aspect,repeat,rating\npic1,relevance,1,3\npic001,relevance,2,4\n",
+         "'pic1' (row 2) and 'pic001' (row 3) name the same image"),
+        ("id,relevance_1,relevance_2\nPIC2,3,4\npic2.jpg,4,5\n",
+         "'PIC2' (row 2) and 'pic2.jpg' (row 3) name the same image"),
+        ("image_id,aspect,repeat,rating\n", "no ratings rows"),
+        ("image_id,aspect,repeat,rating\npic1,relevance,1.5,3\n", "not a whole number"),
     ],
 )
 def test_bad_ratings_sheet_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture,
@@ -132,3 +139,47 @@ def test_existing_run_is_not_overwritten(tmp_path: Path, capsys: pytest.CaptureF
     assert main(args) == 2
     assert "already exists" in capsys.readouterr().err
     assert (tmp_path / "runs/x/ratings.jsonl").read_bytes() == before
+
+
+def test_long_import_expected_rating_and_row_order(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    rows = []
+    for i in range(1, 31):
+        for aspect in ASPECTS:
+            for repeat in range(1, 4):
+                rating = rng.randint(1, 9)
+                expected = "" if (i, repeat) == (4, 2) else round(rating + rng.uniform(-0.4, 0.4), 3)
+                rows.append([f"pic{i:03d}", aspect, repeat, rating, min(max(expected, 1), 9)
+                             if expected != "" else ""])
+    rng.shuffle(rows)  # valence may come first: the study order must not follow the rows
+    with open(tmp_path / "long.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image_id", "aspect", "repeat", "rating", "expected_rating"])
+        writer.writerows(rows)
+    write_human(tmp_path / "human.csv", n_images=30)
+    code = main(["import", str(tmp_path / "long.csv"), "--human", str(tmp_path / "human.csv"),
+                 "--run", "exp", "--runs-dir", str(tmp_path / "runs")])
+    assert code == 0
+    run = load_run(tmp_path / "runs/exp")
+    assert run.aspects == ASPECTS  # the human sheet's column order
+    got = {(r["image_id"], r["aspect"], r["repeat"]): r["expected_rating"]
+           for r in run.ratings.iter_rows(named=True)}
+    for image_id, aspect, repeat, _, expected in rows:
+        assert got[(image_id, aspect, repeat)] == (None if expected == "" else expected)
+
+
+@pytest.mark.parametrize("cell", ["high", "9.5", "0"])
+def test_bad_expected_rating_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                     cell: str) -> None:
+    with open(tmp_path / "long.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image_id", "aspect", "repeat", "rating", "expected_rating"])
+        writer.writerow(["pic001", "relevance", 1, 5, 5.2])
+        writer.writerow(["pic001", "relevance", 2, 6, cell])
+    write_human(tmp_path / "human.csv", n_images=1, columns=["Relevance"])
+    code = main(["import", str(tmp_path / "long.csv"), "--human", str(tmp_path / "human.csv"),
+                 "--run", "bad", "--runs-dir", str(tmp_path / "runs")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "expected_rating" in err[0] and "row 3" in err[0]
+    assert not (tmp_path / "runs/bad").exists()

@@ -30,10 +30,17 @@ def _w_plus_by_hand(d: np.ndarray) -> float:
     return float(ranks[d > 0].sum())
 
 
+SCIPY_METHOD = {"exact": "exact", "normal": "approx"}
+
+
 def _scipy_p(d: np.ndarray, alternative: str, method: str) -> float:
     return float(
         sps.wilcoxon(
-            d, zero_method="wilcox", correction=False, method=method, alternative=alternative
+            d,
+            zero_method="wilcox",
+            correction=False,
+            method=SCIPY_METHOD[method],
+            alternative=alternative,
         ).pvalue
     )
 
@@ -41,18 +48,20 @@ def _scipy_p(d: np.ndarray, alternative: str, method: str) -> float:
 def _cases() -> dict[str, tuple[np.ndarray, str]]:
     rng = np.random.default_rng(5)
     return {
-        # no ties, no zeros, n <= 50: exact
+        # no ties, no zeros, n < 50: exact
         "exact_n20": (rng.normal(0.3, 1, 20), "exact"),
-        "exact_n50": (rng.normal(-0.2, 1, 50), "exact"),
+        "exact_n49": (rng.normal(-0.2, 1, 49), "exact"),
         "exact_tiny": (np.array([0.5, -1.25, 2.0, 3.5, -0.75]), "exact"),
-        # ties (means of 10 integers minus 2-decimal human means), n <= 50: approx
-        "ties_n30": (np.round(rng.normal(0.2, 1, 30) * 2) / 2, "approx"),
+        # n = 50 without ties: the normal approximation already, as R (exact only n < 50)
+        "normal_n50": (rng.normal(-0.2, 1, 50), "normal"),
+        # ties (means of 10 integers minus 2-decimal human means), n < 50: normal
+        "ties_n30": (np.round(rng.normal(0.2, 1, 30) * 2) / 2, "normal"),
         # zeros (dropped) and ties
-        "zeros_n40": (np.r_[np.zeros(6), np.round(rng.normal(0.3, 1, 34), 1)], "approx"),
-        # n > 50 without ties: approx, no continuity correction
-        "n80": (rng.normal(0.1, 1, 80), "approx"),
+        "zeros_n40": (np.r_[np.zeros(6), np.round(rng.normal(0.3, 1, 34), 1)], "normal"),
+        # n > 50 without ties: normal, no continuity correction
+        "n80": (rng.normal(0.1, 1, 80), "normal"),
         # n > 50 with ties and zeros
-        "ties_zeros_n320": (np.round(rng.normal(-0.4, 1, 320), 1), "approx"),
+        "ties_zeros_n320": (np.round(rng.normal(-0.4, 1, 320), 1), "normal"),
     }
 
 
@@ -65,8 +74,12 @@ def test_wilcoxon_matches_scipy(name: str) -> None:
     nz = d[d != 0]
     assert r.w_plus + r.w_minus == pytest.approx(len(nz) * (len(nz) + 1) / 2)
     assert r.w_plus == pytest.approx(
-        sps.wilcoxon(d, zero_method="wilcox", alternative="greater", method=method).statistic
+        sps.wilcoxon(
+            d, zero_method="wilcox", alternative="greater", method=SCIPY_METHOD[method]
+        ).statistic
     )
+    assert r.n_zero == int((d == 0).sum()) and r.n == len(nz)
+    assert r.rank_biserial == pytest.approx((r.w_plus - r.w_minus) / (r.w_plus + r.w_minus))
     for alternative, attr in ALTS.items():
         assert getattr(r, attr) == pytest.approx(
             _scipy_p(d, alternative, method), rel=1e-9, abs=1e-15
@@ -80,12 +93,14 @@ def test_wilcoxon_ignores_float_noise() -> None:
     r = wilcoxon_signed_rank(d)
     assert r.n == 9
     assert r.w_plus == _w_plus_by_hand(clean)
-    assert r.p_two_sided == pytest.approx(_scipy_p(clean, "two-sided", "approx"))
+    assert r.p_two_sided == pytest.approx(_scipy_p(clean, "two-sided", "normal"))
+    assert r.n_zero == 1
 
 
 def test_wilcoxon_all_zero() -> None:
     r = wilcoxon_signed_rank(np.zeros(5))
     assert r.n == 0 and np.isnan(r.p_two_sided)
+    assert r.n_zero == 5 and r.method == "none" and np.isnan(r.hodges_lehmann)
 
 
 @pytest.mark.parametrize("bound", [0.2, 0.5, 1.0])
@@ -200,13 +215,19 @@ def test_bland_altman_by_hand() -> None:
     assert a.mae == pytest.approx(sum(abs(x) for x in diffs) / 6)
 
 
-def test_bootstrap_cis_agree_with_scipy_bootstrap() -> None:
+@pytest.mark.parametrize("confidence", [0.95, 0.90])
+def test_bootstrap_cis_agree_with_scipy_bootstrap(confidence: float) -> None:
     rng = np.random.default_rng(4)
     h = rng.uniform(2, 8, 400)
     m = h + rng.normal(0.2, 0.9, 400)
-    mae_ci, r_ci = bootstrap_mae_r(m, h, n_boot=2000, seed=123)
+    mae_ci, r_ci = bootstrap_mae_r(m, h, n_boot=2000, seed=123, confidence=confidence)
     ref_mae = sps.bootstrap(
-        (np.abs(m - h),), np.mean, n_resamples=20000, method="percentile", rng=1
+        (np.abs(m - h),),
+        np.mean,
+        n_resamples=20000,
+        method="percentile",
+        rng=1,
+        confidence_level=confidence,
     ).confidence_interval
     ref_r = sps.bootstrap(
         (m, h),
@@ -216,6 +237,7 @@ def test_bootstrap_cis_agree_with_scipy_bootstrap() -> None:
         n_resamples=20000,
         method="percentile",
         rng=1,
+        confidence_level=confidence,
     ).confidence_interval
     # Monte-Carlo error of a 2.5% percentile with 2000 resamples is ~0.002 here
     assert mae_ci[0] == pytest.approx(ref_mae.low, abs=0.01)

@@ -59,7 +59,7 @@ def test_subsets_match_brute_force_expectation() -> None:
         sd_draws = draws[:, r.k - 1].std(ddof=1)
         # MC mean of 200 draws: within 5 standard errors of the exact expectation
         assert abs(r.mae_subsets - exact) <= 5 * sd_draws / np.sqrt(200) + 1e-12, r.k
-        lo, hi = r.mae_subsets_ci95
+        lo, hi = r.mae_subsets_ci
         assert lo <= r.mae_subsets <= hi
 
 
@@ -71,8 +71,8 @@ def test_k_equal_k_is_the_full_mean_with_zero_width() -> None:
     last = errors_by_k(x, h, seed=5)[-1]
     assert last.k == 10
     assert last.mae_subsets == pytest.approx(last.mae, rel=1e-12)
-    assert last.mae_subsets_ci95[0] == last.mae_subsets_ci95[1]
-    assert last.mae_subsets_ci95[0] == pytest.approx(last.mae, rel=1e-12)
+    assert last.mae_subsets_ci[0] == last.mae_subsets_ci[1]
+    assert last.mae_subsets_ci[0] == pytest.approx(last.mae, rel=1e-12)
 
 
 def test_k1_expectation_is_mean_of_per_repeat_maes() -> None:

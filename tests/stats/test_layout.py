@@ -8,6 +8,7 @@ import math
 import re
 
 import numpy as np
+import polars as pl
 import pytest
 from rich.console import Console
 
@@ -39,13 +40,22 @@ def study():
     strong = np.rint(truth[:, None] + 0.6 + rng.normal(0, 0.5, (n, k))).clip(1, 9)
     flat = np.full((n, k), 5.0)  # no spread at all: ICC, r undefined (NaN / null)
     ratings = ratings_frame({"strong": strong, "flat": flat})
+    # logprob expected ratings for "strong" only: "flat" has no expected block
+    expected = pl.Series(np.round(rng.uniform(-0.5, 0.5, ratings.height), 3))
+    ratings = ratings.with_columns(
+        pl.when(pl.col("aspect") == "strong").then(pl.col("rating") + expected)
+        .otherwise(None).alias("expected_rating"))
     human = human_frame({"strong": np.round(truth, 2), "flat": rng.uniform(1, 9, n)})
     result = analyse(ratings, human, ASPECTS, bound=0.4, alpha=0.1, run_name="t")
     return result, to_json_dict(result)
 
 
 def _has_key(data: object, path: str) -> bool:
-    for key in path.split("."):
+    keys = path.split(".")
+    while keys:
+        key = keys.pop(0)
+        if isinstance(data, dict) and key not in data and keys and f"{key}.{keys[0]}" in data:
+            key = f"{key}.{keys.pop(0)}"  # k_needed's "0.8"
         if isinstance(data, dict) and key in data:
             data = data[key]
         elif isinstance(data, list) and key.isdigit() and int(key) < len(data):
@@ -59,8 +69,13 @@ def test_every_row_is_a_statistic_of_aspect_stats(study) -> None:
     result, _ = study
     paths = [s.path for s in STATISTICS]
     assert len(paths) == len(set(paths))
+    assert result.aspects["strong"].expected is not None
+    assert result.aspects["flat"].expected is None
     for aspect in ASPECTS:
         for stat in STATISTICS:
+            if stat.path.startswith("expected.") and aspect == "flat":
+                assert value_at(result.aspects[aspect], stat.path) is None, stat.path
+                continue
             assert value_at(result.aspects[aspect], stat.path) is not None, stat.path
 
 
@@ -68,6 +83,9 @@ def test_workbook_rows_are_stats_json_keys_with_the_same_numbers(study) -> None:
     result, data = study
     for aspect in ASPECTS:
         for stat in STATISTICS:
+            if stat.path.startswith("expected.") and aspect == "flat":
+                assert data["aspects"][aspect]["expected"] is None  # the whole block
+                continue
             in_json = _has_key(data["aspects"][aspect], stat.path)
             assert in_json == bool(stat.sheets), stat.path  # no sheet <=> not in the JSON
             if not in_json:
@@ -85,20 +103,20 @@ def test_sheet_rows_keep_the_table_order() -> None:
         rows = sheet_rows(sheet)
         assert rows == [s for s in STATISTICS if sheet in s.sheets]
         assert rows[0].path == "n_images"
-    assert {s.path for s in STATISTICS if not s.sheets} == {"icc.n0", "agreement.mae"}
+    assert {s.path for s in STATISTICS if not s.sheets} == {"icc.n0"}
     assert kind_of("wilcoxon.p_less") is Kind.P and kind_of("tost.equivalent") is Kind.BOOL
     with pytest.raises(KeyError):
         kind_of("no.such.path")
 
 
 def test_render_formats_as_the_row_says() -> None:
-    aspect = {"icc": {"ICC1": {"value": 0.91234, "p": 2e-9, "ci95": [0.8766, None],
+    aspect = {"icc": {"ICC1": {"value": 0.91234, "p": 2e-9, "ci": [0.8766, None],
                                "df1": 11.0, "F": 2.345}},
               "wilcoxon": {"w_plus": 48.0, "w_minus": 11323.5},
               "tost": {"equivalent": False, "t_lower": 1.23456}}
     assert render("{icc.ICC1.value}", aspect, {}) == "0.912"
     assert render("{icc.ICC1.p}", aspect, {}) == "<0.001"
-    assert render("{icc.ICC1.ci95}", aspect, {}) == "[0.877, —]"
+    assert render("{icc.ICC1.ci}", aspect, {}) == "[0.877, —]"
     assert render("F({icc.ICC1.df1}) = {icc.ICC1.F}", aspect, {}) == "F(11) = 2.35"
     assert render("{wilcoxon.w_plus} / {wilcoxon.w_minus}", aspect, {}) == "48 / 11323.5"
     assert render("t = {tost.t_lower}", aspect, {}) == "t = 1.23"
@@ -120,13 +138,13 @@ def test_report_lines_show_the_numbers(study) -> None:
              for line in console.export_text().splitlines() if line.strip()}
     icc = s.icc.ICC1
     assert lines["ICC(1,1)"][1:] == [f"{icc.value:.3f}",
-                                     f"[{icc.ci95[0]:.3f}, {icc.ci95[1]:.3f}]", "<0.001"]
+                                     f"[{icc.ci[0]:.3f}, {icc.ci[1]:.3f}]", "<0.001"]
     assert icc.p < 0.001
     assert lines["F(df1, df2)"][1:] == [f"{icc.F:.2f}",
                                         f"F({icc.df1:.0f}, {icc.df2:.0f}), n0 = {s.icc.n0:.2f}"]
     ag = s.agreement
     assert lines["MAE (mean of all repeats)"][1:] == [
-        f"{ag.mae:.3f}", f"[{ag.mae_ci95[0]:.3f}, {ag.mae_ci95[1]:.3f}]"]
+        f"{ag.mae:.3f}", f"[{ag.mae_ci[0]:.3f}, {ag.mae_ci[1]:.3f}]"]
     w = s.wilcoxon
     assert lines["Wilcoxon W+ / W−"][1:3] == [f"{w.w_plus:g} / {w.w_minus:g}", "model > human"]
     t = s.tost
@@ -134,7 +152,7 @@ def test_report_lines_show_the_numbers(study) -> None:
                                                   f"t = {t.t_lower:.2f}, {t.t_upper:.2f}"]
     assert lines["equivalent"][1:] == ["yes" if t.equivalent else "no",
                                        f"SD d = {t.sd_diff:.3f}, α = 0.1"]
-    assert len(REPORT_LINES) == 15
+    assert len(REPORT_LINES) == 28
     flat = Console(width=100, record=True, color_system=None)
     flat.print(aspect_table(result.aspects["flat"], 0.4, 0.1))
     row = next(line for line in flat.export_text().splitlines() if "ICC(1,1)" in line)

@@ -27,10 +27,10 @@ def test_shrout_fleiss_published_digits() -> None:
     assert r.ICC1k.value == pytest.approx(0.442797, abs=5e-7)
     f_stat = r.ICC1.F
     assert f_stat == pytest.approx(1.79468, abs=5e-6)
-    assert r.ICC1.ci95[0] == pytest.approx(-0.13293, abs=5e-6)
-    assert r.ICC1.ci95[1] == pytest.approx(0.72256, abs=5e-6)
-    assert r.ICC1k.ci95[0] == pytest.approx(-0.88444, abs=5e-6)
-    assert r.ICC1k.ci95[1] == pytest.approx(0.91242, abs=5e-6)
+    assert r.ICC1.ci[0] == pytest.approx(-0.13293, abs=5e-6)
+    assert r.ICC1.ci[1] == pytest.approx(0.72256, abs=5e-6)
+    assert r.ICC1k.ci[0] == pytest.approx(-0.88444, abs=5e-6)
+    assert r.ICC1k.ci[1] == pytest.approx(0.91242, abs=5e-6)
     assert (r.ICC1.df1, r.ICC1.df2) == (5, 18)
     assert r.n0 == pytest.approx(4.0)
 
@@ -57,8 +57,8 @@ def test_balanced_matches_pingouin(seed: int) -> None:
         assert est.p == pytest.approx(row["pval"], rel=1e-9, abs=1e-300)
         lo, hi = row["CI95%"] if "CI95%" in row else row["CI95"]
         # pingouin rounds its CI to 2 decimals
-        assert est.ci95[0] == pytest.approx(lo, abs=0.0051)
-        assert est.ci95[1] == pytest.approx(hi, abs=0.0051)
+        assert est.ci[0] == pytest.approx(lo, abs=0.0051)
+        assert est.ci[1] == pytest.approx(hi, abs=0.0051)
 
 
 def _anova_by_hand(x: np.ndarray) -> dict[str, float]:
@@ -132,7 +132,7 @@ def test_degenerate_inputs_do_not_raise() -> None:
     same[:, :] += np.arange(5)[:, None]  # no within-image variation
     r = icc_oneway(same)
     assert r.ICC1.value == 1.0 and r.ICC1k.value == 1.0
-    assert r.ICC1.ci95 == (1.0, 1.0)
+    assert r.ICC1.ci == (1.0, 1.0)
     one = icc_oneway(np.array([[1.0, 2.0, 3.0]]))
     assert np.isnan(one.ICC1.value) and np.isnan(one.icc_reference)
     empty = icc_oneway(np.full((3, 2), np.nan))
@@ -151,3 +151,24 @@ def test_stability_against_pandas() -> None:
     assert s.n == int(sd.notna().sum()) == 49
     assert s.sd_mean == pytest.approx(sd.mean(), rel=1e-12)
     assert s.sd_median == pytest.approx(sd.median(), rel=1e-12)
+
+
+def test_interval_at_90_percent_matches_r() -> None:
+    # R (psych::ICC's F-based limits at 1 - alpha = 0.90):
+    #   x <- matrix(c(9,2,5,8, 6,1,3,2, 8,4,6,8, 7,1,2,6, 10,5,6,9, 6,2,4,7), ncol=4, byrow=TRUE)
+    #   a <- nrow(x); k <- ncol(x); g <- mean(x)
+    #   msb <- k*sum((rowMeans(x)-g)^2)/(a-1); msw <- sum((x - rowMeans(x))^2)/(a*(k-1))
+    #   F <- msb/msw; FL <- F/qf(0.95, a-1, a*(k-1)); FU <- F*qf(0.95, a*(k-1), a-1)
+    #   cat((FL-1)/(FL+k-1), (FU-1)/(FU+k-1), 1-1/FL, 1-1/FU)
+    r = icc_oneway(SF, alpha=0.10)
+    assert r.ICC1.ci == pytest.approx((-0.0967222036577423, 0.643398310704423), abs=1e-12)
+    assert r.ICC1k.ci == pytest.approx((-0.545041724736868, 0.878301035406407), abs=1e-12)
+    wide = icc_oneway(SF, alpha=0.05).ICC1.ci
+    assert wide[0] < r.ICC1.ci[0] and r.ICC1.ci[1] < wide[1]
+
+
+def test_df_null_without_images() -> None:
+    empty = icc_oneway(np.empty((0, 3)))
+    assert np.isnan(empty.ICC1.df1) and np.isnan(empty.ICC1.df2)
+    one = icc_oneway(np.array([[3.0, 4.0, 5.0]]))
+    assert np.isnan(one.ICC1.df1)

@@ -50,9 +50,24 @@ def _pandas_d(ratings: pl.DataFrame, human: pl.DataFrame, aspect: str) -> pd.Dat
 
 EXPECTED_ASPECT_KEYS = {
     "n_images": None,
+    "n_repeats": None,
+    "notes": None,
     "stability": {"sd_mean", "sd_median"},
-    "icc": {"ICC1", "ICC1k", "icc_reference"},
-    "wilcoxon": {"w_plus", "w_minus", "p_greater", "p_less", "p_two_sided"},
+    "icc": {"ICC1", "ICC1k", "icc_reference", "k_needed"},
+    "wilcoxon": {
+        "w_plus",
+        "w_minus",
+        "p_greater",
+        "p_less",
+        "p_two_sided",
+        "method",
+        "n",
+        "n_zero",
+        "rank_biserial",
+        "hodges_lehmann",
+        "hodges_lehmann_ci",
+        "hodges_lehmann_ci_level",
+    },
     "tost": {
         "bound",
         "mean_diff",
@@ -63,11 +78,32 @@ EXPECTED_ASPECT_KEYS = {
         "p_upper",
         "p",
         "equivalent",
+        "dz",
+        "ci",
     },
     "tost_wilcoxon": {"p_lower", "p_upper", "p", "equivalent"},
     "errors_by_k": None,
     "pearson_vs_human": {"r", "p"},
-    "agreement": {"icc_a1", "icc_c1", "ba_bias", "ba_lower", "ba_upper", "mae_ci95", "r_ci95"},
+    "agreement": {
+        "mae",
+        "mse",
+        "icc_a1",
+        "icc_c1",
+        "ccc",
+        "ccc_cb",
+        "ba_bias",
+        "ba_lower",
+        "ba_upper",
+        "ba_lower_ci",
+        "ba_upper_ci",
+        "ba_slope",
+        "ba_slope_p",
+        "mae_ci",
+        "r_ci",
+    },
+    "homogeneity": {"sd_model", "sd_human", "ratio", "p", "image_sd_model", "image_sd_human"},
+    "expected": None,
+    "holm": {"wilcoxon_two_sided", "tost", "pearson_vs_human"},
     "parse_failures": None,
     "engine_errors": None,
 }
@@ -82,11 +118,20 @@ def test_json_keys_exactly_as_design(study) -> None:
         "n_images",
         "bound",
         "alpha",
+        "confidence",
+        "seed",
+        "n_boot",
+        "n_draws",
         "aspects",
+        "holm",
         "between_aspects",
         "cross_by_k",
     }
     assert out["run"] == "demo" and out["bound"] == 0.5 and out["alpha"] == 0.05
+    assert out["confidence"] == 0.95
+    assert set(out["holm"]) == {"wilcoxon_two_sided", "tost", "pearson_vs_human"}
+    for family in out["holm"].values():
+        assert list(family) == ASPECTS
     assert list(out["aspects"]) == ASPECTS
     for a in ASPECTS:
         s = out["aspects"][a]
@@ -95,11 +140,16 @@ def test_json_keys_exactly_as_design(study) -> None:
             if sub is not None:
                 assert set(s[key]) == sub, key
         for name in ("ICC1", "ICC1k"):
-            assert set(s["icc"][name]) == {"value", "F", "df1", "df2", "p", "ci95"}
-            assert len(s["icc"][name]["ci95"]) == 2
+            assert set(s["icc"][name]) == {"value", "F", "df1", "df2", "p", "ci"}
+            assert len(s["icc"][name]["ci"]) == 2
+        assert set(s["icc"]["k_needed"]) == {"0.8", "0.9"}
+        assert s["expected"] is None  # no expected ratings in this study
+        assert isinstance(s["notes"], list)
         assert [e["k"] for e in s["errors_by_k"]] == [1, 2, 3, 4]
         for e in s["errors_by_k"]:
-            assert set(e) == {"k", "n", "mae", "mse", "r", "mae_subsets", "mae_subsets_ci95"}
+            assert set(e) == {
+                "k", "n", "mae", "mse", "r", "mae_subsets", "mae_subsets_ci", "mae_subsets_se"
+            }
         assert isinstance(s["tost"]["equivalent"], bool)
         assert isinstance(s["n_images"], int)
     assert list(out["between_aspects"]) == [
@@ -159,6 +209,11 @@ def test_numbers_against_pandas_and_scipy(study) -> None:
         assert s.tost.bound == 0.4
         assert s.stability.sd_mean == pytest.approx(ref["std"].mean(), rel=1e-12)
         assert s.agreement.ba_bias == pytest.approx(ref["d"].mean())
+        # the helper's human sheet has SD 1.0 for every image; the model's: its repeats
+        assert s.homogeneity.image_sd_human == pytest.approx(1.0)
+        assert s.homogeneity.image_sd_model == pytest.approx(ref["std"].mean(), rel=1e-12)
+        assert s.homogeneity.sd_model == pytest.approx(ref["mean"].std(), rel=1e-12)
+        assert s.homogeneity.sd_human == pytest.approx(ref["human_mean"].std(), rel=1e-12)
     means = {a: _pandas_d(ratings, human, a)["mean"] for a in ASPECTS}
     both = pd.concat([means["relevance"], means["valence"]], axis=1, join="inner")
     r = sps.pearsonr(both.iloc[:, 0], both.iloc[:, 1])
@@ -257,6 +312,56 @@ def test_repeat_matrix_and_human_vector() -> None:
     np.testing.assert_array_equal(got, [[4, 5, 6], [1, np.nan, 3], [np.nan] * 3])
     human = human_frame({"valence": np.array([2.5, np.nan])}, ids=["b", "a"])
     np.testing.assert_array_equal(human_vector(human, "valence", ["a", "b"]), [np.nan, 2.5])
+
+
+def test_methods_paragraph_says_what_was_computed(study) -> None:
+    from vlmrate.stats.methods import methods_text
+
+    ratings, human, _, _ = study
+    st = analyse(ratings, human, ASPECTS, seed=7, bound=0.4, alpha=0.10)
+    text = methods_text(st)
+    assert text.startswith("Methods. ")
+    assert "ICC(1,1) and ICC(1,k)" in text and "90% confidence intervals" in text
+    assert "80% confidence interval of the mean difference" in text  # TOST: 1 - 2 alpha
+    assert "±0.4 scale points at alpha = 0.1" in text
+    assert "B = 2000 resamples" in text and "seed 7" in text and "200 random k-subsets" in text
+    for a, s in st.aspects.items():
+        how = "exact" if s.wilcoxon.method == "exact" else "normal approximation"
+        assert f"{a}: {how}" in text
+        assert f"n = {s.wilcoxon.n}, {s.wilcoxon.n_zero} zero differences dropped" in text
+    se = max(e.mae_subsets_se for s in st.aspects.values() for e in s.errors_by_k[:-1])
+    assert f"at most {se:.3f}" in text
+    assert "Holm-adjusted across the 3 aspects" in text
+    assert "expected rating" not in text  # no logprobs in this study
+
+
+def _same_leaves(js, obj, path=""):
+    """Walk the JSON block and the dataclasses together: every key is an attribute (or a
+    mapping key) with the same value, so a view can read either by one path."""
+    import dataclasses
+    import math
+
+    if isinstance(js, dict):
+        for key, value in js.items():
+            child = obj.get(key) if isinstance(obj, dict) else getattr(obj, key)
+            _same_leaves(value, child, f"{path}.{key}")
+    elif isinstance(js, list):
+        assert len(js) == len(obj), path
+        for i, value in enumerate(js):
+            _same_leaves(value, obj[i], f"{path}.{i}")
+    elif js is None:
+        assert obj is None or obj == "none" or (isinstance(obj, float) and not math.isfinite(obj)), path
+    else:
+        assert not dataclasses.is_dataclass(obj), path
+        assert js == obj or js == pytest.approx(obj, rel=1e-15), path
+
+
+def test_json_paths_are_attribute_paths(study) -> None:
+    ratings, human, _, _ = study
+    st = analyse(ratings, human, ASPECTS)
+    out = to_json_dict(st)
+    for a in ASPECTS:
+        _same_leaves(out["aspects"][a], st.aspects[a], a)
 
 
 def test_per_image_and_cases_do_not_depend_on_row_order() -> None:

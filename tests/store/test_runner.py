@@ -135,3 +135,12 @@ def test_engine_options_checked_before_anything_is_written(tmp_path: Path) -> No
     with pytest.raises(UserError, match="unknown engine"):
         Runner(config("tgi")).prepare()
     assert not (tmp_path / "runs").exists()
+
+
+def test_wall_time_adds_up_over_sessions(tmp_path: Path) -> None:
+    make_dataset(tmp_path)
+    asyncio.run(runner_for(tmp_path, ScriptedEngine(delay_s=0.01), limit=2).run())
+    first = read_manifest(tmp_path / "runs/r")["wall_s"]
+    assert first >= 2 * 3 * 2 * 0.01
+    asyncio.run(runner_for(tmp_path, ScriptedEngine(delay_s=0.01)).run())
+    assert read_manifest(tmp_path / "runs/r")["wall_s"] >= first + 2 * 3 * 2 * 0.01

@@ -157,7 +157,9 @@ def test_cli_checks_options_before_anything_is_written(tmp_path: Path,
     make_dataset(tmp_path)
     code, err = _cli(capsys, "run", str(tmp_path / "data"), "--run", "r", "--repeats", "0",
                      "--runs-dir", str(tmp_path / "runs"))
-    assert code == 2 and err == "vlmrate: error: repeats 0: must be a whole number of 1 or more\n"
+    # checked when the options are read (issue 17 item 9), before RunConfig.validate
+    assert code == 2 and err == ("vlmrate: error: run: argument --repeats: 0 must be a whole "
+                                 "number from 1 to 1000 (see vlmrate run --help)\n")
     assert not (tmp_path / "runs").exists()
 
 

@@ -35,7 +35,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "gpu_memory_utilization": args.gpu_memory_utilization,
         "dtype": args.dtype,
         "enforce_eager": args.enforce_eager,
-    } if args.engine == "vllm" else {"concurrency": args.concurrency}
+    } if args.engine == "vllm" else {"concurrency": args.concurrency, "timeout_s": args.timeout}
     options["data_parallel_size"] = args.data_parallel_size
     if args.batch_invariant:
         options["batch_invariant"] = True
@@ -44,6 +44,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         engine=args.engine, base_url=args.base_url, repeats=args.repeats,
         temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
         seed=args.seed, structured=args.structured, logprobs=args.logprobs,
+        rating_only=args.rating_only,
         run_name=args.run_name, runs_dir=args.runs_dir, id_column=args.id_column,
         engine_options={k: v for k, v in options.items() if v is not None}, limit=args.limit,
         shard=parse_shard(args.shard) if args.shard else None,
@@ -115,6 +116,7 @@ def main(args: argparse.Namespace) -> int:
         console.print("stopped; what was rated is kept. Run the same command again to resume.")
         return 130
     Console().print(render_summary(load_run(final.run_dir)))
-    if final.status == "failed" and final.message:
-        console.print(f"vlmrate: {final.message}", markup=False, highlight=False)
+    if final.status != "done":  # an engine problem, not a user error: exit 1
+        reason = f": {final.message}" if final.message else ""
+        console.print(f"vlmrate: run {final.status}{reason}", markup=False, highlight=False)
     return 0 if final.status == "done" else 1

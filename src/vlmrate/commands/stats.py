@@ -7,6 +7,7 @@ import json
 
 from rich.console import Console
 
+from vlmrate.commands.common import warn_problems
 from vlmrate.errors import UserError
 from vlmrate.store import load_run
 
@@ -30,4 +31,5 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(to_json_dict(stats), allow_nan=False))
     else:
         Console(width=100).print(render_report(stats))
+    warn_problems(run)  # after the work: an error stays the one line on stderr
     return 0

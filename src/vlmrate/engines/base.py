@@ -49,6 +49,8 @@ class SamplingConfig:
     logprobs: bool = False
     scale_min: int = 1
     scale_max: int = 9
+    #: With ``structured``: the answer is ``Rating: N`` and nothing else (no reason).
+    rating_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,10 +137,13 @@ def structured_regex(cfg: SamplingConfig) -> str:
 
     ``Rating: N. Reason: text`` with N on the scale and a reason short enough that the
     whole answer (plus the end token) fits in ``cfg.max_tokens`` even at one token per
-    character, so a constrained answer ends with ``stop``, not ``length``.
+    character, so a constrained answer ends with ``stop``, not ``length``. With
+    ``cfg.rating_only`` the answer is ``Rating: N`` alone.
     """
-    reason_max = max(1, min(MAX_REASON_CHARS, cfg.max_tokens - _TEMPLATE_OVERHEAD_TOKENS))
     scale = _scale_pattern(cfg.scale_min, cfg.scale_max)
+    if cfg.rating_only:
+        return rf"Rating: {scale}"
+    reason_max = max(1, min(MAX_REASON_CHARS, cfg.max_tokens - _TEMPLATE_OVERHEAD_TOKENS))
     return rf"Rating: {scale}\. Reason: [A-Za-z][A-Za-z ,.'-]{{0,{reason_max - 1}}}"
 
 

@@ -34,7 +34,7 @@ import re
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +49,7 @@ from vlmrate.engines.base import (
     structured_regex,
 )
 from vlmrate.engines.servers import AllServersDown, Server, ServerPool
-from vlmrate.engines.servers import redact_url as _redact_url
+from vlmrate.redact import redact_url as _redact_url
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -273,6 +273,9 @@ class OpenAIEngine:
         self._probes: dict[Server, asyncio.Task[str | None]] = {}
         self._recoveries: set[asyncio.Task[None]] = set()
         self.images_encoded = 0
+        #: Told (message, seconds) before each wait for a retry, so that a run can show
+        #: why nothing arrives (a silent server, Retry-After). The runner sets it.
+        self.on_notice: Callable[[str, float], None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -610,6 +613,16 @@ class OpenAIEngine:
         result.server = server
         return result
 
+    def _notice_wait(self, kind: str, detail: str, attempt: int, delay: float,
+                     retry_after: float | None, where: str) -> None:
+        if self.on_notice is None:
+            return
+        why = (f"{kind} Retry-After {retry_after:.0f} s" if retry_after is not None
+               else f"{kind}: {_short(detail, 80)}")
+        # what the user waits for first: a progress bar cuts the end of a long line
+        self.on_notice(f"waiting {delay:.0f} s to retry ({attempt + 1} of {self.max_retries}): "
+                       f"{why}, {where}", delay)
+
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:  # the server said when; add a little jitter
             return retry_after + random.uniform(0.0, 0.1 * self.backoff_s)
@@ -651,7 +664,9 @@ class OpenAIEngine:
                 else:
                     return self._error(request, f"{kind}: {detail}", latency, where)
             if attempt < self.max_retries:
-                await asyncio.sleep(self._delay(attempt, retry_after))
+                delay = self._delay(attempt, retry_after)
+                self._notice_wait(kind, detail, attempt, delay, retry_after, where)
+                await asyncio.sleep(delay)
         if kind.startswith("HTTP 5") and await self._server_is_down(server):
             return None
         n = self.max_retries

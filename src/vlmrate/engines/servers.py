@@ -20,23 +20,12 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from vlmrate.engines.base import EngineUnavailable
 
 #: Answers/s per server are counted over this many most recent seconds.
 RATE_SPAN_S = 30.0
-
-
-def redact_url(url: str) -> str:
-    """The URL without any user:password part."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 class AllServersDown(EngineUnavailable):

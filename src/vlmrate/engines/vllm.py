@@ -32,6 +32,7 @@ from vlmrate.engine_output import (
     LogRoute,
     quiet_environment,
     silence_library_warnings,
+    stderr_back_to_terminal,
     stderr_to,
 )
 from vlmrate.engines.base import (
@@ -44,7 +45,7 @@ from vlmrate.engines.base import (
     structured_regex,
 )
 
-__all__ = ["INSTALL_HINT", "SEED_MODULUS", "VllmEngine", "engine_seed"]
+__all__ = ["INSTALL_HINT", "SEED_MODULUS", "VllmEngine", "engine_seed", "model_load_running"]
 
 INSTALL_HINT = (
     "vLLM is not installed: pip install 'vlmrate[gpu]' (CUDA) or 'vlmrate[cpu]' (CPU build), "
@@ -60,6 +61,16 @@ CPU_KV_CACHE_BYTES = 1 << 30
 
 # Child of "vllm": while an engine lives its records go to the same log file, not the terminal.
 _log = logging.getLogger("vllm.vlmrate")
+# Engine threads inside vLLM's model load right now (it cannot be interrupted there).
+_loading: set[threading.Thread] = set()
+
+
+def model_load_running() -> bool:
+    """Whether an engine thread is still loading a model. Such a thread cannot be stopped,
+    and a process that ends normally meanwhile may abort in vLLM's C++ code ("terminate
+    called without an active exception"): after an interrupt the CLI then leaves at once
+    with os._exit (every record is already written: the writer is unbuffered)."""
+    return any(thread.is_alive() for thread in _loading)
 
 
 def _merge_logprob(table: dict[str, float], token: str, logprob: float) -> None:
@@ -94,6 +105,14 @@ class _Stop:
 
 
 _Command = _AddRequest | _AbortRequests | _Stop
+
+
+def _configured_max_len(model: str) -> int | None:
+    """The context length in a local checkpoint's config (None when not on this machine)."""
+    from vlmrate.model_specs import local_model_dir, spec_from_folder
+
+    folder = local_model_dir(model)
+    return spec_from_folder(folder, model).max_model_len if folder is not None else None
 
 
 class _Call:
@@ -187,6 +206,14 @@ class VllmEngine:
         self._thread.start()
         try:
             await ready
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            # ctrl-c while vLLM loads: it cannot be stopped inside the load, and waiting for
+            # the load to end took 18-30 s. The thread stops itself once loaded (_Stop is
+            # queued); the terminal gets its stderr back for the interrupt message now.
+            self._commands.put(_Stop())
+            self._thread = None
+            stderr_back_to_terminal()
+            raise
         except BaseException:
             self._commands.put(_Stop())
             await asyncio.to_thread(self._thread.join, 30)
@@ -451,11 +478,13 @@ class VllmEngine:
             loop.call_soon_threadsafe(fn, *args)
 
     def _thread_main(self, ready: asyncio.Future[None]) -> None:
+        _loading.add(threading.current_thread())
         try:
             quiet = stderr_to(self.log_file) if self.quiet_stderr else contextlib.nullcontext()
             with quiet:
                 engine = self._create_engine()
         except BaseException as exc:
+            _loading.discard(threading.current_thread())
             err: Exception
             if isinstance(exc, EngineUnavailable):
                 err = exc
@@ -469,6 +498,7 @@ class VllmEngine:
                 err.__cause__ = exc
             self._post(_set_exception, ready, err)
             return
+        _loading.discard(threading.current_thread())
         self._post(_set_result, ready, None)
         try:
             self._run(engine)
@@ -602,6 +632,14 @@ class VllmEngine:
             # Seeded requests crash the CPU engine with chunked prefill on; without it vLLM
             # raises max_num_batched_tokens to at least max_model_len by itself.
             kwargs["enable_chunked_prefill"] = False
+            # The step token budget also sizes vLLM's encoder budget and encoder cache; at
+            # max_model_len it holds one LLaVA-NeXT image (up to 2,928 tokens), so a second
+            # new image in the same step is cut before its image: a partial prefill, whose
+            # discarded sample rewinds the seeded CPU generator and kills the engine
+            # ("CPU Generator does not use offset"; bench/README.md, bench_geometry.py).
+            context = self.max_model_len or _configured_max_len(self.model)
+            if context:
+                kwargs["max_num_batched_tokens"] = 4 * context
             if not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
                 kwargs["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
         kwargs.update(self.extra)

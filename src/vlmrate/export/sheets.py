@@ -32,7 +32,17 @@ from vlmrate.export.xlsx_writer import (
     put,
 )
 from vlmrate.run_summary import run_counts
-from vlmrate.stats.layout import AGREEMENT, RELIABILITY, kind_of, sheet_rows, value_at
+from vlmrate.stats.layout import (
+    AGREEMENT,
+    EXPECTED_LINES,
+    RELIABILITY,
+    has_expected,
+    kind_of,
+    sheet_rows,
+    study_fields,
+    value_at,
+)
+from vlmrate.stats.layout import label as fill_label
 from vlmrate.store import LoadedRun
 
 SHEETS = ("Summary", "Ratings", "PerImage", "Reliability", "Agreement", "ErrorsByK",
@@ -91,8 +101,10 @@ def per_image_table(run: LoadedRun, per_image: pl.DataFrame,
     return table.select([c.source for c in columns]), columns
 
 
-def _summary(wb: Workbook, fmts: Formats, run: LoadedRun, stats: dict) -> None:
-    ws = wb.add_worksheet("Summary")
+def summary_sheet(wb: Workbook, fmts: Formats, run: LoadedRun, stats: dict,
+                  name: str = "Summary") -> None:
+    """The Summary sheet of one run (its facts, headline per aspect, prompts)."""
+    ws = wb.add_worksheet(name)
     ws.set_column(0, 0, 30)
     ws.set_column(1, 1, 16)
     ws.set_column(2, 24, 12)
@@ -207,15 +219,37 @@ def _by_aspect_sheet(wb: Workbook, fmts: Formats, name: str, aspects: list[str],
     ws.set_column(2, 1 + len(aspects), 13)
     ws.set_column(2 + len(aspects), 2 + len(aspects), 30)
     per = stats.get("aspects") or {}
+    study = study_fields(stats.get("bound"), stats.get("alpha"))
     for r, stat in enumerate(rows, start=1):
-        ws.write_string(r, 0, stat.section, fmts.text)
-        ws.write_string(r, 1, stat.label, fmts.key)
+        ws.write_string(r, 0, fill_label(stat.section, study), fmts.text)
+        ws.write_string(r, 1, fill_label(stat.label, study), fmts.key)
         for c, aspect in enumerate(aspects, start=2):
             put(ws, r, c, value_at(per.get(aspect, {}), stat.path), fmts.of(stat.kind))
         ws.write_string(r, 2 + len(aspects), stat.path, fmts.text)
     ws.freeze_panes(1, 2)
     ws.autofilter(0, 0, len(rows), 2 + len(aspects))
     return ws, len(rows)
+
+
+def _agreement(wb: Workbook, fmts: Formats, aspects: list[str], stats: dict) -> None:
+    """The Agreement rows, then (for runs with expected ratings) the sampled means and the
+    expected ratings side by side: two columns per aspect."""
+    ws, n = _by_aspect_sheet(wb, fmts, AGREEMENT, aspects, stats)
+    per = stats.get("aspects") or {}
+    if not has_expected({a: per.get(a) for a in aspects}):
+        return
+    row = n + 3
+    ws.write_string(row, 0, "Sampled ratings vs the logprob expected rating", fmts.section)
+    header(ws, row + 1, ["statistic", *[f"{a} {side}" for a in aspects
+                                        for side in ("sampled", "expected")]], fmts)
+    study = study_fields(stats.get("bound"), stats.get("alpha"))
+    for i, (text, sampled, expected) in enumerate(EXPECTED_LINES, start=row + 2):
+        ws.write_string(i, 0, fill_label(text, study), fmts.key)
+        for j, aspect in enumerate(aspects):
+            data = per.get(aspect) or {}
+            for k, path in enumerate((sampled, expected)):
+                if path:
+                    put(ws, i, 1 + 2 * j + k, value_at(data, path), fmts.of(kind_of(path)))
 
 
 def _reliability(wb: Workbook, fmts: Formats, aspects: list[str], stats: dict) -> None:
@@ -235,14 +269,16 @@ ERRORS_COLUMNS: list[tuple[str, str, str]] = [
     ("k", "k", "int"), ("n images", "n", "int"), ("MAE", "mae", "stat"),
     ("MSE", "mse", "stat"), ("r", "r", "stat"),
     ("MAE random k-subsets", "mae_subsets", "stat"),
-    ("subsets 95% lower", "mae_subsets_ci95.0", "stat"),
-    ("subsets 95% upper", "mae_subsets_ci95.1", "stat"),
+    ("subsets {level} lower", "mae_subsets_ci.0", "stat"),
+    ("subsets {level} upper", "mae_subsets_ci.1", "stat"),
+    ("subsets Monte-Carlo SE", "mae_subsets_se", "stat"),
 ]
 
 
 def _errors_by_k(wb: Workbook, fmts: Formats, aspects: list[str], stats: dict) -> None:
     ws = wb.add_worksheet("ErrorsByK")
-    header(ws, 0, ["aspect", *[h for h, _, _ in ERRORS_COLUMNS]], fmts)
+    study = study_fields(stats.get("bound"), stats.get("alpha"))
+    header(ws, 0, ["aspect", *[fill_label(h, study) for h, _, _ in ERRORS_COLUMNS]], fmts)
     ws.set_row(0, 30)
     ws.set_column(0, 0, 12)
     ws.set_column(1, len(ERRORS_COLUMNS), 11)
@@ -414,12 +450,12 @@ def write_workbook(run: LoadedRun, stats_json: dict, per_image: pl.DataFrame, pa
     wb = xlsxwriter.Workbook(buffer, WORKBOOK_OPTIONS)
     fmts = Formats(wb)
     ordered = answers_order(run)
-    _summary(wb, fmts, run, stats_json)
+    summary_sheet(wb, fmts, run, stats_json)
     bulks = bulk_sheet(wb, fmts, "Ratings", ordered, RATINGS_COLUMNS, freeze_cols=2)
     table, columns = per_image_table(run, per_image)
     bulks += bulk_sheet(wb, fmts, "PerImage", table, columns, freeze_cols=1)
     _reliability(wb, fmts, run.aspects, stats_json)
-    _by_aspect_sheet(wb, fmts, AGREEMENT, run.aspects, stats_json)
+    _agreement(wb, fmts, run.aspects, stats_json)
     _errors_by_k(wb, fmts, run.aspects, stats_json)
     _cross_by_k(wb, fmts, stats_json)
     _cases(wb, fmts, run, per_image, top_n)

@@ -20,13 +20,28 @@ def answers_order(run: LoadedRun) -> pl.DataFrame:
             .sort(["image_id", "_o", "repeat"], maintain_order=True).drop("_o"))
 
 
+# A CSV cell a spreadsheet would run as a formula (OWASP "CSV injection") begins with
+# = + - @ tab or CR. Written with a leading ' the spreadsheet shows it as text.
+CSV_FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def csv_text_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every text cell that begins with = + - @ tab or CR gets a leading ' (numbers stay
+    numbers: -1 in a number column is not touched)."""
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(CSV_FORMULA_START)).then(pl.lit("'") + pl.col(name))
+        .otherwise(pl.col(name)).alias(name)
+        for name, dtype in frame.schema.items() if dtype == pl.String)
+
+
 def write_ratings_csv(run: LoadedRun, path: Path) -> Path:
-    """The ratings as stored (rating_probs as 9 ';'-separated numbers), atomically."""
+    """The ratings as stored (rating_probs as 9 ';'-separated numbers), atomically; text that
+    a spreadsheet would take for a formula is prefixed with ' (csv_text_safe)."""
     path = check_target(Path(path), expect_suffix=".csv")
     frame = answers_order(run).with_columns(
         pl.col("rating_probs").list.eval(pl.element().cast(pl.String)).list.join(";"))
     with atomic_output(path) as handle:
-        frame.write_csv(handle)
+        csv_text_safe(frame).write_csv(handle)
     return path
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from vlmrate.errors import UserError
+from vlmrate.errors import UserError, clip
 from vlmrate.store import LoadedRun
 
 
@@ -26,6 +26,13 @@ def companion_path(xlsx: Path, suffix: str) -> Path:
 def check_target(path: Path, *, expect_suffix: str | None = ".xlsx") -> Path:
     """Raise UserError (one line) unless path can be written; returns it made absolute."""
     path = Path(path).expanduser()
+    try:
+        return _check_target(path, expect_suffix)
+    except OSError as exc:  # e.g. a name over the file system's 255 bytes
+        raise UserError(f"{clip(str(path), 80)}: {exc.strerror or exc}") from None
+
+
+def _check_target(path: Path, expect_suffix: str | None) -> Path:
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise UserError(f"{path}: is a directory; give a file name, e.g. {path / 'run.xlsx'}")

@@ -19,7 +19,7 @@ import numpy as np
 from vlmrate.stats import distributions as dist
 
 NAN = float("nan")
-EXACT_MAX_N = 50
+EXACT_MAX_N = 50  # exact signed-rank test when n < 50, as R
 BOOT_CHUNK_ELEMENTS = 250_000  # resamples x images per block: the counts stay in cache
 
 SeedLike = int | np.random.SeedSequence | np.random.Generator | None
@@ -34,13 +34,18 @@ class Correlation:
 
 @dataclass(frozen=True)
 class WilcoxonResult:
-    n: int  # non-zero differences
+    n: int  # non-zero differences used
     w_plus: float
     w_minus: float
     p_greater: float  # H1: model > human (d tends to be positive)
     p_less: float
     p_two_sided: float
-    method: str  # "exact" | "approx" | "none"
+    method: str  # "exact" | "normal" | "none" (no non-zero difference)
+    n_zero: int = 0  # zero differences dropped
+    rank_biserial: float = NAN  # (W+ - W-) / (W+ + W-)
+    hodges_lehmann: float = NAN  # median of the Walsh averages of the non-zero d
+    hodges_lehmann_ci: tuple[float, float] = (NAN, NAN)  # R's wilcox.test(conf.int=TRUE)
+    hodges_lehmann_ci_level: float = NAN  # the level it reaches (R lowers it for small n)
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,10 @@ class TostResult:
     t_upper: float
     p_upper: float
     p: float
-    equivalent: bool
+    equivalent: bool | None  # None when p is undefined (n < 2 or no variation in d)
+    dz: float = NAN  # mean d / SD d
+    ci: tuple[float, float] = (NAN, NAN)  # the 1 - 2 alpha t interval of mean d
+    degenerate: bool = False  # SD of d is 0 (after rounding d to 1e-10): t undefined
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,7 @@ class TostWilcoxonResult:
     p_lower: float  # Wilcoxon on d + bound, H1: greater
     p_upper: float  # Wilcoxon on d - bound, H1: less
     p: float
-    equivalent: bool
+    equivalent: bool | None  # None when p is undefined
 
 
 @dataclass(frozen=True)
@@ -75,10 +83,18 @@ class Agreement:
     ba_lower: float
     ba_upper: float
     mae: float
+    mse: float
     r: float
-    mae_ci95: tuple[float, float]
-    r_ci95: tuple[float, float]
+    mae_ci: tuple[float, float]  # bootstrap percentile interval at ``confidence``
+    r_ci: tuple[float, float]
     n_boot: int
+    confidence: float = 0.95
+    ccc: float = NAN  # Lin's concordance correlation coefficient
+    ccc_cb: float = NAN  # its bias-correction factor C_b = ccc / r
+    ba_lower_ci: tuple[float, float] = (NAN, NAN)  # 95% CI of the lower limit
+    ba_upper_ci: tuple[float, float] = (NAN, NAN)
+    ba_slope: float = NAN  # OLS slope of d on (m + h) / 2: proportional bias
+    ba_slope_p: float = NAN
 
 
 def _pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -113,42 +129,193 @@ def _signed_rank_counts(n: int) -> np.ndarray:
     return counts
 
 
-def wilcoxon_signed_rank(d: np.ndarray) -> WilcoxonResult:
-    """Wilcoxon signed-rank test of d against 0 (Pratt's zeros are dropped: "wilcox").
+def _walsh_count(xs: np.ndarray, s2: float) -> int:
+    """How many Walsh sums xs_i + xs_j (i <= j, xs sorted) are <= s2."""
+    j = np.searchsorted(xs, s2 - xs, side="right")
+    return int(np.maximum(j - np.arange(xs.size), 0).sum())
 
-    Ranks of |d| with average ranks for ties. Exact null distribution when at most 50
-    non-zero differences remain and there were no ties and no zeros; otherwise the
-    normal approximation with the tie correction and no continuity correction:
+
+def walsh_kth(x: np.ndarray, k: int) -> float:
+    """The k-th smallest (1-based) Walsh average (x_i + x_j) / 2, i <= j.
+
+    Bisection on the value with an O(n log n) count, so the n(n+1)/2 averages are never
+    stored (a 5,000-image aspect has 12.5 million of them). Ends on adjacent floats.
+    """
+    xs = np.sort(np.asarray(x, dtype=np.float64))
+    total = xs.size * (xs.size + 1) // 2
+    k = min(max(int(k), 1), total)
+    lo, hi = 2 * xs[0], 2 * xs[-1]  # sums: count(<= hi) = total, the answer is in (lo, hi]
+    if _walsh_count(xs, lo) >= k:
+        return float(lo / 2)
+    while True:
+        mid = lo + (hi - lo) / 2
+        if mid <= lo or mid >= hi:
+            return float(hi / 2)
+        if _walsh_count(xs, mid) >= k:
+            hi = mid
+        else:
+            lo = mid
+
+
+def hodges_lehmann(d: np.ndarray) -> float:
+    """Hodges-Lehmann estimate of the location of d: median of the Walsh averages
+    (d_i + d_j) / 2 over i <= j (Hollander, Wolfe & Chicken 2014, section 3.2; R's
+    ``wilcox.test(conf.int = TRUE)`` "(pseudo)median" in its exact case)."""
+    d = np.asarray(d, dtype=np.float64)
+    d = d[~np.isnan(d)]
+    if d.size == 0:
+        return NAN
+    total = d.size * (d.size + 1) // 2
+    if total % 2:
+        return walsh_kth(d, (total + 1) // 2)
+    return (walsh_kth(d, total // 2) + walsh_kth(d, total // 2 + 1)) / 2
+
+
+def _qsignrank(p: float, n: int, counts: np.ndarray) -> int:
+    """R's qsignrank(p, n): the smallest q with P(V <= q) >= p (with R's 10 eps fuzz)."""
+    cdf = np.cumsum(counts) / 2.0**n
+    return int(np.searchsorted(cdf, p - 10 * np.finfo(float).eps, side="left"))
+
+
+def _z_shifted(xs: np.ndarray, shift: float) -> float:
+    """R's W(d) in wilcox.test's asymptotic interval (correct = FALSE): the normal
+    score of the signed-rank statistic of x - shift, zeros dropped, tie-corrected.
+
+    ``xs`` is x sorted: |x - shift| is then two sorted runs (below and above the shift),
+    which a stable sort merges in linear time.
+    """
+    lo = int(np.searchsorted(xs, shift, side="left"))
+    hi = int(np.searchsorted(xs, shift, side="right"))  # xs[lo:hi] == shift: zeros, dropped
+    below = shift - xs[:lo][::-1]  # ascending |d| of the negative differences
+    above = xs[hi:] - shift
+    n = below.size + above.size
+    if n == 0:
+        return NAN
+    absd = np.concatenate([below, above])
+    order = np.argsort(absd, kind="stable")
+    ordered = absd[order]
+    bounds = np.r_[np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]), n]
+    ties = np.diff(bounds).astype(np.float64)
+    ranks = np.repeat((bounds[:-1] + bounds[1:] + 1) / 2.0, np.diff(bounds))
+    var = n * (n + 1) * (2 * n + 1) / 24.0 - float((ties**3 - ties).sum()) / 48.0
+    if var <= 0:
+        return NAN
+    w_plus = float(ranks[order >= below.size].sum())
+    return (w_plus - n * (n + 1) / 4.0) / float(np.sqrt(var))
+
+
+def _root(x: np.ndarray, lo: float, hi: float, zq: float) -> float:
+    """Where the step function _z_shifted(x, .) crosses zq on [lo, hi] (it falls from
+    above zq at lo to below at hi); bisection down to adjacent floats, where R's
+    uniroot stops within its tolerance of the same jump."""
+    while True:
+        mid = lo + (hi - lo) / 2
+        if mid <= lo or mid >= hi:
+            return float(hi)
+        if _z_shifted(x, mid) - zq > 0:
+            lo = mid
+        else:
+            hi = mid
+
+
+def hodges_lehmann_ci(
+    x: np.ndarray, exact: bool, confidence: float = 0.95, counts: np.ndarray | None = None
+) -> tuple[tuple[float, float], float]:
+    """Two-sided interval for the Hodges-Lehmann location of x (non-zero differences),
+    as R's ``wilcox.test(x, conf.int = TRUE, correct = FALSE)``; returns (interval,
+    the level actually reached).
+
+    Exact (Bauer 1972): with a = 1 - confidence, qu = qsignrank(a/2, n) (1 if 0),
+    ql = n(n+1)/2 - qu: [W_(qu), W_(ql+1)] of the sorted Walsh averages W; level
+    1 - 2 P(V <= qu - 1). Normal: the shifts where the tie-corrected z of x - shift
+    equals z_{1-a/2} and z_{a/2}, searched on [min x, max x]; when those are not
+    reached, a is doubled until they are (R's rule), and the level drops with it.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = int(x.size)
+    alpha = 1.0 - confidence
+    if n == 0:
+        return (NAN, NAN), NAN
+    if exact:
+        counts = _signed_rank_counts(n) if counts is None else counts
+        qu = _qsignrank(alpha / 2, n, counts) or 1
+        ql = n * (n + 1) // 2 - qu
+        achieved = 2 * float(counts[: qu].sum()) / 2.0**n
+        return (walsh_kth(x, qu), walsh_kth(x, ql + 1)), 1.0 - achieved
+    x = np.sort(x)
+    lo, hi = float(x[0]), float(x[-1])
+    z_lo, z_hi = _z_shifted(x, lo), _z_shifted(x, hi)
+    if not (np.isfinite(z_lo) and np.isfinite(z_hi)):
+        return (NAN, NAN), NAN
+    while alpha < 1:
+        if z_lo - dist.norm_ppf(1 - alpha / 2) < 0 or z_hi - dist.norm_ppf(alpha / 2) > 0:
+            alpha *= 2
+        else:
+            break
+    if alpha >= 1:
+        med = float(np.median(x))
+        return (med, med), 0.0
+    return (
+        _root(x, lo, hi, dist.norm_ppf(1 - alpha / 2)),
+        _root(x, lo, hi, dist.norm_ppf(alpha / 2)),
+    ), 1.0 - alpha
+
+
+def wilcoxon_signed_rank(
+    d: np.ndarray, confidence: float = 0.95, *, effects: bool = True
+) -> WilcoxonResult:
+    """Wilcoxon signed-rank test of d against 0, zeros dropped (Wilcoxon 1945; R's
+    ``wilcox.test(d, correct = FALSE)``, scipy's ``zero_method="wilcox"``).
+
+    d is rounded to 1e-10 first. Ranks of |d| with average ranks for ties. Exact null
+    distribution when fewer than 50 non-zero differences remain and there were no ties
+    and no zeros (R's rule); otherwise the normal approximation with the tie correction
+    and no continuity correction:
     z = (W+ - n(n+1)/4) / sqrt(n(n+1)(2n+1)/24 - sum(t^3 - t)/48).
     p_greater is P(W+ >= w+), p_less P(W+ <= w+), p_two_sided = min(1, 2 min(...)) for
-    the exact test and 2 P(Z > |z|) for the approximation (scipy's conventions).
+    the exact test and 2 P(Z > |z|) for the approximation.
+
+    Effect sizes: rank_biserial = (W+ - W-) / (W+ + W-) (Kerby 2014);
+    hodges_lehmann = median of the Walsh averages (d_i + d_j) / 2, i <= j, of the
+    non-zero d, with the interval of :func:`hodges_lehmann_ci` at ``confidence``
+    (``effects=False`` skips the Hodges-Lehmann estimate and interval).
     """
     d = np.asarray(d, dtype=np.float64)
     d = np.round(d[~np.isnan(d)], 10)
-    had_zeros = bool((d == 0).any())
+    n_zero = int((d == 0).sum())
     d = d[d != 0]
     n = int(d.size)
     if n == 0:
-        return WilcoxonResult(0, 0.0, 0.0, NAN, NAN, NAN, "none")
+        return WilcoxonResult(0, 0.0, 0.0, NAN, NAN, NAN, "none", n_zero)
     absd = np.abs(d)
     ranks = dist.rankdata(absd)
     w_plus = float(ranks[d > 0].sum())
     w_minus = float(ranks[d < 0].sum())
+    sizes = {
+        "n_zero": n_zero,
+        "rank_biserial": (w_plus - w_minus) / (w_plus + w_minus),
+        "hodges_lehmann": hodges_lehmann(d) if effects else NAN,
+    }
     _, tie_counts = np.unique(absd, return_counts=True)
     has_ties = bool((tie_counts > 1).any())
-    if n <= EXACT_MAX_N and not has_ties and not had_zeros:
+    if n < EXACT_MAX_N and not has_ties and n_zero == 0:
         counts = _signed_rank_counts(n)
         total = 2.0**n
         w = round(w_plus)
         p_greater = float(counts[w:].sum() / total)
         p_less = float(counts[: w + 1].sum() / total)
         p_two = min(1.0, 2 * min(p_greater, p_less))
-        return WilcoxonResult(n, w_plus, w_minus, p_greater, p_less, p_two, "exact")
+        ci, level = hodges_lehmann_ci(d, True, confidence, counts) if effects else ((NAN, NAN), NAN)
+        return WilcoxonResult(
+            n, w_plus, w_minus, p_greater, p_less, p_two, "exact",
+            hodges_lehmann_ci=ci, hodges_lehmann_ci_level=level, **sizes,  # type: ignore[arg-type]
+        )
     mean = n * (n + 1) / 4.0
     var = n * (n + 1) * (2 * n + 1) / 24.0 - float((tie_counts**3 - tie_counts).sum()) / 48.0
     if var <= 0:
-        return WilcoxonResult(n, w_plus, w_minus, NAN, NAN, NAN, "approx")
+        return WilcoxonResult(n, w_plus, w_minus, NAN, NAN, NAN, "normal", **sizes)  # type: ignore[arg-type]
     z = (w_plus - mean) / np.sqrt(var)
+    ci, level = hodges_lehmann_ci(d, False, confidence) if effects else ((NAN, NAN), NAN)
     return WilcoxonResult(
         n,
         w_plus,
@@ -156,41 +323,56 @@ def wilcoxon_signed_rank(d: np.ndarray) -> WilcoxonResult:
         dist.norm_sf(z),
         dist.norm_cdf(z),
         min(1.0, 2 * dist.norm_sf(abs(z))),
-        "approx",
+        "normal",
+        hodges_lehmann_ci=ci,
+        hodges_lehmann_ci_level=level,
+        **sizes,  # type: ignore[arg-type]
     )
 
 
 def tost_paired(d: np.ndarray, bound: float = 0.5, alpha: float = 0.05) -> TostResult:
-    """Two one-sided paired t tests of |mean(d)| < bound (df = n - 1, se = sd / sqrt(n)).
+    """Two one-sided paired t tests of |mean(d)| < bound (Schuirmann 1987; Lakens 2017;
+    pingouin.tost(paired=True)); df = n - 1, se = sd / sqrt(n).
 
     t_lower = (mean + bound) / se, p_lower = P(T > t_lower);
     t_upper = (mean - bound) / se, p_upper = P(T < t_upper); p = max; equivalent = p < alpha.
+    ci = mean -+ t(1 - alpha, n - 1) se, the 1 - 2 alpha interval whose inclusion in
+    (-bound, bound) is the same decision. dz = mean / sd (Cohen's d_z of paired data).
+    When the SD of d (rounded to 1e-10) is 0, the t statistics are not defined: t, p,
+    ci, dz and ``equivalent`` are NaN/None and ``degenerate`` is set.
     """
     d = np.asarray(d, dtype=np.float64)
     d = d[~np.isnan(d)]
     n = int(d.size)
     if n < 2:
         mean = float(d.mean()) if n else NAN
-        return TostResult(bound, n, mean, NAN, NAN, NAN, NAN, NAN, NAN, False)
+        return TostResult(bound, n, mean, NAN, NAN, NAN, NAN, NAN, NAN, None)
     mean = float(d.mean())
     sd = float(d.std(ddof=1))
+    if float(np.round(d, 10).std(ddof=1)) <= 1e-12:
+        return TostResult(bound, n, mean, 0.0, NAN, NAN, NAN, NAN, NAN, None, degenerate=True)
     se = sd / np.sqrt(n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_lower = float(np.float64(mean + bound) / se)
-        t_upper = float(np.float64(mean - bound) / se)
-    p_lower = dist.t_sf(t_lower, n - 1) if not np.isnan(t_lower) else NAN
-    p_upper = dist.t_cdf(t_upper, n - 1) if not np.isnan(t_upper) else NAN
-    p = max(p_lower, p_upper) if not (np.isnan(p_lower) or np.isnan(p_upper)) else NAN
-    return TostResult(bound, n, mean, sd, t_lower, p_lower, t_upper, p_upper, p, bool(p < alpha))
+    t_lower = float(np.float64(mean + bound) / se)
+    t_upper = float(np.float64(mean - bound) / se)
+    p_lower = dist.t_sf(t_lower, n - 1)
+    p_upper = dist.t_cdf(t_upper, n - 1)
+    p = max(p_lower, p_upper)
+    half = dist.t_ppf(1 - alpha, n - 1) * se
+    return TostResult(
+        bound, n, mean, sd, t_lower, p_lower, t_upper, p_upper, p, bool(p < alpha),
+        dz=mean / sd, ci=(mean - half, mean + half),
+    )
 
 
 def tost_wilcoxon(d: np.ndarray, bound: float = 0.5, alpha: float = 0.05) -> TostWilcoxonResult:
     """TOST with signed-rank tests: p_lower from d + bound (H1 greater), p_upper from
-    d - bound (H1 less); p = max; equivalent = p < alpha."""
+    d - bound (H1 less); p = max; equivalent = p < alpha (None when p is undefined)."""
     d = np.asarray(d, dtype=np.float64)
-    p_lower = wilcoxon_signed_rank(d + bound).p_greater
-    p_upper = wilcoxon_signed_rank(d - bound).p_less
-    p = max(p_lower, p_upper) if not (np.isnan(p_lower) or np.isnan(p_upper)) else NAN
+    p_lower = wilcoxon_signed_rank(d + bound, effects=False).p_greater
+    p_upper = wilcoxon_signed_rank(d - bound, effects=False).p_less
+    if np.isnan(p_lower) or np.isnan(p_upper):
+        return TostWilcoxonResult(p_lower, p_upper, NAN, None)
+    p = max(p_lower, p_upper)
     return TostWilcoxonResult(p_lower, p_upper, p, bool(p < alpha))
 
 
@@ -238,10 +420,19 @@ def _pearson_rows(s: np.ndarray, n: int) -> np.ndarray:
     return np.clip(r, -1.0, 1.0)
 
 
+BOOT_MIN_N = 5  # fewer images: most resamples repeat one or two images, no interval
+
+
 def bootstrap_mae_r(
-    m: np.ndarray, h: np.ndarray, n_boot: int = 2000, seed: SeedLike = 0
+    m: np.ndarray,
+    h: np.ndarray,
+    n_boot: int = 2000,
+    seed: SeedLike = 0,
+    confidence: float = 0.95,
 ) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Percentile 95% CIs of MAE and Pearson r, resampling images with replacement.
+    """Percentile bootstrap intervals (Efron & Tibshirani 1993, ch. 13) of MAE and
+    Pearson r at ``confidence``, resampling images with replacement; NaN under
+    ``BOOT_MIN_N`` images.
 
     Each resample is a row of counts (how often each image is drawn); the statistics
     come from the count-weighted sums of (|d|, m, h, m^2, h^2, m h), computed for a
@@ -249,7 +440,7 @@ def bootstrap_mae_r(
     """
     m, h = _pairs(m, h)
     n = int(m.size)
-    if n == 0 or n_boot <= 0:
+    if n < BOOT_MIN_N or n_boot <= 0:
         return (NAN, NAN), (NAN, NAN)
     rng = np.random.default_rng(seed)
     # Centre so that the sums of squares do not cancel catastrophically.
@@ -269,22 +460,86 @@ def bootstrap_mae_r(
             out[start : start + b, j] = (counts_f * feats_t[j]).sum(axis=1)
     mae = out[:, 0] / n
     r = _pearson_rows(out[:, 1:], n)
-    mae_ci = tuple(float(v) for v in np.percentile(mae, [2.5, 97.5]))
+    tails = [50 * (1 - confidence), 100 - 50 * (1 - confidence)]
+    mae_ci = tuple(float(v) for v in np.percentile(mae, tails))
     r_ok = r[~np.isnan(r)]
-    r_ci = tuple(float(v) for v in np.percentile(r_ok, [2.5, 97.5])) if r_ok.size else (NAN, NAN)
+    r_ci = tuple(float(v) for v in np.percentile(r_ok, tails)) if r_ok.size else (NAN, NAN)
     return mae_ci, r_ci  # type: ignore[return-value]
 
 
-def agreement(m: np.ndarray, h: np.ndarray, *, n_boot: int = 2000, seed: SeedLike = 0) -> Agreement:
-    """Agreement of model means with human means: two-way ICCs, Bland-Altman
-    (bias = mean d, limits = bias -+ 1.96 SD(d, ddof 1)), MAE and r with bootstrap CIs."""
+def ccc(m: np.ndarray, h: np.ndarray) -> float:
+    """Lin's (1989) concordance correlation coefficient over the complete pairs:
+    2 s_mh / (s_m^2 + s_h^2 + (mean m - mean h)^2), (co)variances with divisor n.
+    NaN under 2 pairs or when both are constant and equal (0 / 0)."""
+    m, h = _pairs(m, h)
+    n = m.size
+    if n < 2:
+        return NAN
+    mc, hc = m - m.mean(), h - h.mean()
+    num = 2 * float((mc * hc).sum()) / n
+    den = float((mc * mc).sum()) / n + float((hc * hc).sum()) / n + float(m.mean() - h.mean()) ** 2
+    return num / den if den > 0 else NAN
+
+
+def bland_altman_limit_cis(d: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
+    """95% CIs of the Bland-Altman limits bias -+ 1.96 s (Bland & Altman 1986, 1999):
+    limit -+ t(0.975, n - 1) sqrt(3 s^2 / n), s the SD (ddof 1) of d. NaN under 3 d."""
+    d = np.asarray(d, dtype=np.float64)
+    d = d[~np.isnan(d)]
+    n = d.size
+    if n < 3:
+        return (NAN, NAN), (NAN, NAN)
+    bias, sd = float(d.mean()), float(d.std(ddof=1))
+    half = dist.t_ppf(0.975, n - 1) * np.sqrt(3 * sd * sd / n)
+    lower, upper = bias - 1.96 * sd, bias + 1.96 * sd
+    return (lower - half, lower + half), (upper - half, upper + half)
+
+
+def proportional_bias(m: np.ndarray, h: np.ndarray) -> tuple[float, float]:
+    """(slope, two-sided p) of the OLS regression of d = m - h on (m + h) / 2 (Bland &
+    Altman 1999, section 3.1): a slope away from 0 means the difference grows with the
+    level. p from t = b / se(b) on n - 2 df (scipy.stats.linregress). NaN under 3 pairs
+    or when the averages are constant."""
+    m, h = _pairs(m, h)
+    n = m.size
+    if n < 3:
+        return NAN, NAN
+    x, y = (m + h) / 2, m - h
+    xc, yc = x - x.mean(), y - y.mean()
+    sxx = float((xc * xc).sum())
+    if sxx <= 1e-12 * max(float((x * x).sum()), 1.0):
+        return NAN, NAN
+    slope = float((xc * yc).sum()) / sxx
+    resid = yc - slope * xc
+    se = np.sqrt(float((resid * resid).sum()) / (n - 2) / sxx)
+    if se == 0:
+        return slope, 0.0
+    t = slope / se
+    return slope, min(1.0, 2 * dist.t_sf(abs(t), n - 2))
+
+
+def agreement(
+    m: np.ndarray,
+    h: np.ndarray,
+    *,
+    n_boot: int = 2000,
+    seed: SeedLike = 0,
+    confidence: float = 0.95,
+) -> Agreement:
+    """Agreement of model means with human means: two-way ICCs, Lin's CCC and C_b,
+    Bland-Altman (bias = mean d, limits = bias -+ 1.96 SD(d, ddof 1), their 95% CIs,
+    proportional bias), MAE and r with bootstrap intervals at ``confidence``."""
     m, h = _pairs(m, h)
     n = int(m.size)
     d = m - h
     a1, c1 = icc_two_way(m, h)
     bias = float(d.mean()) if n else NAN
     sd = float(d.std(ddof=1)) if n > 1 else NAN
-    mae_ci, r_ci = bootstrap_mae_r(m, h, n_boot=n_boot, seed=seed)
+    mae_ci, r_ci = bootstrap_mae_r(m, h, n_boot=n_boot, seed=seed, confidence=confidence)
+    r = pearson(m, h).r
+    concordance = ccc(m, h)
+    lower_ci, upper_ci = bland_altman_limit_cis(d)
+    slope, slope_p = proportional_bias(m, h)
     return Agreement(
         n=n,
         icc_a1=a1,
@@ -294,10 +549,18 @@ def agreement(m: np.ndarray, h: np.ndarray, *, n_boot: int = 2000, seed: SeedLik
         ba_lower=bias - 1.96 * sd,
         ba_upper=bias + 1.96 * sd,
         mae=float(np.abs(d).mean()) if n else NAN,
-        r=pearson(m, h).r,
-        mae_ci95=mae_ci,
-        r_ci95=r_ci,
+        mse=float((d * d).mean()) if n else NAN,
+        r=r,
+        mae_ci=mae_ci,
+        r_ci=r_ci,
         n_boot=n_boot,
+        confidence=confidence,
+        ccc=concordance,
+        ccc_cb=concordance / r if np.isfinite(r) and r != 0 else NAN,
+        ba_lower_ci=lower_ci,
+        ba_upper_ci=upper_ci,
+        ba_slope=slope,
+        ba_slope_p=slope_p,
     )
 
 

@@ -9,9 +9,10 @@ aspects; parse failures and engine errors count every answer of the aspect.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -32,12 +33,31 @@ from .agreement import (
 )
 from .cases import Cases, cases
 from .errors_by_k import ErrorAtK, cross_by_k, errors_by_k
-from .frames import error_counts, human_long, image_index, max_repeat, per_image, valid_ratings
-from .reliability import OneWayICC, Stability, icc_oneway, stability
+from .expected import ExpectedStats, expected_stats
+from .frames import (
+    error_counts,
+    expected_vector,
+    human_long,
+    human_sd_vector,
+    image_index,
+    max_repeat,
+    per_image,
+    valid_ratings,
+)
+from .homogeneity import Homogeneity, homogeneity
+from .multiplicity import holm
+from .notes import aspect_notes
+from .reliability import OneWayICC, Stability, icc_oneway, k_needed, per_image_sd, stability
 
 N_BOOT = 2000
 N_DRAWS = 200
 N_CASES = 10
+K_TARGETS = (0.8, 0.9)  # reliabilities for icc.k_needed
+HOLM_FAMILIES = {  # holm key -> (block, p key) of each aspect
+    "wilcoxon_two_sided": ("wilcoxon", "p_two_sided"),
+    "tost": ("tost", "p"),
+    "pearson_vs_human": ("pearson_vs_human", "p"),
+}
 _BOOT, _DRAWS = 1, 2  # stream tags for the seeded generators
 
 
@@ -57,6 +77,10 @@ class AspectStats:
     parse_failures: int
     engine_errors: int
     cases: Cases
+    homogeneity: Homogeneity | None = None
+    expected: ExpectedStats | None = None
+    holm: dict[str, float] = field(default_factory=dict)  # family -> this aspect's Holm p
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -71,10 +95,20 @@ class StudyStats:
     between_aspects: dict[str, Correlation]
     cross_by_k: dict[int, dict[str, dict[str, float]]]
     per_image: pl.DataFrame = field(repr=False)
+    holm: dict[str, dict[str, float]] = field(default_factory=dict)
+    n_boot: int = N_BOOT
+    n_draws: int = N_DRAWS
+
+    @property
+    def confidence(self) -> float:
+        return 1.0 - self.alpha
 
 
-def _seed(seed: int, aspect_no: int, tag: int) -> np.random.SeedSequence:
-    return np.random.SeedSequence([seed, aspect_no, tag])
+def _seed(seed: int, aspect: str, tag: int) -> np.random.SeedSequence:
+    """The generator of one resampling of one aspect: from the base seed and the
+    aspect's name (never its position, so row order and aspect order do not matter)."""
+    name = int.from_bytes(hashlib.sha256(aspect.encode("utf-8")).digest()[:16], "little")
+    return np.random.SeedSequence([seed, name, tag])
 
 
 def analyse(
@@ -94,6 +128,8 @@ def analyse(
     raw, parse_error, engine_error); ``human``: image_id, aspect, human_mean (+ sd, n);
     ``aspects`` in study order. ``k_max`` caps k in the errors-by-k and cross tables;
     ``seed`` seeds the bootstrap and the Monte-Carlo draws (same seed, same numbers).
+    Every interval is at ``1 - alpha`` except the TOST interval (1 - 2 alpha) and the
+    Bland-Altman limits (95%).
     """
     aspects = list(aspects)
     valid = valid_ratings(ratings)
@@ -129,7 +165,8 @@ def analyse(
     in_set: dict[str, np.ndarray] = {}
     means: dict[str, np.ndarray] = {}
     results: dict[str, AspectStats] = {}
-    for no, a in enumerate(aspects):
+    confidence = 1.0 - alpha
+    for a in aspects:
         k_a = max_repeat(ratings, a)
         x_all = mats[a][:, :k_a]
         n_valid = (~np.isnan(x_all)).sum(axis=1)
@@ -142,29 +179,53 @@ def analyse(
         x, m, h = x_all[mask], m_all[mask], h_all[mask]
         d = m - h
         parse_failures, engine_errors = error_counts(ratings, a)
-        results[a] = AspectStats(
+        icc = icc_oneway(x, alpha=alpha)
+        icc = replace(icc, k_needed={f"{t:g}": k_needed(icc.ICC1.value, t) for t in K_TARGETS})
+        e_all = expected_vector(ratings, a, ids)
+        stats_a = AspectStats(
             aspect=a,
             n_images=int(mask.sum()),
             n_repeats=k_a,
             stability=stability(x),
-            icc=icc_oneway(x, alpha=alpha),
-            wilcoxon=wilcoxon_signed_rank(d),
+            icc=icc,
+            wilcoxon=wilcoxon_signed_rank(d, confidence),
             tost=tost_paired(d, bound=bound, alpha=alpha),
             tost_wilcoxon=tost_wilcoxon(d, bound=bound, alpha=alpha),
             errors_by_k=errors_by_k(
-                x, h, k_max=k_max, n_draws=N_DRAWS, seed=_seed(seed, no, _DRAWS)
+                x,
+                h,
+                k_max=k_max,
+                n_draws=N_DRAWS,
+                seed=_seed(seed, a, _DRAWS),
+                confidence=confidence,
             ),
             pearson_vs_human=pearson(m, h),
-            agreement=agreement(m, h, n_boot=N_BOOT, seed=_seed(seed, no, _BOOT)),
+            agreement=agreement(
+                m, h, n_boot=N_BOOT, seed=_seed(seed, a, _BOOT), confidence=confidence
+            ),
             parse_failures=parse_failures,
             engine_errors=engine_errors,
             cases=cases(ratings, human, a, n=N_CASES, table=table),
+            homogeneity=homogeneity(m, h, per_image_sd(x), human_sd_vector(human, a, ids)[mask]),
+            expected=expected_stats(
+                np.where(~np.isnan(h_all), e_all, np.nan), h_all, m_all, bound=bound, alpha=alpha
+            ),
         )
+        results[a] = stats_a
 
     union = np.zeros(n_all, dtype=bool)
     for mask in in_set.values():
         union |= mask
     model_in_set = {a: np.where(in_set[a][:, None], mats[a], np.nan) for a in aspects}
+    holm_p = {
+        family: holm({a: getattr(getattr(results[a], block), key) for a in aspects})
+        for family, (block, key) in HOLM_FAMILIES.items()
+    }
+    repeats = {a: results[a].n_repeats for a in aspects}
+    cross = cross_by_k(model_in_set, hvec, aspects, human_aspects, k_cap, repeats)
+    for a in aspects:
+        s_a = replace(results[a], holm={family: holm_p[family][a] for family in HOLM_FAMILIES})
+        results[a] = replace(s_a, notes=aspect_notes(_aspect_json(s_a, bound), s_a, cross, k_cap))
     return StudyStats(
         run=run_name,
         n_images=int(union.sum()),
@@ -174,8 +235,9 @@ def analyse(
         aspects=results,
         human_aspects=human_aspects,
         between_aspects=between_aspects(means, aspects),
-        cross_by_k=cross_by_k(model_in_set, hvec, aspects, human_aspects, k_cap),
+        cross_by_k=cross,
         per_image=table,
+        holm=holm_p,
     )
 
 
@@ -202,14 +264,88 @@ def _icc_est(e: Any) -> dict[str, Any]:
         "df1": _num(e.df1),
         "df2": _num(e.df2),
         "p": _num(e.p),
-        "ci95": _pair(e.ci95),
+        "ci": _pair(e.ci),
+    }
+
+
+def _opt_bool(v: bool | None) -> bool | None:
+    return None if v is None else bool(v)
+
+
+def wilcoxon_json(w: WilcoxonResult) -> dict[str, Any]:
+    return {
+        "w_plus": _num(w.w_plus),
+        "w_minus": _num(w.w_minus),
+        "p_greater": _num(w.p_greater),
+        "p_less": _num(w.p_less),
+        "p_two_sided": _num(w.p_two_sided),
+        "method": w.method if w.method != "none" else None,
+        "n": int(w.n),
+        "n_zero": int(w.n_zero),
+        "rank_biserial": _num(w.rank_biserial),
+        "hodges_lehmann": _num(w.hodges_lehmann),
+        "hodges_lehmann_ci": _pair(w.hodges_lehmann_ci),
+        "hodges_lehmann_ci_level": _num(w.hodges_lehmann_ci_level),
+    }
+
+
+def tost_json(t: TostResult, bound: float) -> dict[str, Any]:
+    return {
+        "bound": _num(bound),
+        "mean_diff": _num(t.mean_diff),
+        "sd_diff": _num(t.sd_diff),
+        "t_lower": _num(t.t_lower),
+        "p_lower": _num(t.p_lower),
+        "t_upper": _num(t.t_upper),
+        "p_upper": _num(t.p_upper),
+        "p": _num(t.p),
+        "equivalent": _opt_bool(t.equivalent),
+        "dz": _num(t.dz),
+        "ci": _pair(t.ci),
+    }
+
+
+def _corr(c: Correlation) -> dict[str, Any]:
+    return {"r": _num(c.r), "p": _num(c.p)}
+
+
+def _expected_json(e: ExpectedStats | None, bound: float) -> dict[str, Any] | None:
+    if e is None:
+        return None
+    return {
+        "n_images": int(e.n_images),
+        "pearson_vs_human": _corr(e.pearson_vs_human),
+        "mae": _num(e.mae),
+        "mse": _num(e.mse),
+        "bias": _num(e.bias),
+        "ccc": _num(e.ccc),
+        "wilcoxon": wilcoxon_json(e.wilcoxon),
+        "tost": tost_json(e.tost, bound),
+        "vs_sampled": {"r": _num(e.vs_sampled.r), "mae": _num(e.vs_sampled.mae)},
+    }
+
+
+def _homogeneity_json(hg: Homogeneity | None) -> dict[str, Any]:
+    if hg is None:
+        return dict.fromkeys(
+            ("sd_model", "sd_human", "ratio", "p", "image_sd_model", "image_sd_human")
+        )
+    return {
+        "sd_model": _num(hg.sd_model),
+        "sd_human": _num(hg.sd_human),
+        "ratio": _num(hg.ratio),
+        "p": _num(hg.p),
+        "image_sd_model": _num(hg.image_sd_model),
+        "image_sd_human": _num(hg.image_sd_human),
     }
 
 
 def _aspect_json(s: AspectStats, bound: float) -> dict[str, Any]:
-    w, t, tw, ag = s.wilcoxon, s.tost, s.tost_wilcoxon, s.agreement
+    tw, ag = s.tost_wilcoxon, s.agreement
     return {
         "n_images": s.n_images,
+        "n_repeats": s.n_repeats,
+        "notes": list(s.notes),
         "stability": {
             "sd_mean": _num(s.stability.sd_mean),
             "sd_median": _num(s.stability.sd_median),
@@ -218,30 +354,15 @@ def _aspect_json(s: AspectStats, bound: float) -> dict[str, Any]:
             "ICC1": _icc_est(s.icc.ICC1),
             "ICC1k": _icc_est(s.icc.ICC1k),
             "icc_reference": _num(s.icc.icc_reference),
+            "k_needed": {t: _num(k) for t, k in s.icc.k_needed.items()},
         },
-        "wilcoxon": {
-            "w_plus": _num(w.w_plus),
-            "w_minus": _num(w.w_minus),
-            "p_greater": _num(w.p_greater),
-            "p_less": _num(w.p_less),
-            "p_two_sided": _num(w.p_two_sided),
-        },
-        "tost": {
-            "bound": _num(bound),
-            "mean_diff": _num(t.mean_diff),
-            "sd_diff": _num(t.sd_diff),
-            "t_lower": _num(t.t_lower),
-            "p_lower": _num(t.p_lower),
-            "t_upper": _num(t.t_upper),
-            "p_upper": _num(t.p_upper),
-            "p": _num(t.p),
-            "equivalent": bool(t.equivalent),
-        },
+        "wilcoxon": wilcoxon_json(s.wilcoxon),
+        "tost": tost_json(s.tost, bound),
         "tost_wilcoxon": {
             "p_lower": _num(tw.p_lower),
             "p_upper": _num(tw.p_upper),
             "p": _num(tw.p),
-            "equivalent": bool(tw.equivalent),
+            "equivalent": _opt_bool(tw.equivalent),
         },
         "errors_by_k": [
             {
@@ -251,38 +372,56 @@ def _aspect_json(s: AspectStats, bound: float) -> dict[str, Any]:
                 "mse": _num(e.mse),
                 "r": _num(e.r),
                 "mae_subsets": _num(e.mae_subsets),
-                "mae_subsets_ci95": _pair(e.mae_subsets_ci95),
+                "mae_subsets_ci": _pair(e.mae_subsets_ci),
+                "mae_subsets_se": _num(e.mae_subsets_se),
             }
             for e in s.errors_by_k
         ],
-        "pearson_vs_human": {"r": _num(s.pearson_vs_human.r), "p": _num(s.pearson_vs_human.p)},
+        "pearson_vs_human": _corr(s.pearson_vs_human),
         "agreement": {
+            "mae": _num(ag.mae),
+            "mse": _num(ag.mse),
             "icc_a1": _num(ag.icc_a1),
             "icc_c1": _num(ag.icc_c1),
+            "ccc": _num(ag.ccc),
+            "ccc_cb": _num(ag.ccc_cb),
             "ba_bias": _num(ag.ba_bias),
             "ba_lower": _num(ag.ba_lower),
             "ba_upper": _num(ag.ba_upper),
-            "mae_ci95": _pair(ag.mae_ci95),
-            "r_ci95": _pair(ag.r_ci95),
+            "ba_lower_ci": _pair(ag.ba_lower_ci),
+            "ba_upper_ci": _pair(ag.ba_upper_ci),
+            "ba_slope": _num(ag.ba_slope),
+            "ba_slope_p": _num(ag.ba_slope_p),
+            "mae_ci": _pair(ag.mae_ci),
+            "r_ci": _pair(ag.r_ci),
         },
+        "homogeneity": _homogeneity_json(s.homogeneity),
+        "expected": _expected_json(s.expected, bound),
+        "holm": {family: _num(p) for family, p in s.holm.items()},
         "parse_failures": int(s.parse_failures),
         "engine_errors": int(s.engine_errors),
     }
 
 
 def to_json_dict(stats: StudyStats) -> dict[str, Any]:
-    """The ``vlmrate stats --json`` object, exactly the keys DESIGN.md lists; every
-    number a Python int/float, NaN and infinities as None (``json.dumps(...,
-    allow_nan=False)`` works)."""
+    """The ``vlmrate stats --json`` object, the keys DESIGN.md lists; every number a
+    Python int/float, NaN and infinities as None (``json.dumps(..., allow_nan=False)``
+    works)."""
     return {
         "run": stats.run,
         "n_images": int(stats.n_images),
         "bound": _num(stats.bound),
         "alpha": _num(stats.alpha),
+        "confidence": _num(stats.confidence),
+        "seed": int(stats.seed),
+        "n_boot": int(stats.n_boot),
+        "n_draws": int(stats.n_draws),
         "aspects": {a: _aspect_json(s, stats.bound) for a, s in stats.aspects.items()},
-        "between_aspects": {
-            k: {"r": _num(c.r), "p": _num(c.p)} for k, c in stats.between_aspects.items()
+        "holm": {
+            family: {a: _num(p) for a, p in by_aspect.items()}
+            for family, by_aspect in stats.holm.items()
         },
+        "between_aspects": {k: _corr(c) for k, c in stats.between_aspects.items()},
         "cross_by_k": {
             str(k): {a: {b: _num(r) for b, r in row.items()} for a, row in rows.items()}
             for k, rows in stats.cross_by_k.items()

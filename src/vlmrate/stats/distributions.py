@@ -57,3 +57,13 @@ def rankdata(values: np.ndarray) -> np.ndarray:
     dense = starts.cumsum()[inverse]
     bounds = np.r_[np.nonzero(starts)[0], starts.size]
     return 0.5 * (bounds[dense] + bounds[dense - 1] + 1)
+
+
+def norm_ppf(q: float) -> float:
+    """The q quantile of the standard normal."""
+    return float(special.ndtri(q))
+
+
+def t_ppf(q: float, df: float) -> float:
+    """The q quantile of Student's t with df degrees of freedom."""
+    return float(special.stdtrit(df, q))

@@ -7,7 +7,8 @@ Pearson r. Because the first k repeats are only one of the C(K, k) possible k-su
 the expected MAE over random k-subsets is estimated too: each Monte-Carlo draw gives
 every image an independent uniformly random order of its K repeat slots (so the
 subsets are nested in k), and ``mae_subsets`` is the mean MAE over draws,
-``mae_subsets_ci95`` the 2.5 and 97.5 percentiles over draws.
+``mae_subsets_se`` its Monte-Carlo standard error (SD over draws / sqrt(draws)) and
+``mae_subsets_ci`` the central ``confidence`` range of the draws (percentiles).
 
 The random orders come from sorting packed integer keys (random high bits, the rating
 code in the low bits) along the repeat axis, in blocks of draws: no Python loop over
@@ -35,7 +36,8 @@ class ErrorAtK:
     mse: float
     r: float
     mae_subsets: float
-    mae_subsets_ci95: tuple[float, float]
+    mae_subsets_ci: tuple[float, float]  # central ``confidence`` range over draws
+    mae_subsets_se: float = NAN  # Monte-Carlo SE of mae_subsets
 
 
 def first_k_means(x: np.ndarray, k_max: int | None = None) -> np.ndarray:
@@ -139,6 +141,7 @@ def errors_by_k(
     k_max: int | None = None,
     n_draws: int = 200,
     seed: SeedLike = 0,
+    confidence: float = 0.95,
 ) -> list[ErrorAtK]:
     """Errors by k for a repeat matrix ``x`` (images x K, NaN = invalid) and human
     means ``h`` (rows with a NaN human mean are ignored). k runs 1..min(K, k_max)."""
@@ -151,6 +154,7 @@ def errors_by_k(
         return []
     means = first_k_means(x, k_top)
     sub = subset_maes(x, h, k_top, n_draws=n_draws, seed=seed)
+    tails = [50 * (1 - confidence), 100 - 50 * (1 - confidence)]
     rows = []
     for k in range(1, k_top + 1):
         mk = means[:, k - 1]
@@ -167,10 +171,13 @@ def errors_by_k(
                 mse=float((dk**2).mean()) if n else NAN,
                 r=_r(mk, h),
                 mae_subsets=float(draws.mean()) if draws.size else NAN,
-                mae_subsets_ci95=(
-                    tuple(float(v) for v in np.percentile(draws, [2.5, 97.5]))  # type: ignore[arg-type]
+                mae_subsets_ci=(
+                    tuple(float(v) for v in np.percentile(draws, tails))  # type: ignore[arg-type]
                     if draws.size
                     else (NAN, NAN)
+                ),
+                mae_subsets_se=(
+                    float(draws.std(ddof=1) / np.sqrt(draws.size)) if draws.size > 1 else NAN
                 ),
             )
         )
@@ -183,16 +190,22 @@ def cross_by_k(
     model_aspects: Sequence[str],
     human_aspects: Sequence[str],
     k_max: int,
+    repeats: dict[str, int] | None = None,
 ) -> dict[int, dict[str, dict[str, float]]]:
     """Pearson r between each model aspect's first-k mean (rows) and each human aspect
     (columns), for k = 1..k_max, over the images that have both. ``model`` holds repeat
-    matrices and ``human`` human-mean vectors, all aligned over the same images."""
+    matrices and ``human`` human-mean vectors, all aligned over the same images.
+    ``repeats`` gives each model aspect's own K: beyond it the row is NaN (there is no
+    k-th repeat), never the K-repeat values again."""
     firsts = {a: first_k_means(model[a], k_max) for a in model_aspects}
     out: dict[int, dict[str, dict[str, float]]] = {}
     for k in range(1, k_max + 1):
         out[k] = {}
         for a in model_aspects:
             f = firsts[a]
-            col = f[:, min(k, f.shape[1]) - 1] if f.shape[1] else np.full(f.shape[0], np.nan)
-            out[k][a] = {b: _r(col, human[b]) for b in human_aspects}
+            k_a = f.shape[1] if repeats is None else min(repeats.get(a, 0), f.shape[1])
+            if k > k_a:
+                out[k][a] = {b: NAN for b in human_aspects}
+                continue
+            out[k][a] = {b: _r(f[:, k - 1], human[b]) for b in human_aspects}
     return out

@@ -181,3 +181,56 @@ def per_image(
             (pl.col(f"{a}_mean") - pl.col(f"{a}_human")).alias(f"{a}_d"),
         )
     return out.sort("image_id")
+
+
+def expected_vector(
+    ratings: pl.DataFrame, aspect: str, image_ids: Sequence[str] | pl.Series
+) -> np.ndarray:
+    """e_i: the mean of the image's expected ratings (``expected_rating``, stored by
+    --logprobs runs or imported) for ``aspect``, one per ``image_ids`` (NaN where the
+    image has none; all NaN when the column is missing). Every answer with an expected
+    rating counts, whether or not its text parsed; a redone repeat counts once."""
+    out = np.full(len(image_ids), np.nan)
+    if "expected_rating" not in ratings.columns:
+        return out
+    frame = (
+        ratings.lazy()
+        .filter(pl.col("aspect") == aspect)
+        .select(
+            pl.col("image_id").cast(pl.String),
+            pl.col("repeat").cast(pl.Int64),
+            pl.col("expected_rating").cast(pl.Float64),
+        )
+        .unique(subset=["image_id", "repeat"], keep="last", maintain_order=True)
+        .filter(pl.col("expected_rating").is_not_null() & pl.col("expected_rating").is_not_nan())
+        .sort("image_id", "repeat")  # the same sum in the same order, whatever the rows
+        .group_by("image_id", maintain_order=True)
+        .agg(pl.col("expected_rating").mean().alias("e"))
+        .collect()
+    )
+    rows = _row_numbers(frame, image_ids)
+    if rows.height:
+        out[rows.get_column("_row").to_numpy()] = rows.get_column("e").to_numpy()
+    return out
+
+
+def human_sd_vector(
+    human: pl.DataFrame, aspect: str, image_ids: Sequence[str] | pl.Series
+) -> np.ndarray:
+    """The human sheet's per-image SD of ``aspect`` for each of ``image_ids`` (NaN where
+    the sheet has none, all NaN without a ``human_sd`` column)."""
+    out = np.full(len(image_ids), np.nan)
+    if "human_sd" not in human.columns:
+        return out
+    frame = (
+        human.lazy()
+        .filter(pl.col("aspect").cast(pl.String) == aspect)
+        .select(pl.col("image_id").cast(pl.String), pl.col("human_sd").cast(pl.Float64))
+        .filter(pl.col("human_sd").is_not_null() & pl.col("human_sd").is_not_nan())
+        .unique(subset=["image_id"], keep="last")
+        .collect()
+    )
+    rows = _row_numbers(frame, image_ids)
+    if rows.height:
+        out[rows.get_column("_row").to_numpy()] = rows.get_column("human_sd").to_numpy()
+    return out

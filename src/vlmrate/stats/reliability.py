@@ -16,7 +16,7 @@ means m_i and grand mean m = (sum of all valid answers) / N::
     ICC1k = (MSB - MSW) / MSB
     F = MSB / MSW on df1 = a - 1, df2 = N - a;  p = P(F(df1, df2) > F)
 
-95% confidence intervals, psych::ICC's F-based formulas with n0 for the number of
+Confidence intervals at 1 - alpha, psych::ICC's F-based formulas with n0 for the number of
 judges: FL = F / F_{1-alpha/2}(df1, df2), FU = F * F_{1-alpha/2}(df2, df1);
 ICC1 in [(FL - 1) / (FL + n0 - 1), (FU - 1) / (FU + n0 - 1)],
 ICC1k in [1 - 1/FL, 1 - 1/FU].
@@ -24,7 +24,7 @@ ICC1k in [1 - 1/FL, 1 - 1/FU].
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -49,7 +49,7 @@ class ICCEstimate:
     df1: float
     df2: float
     p: float
-    ci95: tuple[float, float]
+    ci: tuple[float, float]  # at 1 - alpha
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class OneWayICC:
     n0: float
     msb: float
     msw: float
+    k_needed: dict[str, float] = field(default_factory=dict)  # "0.8" -> answers per image
 
 
 def per_image_sd(x: np.ndarray) -> np.ndarray:
@@ -102,7 +103,9 @@ def icc_oneway(x: np.ndarray, alpha: float = 0.05) -> OneWayICC:
     a = int(x.shape[0])
     big_n = float(n_i.sum())
     if a < 2 or big_n - a < 1:
-        nan_est = ICCEstimate(NAN, NAN, float(a - 1), float(big_n - a), NAN, (NAN, NAN))
+        df1 = float(a - 1) if a >= 2 else NAN  # no images, or one: no between-image df
+        df2 = float(big_n - a) if a >= 2 else NAN
+        nan_est = ICCEstimate(NAN, NAN, df1, df2, NAN, (NAN, NAN))
         return OneWayICC(nan_est, nan_est, NAN, a, int(big_n), NAN, NAN, NAN)
     xs = np.where(valid, x, 0.0)
     m_i = xs.sum(axis=1) / n_i
@@ -136,3 +139,13 @@ def icc_oneway(x: np.ndarray, alpha: float = 0.05) -> OneWayICC:
         msb=msb,
         msw=msw,
     )
+
+
+def k_needed(icc1: float, target: float) -> float:
+    """Answers per image whose mean reaches reliability ``target``, by the
+    Spearman-Brown prophecy from ICC(1,1) (Spearman 1910; Brown 1910; Shrout & Fleiss
+    1979, eq. 4 solved for k): k = target (1 - ICC) / (ICC (1 - target)).
+    A real number (round up for a count); NaN when ICC <= 0 or undefined."""
+    if not np.isfinite(icc1) or icc1 <= 0:
+        return NAN
+    return float(target * (1 - icc1) / (icc1 * (1 - target)))

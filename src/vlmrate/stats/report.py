@@ -10,7 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from .formatting import interval, number, p_value
-from .layout import REPORT_LINES, render
+from .layout import EXPECTED_LINES, REPORT_LINES, cell, label, render, study_fields
+from .methods import methods_text
 
 if TYPE_CHECKING:
     from .analysis import AspectStats, StudyStats
@@ -27,23 +28,39 @@ def _table(title: str, *columns: str) -> Table:
 
 def aspect_table(s: AspectStats, bound: float, alpha: float) -> Table:
     """Key numbers of one aspect (stats.layout.REPORT_LINES): statistic, estimate,
-    interval or test, p."""
+    interval or test, p. Intervals are at 1 - alpha unless the line says otherwise."""
+    study = study_fields(bound, alpha)
     t = _table(
         f"{s.aspect}: {s.n_images} images, K = {s.n_repeats}, "
         f"{s.parse_failures} parse failures, {s.engine_errors} engine errors",
         "Statistic",
         "Estimate",
-        "95% CI / test",
+        f"{study['level']} CI / test",
         "p",
     )
-    study = {"bound": bound, "alpha": alpha}
     for line in REPORT_LINES:
         t.add_row(*(render(cell, s, study) for cell in (line.statistic, line.estimate,
                                                           line.test, line.p)))
     return t
 
 
-def errors_table(s: AspectStats) -> Table:
+def expected_table(s: AspectStats, bound: float, alpha: float) -> Table:
+    """The sampled means and the logprob expected ratings side by side
+    (stats.layout.EXPECTED_LINES)."""
+    study = study_fields(bound, alpha)
+    t = _table(f"{s.aspect}: sampled vs expected rating (logprobs)",
+               "Statistic", "Sampled", "Expected")
+    for text, sampled, expected in EXPECTED_LINES:
+        t.add_row(label(text, study), cell(s, sampled), cell(s, expected))
+    return t
+
+
+def notes_text(s: AspectStats) -> Text:
+    """Why each empty cell of the aspect is empty (its ``notes``)."""
+    return Text("\n".join(f"  note: {n}" for n in s.notes), style="dim")
+
+
+def errors_table(s: AspectStats, alpha: float = 0.05) -> Table:
     t = _table(
         f"{s.aspect}: error by k repeats",
         "k",
@@ -52,7 +69,7 @@ def errors_table(s: AspectStats) -> Table:
         "MSE",
         "r",
         "MAE random k",
-        "95% over draws",
+        f"{study_fields(0, alpha)['level']} over draws",
     )
     for e in s.errors_by_k:
         t.add_row(
@@ -62,7 +79,7 @@ def errors_table(s: AspectStats) -> Table:
             number(e.mse),
             number(e.r),
             number(e.mae_subsets),
-            interval(e.mae_subsets_ci95),
+            interval(e.mae_subsets_ci),
         )
     return t
 
@@ -91,16 +108,23 @@ def render_report(stats: StudyStats) -> Group:
             ("Run ", "bold"),
             (stats.run or "—", "bold cyan"),
             f": {stats.n_images} images with model and human ratings; "
-            f"bound ±{stats.bound:g}, α = {stats.alpha:g}, seed {stats.seed}",
+            f"bound ±{stats.bound:g}, α = {stats.alpha:g}, intervals at "
+            f"{study_fields(stats.bound, stats.alpha)['level']}, seed {stats.seed}",
         )
     ]
     for s in stats.aspects.values():
         parts.append(aspect_table(s, stats.bound, stats.alpha))
+        if s.expected is not None:
+            parts.append(expected_table(s, stats.bound, stats.alpha))
+        if s.notes:
+            parts.append(notes_text(s))
     if stats.between_aspects:
         parts.append(between_table(stats))
     for s in stats.aspects.values():
         if s.errors_by_k:
-            parts.append(errors_table(s))
+            parts.append(errors_table(s, stats.alpha))
     if stats.cross_by_k:
         parts.append(cross_table(stats, max(stats.cross_by_k)))
+    parts.append(Text(""))
+    parts.append(Text(methods_text(stats)))
     return Group(*parts)

@@ -76,6 +76,12 @@ class VlmrateApp(App[int]):
 
         self.push_screen(StatsScreen(Path(run_path)))
 
+    def open_compare(self, run_paths: list[Path]) -> None:
+        """Compare: the runs side by side on their common images."""
+        from vlmrate.tui.screens.compare import CompareScreen
+
+        self.push_screen(CompareScreen([Path(p) for p in run_paths]))
+
     def open_case(self, data: RunData, order: list[str], index: int, aspect: str
                   ) -> CaseScreen:
         """Case of ``order[index]``; n/p walk ``order``. Returns the screen opened."""

@@ -58,10 +58,14 @@ def answers_table(data: RunData, image_id: str, aspect: str, raw: bool) -> Table
     answers = data.answers.get(image_id, {}).get(aspect, [])
     if not answers:
         return Text(f"no answers for {aspect}", style="italic")
-    table = Table(box=None, header_style="bold", pad_edge=False, expand=True)
+    rating_only = bool((data.run.manifest.get("sampling") or {}).get("rating_only"))
+    table = Table(box=None, header_style="bold", pad_edge=False, expand=True,
+                  caption="no reasons (rating-only run)" if rating_only else None,
+                  caption_justify="left")
     table.add_column("#", justify="right", width=3)
     table.add_column("rating", justify="center", width=6)
-    table.add_column("raw answer" if raw else "reason", ratio=1, overflow="fold")
+    table.add_column("raw answer" if raw or rating_only else "reason", ratio=1,
+                     overflow="fold")
     for answer in answers:
         rating = Text("✗", style="bold red") if answer.rating is None else Text(
             str(answer.rating), style="bold")

@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.suggester import SuggestFromList
+from textual.timer import Timer
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, Static
 
 from vlmrate.errors import UserError
@@ -58,6 +59,35 @@ def _number(text: str, what: str) -> float | None:
         raise UserError(f"{what} {text!r}: not a number") from None
 
 
+#: What the projection line says before a dataset is typed.
+PROJECTION_HINT = "projection (vlmrate check): type a dataset folder"
+#: Fields whose change re-projects; the wait lets typing finish first.
+PROJECTION_FIELDS = ("dataset", "model", "engine", "prompts", "repeats", "rating_only")
+PROJECTION_DELAY_S = 0.6
+
+
+def projection_text(values: dict[str, Any], prompts_dir: Path) -> str:
+    """The `vlmrate check` projection of the form's values, as one line (errors included)."""
+    from vlmrate.check_report import CheckRequest, build_report, summary_line
+
+    dataset = _text(values, "dataset")
+    if not dataset:
+        return PROJECTION_HINT
+    try:
+        repeats = _whole_number(_text(values, "repeats"), "repeats")
+        report = build_report(CheckRequest(
+            dataset=Path(dataset), model=_text(values, "model") or DEFAULT_MODEL,
+            engine=str(values.get("engine") or "vllm"),
+            prompts=str(values.get("prompts") or "reference"), prompts_dir=prompts_dir,
+            repeats=repeats, rating_only=bool(values.get("rating_only")),
+            probe_torch=False))
+    except UserError as exc:
+        return f"projection: {exc}"
+    except Exception as exc:  # a projection must never break the form
+        return f"projection: not available ({type(exc).__name__})"
+    return f"projection: {summary_line(report)}"
+
+
 def config_from_form(values: dict[str, Any], base: RunConfig) -> RunConfig:
     """The form's fields (text, as typed) over ``base`` (a resumed run's settings keep the
     ones the form does not show), checked by RunConfig.validate; UserError with one line."""
@@ -77,6 +107,7 @@ def config_from_form(values: dict[str, Any], base: RunConfig) -> RunConfig:
         temperature=_number(_text(values, "temperature"), "temperature"),
         structured=bool(values.get("structured")),
         logprobs=bool(values.get("logprobs")),
+        rating_only=bool(values.get("rating_only")),
         run_name=_text(values, "run_name") or None,
     )
     config.validate()
@@ -95,6 +126,7 @@ class NewRunScreen(AppScreen):
     def __init__(self, config: RunConfig | None = None) -> None:
         super().__init__()
         self.initial = config
+        self._projection_timer: Timer | None = None
 
     def _field(self, label: str, widget: Any) -> Horizontal:
         return Horizontal(Label(label, classes="form-label"), widget, classes="form-row")
@@ -117,6 +149,7 @@ class NewRunScreen(AppScreen):
         with VerticalScroll(id="new-form"):
             yield Static("New run — the same options as `vlmrate run`; empty = study default",
                          classes="info")
+            yield Static(PROJECTION_HINT, id="projection", classes="info")
             yield self._field("dataset", Input(
                 str(c.dataset) if c else "", placeholder="data/<name> (folder of images)",
                 id="dataset", compact=True,
@@ -149,6 +182,9 @@ class NewRunScreen(AppScreen):
             yield self._field("logprobs", Checkbox(
                 "store the probabilities of the digits 1..9 at the rating",
                 bool(c and c.logprobs), id="logprobs", compact=True))
+            yield self._field("rating-only", Checkbox(
+                "answer 'Rating: N' only (no reason; logprobs on; 1 repeat by default)",
+                bool(c and c.rating_only), id="rating_only", compact=True))
             yield self._field("run name", Input(
                 (c.run_name or "") if c else "", placeholder="default: dataset-model-date; "
                 "an existing name resumes it", id="run_name", compact=True))
@@ -160,6 +196,34 @@ class NewRunScreen(AppScreen):
     def on_mount(self) -> None:
         self.sub_title = "new run"
         self.query_one("#dataset", Input).focus()
+        if self.initial is not None:
+            self.schedule_projection()
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(Checkbox.Changed)
+    def _field_changed(self, event: Input.Changed | Select.Changed | Checkbox.Changed
+                       ) -> None:
+        if event.control.id in PROJECTION_FIELDS:
+            self.schedule_projection()
+
+    def schedule_projection(self) -> None:
+        """Re-project once the fields have been still for PROJECTION_DELAY_S."""
+        if self._projection_timer is not None:
+            self._projection_timer.stop()
+        self._projection_timer = self.set_timer(PROJECTION_DELAY_S, self._project)
+
+    def _project(self) -> None:
+        self.project(self.values(), self.vapp.prompts_dir)
+
+    @work(thread=True, exclusive=True, group="projection", exit_on_error=False)
+    def project(self, values: dict[str, Any], prompts_dir: Path) -> None:
+        text = projection_text(values, prompts_dir)
+        self.app.call_from_thread(self._show_projection, text)
+
+    def _show_projection(self, text: str) -> None:
+        if self.is_attached:
+            self.query_one("#projection", Static).update(text)
 
     def values(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

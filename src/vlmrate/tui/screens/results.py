@@ -187,6 +187,9 @@ class ResultsScreen(AppScreen):
 
     def _loaded(self, data: RunData, frame: pl.DataFrame) -> None:
         select = self.current_id() if self.data is not None else None  # a reload
+        if self.data is None and data.run.problems:  # what the readers set aside, once
+            self.notify("; ".join(data.run.problems), title="parts of this run were skipped",
+                        severity="warning", timeout=10)
         self.data, self.frame = data, frame
         self.sub_title = f"{data.run.name} · {data.run.status}"
         table = self.query_one("#results-table", FrameTable)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -38,6 +39,8 @@ class RunsScreen(AppScreen):
         Binding("enter", "open", "Open", id="runs.open", priority=True),
         Binding("n", "new_run", "New run", id="runs.new"),
         Binding("s", "stats", "Stats", id="runs.stats"),
+        Binding("space", "mark", "Mark", id="runs.mark"),
+        Binding("c", "compare", "Compare", id="runs.compare"),
         Binding("R", "resume", "Resume", id="runs.resume"),
         Binding("r", "refresh", "Refresh", id="runs.refresh"),
         Binding("q", "app.quit", "Quit", id="runs.quit"),
@@ -46,6 +49,7 @@ class RunsScreen(AppScreen):
     def __init__(self) -> None:
         super().__init__()
         self.runs: list[dict] = []
+        self.marked: list[str] = []  # run names marked for Compare, in marking order
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -90,18 +94,24 @@ class RunsScreen(AppScreen):
         table = self.query_one("#runs-table", DataTable)
         selected = self.selected_name()
         table.clear()
+        names = {r["name"] for r in runs}
+        self.marked = [m for m in self.marked if m in names]
         for run in runs:
-            row = list(run_row(run))
+            row: list[Any] = list(run_row(run))
             job = self.vapp.jobs.get(run["name"])
             if job is not None and job.active:
                 row[1] = job.status
+            if run["name"] in self.marked:
+                row[0] = Text(f"✓ {row[0]}", style="bold")
             table.add_row(*row, key=run["name"])
         if selected is not None and selected in {r["name"] for r in runs}:
             table.move_cursor(row=table.get_row_index(selected))
         info = self.query_one("#runs-info", Static)
         if runs:
             plural = "run" if len(runs) == 1 else "runs"
-            info.update(f"{len(runs)} {plural} · enter opens · n starts a new run")
+            marked = f" · {len(self.marked)} marked, c compares" if self.marked else (
+                " · space marks runs to compare")
+            info.update(f"{len(runs)} {plural} · enter opens · n starts a new run{marked}")
         else:
             info.update(f"no runs in {self.vapp.runs_dir}/ yet · n starts a new run "
                         "(or `vlmrate import` / `vlmrate demo` from a shell)")
@@ -157,6 +167,27 @@ class RunsScreen(AppScreen):
             self.notify("no run selected", severity="warning")
             return
         self.vapp.open_stats(Path(run["path"]))
+
+    def action_mark(self) -> None:
+        """Mark or unmark the selected run for Compare."""
+        name = self.selected_name()
+        if name is None:
+            self.notify("no run selected", severity="warning")
+            return
+        if name in self.marked:
+            self.marked.remove(name)
+        else:
+            self.marked.append(name)
+        self.show_runs(self.runs)
+
+    def action_compare(self) -> None:
+        """Open Compare on the marked runs (two or more)."""
+        paths = [Path(r["path"]) for name in self.marked for r in self.runs
+                 if r["name"] == name and "path" in r]
+        if len(paths) < 2:
+            self.notify("mark two or more runs with space, then press c", severity="warning")
+            return
+        self.vapp.open_compare(paths)
 
     def action_new_run(self) -> None:
         self.vapp.open_new_run()

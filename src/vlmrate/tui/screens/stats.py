@@ -35,24 +35,59 @@ TABS = (("summary", "Summary"), ("byk", "By k"), ("cross", "Cross"), ("sd", "SD"
 CHART_TABS = ("byk", "sd", "d", "ba", "scatter")
 
 
-def summary_table(per_aspect: Mapping[str, Any], aspects: list[str]) -> Table:
-    """Every row of stats.layout.STATISTICS under its section, aspects as columns (fits 80
-    columns for three aspects). per_aspect: aspect -> AspectStats."""
-    from vlmrate.stats.layout import STATISTICS, format_value, value_at
+def summary_table(per_aspect: Mapping[str, Any], aspects: list[str],
+                  study: Mapping[str, Any] | None = None) -> Table:
+    """Every row of stats.layout.STATISTICS under its section (the expected-rating rows
+    only when some aspect has them), aspects as columns (fits 80 columns for three
+    aspects). per_aspect: aspect -> AspectStats; study: stats.layout.study_fields, for
+    the labels that name the confidence level."""
+    from vlmrate.stats.layout import format_value, label, study_fields, value_at, visible_rows
 
+    study = study if study is not None else study_fields(None, None)
     table = Table(box=None, header_style="bold", expand=True, pad_edge=False)
     table.add_column("measure", no_wrap=True)
     for aspect in aspects:
         table.add_column(aspect, justify="right")
     section = None
-    for stat in STATISTICS:
+    for stat in visible_rows({a: per_aspect.get(a) for a in aspects}):
         if stat.section != section:
             section = stat.section
-            table.add_row(Text(section, style="bold underline"), *["" for _ in aspects])
-        table.add_row(f"  {stat.label}", *[
+            table.add_row(Text(label(section, study), style="bold underline"),
+                          *["" for _ in aspects])
+        table.add_row(f"  {label(stat.label, study)}", *[
             format_value(value_at(per_aspect.get(a), stat.path), stat.kind, stat.digits)
             for a in aspects])
     return table
+
+
+def expected_table(aspect_stats: Any, aspect: str, study: Mapping[str, Any]) -> Table | Text:
+    """One aspect's sampled means and logprob expected ratings side by side
+    (stats.layout.EXPECTED_LINES); a line of text when the run has no expected ratings."""
+    from vlmrate.stats.layout import EXPECTED_LINES, cell, label, value_at
+
+    if value_at(aspect_stats, "expected") is None:
+        return Text(f"{aspect}: no expected ratings (a run made with --logprobs has them)",
+                    style="dim")
+    table = Table(title=f"{aspect}: sampled vs expected rating",
+                  title_justify="left", box=None, header_style="bold", pad_edge=False)
+    table.add_column("measure", no_wrap=True)
+    table.add_column("sampled", justify="right")
+    table.add_column("expected", justify="right")
+    for text, sampled, expected in EXPECTED_LINES:
+        table.add_row(label(text, study), cell(aspect_stats, sampled),
+                      cell(aspect_stats, expected))
+    return table
+
+
+def notes_text(aspect_stats: Any, aspect: str) -> Text:
+    """Why the empty cells of one aspect are empty."""
+    from vlmrate.stats.layout import value_at
+
+    notes = value_at(aspect_stats, "notes") or []
+    if not notes:
+        return Text("")
+    return Text("\n".join([f"{aspect}: why some cells are empty", *(f"  {n}" for n in notes)]),
+                style="dim")
 
 
 def between_table(stats: dict) -> Table:
@@ -68,16 +103,16 @@ def between_table(stats: dict) -> Table:
     return table
 
 
-def by_k_table(rows: list[dict]) -> Table:
+def by_k_table(rows: list[dict], level: str = "95%") -> Table:
     from vlmrate.stats.formatting import interval, number
 
     table = Table(box=None, header_style="bold", pad_edge=False, expand=True)
-    for name in ("k", "n", "MAE", "MSE", "r", "MAE subsets", "95% interval"):
+    for name in ("k", "n", "MAE", "MSE", "r", "MAE subsets", f"{level} of draws"):
         table.add_column(name, justify="right")
     for row in rows:
         table.add_row(fmt(row.get("k")), fmt(row.get("n")), number(row.get("mae")),
                       number(row.get("mse")), number(row.get("r")),
-                      number(row.get("mae_subsets")), interval(row.get("mae_subsets_ci95")))
+                      number(row.get("mae_subsets")), interval(row.get("mae_subsets_ci")))
     return table
 
 
@@ -124,6 +159,8 @@ class StatsScreen(AppScreen):
         with TabbedContent(id="stats-tabs"):
             with TabPane("Summary", id="summary"), VerticalScroll():
                 yield Static("", id="stats-summary")
+                yield Static("", id="stats-expected")
+                yield Static("", id="stats-notes")
                 yield Static("", id="stats-between")
             with TabPane("By k", id="byk"), VerticalScroll():
                 yield Chart(id="chart-byk", classes="chart")
@@ -161,8 +198,11 @@ class StatsScreen(AppScreen):
         self.aspect = data.aspects[0] if data.aspects else ""
         ks = list((data.stats.get("cross_by_k") or {}).keys())
         self.cross_k = ks[-1] if ks else ""
+        from vlmrate.stats.layout import study_fields
+
         self.query_one("#stats-summary", Static).update(
-            summary_table(data.study.aspects, data.aspects))
+            summary_table(data.study.aspects, data.aspects,
+                          study_fields(data.study.bound, data.study.alpha)))
         self.query_one("#stats-between", Static).update(between_table(data.stats))
         self.show_aspect()
 
@@ -178,8 +218,14 @@ class StatsScreen(AppScreen):
                              f" · aspect {aspect} (a switches) · TOST bound ±{fmt(bound)}"
                              f" · alpha {fmt(alpha)}")
         self.query_one("#stats-info", Static).update(info)
+        from vlmrate.stats.layout import study_fields
+
+        study = study_fields(bound, alpha)
+        per = data.study.aspects.get(aspect)
+        self.query_one("#stats-expected", Static).update(expected_table(per, aspect, study))
+        self.query_one("#stats-notes", Static).update(notes_text(per, aspect))
         rows = value_at(stats, ("aspects", aspect, "errors_by_k")) or []
-        self.query_one("#stats-byk", Static).update(by_k_table(rows))
+        self.query_one("#stats-byk", Static).update(by_k_table(rows, study["level"]))
         self.query_one("#stats-cross", Static).update(
             cross_table(stats, data.aspects, self.cross_k))
         table = data.table

@@ -85,3 +85,22 @@ def errors_by_k(chart: Chart, rows: list[dict], title: str) -> None:
     plt.xlabel("k (first k repeats)")
     plt.xticks(ks)
     chart.refresh()
+
+
+def mae_by_k_runs(chart: Chart, series: dict[str, list[tuple[int, float | None]]],
+                  title: str) -> None:
+    """One MAE-by-k line per run (k, MAE of the mean of the first k repeats)."""
+    lines = {name: [(k, v) for k, v in points if isinstance(v, int | float) and v == v]
+             for name, points in series.items()}
+    lines = {name: points for name, points in lines.items() if points}
+    if not lines:
+        chart.empty(title, "no errors by k")
+        return
+    plt = chart.start(title)
+    for name, points in lines.items():
+        plt.plot([k for k, _ in points], [v for _, v in points], label=name, marker="dot")
+    ks = sorted({k for points in lines.values() for k, _ in points})
+    plt.xticks(ks)
+    plt.xlabel("k (first k repeats)")
+    plt.ylabel("MAE")
+    chart.refresh()

@@ -1,0 +1,65 @@
+"""`vlmrate compare RUN RUN [RUN...]`: runs side by side on their common images."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from vlmrate.errors import UserError
+from vlmrate.store import load_run
+
+
+def load_compared(specs: list[str], runs_dir: Path) -> list:
+    """RunFrames for each RUN (a folder or a name under runs_dir); ``RUN:expected`` is
+    the run's logprob expected rating as a run of its own."""
+    from vlmrate.stats.compare import EXPECTED_SUFFIX, RunFrames, expected_as_run
+
+    out = []
+    for spec in specs:
+        expected = spec.endswith(EXPECTED_SUFFIX)
+        run = load_run(spec[: -len(EXPECTED_SUFFIX)] if expected else spec, runs_dir)
+        if run.ratings.is_empty():
+            raise UserError(f"run {run.name} has no ratings yet")
+        if run.human.is_empty():
+            raise UserError(f"run {run.name} has no human ratings: nothing to compare with")
+        frames = RunFrames(run.name, run.ratings, run.human, run.aspects, run.manifest)
+        if expected:
+            try:
+                frames = expected_as_run(frames)
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
+        out.append(frames)
+    return out
+
+
+def build(args: argparse.Namespace):
+    """The Comparison the arguments ask for (shared by the CLI and the workbook)."""
+    from vlmrate.stats.compare import compare
+
+    if len(args.runs) < 2:
+        raise UserError("compare needs at least two runs")
+    if not 0 < args.alpha < 1:
+        raise UserError("--alpha must be between 0 and 1")
+    if args.bound <= 0:
+        raise UserError("--bound must be positive")
+    runs = load_compared(args.runs, args.runs_dir)
+    try:
+        return compare(runs, aspects=[args.aspect] if args.aspect else None,
+                       bound=args.bound, alpha=args.alpha, seed=args.seed)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def main(args: argparse.Namespace) -> int:
+    from vlmrate.stats.compare import to_json_dict
+    from vlmrate.stats.compare_report import render_compare
+
+    result = build(args)
+    if args.json:
+        print(json.dumps(to_json_dict(result), allow_nan=False))
+    else:
+        Console(width=args.width).print(render_compare(result))
+    return 0

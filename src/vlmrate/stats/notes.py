@@ -1,0 +1,145 @@
+"""Why a statistic is null: one note per reason, naming the keys it explains.
+
+Every null leaf of an aspect's ``stats --json`` block gets a reason read off the data
+(how many images, repeats, whether ratings are constant); notes read
+"<key>, <key>: <reason>", keys as dotted paths (``agreement.r_ci``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from .agreement import BOOT_MIN_N
+
+if TYPE_CHECKING:
+    from .analysis import AspectStats
+
+
+def null_paths(obj: Any, prefix: str = "") -> Iterator[str]:
+    """Dotted paths of the null leaves of a JSON-like object (list items by index;
+    a pair [null, null] counts once, as its key)."""
+    if obj is None:
+        yield prefix
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            if k != "notes":
+                yield from null_paths(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(obj, list):
+        if obj and all(v is None for v in obj) and all(not isinstance(v, dict) for v in obj):
+            yield prefix
+        else:
+            for i, v in enumerate(obj):
+                yield from null_paths(v, f"{prefix}.{i}")
+
+
+def _const(v: float) -> bool:
+    return not (isinstance(v, float) and math.isfinite(v) and v > 0)
+
+
+def _pair_reason(n: int, sd_x: float, sd_y: float, x: str, y: str) -> str | None:
+    if n < 3:
+        return f"fewer than 3 images ({n})"
+    if _const(sd_x):
+        return f"the {x} are all equal"
+    if _const(sd_y):
+        return f"the {y} are all equal"
+    return None
+
+
+def _reason(path: str, s: AspectStats) -> str:
+    n = s.n_images
+    hg = s.homogeneity
+    sd_m = hg.sd_model if hg else math.nan
+    sd_h = hg.sd_human if hg else math.nan
+    if n == 0 and not path.startswith("expected"):
+        return "no image has both a valid model answer and a human mean"
+    head = path.split(".")[0]
+    if path.startswith("icc.k_needed"):
+        if math.isfinite(s.icc.ICC1.value):
+            return "ICC(1,1) <= 0: no number of answers reaches the target"
+        return "ICC(1,1) is undefined"
+    if head in ("icc", "stability"):
+        if s.n_repeats <= 1 or s.icc.n_total - s.icc.n_groups < 1:
+            return f"one valid answer per image (K = {s.n_repeats}): no within-image variation"
+        if s.icc.n_groups < 2:
+            return "fewer than 2 images with a valid answer"
+        if s.icc.msb == 0 and s.icc.msw == 0:
+            return "every answer is the same rating"
+        if head == "stability":
+            return "no image has 2 or more valid answers"
+        if s.icc.msw == 0:
+            return "each image's answers are identical (within mean square 0): F is infinite"
+        return "the mean squares make the ratio undefined"
+    if head == "wilcoxon" or head == "tost_wilcoxon":
+        if s.wilcoxon.n == 0 and head == "wilcoxon":
+            return f"every difference d is 0 ({s.wilcoxon.n_zero} dropped)"
+        if head == "tost_wilcoxon":
+            return "every shifted difference d -+ bound is 0 or tied"
+        return "every non-zero d has the same size: the interval has no width to search"
+    if head == "tost":
+        if n < 2:
+            return f"fewer than 2 images ({n})"
+        if s.tost.degenerate:
+            return "every d is the same (SD 0): the t statistics are undefined"
+    if head == "errors_by_k":
+        if path.endswith(".r"):
+            return "fewer than 3 images, or constant means at this k"
+        return "no image has a valid answer among the first k repeats"
+    if head == "pearson_vs_human" or path in ("agreement.ccc_cb",):
+        why = _pair_reason(n, sd_m, sd_h, "model means", "human means")
+        if why:
+            return why
+    if path in ("agreement.mae_ci", "agreement.r_ci"):
+        if n < BOOT_MIN_N:
+            return f"fewer than {BOOT_MIN_N} images ({n}): no bootstrap interval"
+        why = _pair_reason(n, sd_m, sd_h, "model means", "human means")
+        if why:
+            return why
+    if head == "agreement":
+        if n < 2:
+            return f"fewer than 2 images ({n})"
+        if path.startswith("agreement.ba_") and n < 3:
+            return f"fewer than 3 images ({n})"
+        if path.startswith("agreement.ba_slope"):
+            return "the averages (m + h) / 2 are all equal"
+        if path.startswith("agreement.icc") or path == "agreement.ccc":
+            return "model and human means are constant: no variance to share"
+    if head == "homogeneity":
+        if path == "homogeneity.image_sd_human":
+            return "the human sheet has no per-image SDs"
+        if path == "homogeneity.image_sd_model":
+            return "no image has 2 or more valid answers"
+        if n < 2:
+            return f"fewer than 2 images ({n})"
+        if path == "homogeneity.ratio":
+            return "the human means are all equal (SD 0)"
+        if path == "homogeneity.p":
+            return "fewer than 3 images, or m + h or m - h constant"
+    if head == "holm":
+        return "the raw p-value is undefined (see its own note)"
+    if head == "expected":
+        e = s.expected
+        if e is None:
+            return "the run has no expected ratings (made without --logprobs)"
+        if e.n_images == 0:
+            return "no image has both an expected rating and a human mean"
+        return "undefined for the expected ratings (too few images or constant values)"
+    return "undefined for these data"
+
+
+def aspect_notes(
+    aspect_json: dict[str, Any], s: AspectStats, cross: dict[int, Any], k_cap: int
+) -> list[str]:
+    """Notes naming the reason for every null of one aspect's JSON block, plus the
+    cross_by_k rows left null beyond the aspect's own K."""
+    by_reason: dict[str, list[str]] = {}
+    for path in null_paths(aspect_json):
+        by_reason.setdefault(_reason(path, s), []).append(path)
+    notes = [f"{', '.join(paths)}: {why}" for why, paths in by_reason.items()]
+    if k_cap > s.n_repeats and cross:
+        notes.append(
+            f"cross_by_k {s.n_repeats + 1}..{k_cap}: this aspect has K = {s.n_repeats} repeats"
+        )
+    return notes

@@ -1,0 +1,50 @@
+"""The New-run form shows `vlmrate check`'s projection of what is typed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.widgets import Static
+
+from vlmrate.check_report import CheckRequest, build_report, summary_line
+from vlmrate.tui.app import VlmrateApp
+from vlmrate.tui.screens.new_run import PROJECTION_HINT, NewRunScreen
+
+
+def _projection(app: VlmrateApp) -> str:
+    return str(app.screen.query_one("#projection", Static).render())
+
+
+async def _wait_for(pilot, predicate: Callable[[], bool]) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(200):
+        await pilot.pause(0.05)
+        if predicate():
+            return
+    raise AssertionError(f"projection line stayed {_projection(pilot.app)!r}")
+
+
+async def test_the_form_projects_the_typed_dataset(make_app: Callable[..., VlmrateApp],
+                                                   workspace: Path) -> None:
+    from PIL import Image
+
+    data = workspace / "data" / "study"
+    (data / "images").mkdir(parents=True)
+    for i, size in enumerate([(800, 600), (1000, 300)]):
+        Image.new("RGB", size, (9, 9, 9)).save(data / "images" / f"p{i}.png")
+    expected = summary_line(build_report(CheckRequest(dataset=data, probe_torch=False)))
+    assert "2182-2340 image tokens" in expected and "KV 0.82 MB/token" in expected
+
+    async with make_app().run_test(size=(100, 30)) as pilot:
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, NewRunScreen)
+        assert _projection(pilot.app) == PROJECTION_HINT
+        await pilot.press(*str(data))
+        await _wait_for(pilot, lambda: _projection(pilot.app) == f"projection: {expected}")
+
+        repeats = pilot.app.screen.query_one("#repeats")
+        repeats.value = "x"  # type: ignore[attr-defined]
+        await _wait_for(pilot, lambda: "repeats 'x'" in _projection(pilot.app))
+        repeats.value = "1"  # type: ignore[attr-defined]
+        await _wait_for(pilot, lambda: "6 answers" in _projection(pilot.app))
