@@ -129,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--alpha", type=ALPHA, default=0.05, help="above 0, below 0.5")
     _runs_dir(export)
 
+    review = sub.add_parser("review", help="the flags and notes of a run (review.json)")
+    review.add_argument("run", help="run folder or name under ./runs")
+    review.add_argument("--json", action="store_true",
+                        help="one JSON object: {run, cases: [{image_id, aspect, category, "
+                        "note, reviewer, time}]}")
+    _runs_dir(review)
+
     demo = sub.add_parser("demo", help="tiny model + synthetic data: run, then open the TUI")
     demo.add_argument("--no-tui", action="store_true", help="print the summary, no TUI")
     demo.add_argument("--images", type=whole(1, 10_000), default=12,
@@ -147,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"run": "run", "import": "import_", "merge": "merge", "stats": "stats",
             "compare": "compare",
-            "export": "export", "demo": "demo", "check": "check", "tui": "tui", None: "tui"}
+            "export": "export", "review": "review", "demo": "demo", "check": "check",
+            "tui": "tui", None: "tui"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,6 @@ copied as it is (seeds, server, times); human ratings, flags and notes come alon
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -17,16 +16,15 @@ import polars as pl
 
 from vlmrate.dataset import HUMAN_SCHEMA, normalise_id
 from vlmrate.errors import UserError
+from vlmrate.review import read_review_file, write_cases
 from vlmrate.store import (
     MANIFEST,
     RATINGS,
-    REVIEW,
     is_locked,
     now_iso,
     read_human,
     read_manifest,
     read_ratings,
-    read_review,
     resolve_run,
     write_human,
     write_manifest,
@@ -75,7 +73,7 @@ def merge_runs(runs: list[str | Path], run_name: str, runs_dir: Path = Path("run
     human = _merged_human(run_dirs, set(ratings["image_id"].to_list()))
     reviews: dict[str, dict] = {}
     for run_dir in run_dirs:
-        reviews.update(read_review(run_dir))
+        reviews.update(read_review_file(run_dir).cases)
     manifest = {
         **manifests[0],
         "name": run_name,
@@ -103,8 +101,7 @@ def merge_runs(runs: list[str | Path], run_name: str, runs_dir: Path = Path("run
         ratings.write_ndjson(target / RATINGS)
         write_human(target, human)
         if reviews:
-            (target / REVIEW).write_text(json.dumps({"version": 1, "cases": reviews},
-                                                    indent=2, ensure_ascii=False))
+            write_cases(target, reviews)
         write_manifest(target, manifest)
     except OSError as exc:
         shutil.rmtree(target, ignore_errors=True)

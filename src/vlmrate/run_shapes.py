@@ -152,33 +152,3 @@ def strict_record(line: bytes) -> dict | None:
             _is_number(p) and (not isinstance(p, int) or abs(p) < _INT64) for p in probs)):
         return None
     return record
-
-
-# --- review.json -----------------------------------------------------------------------------
-
-def check_review(data: Any) -> tuple[dict[str, dict[str, dict]], list[str]]:
-    """{image_id: {aspect: {"flagged": bool, "note": str, ...}}} from review.json's content,
-    and what was set aside."""
-    if not isinstance(data, dict):
-        return {}, [f"review.json is {json_kind(data)}, not a review (ignored)"]
-    cases = data.get("cases", {})
-    if not isinstance(cases, dict):
-        return {}, [f"review.json: cases is {json_kind(cases)}, not an object (ignored)"]
-    out: dict[str, dict[str, dict]] = {}
-    broken = 0
-    for image_id, aspects in cases.items():
-        if not isinstance(aspects, dict):
-            broken += 1
-            continue
-        for aspect, entry in aspects.items():
-            if not (isinstance(entry, dict)
-                    and isinstance(entry.get("flagged", False), bool)
-                    and isinstance(entry.get("note", ""), str)
-                    and isinstance(entry.get("updated", ""), str)):
-                broken += 1
-                continue
-            out.setdefault(image_id, {})[aspect] = {
-                "flagged": entry.get("flagged", False), "note": entry.get("note", ""),
-                **({"updated": entry["updated"]} if "updated" in entry else {})}
-    problems = [f"review.json: {broken} entries of the wrong shape (ignored)"] if broken else []
-    return out, problems

@@ -10,13 +10,11 @@ is an engine error is tried again on resume; its later record supersedes the err
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fcntl
 import hashlib
 import io
 import json
 import os
-import shutil
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -27,11 +25,11 @@ import polars as pl
 
 from vlmrate.dataset import HUMAN_SCHEMA
 from vlmrate.errors import UserError, clip
+from vlmrate.files import now_iso, write_text_atomic
 from vlmrate.redact import DEFAULT_API_KEY_ENV, Redactor
 from vlmrate.run_shapes import (
     MAX_REPEATS,
     check_manifest,
-    check_review,
     json_kind,
     strict_record,
 )
@@ -71,10 +69,6 @@ RECORD_FIELDS = tuple(RATINGS_SCHEMA)
 STATUSES = ("running", "done", "failed", "imported", "cancelled")
 
 
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
 def repeat_seed(base_seed: int, image_id: str, aspect: str, repeat: int) -> int:
     """The seed of one (image, aspect, repeat): stable, independent of run order."""
     text = f"{base_seed}\x1f{image_id}\x1f{aspect}\x1f{repeat}".encode()
@@ -111,15 +105,6 @@ def run_name_of(run_dir: Path, manifest: dict) -> str:
     return os.path.basename(os.path.normpath(Path(run_dir).absolute())) or "run"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def read_manifest(run_dir: Path) -> dict:
     """manifest.json as written (a JSON object, else a UserError naming the file)."""
     path = Path(run_dir) / MANIFEST
@@ -141,7 +126,7 @@ def load_manifest(run_dir: Path) -> tuple[dict, list[str]]:
 
 def write_manifest(run_dir: Path, manifest: dict) -> None:
     manifest = {**manifest, "updated": now_iso()}
-    _write_atomic(run_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+    write_text_atomic(run_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
 
 
 def update_manifest(run_dir: Path, **changes: Any) -> dict:
@@ -445,60 +430,48 @@ def read_ratings_counted(run_dir: Path) -> tuple[pl.DataFrame, int]:
     return frame, broken
 
 
-# --- review.json: flags and notes per (image_id, aspect) ---------------------------------
+# --- review.json: flags and notes per (image_id, aspect); vlmrate.review owns the format ---
 
 def read_review_checked(run_dir: Path) -> tuple[dict[str, dict[str, dict]], list[str]]:
     """read_review's cases and what was set aside (unreadable file, entries of the wrong
-    shape)."""
-    path = Path(run_dir) / REVIEW
-    if not path.exists():
-        return {}, []
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not JSON"
-        return {}, [f"{REVIEW}: unreadable ({reason}); flags and notes ignored"]
-    return check_review(data)
+    shape): vlmrate.review reads and checks the file."""
+    from vlmrate.review import read_review_file
+
+    review = read_review_file(run_dir)
+    return review.cases, review.problems
 
 
 def read_review(run_dir: Path) -> dict[str, dict[str, dict]]:
-    """{image_id: {aspect: {"flagged": bool, "note": str, "updated": iso}}}; entries of
-    the wrong shape are left out."""
-    return read_review_checked(run_dir)[0]
+    """{image_id: {aspect: {"category", "flagged", "note", "reviewer", "time"}}}; entries of
+    the wrong shape are left out (vlmrate.review.parse_review)."""
+    from vlmrate.review import read_review_file
+
+    return read_review_file(run_dir).cases
 
 
 def save_review(run_dir: Path, image_id: str, aspect: str, *, flagged: bool | None = None,
-                note: str | None = None) -> dict:
-    """Set the flag and/or note of one case and write review.json at once (atomically).
+                note: str | None = None, category: str | None = None) -> dict:
+    """Set the flag (a category; ``flagged=True`` alone: the first default category) and/or
+    the note of one case and write review.json at once (atomically)."""
+    from vlmrate.review import DEFAULT_CATEGORIES, set_case
 
-    A review.json that could not be read whole is first copied aside (review.json.broken-
-    <time>), so that writing the new flag loses nothing of it.
-    """
-    cases, problems = read_review_checked(run_dir)
-    path = Path(run_dir) / REVIEW
-    if problems and path.is_file():
-        aside = path.with_name(f"{REVIEW}.broken-{now_iso().replace(':', '')}")
-        shutil.copy2(path, aside)
-    entry = cases.setdefault(image_id, {}).setdefault(aspect, {"flagged": False, "note": ""})
-    if flagged is not None:
-        entry["flagged"] = flagged
+    change: dict[str, Any] = {}
+    if category is not None or flagged is not None:
+        change["category"] = category if category is not None else (
+            DEFAULT_CATEGORIES[0] if flagged else None)
     if note is not None:
-        entry["note"] = note
-    entry["updated"] = now_iso()
-    _write_atomic(path, json.dumps({"version": 1, "cases": cases}, indent=2,
-                                   ensure_ascii=False))
-    return entry
+        change["note"] = note
+    return set_case(run_dir, image_id, aspect, **change)
 
 
 def review_frame(run_dir: Path) -> pl.DataFrame:
-    rows = [
-        {"image_id": image_id, "aspect": aspect, "flagged": bool(entry.get("flagged")),
-         "note": entry.get("note", "")}
-        for image_id, aspects in read_review(run_dir).items()
-        for aspect, entry in aspects.items()
-    ]
+    from vlmrate.review import review_rows
+
     schema = {"image_id": pl.String, "aspect": pl.String, "flagged": pl.Boolean,
-              "note": pl.String}
+              "category": pl.String, "note": pl.String, "reviewer": pl.String,
+              "time": pl.String}
+    rows = [{**row, "flagged": row["category"] is not None}
+            for row in review_rows(read_review(run_dir))]
     return pl.DataFrame(rows, schema=schema)
 
 

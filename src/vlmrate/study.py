@@ -44,6 +44,7 @@ class Study:
     max_tokens: int = 160
     description: str = ""
     path: Path | None = field(default=None, compare=False)
+    review_categories: tuple[str, ...] = ()  # [review] categories: the flag categories
 
     @property
     def aspect_names(self) -> list[str]:
@@ -78,6 +79,8 @@ class Study:
                  "high": a.high, "reverse": a.reverse}
                 for a in self.aspects
             ],
+            **({"review": {"categories": list(self.review_categories)}}
+               if self.review_categories else {}),
         }
 
 
@@ -137,7 +140,18 @@ def load_study(name_or_path: str = "reference", prompts_dir: Path = Path("prompt
         max_tokens=int(config.get("max_tokens", 160)),
         description=config.get("description", ""),
         path=folder,
+        review_categories=tuple(_categories(config.get("review"), toml_path)),
     )
     if study.scale_min >= study.scale_max:
         raise UserError(f"{toml_path}: scale min must be below max")
     return study
+
+
+def _categories(section: object, toml_path: Path) -> list[str]:
+    """[review] categories = ["model wrong", ...] of a study.toml (optional)."""
+    if section is None:
+        return []
+    value = section.get("categories") if isinstance(section, dict) else None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise UserError(f"{toml_path}: [review] categories must be a list of names")
+    return list(dict.fromkeys(v.strip() for v in value))

@@ -206,7 +206,7 @@ def test_model_text_is_always_a_string(book: openpyxl.Workbook) -> None:
             assert text in cells, (sheet, text)
             assert cells[text].data_type == "s", (sheet, text)
     cases = book["Cases"]
-    notes = [c for c in cases["K"][1:] if c.value == '=HYPERLINK("http://x","y")']
+    notes = [c for c in cases["M"][1:] if c.value == '=HYPERLINK("http://x","y")']
     assert notes and all(c.data_type == "s" for c in notes)
     assert not book["Ratings"]["E2"].hyperlink
 
@@ -226,6 +226,9 @@ def test_cases_sheet(book: openpyxl.Workbook, loaded: LoadedRun) -> None:
                                                                ("img005", "valence")]
     assert rows[:2] == reviewed
     assert reviewed[0]["flagged"] is True and reviewed[1]["note"] == "odd: sees a forest fire"
+    assert reviewed[0]["category"] == loaded.review["img003"]["arousal"]["category"] != ""
+    assert reviewed[1]["category"] is None  # a note only: no category
+    assert reviewed[0]["reviewer"] == (loaded.review["img003"]["arousal"]["reviewer"] or None)
     answers = "answers (#repeat [rating] reason)"
     assert reviewed[0][answers].startswith("#1 [")
     for label in ("d highest", "d lowest", "SD highest"):

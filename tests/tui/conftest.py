@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.widgets import Static
 
 from vlmrate.importer import import_run
 from vlmrate.tui.app import VlmrateApp
@@ -19,6 +25,7 @@ REASONS = ["melting glacier and open water", "a crowded beach in summer",
            "a quiet office with plants"]
 N_IMAGES = 12
 REPEATS = 3
+SIZE = (100, 30)
 
 
 def write_ratings(path: Path, n_images: int = N_IMAGES, repeats: int = REPEATS,
@@ -60,6 +67,28 @@ def make_run(root: Path, name: str = "study1") -> Path:
                       root / "runs", model="test/tiny-vlm")
 
 
+def add_logprobs(run_dir: Path, seed: int = 11) -> None:
+    """Give an imported run what a --logprobs run records: per answer the probabilities of
+    1..9 (peaked at the rating), their expected rating, and a finish reason (every fifth
+    answer stopped at the token limit)."""
+    rng = random.Random(seed)
+    path = run_dir / "ratings.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    for n, rec in enumerate(records):
+        rating = rec.get("rating")
+        weights = [rng.random() * 0.2 + (3.0 if rating == v else 0.0) for v in range(1, 10)]
+        total = sum(weights)
+        probs = [round(w / total, 4) for w in weights]
+        rec["rating_probs"] = probs
+        rec["expected_rating"] = round(sum(p * v for p, v in zip(probs, range(1, 10),
+                                                                   strict=True)), 4)
+        rec["finish_reason"] = "length" if n % 5 == 4 else "stop"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    for cached in run_dir.glob("*.parquet"):
+        if cached.name != "human.parquet":
+            cached.unlink()
+
+
 def add_images(run_dir: Path, folder: Path, ids: list[str]) -> None:
     """Give an imported run an image folder (deterministic solid-colour PNGs)."""
     from PIL import Image
@@ -92,3 +121,81 @@ def make_app(workspace: Path) -> Callable[..., VlmrateApp]:
                           data_dir=workspace / "data", **kwargs)  # type: ignore[arg-type]
 
     return factory
+
+
+# --- driving the app ---------------------------------------------------------------------
+
+async def settle(pilot: Pilot) -> None:
+    """Let every worker finish and the screen catch up."""
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    for screen in pilot.app.screen_stack:
+        await screen.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def text_of(widget: Static) -> str:
+    """What a Static shows, as plain text (its Rich renderable rendered wide)."""
+    content = widget.content
+    if isinstance(content, str):
+        return content
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(content)
+    return console.export_text()
+
+
+async def open_results(pilot: Pilot) -> Any:
+    """From the Runs screen, enter on the (only) run: its ResultsScreen."""
+    from vlmrate.tui.screens.results import ResultsScreen
+    from vlmrate.tui.screens.runs import RunsScreen
+
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, RunsScreen)
+    await pilot.press("enter")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, ResultsScreen)
+    return screen
+
+
+OpenedApp = Callable[..., AbstractAsyncContextManager[tuple[Pilot, Any]]]
+
+
+@pytest.fixture
+def results_app(make_app: Callable[..., VlmrateApp]) -> OpenedApp:
+    """``async with results_app(size=..., **app_kwargs) as (pilot, results):`` the app
+    started on the workspace with the Results of study1 open."""
+
+    @asynccontextmanager
+    async def opened(size: tuple[int, int] = SIZE, **kwargs: Any
+                     ) -> AsyncIterator[tuple[Pilot, Any]]:
+        async with make_app(**kwargs).run_test(size=size) as pilot:
+            yield pilot, await open_results(pilot)
+
+    return opened
+
+
+@pytest.fixture
+def case_app(results_app: OpenedApp) -> OpenedApp:
+    """``async with case_app(image_id, aspect=None, size=...) as (pilot, case):`` the Case
+    of one image opened from Results (in id order; with aspect, that aspect shown)."""
+
+    @asynccontextmanager
+    async def opened(image_id: str = "img01", *, aspect: str | None = None,
+                     size: tuple[int, int] = SIZE, **kwargs: Any
+                     ) -> AsyncIterator[tuple[Pilot, Any]]:
+        from vlmrate.tui.screens.case import CaseScreen
+        from vlmrate.tui.widgets.frame_table import FrameTable
+
+        async with results_app(size=size, **kwargs) as (pilot, results):
+            if aspect is not None:
+                while results.focus_aspect != aspect:
+                    await pilot.press("a")
+            table = results.query_one("#results-table", FrameTable)
+            table.move_cursor(results.order.index(image_id))
+            await pilot.press("enter")
+            await settle(pilot)
+            assert isinstance(pilot.app.screen, CaseScreen)
+            yield pilot, pilot.app.screen
+
+    return opened

@@ -4,7 +4,6 @@ cursor keys and mouse, alone on a Polars frame and inside the Results screen."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,7 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.message import Message
 
-from tests.tui.conftest import N_IMAGES
-from tests.tui.test_screens import SIZE, open_results, settle
-from vlmrate.tui.app import VlmrateApp
+from tests.tui.conftest import N_IMAGES, OpenedApp, settle
 from vlmrate.tui.data import fmt
 from vlmrate.tui.screens.case import CaseScreen
 from vlmrate.tui.screens.results import RANK, ResultsScreen, sort_frame
@@ -199,8 +196,31 @@ async def test_scrolls_sideways_when_wider_than_the_screen() -> None:
         assert "END" not in lines(table)[1]
         await pilot.press(*["right"] * 60)
         await pilot.pause()
-        assert table.scroll_x > 0
+        assert table.scroll_x > 0 and table.cursor_column_key == "note"
         assert lines(table)[1].rstrip().endswith("END")
+
+
+async def test_pinned_columns_and_the_column_cursor() -> None:
+    wide = make_frame(20).with_columns(*[pl.lit(f"v{i}" * 4).alias(f"c{i}") for i in range(9)])
+    app = TableApp(wide)
+    async with app.run_test(size=(40, 10)) as pilot:
+        await pilot.pause()
+        table = app.query_one(FrameTable)
+        table.fixed_columns = 1
+        table.set_columns([*COLUMNS, *[Column(f"c{i}", f"c{i}") for i in range(9)]])
+        await pilot.pause()
+        first_id = lines(table)[1].split()[0]
+        assert table.cursor_column_key == "image_id"
+        await pilot.press(*["right"] * 11)
+        await pilot.pause()
+        assert table.cursor_column_key == "c8" and table.scroll_x > 0
+        row = lines(table)[1]
+        assert row.split()[0] == first_id  # the id stays in place
+        assert row.rstrip().endswith("v8v8v8v8")
+        assert "c8" in lines(table)[0] and "score" not in lines(table)[0]
+        await pilot.press(*["left"] * 11)
+        await pilot.pause()
+        assert table.cursor_column_key == "image_id" and table.scroll_x == 0
 
 
 async def test_twenty_thousand_rows() -> None:
@@ -227,37 +247,35 @@ async def test_twenty_thousand_rows() -> None:
 
 
 async def test_results_sort_shows_the_first_rows(
-        make_app: Callable[..., VlmrateApp]) -> None:
-    async with make_app().run_test(size=SIZE) as pilot:
-        screen = await open_results(pilot)
+        results_app: OpenedApp) -> None:
+    async with results_app() as (pilot, screen):
         assert screen.data is not None
         table = screen.query_one("#results-table", FrameTable)
         rows = list(screen.data.rows.values())
-        await pilot.press("s", "s")  # by relevance model mean, lowest first
-        expected = reference_sort(rows, "relevance_mean", False)
-        assert table.visible_keys()[:3] == expected[:3]
-        assert [line.split()[0] for line in lines(table)[1:4]] == expected[:3]
-        assert "rel m ▲" in lines(table)[0]
-        await pilot.press("S")
+        await pilot.press("right", "s")  # by relevance model mean, highest first
         expected = reference_sort(rows, "relevance_mean", True)
         assert table.visible_keys()[:3] == expected[:3]
+        assert [line.split()[0] for line in lines(table)[1:4]] == expected[:3]
         assert "rel m ▼" in lines(table)[0]
+        await pilot.press("s")  # again: reversed
+        expected = reference_sort(rows, "relevance_mean", False)
+        assert table.visible_keys()[:3] == expected[:3]
+        assert "rel m ▲" in lines(table)[0]
         assert screen.order == expected
         # a click on a header sorts by it; a second click reverses
         x = lines(table)[0].index("aro d")
         await pilot.click("#results-table", offset=(x, 0))
         await pilot.pause()
-        assert screen.sort_column == "arousal_d" and not screen.descending
-        assert screen.order == reference_sort(rows, "arousal_d", False)
+        assert screen.sort_column == "arousal_d" and screen.descending
+        assert screen.order == reference_sort(rows, "arousal_d", True)
         await pilot.click("#results-table", offset=(x, 0))
         await pilot.pause()
-        assert screen.descending
+        assert not screen.descending
 
 
 async def test_results_filter_and_enter_open_the_right_case(
-        make_app: Callable[..., VlmrateApp]) -> None:
-    async with make_app().run_test(size=SIZE) as pilot:
-        screen = await open_results(pilot)
+        results_app: OpenedApp) -> None:
+    async with results_app() as (pilot, screen):
         table = screen.query_one("#results-table", FrameTable)
         await pilot.press("slash", *"img1")
         await pilot.pause()
@@ -281,9 +299,8 @@ async def test_results_filter_and_enter_open_the_right_case(
         assert table.row_count == N_IMAGES
 
 
-async def test_results_click_opens_the_case(make_app: Callable[..., VlmrateApp]) -> None:
-    async with make_app().run_test(size=SIZE) as pilot:
-        screen = await open_results(pilot)
+async def test_results_click_opens_the_case(results_app: OpenedApp) -> None:
+    async with results_app() as (pilot, screen):
         table = screen.query_one("#results-table", FrameTable)
         await pilot.click("#results-table", offset=(6, 4))  # the fourth row
         assert table.cursor_key == screen.order[3]

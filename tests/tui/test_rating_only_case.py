@@ -6,9 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from textual.widgets import Static
-
-from tests.tui.test_screens import open_results, settle, text_of
+from tests.tui.conftest import open_results, settle, text_of
 from vlmrate.tui.app import VlmrateApp
 from vlmrate.tui.screens.case import CaseScreen
 
@@ -25,6 +23,7 @@ async def test_case_page_of_a_rating_only_run(workspace: Path,
             await pilot.press("enter")
             await settle(pilot)
             assert isinstance(pilot.app.screen, CaseScreen)
-            text = text_of(pilot.app.screen.query_one("#case-answers", Static))
+            blocks = pilot.app.screen.query("#case-answers Static")
+            text = "\n".join(text_of(block) for block in blocks)
             assert ("no reasons (rating-only run)" in text) is rating_only
-            assert ("raw answer" in text) is rating_only
+            assert ("the raw answers" in text) is rating_only

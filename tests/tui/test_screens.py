@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.console import Console
-from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Static
 
-from tests.tui.conftest import ASPECTS, N_IMAGES, add_images
+from tests.tui.conftest import (  # noqa: F401 - settle, text_of: other tests import them here
+    ASPECTS,
+    N_IMAGES,
+    SIZE,
+    OpenedApp,
+    add_images,
+    open_results,
+    settle,
+    text_of,
+)
 from vlmrate.tui.app import VlmrateApp
 from vlmrate.tui.screens.case import CaseScreen
 from vlmrate.tui.screens.new_run import NewRunScreen
@@ -20,42 +26,11 @@ from vlmrate.tui.screens.runs import RunsScreen
 from vlmrate.tui.screens.stats import StatsScreen
 from vlmrate.tui.widgets.frame_table import FrameTable
 
-SIZE = (100, 30)
-
-
-async def settle(pilot: Pilot) -> None:
-    """Let every worker finish and the screen catch up."""
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    for screen in pilot.app.screen_stack:
-        await screen.workers.wait_for_complete()
-    await pilot.pause()
-
-
-def text_of(widget: Static) -> str:
-    """What a Static shows, as plain text (its Rich renderable rendered wide)."""
-    content = widget.content
-    if isinstance(content, str):
-        return content
-    console = Console(width=200, record=True, file=io.StringIO())
-    console.print(content)
-    return console.export_text()
-
 
 def table_ids(table: DataTable | FrameTable) -> list[str]:
     if isinstance(table, FrameTable):
         return table.keys()
     return [str(key.value) for key in table.rows]
-
-
-async def open_results(pilot: Pilot) -> ResultsScreen:
-    await settle(pilot)
-    assert isinstance(pilot.app.screen, RunsScreen)
-    await pilot.press("enter")
-    await settle(pilot)
-    screen = pilot.app.screen
-    assert isinstance(screen, ResultsScreen)
-    return screen
 
 
 async def test_runs_screen_lists_the_run(make_app: Callable[..., VlmrateApp]) -> None:
@@ -78,56 +53,23 @@ async def test_runs_screen_without_runs(tmp_path: Path) -> None:
         assert isinstance(app.screen, RunsScreen)
 
 
-async def test_results_sort_and_filter(make_app: Callable[..., VlmrateApp]) -> None:
-    async with make_app().run_test(size=SIZE) as pilot:
-        screen = await open_results(pilot)
+async def test_results_aspect_focus(results_app: OpenedApp) -> None:
+    async with results_app(size=(80, 24)) as (pilot, screen):
         table = screen.query_one("#results-table", FrameTable)
-        assert table.row_count == N_IMAGES
-        assert table_ids(table) == sorted(table_ids(table))
-        await pilot.press("s", "s")  # image id, then relevance mean
-        assert screen.sort_column == "relevance_mean" and not screen.descending
-        means = [screen.data.rows[i]["relevance_mean"] for i in table_ids(table)]
-        assert means == sorted(means)
-        await pilot.press("S")
-        means = [screen.data.rows[i]["relevance_mean"] for i in table_ids(table)]
-        assert means == sorted(means, reverse=True)
-        assert "sorted by rel m ↓" in text_of(screen.query_one("#results-info", Static))
-        # filter by text in the reasons
-        await pilot.press("slash")
-        await pilot.press(*"flooded")
-        await pilot.pause()
-        ids = table_ids(table)
-        assert ids and len(ids) < N_IMAGES
-        assert all("flooded" in screen.data.search_text[i] for i in ids)
-        # ... and by id; escape clears the filter
-        screen.query_one("#results-filter", Input).value = "img1"
-        await pilot.pause()
-        assert set(table_ids(table)) == {"img10", "img11", "img12"}
-        await pilot.press("escape")
-        await pilot.pause()
-        assert table.row_count == N_IMAGES
-        assert isinstance(pilot.app.screen, ResultsScreen)
-
-
-async def test_results_aspect_focus(make_app: Callable[..., VlmrateApp]) -> None:
-    async with make_app().run_test(size=(80, 24)) as pilot:
-        screen = await open_results(pilot)
-        table = screen.query_one("#results-table", FrameTable)
-        assert len(table.columns) == 2 + 4 * len(ASPECTS)
+        assert len(table.columns) == 1 + 5 * len(ASPECTS)  # 4 measures + a marker each
         await pilot.press("a")
         assert screen.focus_aspect == "relevance"
         labels = [c.label for c in table.columns]
-        assert labels == ["", "image", "mean", "SD", "n", "human", "d"]
+        assert labels == ["image", "mean", "SD", "n", "human", "d", ""]
         await pilot.press("a", "a", "a")
         assert screen.focus_aspect == "all aspects"
 
 
 async def test_case_review_flag_note_and_navigation(
-        make_app: Callable[..., VlmrateApp], workspace: Path) -> None:
+        results_app: OpenedApp, workspace: Path) -> None:
     review_path = workspace / "runs/study1/review.json"
-    async with make_app().run_test(size=SIZE) as pilot:
-        results = await open_results(pilot)
-        await pilot.press("s", "s", "S")  # relevance mean, highest first
+    async with results_app() as (pilot, results):
+        await pilot.press("right", "s")  # relevance mean, highest first
         order = list(results.order)
         await pilot.press("enter")
         await settle(pilot)
@@ -136,20 +78,23 @@ async def test_case_review_flag_note_and_navigation(
         assert case.image_id == order[0] and case.aspect == "relevance"
         title = text_of(case.query_one("#case-title", Static))
         assert order[0] in title and f"1/{N_IMAGES}" in title
-        answers = text_of(case.query_one("#case-answers", Static))
-        assert "(relevance 1)" in answers and "(relevance 3)" in answers
+        answers = [text_of(b) for b in case.query(".answer")]
+        assert len(answers) == 3 and "(relevance 1)" in answers[0]
+        assert "(relevance 3)" in answers[2]
         # the imported run has no image folder: a clear placeholder
         assert "no image folder" in text_of(case.query_one(".image-placeholder", Static))
 
         await pilot.press("f")
+        await pilot.pause()
+        await pilot.press("enter")  # the first category
         await settle(pilot)
         review = json.loads(review_path.read_text())["cases"]
-        assert review[order[0]]["relevance"]["flagged"] is True
-        assert "⚑ relevance" in text_of(case.query_one("#case-title", Static))
+        assert review[order[0]]["relevance"]["category"] == "model wrong"
+        assert "⚑ relevance: model wrong" in text_of(case.query_one("#case-title", Static))
 
         await pilot.press("e")
         await pilot.pause()
-        await pilot.press(*"looks odd", "enter")
+        await pilot.press(*"looks odd", "ctrl+s")
         await settle(pilot)
         review = json.loads(review_path.read_text())["cases"]
         assert review[order[0]]["relevance"]["note"] == "looks odd"
@@ -158,15 +103,19 @@ async def test_case_review_flag_note_and_navigation(
         await pilot.press("a")  # next aspect
         await pilot.pause()
         assert case.aspect == "arousal"
-        assert "(arousal 2)" in text_of(case.query_one("#case-answers", Static))
+        assert "(arousal 2)" in text_of(case.query(".answer")[1])
         await pilot.press("tab")
         await pilot.pause()
         assert case.aspect == "valence"
-        await pilot.press("f")
+        await pilot.press("f", "3")  # ambiguous image
         await settle(pilot)
         review = json.loads(review_path.read_text())["cases"]
-        assert review[order[0]]["valence"]["flagged"] is True
+        assert review[order[0]]["valence"]["category"] == "ambiguous image"
         assert review[order[0]]["relevance"]["note"] == "looks odd"
+        await pilot.press("f", "0")  # not flagged any more
+        await settle(pilot)
+        review = json.loads(review_path.read_text())["cases"]
+        assert "valence" not in review[order[0]]
 
         await pilot.press("n")
         await pilot.pause()
@@ -180,35 +129,34 @@ async def test_case_review_flag_note_and_navigation(
         await pilot.pause()
         assert isinstance(pilot.app.screen, ResultsScreen)
         await pilot.pause()
-        assert results.query_one("#results-table", FrameTable).get_row(order[0])["flag"] == "⚑"
+        row = results.query_one("#results-table", FrameTable).get_row(order[0])
+        assert row["_mark_relevance"] == "⚑✎" and row["_mark_valence"] == ""
 
 
-async def test_case_shows_a_missing_answer(make_app: Callable[..., VlmrateApp]) -> None:
-    async with make_app().run_test(size=SIZE) as pilot:
-        results = await open_results(pilot)
-        table = results.query_one("#results-table", FrameTable)
-        table.move_cursor(row=results.order.index("img03"))
-        await pilot.press("enter")
-        await settle(pilot)
-        answers = text_of(pilot.app.screen.query_one("#case-answers", Static))
-        assert "✗" in answers and "[missing]" in answers
+async def test_case_shows_a_missing_answer(case_app: OpenedApp) -> None:
+    async with case_app("img03", aspect="relevance") as (pilot, case):
+        answers = [text_of(b) for b in case.query(".answer")]
+        assert "rating ✗" in answers[1] and "[missing]" in answers[1]
+        assert "(relevance 1)" in answers[0]
         await pilot.press("r")  # raw answers instead of reasons
-        assert "raw answer" in text_of(pilot.app.screen.query_one("#case-answers", Static))
+        await pilot.pause()
+        raw = case.answers()[0].raw
+        assert raw and raw in text_of(case.query(".answer")[0])
 
 
-async def test_case_draws_the_image(make_app: Callable[..., VlmrateApp],
-                                    workspace: Path) -> None:
+async def test_case_draws_the_image(case_app: OpenedApp, workspace: Path) -> None:
     from textual_image.widget import HalfcellImage
 
     ids = [f"img{i:02d}" for i in range(1, N_IMAGES)]  # img12 has no file
     add_images(workspace / "runs/study1", workspace / "data/pics", ids)
-    async with make_app(image_mode="halfcell").run_test(size=SIZE) as pilot:
-        await open_results(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
-        case = pilot.app.screen
-        assert isinstance(case, CaseScreen)
+    async with case_app("img01", image_mode="halfcell") as (pilot, case):
         assert len(case.query(HalfcellImage)) == 1
+        await pilot.press("z")  # the image on the whole screen
+        await pilot.pause()
+        assert len(pilot.app.screen.query(HalfcellImage)) == 1
+        await pilot.press("escape")
+        await pilot.pause()
+        assert pilot.app.screen is case
         case.index = case.order.index("img12")
         await case.show_case(new_image=True)
         await pilot.pause()
@@ -216,9 +164,8 @@ async def test_case_draws_the_image(make_app: Callable[..., VlmrateApp],
         assert "no image file" in text_of(case.query_one(".image-placeholder", Static))
 
 
-async def test_stats_screen(make_app: Callable[..., VlmrateApp]) -> None:
-    async with make_app().run_test(size=SIZE) as pilot:
-        await open_results(pilot)
+async def test_stats_screen(results_app: OpenedApp) -> None:
+    async with results_app() as (pilot, _results):
         await pilot.press("t")
         await settle(pilot)
         screen = pilot.app.screen
@@ -253,12 +200,11 @@ async def test_stats_screen(make_app: Callable[..., VlmrateApp]) -> None:
 
 
 async def test_export_writes_the_workbook_or_says_why_not(
-        make_app: Callable[..., VlmrateApp], workspace: Path) -> None:
+        results_app: OpenedApp, workspace: Path) -> None:
     run_dir = workspace / "runs/study1"
     lock = run_dir / ".~lock.study1.xlsx#"  # the workbook is open in LibreOffice
     lock.write_text("")
-    async with make_app().run_test(size=SIZE) as pilot:
-        await open_results(pilot)
+    async with results_app() as (pilot, _results):
         await pilot.press("x")
         await settle(pilot)
         messages = [n.message for n in pilot.app._notifications]

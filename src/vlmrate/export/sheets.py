@@ -343,7 +343,8 @@ def _cross_by_k(wb: Workbook, fmts: Formats, stats: dict) -> None:
 
 
 CASES_HEADER = ["list", "rank", "image_id", "aspect", "model mean", "model SD", "n",
-                "human", "d", "flagged", "note", "answers (#repeat [rating] reason)"]
+                "human", "d", "flagged", "category", "reviewer", "note",
+                "answers (#repeat [rating] reason)"]
 
 
 def _answers_text(frame: pl.DataFrame) -> str:
@@ -356,6 +357,12 @@ def _answers_text(frame: pl.DataFrame) -> str:
             text = f"({problem}) {rec['raw'] or ''}".strip() if problem else (rec["raw"] or "")
         lines.append(f"#{rec['repeat']} [{rating}] {text}")
     return "\n".join(lines)
+
+
+def _review_cells(entry: dict) -> dict:
+    """The review columns of a Cases row (an entry of vlmrate.review's shape, or {})."""
+    return {"flagged": bool(entry.get("flagged")), "category": entry.get("category") or "",
+            "reviewer": entry.get("reviewer") or "", "note": entry.get("note") or ""}
 
 
 def case_rows(run: LoadedRun, per_image: pl.DataFrame, top_n: int = TOP_N) -> list[dict]:
@@ -380,8 +387,7 @@ def case_rows(run: LoadedRun, per_image: pl.DataFrame, top_n: int = TOP_N) -> li
             note = (entry.get("note") or "").strip()
             if entry.get("flagged") or note:
                 rows.append({"list": "reviewed (flagged or noted)", "image_id": image_id,
-                             "aspect": aspect, "flagged": bool(entry.get("flagged")),
-                             "note": entry.get("note") or ""})
+                             "aspect": aspect, **_review_cells(entry)})
     from vlmrate.stats.cases import cases
 
     for aspect in run.aspects:
@@ -397,8 +403,7 @@ def case_rows(run: LoadedRun, per_image: pl.DataFrame, top_n: int = TOP_N) -> li
             for rank, image_id in enumerate(ranked["image_id"].to_list(), 1):
                 review = run.review.get(image_id, {}).get(aspect, {})
                 rows.append({"list": label, "rank": rank, "image_id": image_id,
-                             "aspect": aspect, "flagged": bool(review.get("flagged")),
-                             "note": review.get("note") or ""})
+                             "aspect": aspect, **_review_cells(review)})
     if not rows:
         return rows
     keys = pl.DataFrame({"image_id": [r["image_id"] for r in rows],
@@ -418,13 +423,14 @@ def _cases(wb: Workbook, fmts: Formats, run: LoadedRun, per_image: pl.DataFrame,
            top_n: int) -> None:
     ws = wb.add_worksheet("Cases")
     header(ws, 0, CASES_HEADER, fmts)
-    for col, width in enumerate((28, 6, 16, 11, 10, 10, 5, 9, 9, 8, 40, 90)):
+    for col, width in enumerate((28, 6, 16, 11, 10, 10, 5, 9, 9, 8, 16, 12, 40, 90)):
         ws.set_column(col, col, width)
     rows = case_rows(run, per_image, top_n)
     fields = [("list", fmts.text), ("rank", fmts.int), ("image_id", fmts.text),
               ("aspect", fmts.text), ("model mean", fmts.stat), ("model sd", fmts.stat),
               ("n", fmts.int), ("human", fmts.stat), ("d", fmts.stat), ("flagged", fmts.bool),
-              ("note", fmts.wrap), ("answers", fmts.wrap)]
+              ("category", fmts.text), ("reviewer", fmts.text), ("note", fmts.wrap),
+              ("answers", fmts.wrap)]
     for r, rec in enumerate(rows, start=1):
         for c, (key, fmt) in enumerate(fields):
             value = rec.get(key)

@@ -145,6 +145,18 @@ def error_counts(ratings: pl.DataFrame, aspect: str) -> tuple[int, int]:
     return int(parse.sum()), int(engine.sum())
 
 
+def failures_per_image(ratings: pl.DataFrame) -> pl.DataFrame:
+    """(image_id, aspect, failures): the answers with a parse failure or an engine error
+    per image and aspect (error_counts' two kinds together); only pairs with any."""
+    columns = [c for c in ("parse_error", "engine_error") if c in ratings.columns]
+    if not columns:
+        return pl.DataFrame(schema={"image_id": pl.String, "aspect": pl.String,
+                                    "failures": pl.Int64})
+    bad = pl.any_horizontal([pl.col(c).is_not_null() for c in columns])
+    return (ratings.filter(bad).group_by("image_id", "aspect")
+            .agg(pl.len().cast(pl.Int64).alias("failures")).sort("image_id", "aspect"))
+
+
 def per_image(
     ratings: pl.DataFrame,
     human: pl.DataFrame,

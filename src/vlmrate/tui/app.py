@@ -104,10 +104,24 @@ class VlmrateApp(App[int]):
 
     def ask_note(self, title: str, note: str,
                  done: Callable[[str | None], Awaitable[None] | None]) -> None:
-        """The one-line note dialog; ``done`` gets the note (None: cancelled)."""
+        """The note editor (several lines); ``done`` gets the note (None: cancelled)."""
         from vlmrate.tui.screens.note import NoteScreen
 
         self.push_screen(NoteScreen(title, note), done)
+
+    def ask_category(self, title: str, categories: list[str], current: str | None,
+                     done: Callable[[str | None], Awaitable[None] | None]) -> None:
+        """The flag category picker; ``done`` gets a category, FlagScreen.NOT_FLAGGED or
+        None (cancelled)."""
+        from vlmrate.tui.screens.flag import FlagScreen
+
+        self.push_screen(FlagScreen(title, categories, current), done)
+
+    def open_image(self, path: Path | None, image_id: str, why_missing: str = "") -> None:
+        """The image of a case over the whole screen."""
+        from vlmrate.tui.screens.image import ImageScreen
+
+        self.push_screen(ImageScreen(path, image_id, why_missing))
 
     # --- jobs --------------------------------------------------------------------------
 

@@ -41,6 +41,9 @@ class Answer:
     reason: str
     raw: str
     error: str  # "" or the parse error / engine error
+    finish_reason: str = ""  # "stop", "length" (the token limit), ...
+    expected_rating: float | None = None  # from --logprobs
+    rating_probs: list[float] | None = None  # P(1)..P(9) at the rating, from --logprobs
 
 
 class LazyAnswers(Mapping[str, dict[str, list[Answer]]]):
@@ -52,12 +55,14 @@ class LazyAnswers(Mapping[str, dict[str, list[Answer]]]):
     """
 
     COLUMNS = ("image_id", "aspect", "repeat", "rating", "reason", "raw", "parse_error",
-               "engine_error")
+               "engine_error", "finish_reason", "expected_rating", "rating_probs")
 
     def __init__(self, ratings: pl.DataFrame) -> None:
         import polars as pl
 
-        self._frame = ratings.select(*self.COLUMNS).sort(["image_id", "aspect", "repeat"])
+        self._frame = ratings.select(
+            *[pl.col(c) if c in ratings.columns else pl.lit(None).alias(c)
+              for c in self.COLUMNS]).sort(["image_id", "aspect", "repeat"])
         counts = self._frame.group_by("image_id", maintain_order=True).agg(
             pl.len().alias("n"))
         ids = counts.get_column("image_id").to_list()
@@ -77,7 +82,10 @@ class LazyAnswers(Mapping[str, dict[str, list[Answer]]]):
                 error = rec["engine_error"] or rec["parse_error"] or ""
                 built.setdefault(rec["aspect"], []).append(Answer(
                     repeat=int(rec["repeat"]), rating=rec["rating"],
-                    reason=rec["reason"] or "", raw=rec["raw"] or "", error=str(error)))
+                    reason=rec["reason"] or "", raw=rec["raw"] or "", error=str(error),
+                    finish_reason=rec["finish_reason"] or "",
+                    expected_rating=rec["expected_rating"],
+                    rating_probs=list(rec["rating_probs"]) if rec["rating_probs"] else None))
             self._built[image_id] = built
         return built
 
@@ -91,17 +99,27 @@ class LazyAnswers(Mapping[str, dict[str, list[Answer]]]):
         return image_id in self._slices
 
 
-def search_texts(ratings: pl.DataFrame, ids: list[str]) -> dict[str, str]:
-    """image_id -> lower-case id + every non-empty reason (by aspect, repeat)."""
+def aspect_texts(ratings: pl.DataFrame, ids: list[str], aspects: list[str]) -> pl.DataFrame:
+    """image_id + per aspect the lower-case id and that aspect's reasons (by repeat), in
+    the columns filter_expr.text_column names (what plain text in the filter searches)."""
     import polars as pl
+
+    from vlmrate.tui.filter_expr import text_column
 
     reasons = (ratings.filter(pl.col("reason").is_not_null() & (pl.col("reason") != ""))
                .sort(["image_id", "aspect", "repeat"])
-               .group_by("image_id", maintain_order=True)
+               .group_by("image_id", "aspect", maintain_order=True)
                .agg(pl.col("reason").str.join(" ")))
-    joined = dict(zip(reasons.get_column("image_id").to_list(),
-                      reasons.get_column("reason").to_list(), strict=True))
-    return {i: (f"{i} {joined[i]}" if i in joined else i).lower() for i in ids}
+    out = pl.DataFrame({"image_id": ids}, schema={"image_id": pl.String})
+    lower_id = pl.col("image_id").str.to_lowercase()
+    for aspect in aspects:
+        mine = reasons.filter(pl.col("aspect") == aspect).select(
+            "image_id", pl.col("reason").alias("_r"))
+        out = out.join(mine, on="image_id", how="left").with_columns(
+            pl.when(pl.col("_r").is_null()).then(lower_id)
+            .otherwise(pl.concat_str(lower_id, pl.lit(" "), pl.col("_r").str.to_lowercase()))
+            .alias(text_column(aspect))).drop("_r")
+    return out
 
 
 @dataclass
@@ -113,9 +131,11 @@ class RunData:
     rows: dict[str, dict[str, Any]]  # image_id -> per_image row
     answers: Mapping[str, dict[str, list[Answer]]]  # image_id -> aspect -> answers by repeat
     human: dict[str, dict[str, tuple[float | None, float | None, int | None]]]
-    search_text: dict[str, str]  # image_id -> lower-case id + every reason
     images: dict[str, Path] = field(default_factory=dict)  # normalised id -> image file
     images_note: str = ""  # why there are no images
+    view: dict[str, Any] = field(default_factory=dict)  # the Results view saved last
+    review_problems: list[str] = field(default_factory=list)  # what review.json set aside
+    categories: list[str] = field(default_factory=list)  # the flag categories of the run
 
     @property
     def aspects(self) -> list[str]:
@@ -133,6 +153,20 @@ class RunData:
     def flagged(self, image_id: str) -> list[str]:
         entries = self.review.get(image_id, {})
         return [a for a in self.aspects if entries.get(a, {}).get("flagged")]
+
+    def entry(self, image_id: str, aspect: str) -> dict[str, Any]:
+        """The review of one case ({} when there is none)."""
+        return self.review.get(image_id, {}).get(aspect) or {}
+
+    def category(self, image_id: str, aspect: str) -> str | None:
+        return self.entry(image_id, aspect).get("category")
+
+    @property
+    def logprobs(self) -> bool:
+        """Whether any answer has an expected rating (a --logprobs run)."""
+        ratings = self.run.ratings
+        return "expected_rating" in ratings.columns and \
+            ratings.get_column("expected_rating").is_not_null().any()
 
     def note(self, image_id: str, aspect: str) -> str:
         return str(self.review.get(image_id, {}).get(aspect, {}).get("note", "") or "")
@@ -157,10 +191,13 @@ def _images_of(manifest: dict) -> tuple[dict[str, Path], str]:
 
 def load_run_data(run_path: Path) -> RunData:
     """Load a run folder and its per-image table. Runs in a thread worker."""
+    from vlmrate.review import flag_categories, read_review_file
     from vlmrate.stats import per_image
     from vlmrate.store import load_run
 
     run = load_run(run_path)
+    review = read_review_file(run.path)
+    run.review = review.cases
     table = per_image(run.ratings, run.human, run.aspects)
     rows = {row["image_id"]: row for row in table.iter_rows(named=True)}
 
@@ -171,11 +208,11 @@ def load_run_data(run_path: Path) -> RunData:
         human.setdefault(rec["image_id"], {})[rec["aspect"]] = (
             rec["human_mean"], rec["human_sd"], rec["human_n"])
 
-    ids = list(rows)  # per_image lists every image of the ratings and the human sheet
-    search_text = search_texts(run.ratings, ids)
     images, note = _images_of(run.manifest)
     return RunData(run=run, table=table, rows=rows, answers=answers,
-                   human=human, search_text=search_text, images=images, images_note=note)
+                   human=human, images=images, images_note=note,
+                   view=review.view, review_problems=review.problems,
+                   categories=flag_categories(run.manifest))
 
 
 @dataclass

@@ -1,93 +1,176 @@
-"""Case: one image, its human ratings, and every answer of the model for each aspect.
+"""Case: one image, its human and model ratings, and every answer of one aspect.
 
-n/p walk the Results order; f flags the case for the current aspect and e edits its note,
-both written to review.json at once (vlmrate.store.save_review).
+Each answer is a full-width block: repeat, rating, finish reason, the expected rating and
+the probabilities of 1..9 when the run has logprobs, and the reason wrapped to the width.
+n/p walk the Results order (with its filter), N/P the flagged cases in it; f flags with a
+category, e edits the note (several lines): both written to review.json at once
+(vlmrate.review). c copies the current answer's reason, C the whole case, as text to the
+clipboard (OSC 52: works over SSH and inside tmux). z shows the image on the whole screen.
 """
 
 from __future__ import annotations
 
-import threading
+from collections import Counter
 from typing import Any, ClassVar
 
-from rich.table import Table
+from rich.console import Group
 from rich.text import Text
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Header, Static, Tab, Tabs
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Footer, Header, Static
 
-from vlmrate.tui.data import RunData, fmt
+from vlmrate.tui.data import Answer, RunData, fmt
 from vlmrate.tui.screens.base import AppScreen
 from vlmrate.tui.widgets.image_view import ImageView
 
-_REVIEW_LOCK = threading.Lock()  # one review.json writer at a time
+BLOCKS = " ▁▂▃▄▅▆▇█"
 
 
-def tab_id(aspect: str) -> str:
-    return "aspect-" + "".join(c if c.isalnum() else "_" for c in aspect)
+def signed(value: Any) -> str:
+    return "—" if fmt(value) == "—" else f"{float(value):+.2f}"
 
 
-def human_table(data: RunData, image_id: str, current: str) -> Table:
-    table = Table(box=None, header_style="bold", pad_edge=False, expand=True,
-                  padding=(0, 1), collapse_padding=True)
-    table.add_column("aspect", no_wrap=True, overflow="ellipsis", ratio=1, min_width=7)
-    for name in ("human", "model", "SD", "d"):
-        table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("", width=1)
+def rating_histogram(ratings: list[int], human_mean: float | None,
+                     scale: tuple[int, int]) -> Text:
+    """Two rows of bars (one per rating of the scale), the ratings under them and a ▲ at
+    the human mean."""
+    low, high = scale
+    counts = Counter(ratings)
+    top = max(counts.values(), default=0)
+    rows = ["", ""]
+    for value in range(low, high + 1):
+        level = round(16 * counts.get(value, 0) / top) if top else 0
+        rows[0] += BLOCKS[max(0, level - 8)] if level > 8 else " "
+        rows[1] += BLOCKS[min(level, 8)]
+    text = Text("model ratings\n", style="dim")
+    text.append(rows[0] + "\n", style="bold cyan")
+    text.append(rows[1] + "\n", style="bold cyan")
+    text.append("".join(str(v % 10) for v in range(low, high + 1)) + "\n", style="dim")
+    if human_mean is not None:
+        at = round(human_mean - low) if high > low else 0
+        at = max(0, min(high - low, at))
+        text.append(" " * at + "▲", style="bold magenta")
+        text.append(f" human {fmt(human_mean)}", style="magenta")
+    else:
+        text.append("no human rating", style="dim")
+    return text
+
+
+def summary_text(data: RunData, image_id: str, aspect: str) -> Text:
+    """Human mean/SD/n, the model's mean/SD/n and d, the expected rating (logprobs)."""
+    mean, sd, n = data.human.get(image_id, {}).get(aspect, (None, None, None))
     row = data.rows.get(image_id, {})
-    flagged = data.flagged(image_id)
-    for aspect in data.aspects:
-        mean, sd, _n = data.human.get(image_id, {}).get(aspect, (None, None, None))
-        human = fmt(mean)
-        if sd is not None:
-            human += f" ±{fmt(sd, 1)}"
-        d = row.get(f"{aspect}_d")
-        table.add_row(
-            Text(aspect, style="bold" if aspect == current else ""),
-            human,
-            fmt(row.get(f"{aspect}_mean")),
-            fmt(row.get(f"{aspect}_sd")),
-            "—" if fmt(d) == "—" else f"{float(d):+.2f}",
-            Text("⚑", style="bold red") if aspect in flagged else "",
-        )
-    return table
+    text = Text()
+    text.append(f"{aspect}\n", style="bold")
+    text.append("human  ", style="dim")
+    text.append(f"{fmt(mean)}")
+    text.append(f" ± {fmt(sd)}" if sd is not None else "")
+    text.append(f"  n {n}\n" if n is not None else "\n")
+    text.append("model  ", style="dim")
+    text.append(f"{fmt(row.get(f'{aspect}_mean'))} ± {fmt(row.get(f'{aspect}_sd'))}"
+                f"  n {fmt(row.get(f'{aspect}_n'))}\n")
+    d = row.get(f"{aspect}_d")
+    text.append("d      ", style="dim")
+    text.append(signed(d), style=_d_style(d))
+    answers = data.answers.get(image_id, {}).get(aspect, []) if image_id in data.answers \
+        else []
+    expected = [a.expected_rating for a in answers if a.expected_rating is not None]
+    if expected:
+        text.append("\nexpected ", style="dim")
+        text.append(f"{fmt(sum(expected) / len(expected))} (mean of {len(expected)})")
+    return text
 
 
-def answers_table(data: RunData, image_id: str, aspect: str, raw: bool) -> Table | Text:
-    answers = data.answers.get(image_id, {}).get(aspect, [])
-    if not answers:
-        return Text(f"no answers for {aspect}", style="italic")
-    rating_only = bool((data.run.manifest.get("sampling") or {}).get("rating_only"))
-    table = Table(box=None, header_style="bold", pad_edge=False, expand=True,
-                  caption="no reasons (rating-only run)" if rating_only else None,
-                  caption_justify="left")
-    table.add_column("#", justify="right", width=3)
-    table.add_column("rating", justify="center", width=6)
-    table.add_column("raw answer" if raw or rating_only else "reason", ratio=1,
-                     overflow="fold")
-    for answer in answers:
-        rating = Text("✗", style="bold red") if answer.rating is None else Text(
-            str(answer.rating), style="bold")
-        body = Text(answer.raw if raw else (answer.reason or answer.raw))
-        if answer.error:
-            body = Text.assemble((f"[{answer.error}] ", "red"), answer.raw or "(empty answer)")
-        table.add_row(str(answer.repeat), rating, body)
-    return table
+def _d_style(d: Any) -> str:
+    if fmt(d) == "—":
+        return ""
+    return "green" if float(d) < -0.5 else ("red" if float(d) > 0.5 else "")
+
+
+def answer_block(answer: Answer, raw: bool, scale: tuple[int, int]) -> Group:
+    """One answer as a full-width block."""
+    head = Text()
+    head.append(f"#{answer.repeat}", style="bold")
+    head.append("  rating ")
+    if answer.rating is None:
+        head.append("✗", style="bold red")
+    else:
+        head.append(str(answer.rating), style="bold")
+    if answer.finish_reason:
+        style = "bold yellow" if answer.finish_reason == "length" else "dim"
+        label = "hit the token limit" if answer.finish_reason == "length" else \
+            answer.finish_reason
+        head.append(f"  · {label}", style=style)
+    if answer.expected_rating is not None:
+        head.append(f"  · expected {answer.expected_rating:.2f}")
+    parts: list[Text] = [head]
+    if answer.rating_probs:
+        probs = Text("  P ", style="dim")
+        low = scale[0]
+        for offset, p in enumerate(answer.rating_probs):
+            probs.append(f"{low + offset}:", style="dim")
+            probs.append(f"{p:.2f} ".replace("0.", ".", 1) if p < 1 else "1.0 ",
+                         style="bold" if p >= 0.25 else "")
+        parts.append(probs)
+    if answer.error:
+        body = Text.assemble((f"[{answer.error}] ", "red"), answer.raw or "(empty answer)")
+    else:
+        body = Text(answer.raw if raw else (answer.reason or answer.raw or "(no reason)"))
+    parts.append(body)
+    return Group(*parts)
+
+
+def case_as_text(data: RunData, image_id: str, aspects: list[str]) -> str:
+    """The whole case as plain text (for the clipboard)."""
+    lines = [f"image {image_id} · run {data.run.name}"]
+    for aspect in aspects:
+        lines.append("")
+        lines.append(summary_text(data, image_id, aspect).plain)
+        entry = data.entry(image_id, aspect)
+        if entry.get("category"):
+            lines.append(f"flag: {entry['category']}")
+        if entry.get("note"):
+            lines.append(f"note: {entry['note']}")
+        for answer in data.answers.get(image_id, {}).get(aspect, []) \
+                if image_id in data.answers else []:
+            rating = "—" if answer.rating is None else str(answer.rating)
+            text = answer.reason or answer.raw
+            if answer.error:
+                text = f"[{answer.error}] {answer.raw}"
+            lines.append(f"#{answer.repeat} [{rating}] {text}")
+    return "\n".join(lines) + "\n"
+
+
+class AnswerBlock(Static):
+    """One answer; the current one is highlighted."""
 
 
 class CaseScreen(AppScreen):
-    """One image: picture, human ratings, the model's answers per aspect."""
+    """One image: picture, human and model ratings, the answers of one aspect."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "move(1)", "Next", id="case.next"),
-        Binding("p", "move(-1)", "Prev", id="case.prev"),
+        Binding("p", "move(-1)", "Prev", id="case.prev", show=False),
+        Binding("N", "move_flagged(1)", "Next flagged", id="case.next_flagged", show=False),
+        Binding("P", "move_flagged(-1)", "Prev flagged", id="case.prev_flagged",
+                show=False),
         Binding("f", "flag", "Flag", id="case.flag"),
         Binding("e", "note", "Note", id="case.note"),
-        Binding("a,tab", "aspect(1)", "Aspect", id="case.aspect", priority=True),
+        Binding("a", "aspect(1)", "Aspect", id="case.aspect"),
+        Binding("tab", "aspect(1)", "Next aspect", id="case.aspect_tab", show=False,
+                priority=True),
         Binding("shift+tab", "aspect(-1)", "Prev aspect", id="case.aspect_prev", show=False,
                 priority=True),
-        Binding("r", "raw", "Raw/reason", id="case.raw"),
+        Binding("down,j", "answer(1)", "Next answer", id="case.answer_next", show=False),
+        Binding("up,k", "answer(-1)", "Prev answer", id="case.answer_prev", show=False),
+        Binding("pagedown", "page(1)", "Page down", id="case.page_down", show=False),
+        Binding("pageup", "page(-1)", "Page up", id="case.page_up", show=False),
+        Binding("c", "copy_reason", "Copy", id="case.copy"),
+        Binding("C", "copy_case", "Copy the whole case", id="case.copy_case", show=False),
+        Binding("z", "full_image", "Image", id="case.image"),
+        Binding("r", "raw", "Raw answers / reasons", id="case.raw", show=False),
         Binding("escape", "back", "Back", id="case.back"),
     ]
 
@@ -98,118 +181,208 @@ class CaseScreen(AppScreen):
         self.index = index
         self.aspect = aspect if aspect in data.aspects else data.aspects[0]
         self.raw = False
+        self.current = 0  # the answer c copies
 
     @property
     def image_id(self) -> str:
         return self.order[self.index]
 
+    def answers(self) -> list[Answer]:
+        if self.image_id not in self.data.answers:
+            return []
+        return self.data.answers[self.image_id].get(self.aspect, [])
+
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="case-title")
-        with Horizontal(id="case-body"):
-            with Vertical(id="case-left"):
-                yield ImageView(self.vapp.image_mode, id="case-image")
-                yield Static("", id="case-human")
-            with Vertical(id="case-right"):
-                yield Tabs(*[Tab(a, id=tab_id(a)) for a in self.data.aspects],
-                           active=tab_id(self.aspect), id="case-tabs")
-                with VerticalScroll(id="case-answers-scroll"):
-                    yield Static("", id="case-answers")
-                yield Static("", id="case-note")
+        with Horizontal(id="case-top"):
+            yield ImageView(self.vapp.image_mode, id="case-image")
+            yield Static("", id="case-summary")
+            yield Static("", id="case-histogram")
+        yield Static("", id="case-aspects")
+        answers = VerticalScroll(id="case-answers")
+        answers.can_focus = False  # the screen's keys move through it (no key race)
+        yield answers
+        yield Static("", id="case-note")
         yield Footer()
 
     async def on_mount(self) -> None:
         self.sub_title = self.data.run.name
         await self.show_case(new_image=True)
-        self.query_one("#case-answers-scroll").focus()
 
     async def show_case(self, new_image: bool = False) -> None:
         data, image_id = self.data, self.image_id
-        title = Text.assemble((image_id, "bold"), f"   {self.index + 1}/{len(self.order)}")
-        flagged = data.flagged(image_id)
-        if flagged:
-            title.append(f"   ⚑ {', '.join(flagged)}", style="bold red")
+        title = Text.assemble((image_id, "bold"), f"  {self.index + 1}/{len(self.order)}")
+        for aspect in data.aspects:
+            category = data.category(image_id, aspect)
+            if category:
+                title.append(f"  ⚑ {aspect}: {category}", style="bold red")
         self.query_one("#case-title", Static).update(title)
-        self.query_one("#case-human", Static).update(human_table(data, image_id, self.aspect))
-        self.show_answers()
+        aspects = Text()
+        for n, aspect in enumerate(data.aspects):
+            if n:
+                aspects.append(" │ ", style="dim")
+            mark = ("⚑" if data.category(image_id, aspect) else "") + \
+                ("✎" if data.entry(image_id, aspect).get("note") else "")
+            aspects.append(f" {aspect}{mark} ", style="reverse bold" if aspect == self.aspect
+                           else "")
+        aspects.append("   a/tab: next aspect", style="dim")
+        self.query_one("#case-aspects", Static).update(aspects)
+        self.query_one("#case-summary", Static).update(summary_text(data, image_id,
+                                                                    self.aspect))
+        ratings = [a.rating for a in self.answers() if a.rating is not None]
+        mean = data.human.get(image_id, {}).get(self.aspect, (None, None, None))[0]
+        self.query_one("#case-histogram", Static).update(
+            rating_histogram(ratings, mean, data.run.scale))
+        await self.show_answers()
         if new_image:
             await self.query_one("#case-image", ImageView).show_image(
                 data.image_path(image_id), image_id, data.images_note)
 
-    def show_answers(self) -> None:
-        data, image_id = self.data, self.image_id
-        self.query_one("#case-answers", Static).update(
-            answers_table(data, image_id, self.aspect, self.raw))
-        note = data.note(image_id, self.aspect)
-        flag = data.review.get(image_id, {}).get(self.aspect, {}).get("flagged")
+    async def show_answers(self) -> None:
+        box = self.query_one("#case-answers", VerticalScroll)
+        await box.remove_children()
+        answers = self.answers()
+        self.current = max(0, min(self.current, len(answers) - 1))
+        if not answers:
+            await box.mount(Static(Text(f"no answers for {self.aspect}", style="italic")))
+        else:
+            if (self.data.run.manifest.get("sampling") or {}).get("rating_only"):
+                await box.mount(Static(Text("no reasons (rating-only run): the raw answers",
+                                            style="italic")))
+            await box.mount_all(
+                AnswerBlock(answer_block(a, self.raw, self.data.run.scale),
+                            classes="answer" + (" current" if n == self.current else ""))
+                for n, a in enumerate(answers))
+        entry = self.data.entry(self.image_id, self.aspect)
         line = Text()
         line.append(f"{self.aspect}: ", style="bold")
-        line.append("flagged" if flag else "not flagged", style="bold red" if flag else "dim")
+        category = entry.get("category")
+        line.append(f"⚑ {category}" if category else "not flagged",
+                    style="bold red" if category else "dim")
+        note = entry.get("note", "")
         line.append(" · note: ")
         line.append(note or "—", style="" if note else "dim")
         self.query_one("#case-note", Static).update(line)
 
     # --- actions ----------------------------------------------------------------------
 
+    async def _go(self, index: int) -> None:
+        self.index = index
+        self.current = 0
+        await self.show_case(new_image=True)
+        self.query_one("#case-answers", VerticalScroll).scroll_home(animate=False)
+
     async def action_move(self, step: int) -> None:
         target = self.index + step
         if not 0 <= target < len(self.order):
             self.notify("last image" if step > 0 else "first image", timeout=1.5)
             return
-        self.index = target
-        await self.show_case(new_image=True)
-        self.query_one("#case-answers-scroll", VerticalScroll).scroll_home(animate=False)
+        await self._go(target)
 
-    def action_aspect(self, step: int) -> None:
+    async def action_move_flagged(self, step: int) -> None:
+        target = self.index + step
+        while 0 <= target < len(self.order):
+            if self.data.flagged(self.order[target]):
+                await self._go(target)
+                return
+            target += step
+        self.notify("no flagged case " + ("after" if step > 0 else "before") + " this one",
+                    timeout=2)
+
+    async def action_aspect(self, step: int) -> None:
         aspects = self.data.aspects
         self.aspect = aspects[(aspects.index(self.aspect) + step) % len(aspects)]
-        self.query_one("#case-tabs", Tabs).active = tab_id(self.aspect)
-
-    @on(Tabs.TabActivated, "#case-tabs")
-    async def _tab_activated(self, event: Tabs.TabActivated) -> None:
-        for aspect in self.data.aspects:
-            if tab_id(aspect) == event.tab.id:
-                self.aspect = aspect
+        self.current = 0
         await self.show_case()
+
+    def action_answer(self, step: int) -> None:
+        blocks = list(self.query(AnswerBlock))
+        if not blocks:
+            return
+        blocks[self.current].remove_class("current")
+        self.current = max(0, min(len(blocks) - 1, self.current + step))
+        blocks[self.current].add_class("current")
+        blocks[self.current].scroll_visible(animate=False)
+
+    def action_page(self, step: int) -> None:
+        box = self.query_one("#case-answers", VerticalScroll)
+        if step > 0:
+            box.scroll_page_down(animate=False)
+        else:
+            box.scroll_page_up(animate=False)
 
     async def action_raw(self) -> None:
         self.raw = not self.raw
-        self.show_answers()
+        await self.show_answers()
 
-    async def action_flag(self) -> None:
+    def action_flag(self) -> None:
+        from vlmrate.tui.screens.flag import NOT_FLAGGED
+
         image_id, aspect = self.image_id, self.aspect
-        entry = self.data.review.setdefault(image_id, {}).setdefault(
-            aspect, {"flagged": False, "note": ""})
-        entry["flagged"] = not entry.get("flagged")
-        await self.show_case()
-        self.save(image_id, aspect, flagged=bool(entry["flagged"]))
-        self.notify(f"{image_id} {aspect}: {'flagged' if entry['flagged'] else 'unflagged'}",
-                    timeout=1.5)
+        current = self.data.category(image_id, aspect)
+
+        async def done(choice: str | None) -> None:
+            if choice is None:
+                return
+            category = None if choice == NOT_FLAGGED else choice
+            await self._change(image_id, aspect, category=category)
+            self.notify(f"{image_id} {aspect}: " + (f"⚑ {category}" if category
+                                                    else "not flagged"), timeout=1.5)
+
+        self.vapp.ask_category(f"flag {image_id} · {aspect}", self.data.categories or
+                               ["flagged"], current, done)
 
     def action_note(self) -> None:
         image_id, aspect = self.image_id, self.aspect
 
         async def done(note: str | None) -> None:
-            if note is None:
-                return
-            entry = self.data.review.setdefault(image_id, {}).setdefault(
-                aspect, {"flagged": False, "note": ""})
-            entry["note"] = note
-            await self.show_case()
-            self.save(image_id, aspect, note=note)
+            if note is not None:
+                await self._change(image_id, aspect, note=note)
 
-        self.vapp.ask_note(f"note on {image_id} · {aspect}", self.data.note(image_id, aspect),
-                           done)
+        self.vapp.ask_note(f"note on {image_id} · {aspect}",
+                           self.data.entry(image_id, aspect).get("note", ""), done)
+
+    async def _change(self, image_id: str, aspect: str, **change: Any) -> None:
+        """Apply a change to the review in memory, show it, and write review.json."""
+        from vlmrate.review import normalise_entry, reviewer_name
+
+        entry = dict(self.data.entry(image_id, aspect)) or normalise_entry({}) or {}
+        entry.update(change)
+        entry["flagged"] = entry.get("category") is not None
+        entry["reviewer"] = reviewer_name()
+        aspects = self.data.review.setdefault(image_id, {})
+        if entry.get("category") is None and not entry.get("note", "").strip():
+            aspects.pop(aspect, None)
+        else:
+            aspects[aspect] = entry
+        await self.show_case()
+        self.save(image_id, aspect, **change)
 
     @work(thread=True, group="review", exit_on_error=False)
     def save(self, image_id: str, aspect: str, **change: Any) -> None:
-        from vlmrate.store import save_review
+        from vlmrate.review import set_case
 
         try:
-            with _REVIEW_LOCK:
-                save_review(self.data.run.path, image_id, aspect, **change)
+            set_case(self.data.run.path, image_id, aspect, **change)
         except Exception as exc:
             self.app.call_from_thread(self.vapp.report_error, exc, "review.json")
+
+    def action_copy_reason(self) -> None:
+        answers = self.answers()
+        if not answers:
+            return
+        answer = answers[self.current]
+        self.app.copy_to_clipboard(answer.reason or answer.raw)
+        self.notify(f"copied the reason of #{answer.repeat}", timeout=1.5)
+
+    def action_copy_case(self) -> None:
+        self.app.copy_to_clipboard(case_as_text(self.data, self.image_id, self.data.aspects))
+        self.notify(f"copied case {self.image_id}", timeout=1.5)
+
+    def action_full_image(self) -> None:
+        self.vapp.open_image(self.data.image_path(self.image_id), self.image_id,
+                             self.data.images_note)
 
     def action_back(self) -> None:
         self.app.pop_screen()

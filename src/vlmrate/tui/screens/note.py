@@ -1,19 +1,19 @@
-"""NoteScreen: a one-line note on a case (enter saves, escape leaves it unchanged)."""
+"""NoteScreen: the note on a case, several lines (ctrl+s saves, escape leaves it unchanged)."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label
+from textual.widgets import Label, TextArea
 
 
 class NoteScreen(ModalScreen[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save", id="note.save", priority=True),
         Binding("escape", "cancel", "Cancel", id="note.cancel"),
     ]
 
@@ -25,12 +25,16 @@ class NoteScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="note-box"):
             yield Label(self.title_text, id="note-title")
-            yield Input(self.note, placeholder="note (enter saves, escape cancels)",
-                        id="note-input")
+            yield TextArea(self.note, id="note-input", soft_wrap=True, show_line_numbers=False)
+            yield Label("ctrl+s saves · escape cancels", id="note-help")
 
-    @on(Input.Submitted, "#note-input")
-    def _save(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value)
+    def on_mount(self) -> None:
+        area = self.query_one("#note-input", TextArea)
+        area.focus()
+        area.move_cursor(area.document.end)
+
+    def action_save(self) -> None:
+        self.dismiss(self.query_one("#note-input", TextArea).text.rstrip())
 
     def action_cancel(self) -> None:
         self.dismiss(None)

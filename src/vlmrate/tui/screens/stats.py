@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.table import Table
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -168,7 +168,7 @@ class StatsScreen(AppScreen):
             with TabPane("Cross", id="cross"), VerticalScroll():
                 yield Static("", id="stats-cross")
             for key, title in TABS[3:]:
-                with TabPane(title, id=key):
+                with TabPane(title, id=key), VerticalScroll():
                     yield Chart(id=f"chart-{key}", classes="chart")
         yield Footer()
 
@@ -205,6 +205,18 @@ class StatsScreen(AppScreen):
                           study_fields(data.study.bound, data.study.alpha)))
         self.query_one("#stats-between", Static).update(between_table(data.stats))
         self.show_aspect()
+        self.focus_pane()
+
+    @on(TabbedContent.TabActivated, "#stats-tabs")
+    def focus_pane(self) -> None:
+        """The arrows and PgUp/PgDn scroll the tab shown, without pressing tab first."""
+        tabs = self.query_one("#stats-tabs", TabbedContent)
+        pane = tabs.get_pane(tabs.active) if tabs.active else None
+        scrolls = list(pane.query(VerticalScroll)) if pane is not None else []
+        if scrolls:
+            scrolls[0].focus()
+        else:
+            self.set_focus(None)
 
     def show_aspect(self) -> None:
         from vlmrate.stats.layout import value_at
@@ -214,7 +226,8 @@ class StatsScreen(AppScreen):
             return
         stats = data.stats
         bound, alpha = stats.get("bound"), stats.get("alpha")
-        info = Text.assemble((f"{data.stats.get('n_images', '?')} images", "bold"),
+        n_images = data.stats.get("n_images", "?")
+        info = Text.assemble((f"{n_images} image{'' if n_images == 1 else 's'}", "bold"),
                              f" · aspect {aspect} (a switches) · TOST bound ±{fmt(bound)}"
                              f" · alpha {fmt(alpha)}")
         self.query_one("#stats-info", Static).update(info)
@@ -230,7 +243,7 @@ class StatsScreen(AppScreen):
             cross_table(stats, data.aspects, self.cross_k))
         table = data.table
         charts.errors_by_k(self.query_one("#chart-byk", Chart), rows,
-                           f"{aspect}: MAE and r (right axis) vs k")
+                           f"{aspect}: MAE and r vs k (first k repeats)")
         charts.histogram(self.query_one("#chart-sd", Chart),
                          column_values(table, f"{aspect}_sd"),
                          f"{aspect}: SD of the repeats per image", "SD")

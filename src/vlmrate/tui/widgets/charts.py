@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from textual_plotext import PlotextPlot
 
 BINS = 18
+
+
+def count_ticks(top: int, most: int = 6) -> list[int]:
+    """Whole-number ticks 0..top for an axis of counts (at most about ``most`` of them)."""
+    step = max(1, math.ceil(top / most))
+    return list(range(0, top + step, step))
+
+
+def bin_counts(values: list[float], bins: int = BINS) -> list[int]:
+    """How many values fall in each of ``bins`` equal bins over their range (as plotext
+    bins them), for the count axis."""
+    low, high = min(values), max(values)
+    width = (high - low) / bins or 1.0
+    counts = [0] * bins
+    for value in values:
+        counts[min(bins - 1, int((value - low) / width))] += 1
+    return counts
 
 
 class Chart(PlotextPlot):
@@ -35,6 +53,9 @@ def histogram(chart: Chart, values: list[float], title: str, xlabel: str,
     plt.hist(values, bins=BINS)
     plt.xlabel(xlabel)
     plt.ylabel("images")
+    top = max(bin_counts(values))
+    plt.yticks(count_ticks(top))
+    plt.ylim(0, max(1, top))
     if zero_line:
         plt.vline(0)
     chart.refresh()
@@ -77,11 +98,11 @@ def errors_by_k(chart: Chart, rows: list[dict], title: str) -> None:
         return
     plt = chart.start(title)
     plt.plot(ks, [row["mae"] for row in rows if isinstance(row.get("mae"), int | float)],
-             label="MAE", marker="dot")
+             label="MAE (left axis)", marker="dot")
     rs = [(row["k"], row["r"]) for row in rows if isinstance(row.get("r"), int | float)]
     if rs:
-        plt.plot([k for k, _ in rs], [r for _, r in rs], label="r", marker="dot",
-                 yside="right")
+        plt.plot([k for k, _ in rs], [r for _, r in rs], label="r (right axis)",
+                 marker="dot", yside="right")
     plt.xlabel("k (first k repeats)")
     plt.xticks(ks)
     chart.refresh()

@@ -14,9 +14,12 @@ Data flow:
   filtered); the cursor stays on the same row index, clamped.
 
 Line 0 is the header (it does not scroll vertically); row ``r`` of the view is virtual line
-``r + 1``. Messages mirror DataTable's row-cursor ones: RowHighlighted, RowSelected (with
-the row key, the value of ``key_column``) and HeaderSelected (with the column key). The
-colours are the component classes below, styled in the app's stylesheet.
+``r + 1``. The first ``fixed_columns`` columns stay in place when the rest scroll
+sideways. Besides the row cursor there is a column cursor (left/right; its header is
+drawn reversed and its cell in the cursor row underlined), for "sort by this column".
+Messages mirror DataTable's: RowHighlighted, RowSelected (with the row key, the value of
+``key_column``), ColumnHighlighted and HeaderSelected (with the column key). The colours
+are the component classes below, styled in the app's stylesheet.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class Column:
     justify: Literal["left", "right"] = "left"
     format: Callable[[Any], Cell] | None = None  # value -> cell; default str(), None -> ""
     width: int | None = None  # content width; None: measured on the data set, once
+    selectable: bool = True  # the column cursor stops on it
 
 
 def measure(frame: pl.DataFrame, column: Column) -> int:
@@ -110,8 +114,8 @@ class FrameTable(ScrollView, can_focus=True):
         Binding("pagedown", "page_down", "Page down", show=False),
         Binding("home,ctrl+home", "first", "First row", show=False),
         Binding("end,ctrl+end", "last", "Last row", show=False),
-        Binding("left", "scroll_left", "Scroll left", show=False),
-        Binding("right", "scroll_right", "Scroll right", show=False),
+        Binding("left", "column(-1)", "Column left", show=False),
+        Binding("right", "column(1)", "Column right", show=False),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -140,6 +144,19 @@ class FrameTable(ScrollView, can_focus=True):
     class RowSelected(_RowMessage):
         """Enter on the cursor row, or a click on it."""
 
+    class ColumnHighlighted(Message):
+        """The column cursor moved to another column."""
+
+        def __init__(self, table: FrameTable, column_key: str, column_index: int) -> None:
+            self.table = table
+            self.column_key = column_key
+            self.column_index = column_index
+            super().__init__()
+
+        @property
+        def control(self) -> FrameTable:
+            return self.table
+
     class HeaderSelected(Message):
         """A click on a column's header."""
 
@@ -156,11 +173,13 @@ class FrameTable(ScrollView, can_focus=True):
             return self.table
 
     def __init__(self, *, key_column: str = "image_id", zebra_stripes: bool = True,
-                 name: str | None = None, id: str | None = None,
+                 fixed_columns: int = 0, name: str | None = None, id: str | None = None,
                  classes: str | None = None, disabled: bool = False) -> None:
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
         self.key_column = key_column
         self.zebra_stripes = zebra_stripes
+        self.fixed_columns = fixed_columns
+        self._cursor_column = 0
         self._data: pl.DataFrame | None = None  # the data set widths are measured on
         self._view: pl.DataFrame | None = None  # the rows shown, in order
         self._rows: pl.DataFrame | None = None  # the view's shown columns, in order
@@ -191,6 +210,17 @@ class FrameTable(ScrollView, can_focus=True):
     @property
     def cursor_row(self) -> int:
         return self._cursor_row
+
+    @property
+    def cursor_column(self) -> int:
+        return self._cursor_column
+
+    @property
+    def cursor_column_key(self) -> str | None:
+        """The key of the column under the column cursor (None without columns)."""
+        if not self._columns:
+            return None
+        return self._columns[self._cursor_column].key
 
     @property
     def cursor_key(self) -> str | None:
@@ -249,6 +279,7 @@ class FrameTable(ScrollView, can_focus=True):
             widths.append(max(self._measured[key], cell_len(column.label)))
         self._widths = widths
         self._offsets = [0, *accumulate(w + 2 * CELL_PADDING for w in widths)]
+        self._cursor_column = max(0, min(self._cursor_column, len(self._columns) - 1))
         if update:
             self._changed()
 
@@ -304,6 +335,55 @@ class FrameTable(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         self.scroll_to_cursor()
+        self.show_columns(self._cursor_column, self._cursor_column)
+
+    @property
+    def _fixed_width(self) -> int:
+        return self._offsets[min(self.fixed_columns, len(self._columns))]
+
+    def show_columns(self, first: int, last: int) -> None:
+        """Scroll sideways so that columns first..last are in view (as many as fit, the
+        last one first)."""
+        if not self._columns:
+            return
+        first, last = max(first, self.fixed_columns), min(last, len(self._columns) - 1)
+        if first > last:
+            return
+        fixed, width = self._fixed_width, self.scrollable_content_region.width
+        x = int(self.scroll_x)
+        start, end = self._offsets[first] - fixed, self._offsets[last + 1] - fixed
+        room = max(1, width - fixed)
+        if end > x + room:
+            # the first column start that shows the end: no column cut at the left edge
+            x = next((o - fixed for o in self._offsets[self.fixed_columns:]
+                      if o - fixed >= end - room), end - room)
+        if start < x:
+            x = start
+        if x != int(self.scroll_x):
+            self.scroll_to(x=max(0, x), animate=False, force=True, immediate=True)
+
+    def move_column(self, index: int) -> None:
+        """Put the column cursor on a column (clamped); ColumnHighlighted when it moved."""
+        if not self._columns:
+            return
+        new = max(0, min(index, len(self._columns) - 1))
+        old, self._cursor_column = self._cursor_column, new
+        self.show_columns(new, new)
+        if old != new:
+            self._line_cache.clear()
+            self.refresh()
+            self.post_message(self.ColumnHighlighted(self, self._columns[new].key, new))
+
+    def action_column(self, step: int) -> None:
+        index = self._cursor_column + step
+        while 0 <= index < len(self._columns) and not self._columns[index].selectable:
+            index += step
+        if 0 <= index < len(self._columns):
+            self.move_column(index)
+        elif step > 0:  # past the last column: scroll on through a wide one
+            self.scroll_right(animate=False, immediate=True)
+        else:
+            self.scroll_left(animate=False, immediate=True)
 
     def action_cursor_up(self) -> None:
         self.move_cursor(self._cursor_row - 1)
@@ -339,9 +419,14 @@ class FrameTable(ScrollView, can_focus=True):
             return
         event.stop()
         x = offset.x + int(self.scroll_x)
+        fixed = self._fixed_width
+        if offset.x < fixed:
+            x = offset.x
         if offset.y == 0:
             for index, column in enumerate(self._columns):
                 if self._offsets[index] <= x < self._offsets[index + 1]:
+                    if column.selectable:
+                        self.move_column(index)
                     self.post_message(self.HeaderSelected(self, column.key, index,
                                                           column.label))
                     break
@@ -368,17 +453,32 @@ class FrameTable(ScrollView, can_focus=True):
                 return Strip.blank(width, base)
             strip, fill = self._row_strip(row, base)
         # past the last column the line keeps its header / stripe / cursor colour
-        return strip.crop_extend(scroll_x, scroll_x + width, fill)
+        fixed = self._fixed_width
+        if not fixed:
+            return strip.crop_extend(scroll_x, scroll_x + width, fill)
+        room = max(0, width - fixed)
+        moving = strip.crop_extend(fixed + scroll_x, fixed + scroll_x + room, fill)
+        # a column cut at the left edge of the scrolled part is left blank, not shown as
+        # the tail of its numbers
+        starts = (o - fixed for o in self._offsets[self.fixed_columns:])
+        cut = min(room, next((o for o in starts if o >= scroll_x), scroll_x) - scroll_x)
+        if cut > 0:
+            moving = Strip.join([Strip.blank(cut, fill), moving.crop(cut, room)])
+        return Strip.join([strip.crop_extend(0, fixed, fill), moving]).crop_extend(
+            0, width, fill)
 
     def _header_strip(self, base: Style) -> tuple[Strip, Style]:
         style = base + self.get_component_rich_style("frame-table--header")
-        key = ("header", self._version, style)
+        key = ("header", self._version, style, self._cursor_column)
         cached = self._line_cache.get(key)
         if cached is None:
-            cells = [self._cell(column.label, width, column.justify)
-                     for column, width in zip(self._columns, self._widths, strict=True)]
-            cached = self._line_cache[key] = Strip([Segment("".join(cells), style)],
-                                                   self._offsets[-1])
+            current = style + Style(reverse=True)
+            cells = [Segment(self._cell(column.label, width, column.justify),
+                             current if index == self._cursor_column and column.selectable
+                             else style)
+                     for index, (column, width) in enumerate(
+                         zip(self._columns, self._widths, strict=True))]
+            cached = self._line_cache[key] = Strip(cells, self._offsets[-1])
         return cached, style
 
     def _row_strip(self, row: int, base: Style) -> tuple[Strip, Style]:
@@ -388,19 +488,22 @@ class FrameTable(ScrollView, can_focus=True):
         cursor = (self.get_component_rich_style("frame-table--cursor")
                   if row == self._cursor_row else None)
         fill = base + cursor if cursor is not None else base
-        key = (row, self._version, base, cursor)
+        key = (row, self._version, base, cursor, self._cursor_column)
         cached = self._line_cache.get(key)
         if cached is not None:
             return cached, fill
         assert self._rows is not None
         values = self._rows.row(row)
         segments = []
-        for column, width, slot in zip(self._columns, self._widths, self._slots, strict=True):
+        for index, (column, width, slot) in enumerate(
+                zip(self._columns, self._widths, self._slots, strict=True)):
             value = values[slot] if slot >= 0 else None
             text, cell_style = _text_of((column.format or _plain)(value))
             style = base + cell_style if cell_style is not None else base
             if cursor is not None:
                 style += cursor
+                if index == self._cursor_column:
+                    style += Style(underline=True, bold=True)
             segments.append(Segment(self._cell(text, width, column.justify), style))
         strip = self._line_cache[key] = Strip(segments, self._offsets[-1])
         return strip, fill
