@@ -27,6 +27,7 @@ BENCHES = {  # name -> (script, timeout in seconds)
     "stats": ("bench_stats.py", 300),
     "results": ("bench_results_table.py", 240),
     "engine": ("bench_engine.py", 360),
+    "servers": ("bench_servers.py", 900),
     "geometry": ("bench_geometry.py", 600),
     "rating-only": ("bench_rating_only.py", 900),
 }

@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--prompts", default="reference", help="prompt set (default: reference)")
     run.add_argument("--model", default=DEFAULT_MODEL)
     run.add_argument("--engine", choices=ENGINES, default="vllm")
-    run.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://host:8000/v1")
+    run.add_argument("--base-url", action="append",
+                     help="OpenAI-compatible server, e.g. http://host:8000/v1; give it once "
+                          "per server to spread the images over several (with failover)")
     run.add_argument("--repeats", type=whole(1, MAX_REPEATS),
                      help="answers per image and aspect (study default)")
     run.add_argument("--temperature", type=number(0, MAX_TEMPERATURE),
@@ -57,7 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="store the probabilities of the digits 1..9 at the rating")
     run.add_argument("--run", dest="run_name", help="run name (default: dataset-model-date)")
     run.add_argument("--id-column", help="id column of the human sheet")
-    run.add_argument("--tensor-parallel-size", type=whole(1, 1024), default=1)
+    run.add_argument("--tensor-parallel-size", type=whole(1, 1024), default=1,
+                     help="GPUs one model copy is split over (vllm engine)")
+    run.add_argument("--data-parallel-size", type=whole(1, 1024), default=1,
+                     help="model copies (vLLM runs them behind `vllm serve`; see README)")
+    run.add_argument("--batch-invariant", action="store_true",
+                     help="vLLM's batch-invariant kernels (VLLM_BATCH_INVARIANT=1): a "
+                          "request's answer does not depend on what it is batched with")
     run.add_argument("--max-model-len", type=whole(1))
     run.add_argument("--gpu-memory-utilization", type=number(0, 1, lo_open=True), default=0.9)
     run.add_argument("--dtype", default="auto")
@@ -71,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--progress-every", type=number(0, 86_400, lo_open=True), default=30.0,
                      metavar="S", help="when output is not a terminal (nohup, slurm): a plain "
                      "progress line every S seconds (default 30)")
+    run.add_argument("--shard", metavar="K/N",
+                     help="rate every N-th image from the K-th (0-based), e.g. a Slurm array "
+                          "task's share; join the shards with `vlmrate merge`")
     _runs_dir(run)
 
     imp = sub.add_parser("import", help="turn ratings made elsewhere into a run")
@@ -81,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--model", default="unknown", help="model that made the ratings")
     imp.add_argument("--id-column", help="id column of the human sheet")
     _runs_dir(imp)
+
+    merge = sub.add_parser("merge", help="join disjoint runs of one study (e.g. shards) into one")
+    merge.add_argument("runs", nargs="+", help="run folders or names under --runs-dir")
+    merge.add_argument("--run", dest="run_name", required=True, help="name of the new run")
+    _runs_dir(merge)
 
     stats = sub.add_parser("stats", help="every analysis of a run")
     stats.add_argument("run", help="run folder or name under ./runs")
@@ -139,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"run": "run", "import": "import_", "stats": "stats", "compare": "compare",
+COMMANDS = {"run": "run", "import": "import_", "merge": "merge", "stats": "stats",
+            "compare": "compare",
             "export": "export", "review": "review", "demo": "demo", "check": "check",
             "tui": "tui", None: "tui"}
 

@@ -8,6 +8,7 @@ import threading
 import time
 from typing import TextIO
 
+from vlmrate.engines.servers import servers_line
 from vlmrate.progress import PHASE_WORDS, Progress, clock
 
 
@@ -65,6 +66,9 @@ class PlainProgress:
         line = progress_line(progress)
         if progress.message:
             line += f" · {' '.join(progress.message.split())}"
+        servers = servers_line(progress.servers)
+        if servers:  # the openai engine's servers: which are in rotation
+            line += f" · {servers}"
         with self._lock:
             self.out.write(line + "\n")
             self.out.flush()

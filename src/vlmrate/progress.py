@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 #: Phases of a run, in the words the panels show.
@@ -46,6 +46,10 @@ class Progress:
     phase_s: float = 0.0  # time in the current phase
     running_s: float = 0.0  # time spent running (paused and loading not counted)
     at: float = 0.0  # time.monotonic() of this snapshot (clocks tick on from it)
+
+    # openai engine: one dict per server (url, up, in_flight, answered, answers_per_s,
+    # times_down, down_reason); empty for the in-process engine
+    servers: list[dict] = field(default_factory=list)
 
     def ticked(self, now: float | None = None) -> tuple[float, float]:
         """(elapsed, phase time) now: the clocks go on between snapshots while the run is

@@ -138,6 +138,13 @@ def _write(run_dir: Path, review: ReviewFile) -> None:
     write_text_atomic(path, text)
 
 
+def write_cases(run_dir: Path, cases: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """Write review.json with these cases (entries as read_review_file gives them) and no
+    view; e.g. a run merged from others."""
+    with _LOCK:
+        _write(run_dir, ReviewFile(cases=cases))
+
+
 def set_case(run_dir: Path, image_id: str, aspect: str, *, category: Any = _UNSET,
              note: Any = _UNSET, reviewer: str | None = None) -> dict[str, Any]:
     """Change the category (None: not flagged) and/or the note of one case; write the file

@@ -70,8 +70,8 @@ def make_engine(config: RunConfig, sampling: SamplingConfig, log_file: Path) -> 
     if config.engine == "openai":
         from vlmrate.engines.openai import OpenAIEngine
 
-        assert config.base_url
-        return OpenAIEngine(config.base_url, config.model, sampling, **options)
+        assert config.base_urls
+        return OpenAIEngine(config.base_urls, config.model, sampling, **options)
     from vlmrate.engines.vllm import VllmEngine
 
     return VllmEngine(config.model, sampling, log_file=log_file, **options)
@@ -143,7 +143,10 @@ class Runner:
         cfg = self.config
         cfg.validate()
         study = load_study(cfg.prompts, cfg.prompts_dir)
-        images = discover_images(cfg.dataset)
+        all_images = images = discover_images(cfg.dataset)
+        if cfg.shard is not None:  # every N-th image from the K-th (a Slurm array's task)
+            k, n = cfg.shard
+            images = images[k::n]
         if cfg.limit:
             images = images[: cfg.limit]
         dataset_dir = Path(cfg.dataset)
@@ -152,7 +155,8 @@ class Runner:
         if human_path is not None:
             human = read_human_sheet(human_path, study.aspect_names, id_column=cfg.id_column,
                                      scale=(study.scale_min, study.scale_max),
-                                     image_ids=[i.image_id for i in images])
+                                     image_ids=[i.image_id for i in (
+                                         all_images if cfg.shard is not None else images)])
         repeats = cfg.repeats_for(study)
         sampling = cfg.sampling_for(study)
         name = cfg.run_name or default_run_name(dataset_dir, cfg.model)
@@ -163,7 +167,8 @@ class Runner:
             "study": study.to_manifest(),
             **cfg.to_manifest(sampling, repeats),
             "dataset": {"path": str(dataset_dir.resolve()), "n_images": len(images),
-                        "fingerprint": fingerprint(images)},
+                        "fingerprint": fingerprint(images),
+                        **({} if cfg.shard is None else {"shard": list(cfg.shard)})},
             "human": None if human is None else {
                 "path": str(Path(human_path).resolve()), "column_map": human.column_map(),
                 "warnings": human.warnings},
@@ -324,7 +329,12 @@ class Runner:
                 except EngineUnavailable as exc:
                     raise UserError(str(exc)) from None
                 tracker.message = ""
-                await self._rate_until_done(engine, writer, tracker)
+                tracker.server_stats = getattr(engine, "server_stats", None)
+                try:
+                    await self._rate_until_done(engine, writer, tracker)
+                except EngineUnavailable as exc:  # every server is down: the rest waits
+                    tracker.message = f"{exc}; run again to rate the rest"
+                    self._failure = " ".join(tracker.message.split())
                 status = "cancelled" if self._cancel_requested.is_set() else (
                     "done" if tracker.done >= tracker.total else "failed")
                 if status == "done" and not finished_keys(self.run_dir):
@@ -447,6 +457,7 @@ class Runner:
             "latency_s": round(result.latency_s, 4), "expected_rating": expected,
             "rating_probs": probs,
             "engine_error": None if result.engine_error is None else clean(result.engine_error),
+            "server": None if result.server is None else clean(result.server),
             "time": now_iso(),
         }
 
@@ -457,7 +468,7 @@ class Runner:
             "raw_rating": None, "reason": None, "raw": None, "parse_error": None, "finish_reason": None,
             "prompt_tokens": None, "output_tokens": None, "latency_s": None,
             "expected_rating": None, "rating_probs": None,
-            "engine_error": self._redactor.text(error), "time": now_iso(),
+            "engine_error": self._redactor.text(error), "server": None, "time": now_iso(),
         }
 
 
@@ -497,6 +508,7 @@ class _Tracker:
         self.emit: Callable[[Progress], None] | None = None
         self._beat_status = ""
         self._beat_at = 0.0
+        self.server_stats: Callable[[], list[dict]] | None = None
 
     def set_status(self, status: str) -> None:
         """A new phase: timed from now, and reported at once."""
@@ -545,6 +557,7 @@ class _Tracker:
             message=self.message or self._live_notice(),
             in_flight=self.in_flight, phase_s=now - self.clock.phase_began,
             running_s=self.clock.running_s(now), at=now,
+            servers=self.server_stats() if self.server_stats else [],
         )
 
     def publish(self, record: dict | None = None) -> None:

@@ -29,9 +29,10 @@ ENGINES = ("vllm", "openai")
 #: The engine_options each engine takes (the others are ignored by that engine).
 ENGINE_OPTIONS: dict[str, frozenset[str]] = {
     "vllm": frozenset({"max_in_flight", "tensor_parallel_size", "max_model_len",
-                       "gpu_memory_utilization", "dtype", "enforce_eager", "extra"}),
+                       "gpu_memory_utilization", "dtype", "enforce_eager", "extra",
+                       "batch_invariant"}),
     "openai": frozenset({"concurrency", "timeout_s", "max_retries", "backoff_s",
-                         "api_key_env"}),
+                         "api_key_env", "cooldown_s"}),
 }
 MAX_TEMPERATURE = 2.0
 #: The answer cap of a rating-only run: `Rating: N` (at most 10 characters) and the end
@@ -132,7 +133,7 @@ class RunConfig:
     prompts: str = "reference"
     model: str = DEFAULT_MODEL
     engine: str = "vllm"
-    base_url: str | None = None
+    base_url: str | list[str] | None = None  # openai engine: one server, or several
     repeats: int | None = None
     temperature: float | None = None
     top_p: float | None = None
@@ -148,16 +149,27 @@ class RunConfig:
     engine_options: dict[str, Any] = field(default_factory=dict)
     limit: int | None = None
     prompts_dir: Path = Path("prompts")
+    shard: tuple[int, int] | None = None  # (k, n): rate every n-th image from the k-th
+
+    @property
+    def base_urls(self) -> list[str]:
+        """The openai engine's servers, in the order given (empty for none)."""
+        if not self.base_url:
+            return []
+        return [self.base_url] if isinstance(self.base_url, str) else list(self.base_url)
 
     def validate(self) -> None:
         """Check the values (not the files: Runner.prepare reads those); UserError with
         one line naming the first problem."""
         if self.engine not in ENGINES:
             raise UserError(f"unknown engine {self.engine!r} (use {' or '.join(ENGINES)})")
-        if self.base_url:
-            if not re.match(r"https?://", self.base_url):
-                raise UserError(f"base URL {_shown(self.base_url)}: must start with http:// "
-                                f"or https://")
+        if self.base_urls:
+            for url in self.base_urls:
+                if not re.match(r"https?://", url):
+                    raise UserError(f"base URL {_shown(url)}: must start with http:// "
+                                    f"or https://")
+            if len(set(self.base_urls)) != len(self.base_urls):
+                raise UserError("base URL: the same server is given twice")
         elif self.engine == "openai":
             raise UserError("the openai engine needs a base URL: --base-url "
                             "(e.g. http://host:8000/v1)")
@@ -166,6 +178,10 @@ class RunConfig:
         _positive_int(self.repeats, "repeats")
         _positive_int(self.max_tokens, "max tokens")
         _positive_int(self.limit, "limit")
+        if self.shard is not None:
+            k, n = self.shard
+            if not (isinstance(n, int) and isinstance(k, int) and 0 <= k < n):
+                raise UserError(f"shard {k}/{n}: K/N with N shards and 0 <= K < N")
         if self.temperature is not None and not 0 <= self.temperature <= MAX_TEMPERATURE:
             raise UserError(f"temperature {self.temperature}: must be between 0 and "
                             f"{MAX_TEMPERATURE:g}")
@@ -179,6 +195,26 @@ class RunConfig:
             raise UserError(f"gpu memory utilization {memory}: must be above 0 and at most 1")
         if self.run_name is not None:
             check_run_name(self.run_name)
+        self._check_parallel_options()
+
+    def _check_parallel_options(self) -> None:
+        """Data parallel or batch invariance asked of an engine that cannot do it."""
+        options = self.engine_options
+        data_parallel = options.get("data_parallel_size")
+        _positive_int(data_parallel, "data parallel size")
+        if data_parallel is not None and data_parallel > 1:
+            tp = options.get("tensor_parallel_size") or 1
+            # vLLM 0.32 refuses LLM(data_parallel_size>1) in one process ("may hang"); its
+            # data parallel replicas run behind its server, which the openai engine drives.
+            raise UserError(
+                f"data parallel size {data_parallel}: vLLM runs data parallel replicas only "
+                f"behind its server; start `vllm serve MODEL --data-parallel-size "
+                f"{data_parallel} --tensor-parallel-size {tp}` ({data_parallel * tp} GPUs) "
+                f"and rate with --engine openai --base-url http://HOST:8000/v1")
+        if options.get("batch_invariant") and self.engine != "vllm":
+            raise UserError("--batch-invariant switches the in-process vLLM engine; for "
+                            "servers start each `vllm serve` with VLLM_BATCH_INVARIANT=1 in "
+                            "its environment")
 
     # --- what the study leaves open ---------------------------------------------------
     def repeats_for(self, study: Study) -> int:
@@ -208,10 +244,9 @@ class RunConfig:
     # --- the manifest -----------------------------------------------------------------
     def to_manifest(self, sampling: SamplingConfig, repeats: int) -> dict[str, Any]:
         """The manifest's "model", "engine" (no option naming a key) and "sampling"."""
-        base_url = redact_url(self.base_url) if self.base_url else None  # no password
         return {
             "model": self.model,
-            "engine": {"name": self.engine, "base_url": base_url,
+            "engine": {"name": self.engine, **_server_fields(self.base_urls),
                        "options": {k: v for k, v in self.engine_options.items()
                                    if "key" not in k.lower()}},
             "sampling": {
@@ -266,7 +301,7 @@ class RunConfig:
             prompts=prompts if isinstance(prompts, str) and prompts else "reference",
             model=model if isinstance(model, str) and model else DEFAULT_MODEL,
             engine=engine.get("name") if engine.get("name") in ENGINES else "vllm",
-            base_url=engine.get("base_url") if isinstance(engine.get("base_url"), str) else None,
+            base_url=_recorded_servers(engine),
             repeats=number(sampling.get("repeats"), int),
             temperature=number(sampling.get("temperature"), float),
             top_p=number(sampling.get("top_p"), float),
@@ -280,4 +315,39 @@ class RunConfig:
             id_column=id_column if isinstance(id_column, str) else None,
             engine_options=dict(options) if isinstance(options, dict) else {},
             prompts_dir=Path(prompts_dir),
+            shard=_recorded_shard(section("dataset").get("shard")),
         )
+
+
+def _server_fields(urls: list[str]) -> dict[str, Any]:
+    """The manifest's record of the openai engine's servers (credentials dropped):
+    ``base_url`` (the first, as before several were possible) and ``base_urls``."""
+    shown = [redact_url(u) for u in urls]
+    return {"base_url": shown[0] if shown else None, "base_urls": shown}
+
+
+def _recorded_servers(engine: dict) -> str | list[str] | None:
+    """The servers a manifest's engine section names (one URL as a string)."""
+    urls = engine.get("base_urls")
+    if isinstance(urls, list) and urls and all(isinstance(u, str) for u in urls):
+        return urls[0] if len(urls) == 1 else list(urls)
+    url = engine.get("base_url")
+    return url if isinstance(url, str) else None
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` as (K, N); UserError with one line when it is not one."""
+    parts = text.split("/")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise UserError(f"shard {text!r}: K/N, e.g. 0/4 for the first of four shards")
+    k, n = int(parts[0]), int(parts[1])
+    if not 0 <= k < n:
+        raise UserError(f"shard {text}: K/N with N shards and 0 <= K < N")
+    return k, n
+
+
+def _recorded_shard(value: Any) -> tuple[int, int] | None:
+    if (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        return value[0], value[1]
+    return None

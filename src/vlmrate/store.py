@@ -64,6 +64,7 @@ RATINGS_SCHEMA: dict[str, Any] = {
     "expected_rating": pl.Float64,
     "rating_probs": pl.List(pl.Float64),
     "engine_error": pl.String,
+    "server": pl.String,  # the base URL that answered (openai engine); null in-process
     "time": pl.String,
 }
 RECORD_FIELDS = tuple(RATINGS_SCHEMA)

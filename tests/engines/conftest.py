@@ -183,7 +183,7 @@ class _HTTPServer(ThreadingHTTPServer):
 class FakeServer:
     """vLLM-like OpenAI server on 127.0.0.1; records what it was sent."""
 
-    def __init__(self, models: tuple[str, ...] = (MODEL, "other-model")) -> None:
+    def __init__(self, models: tuple[str, ...] = (MODEL, "other-model"), port: int = 0) -> None:
         self.models = models
         self.faults: deque[str] = deque()
         self.require_key: str | None = None  # answer 401 unless "Bearer <key>" is sent
@@ -196,7 +196,7 @@ class FakeServer:
         self.max_in_flight = 0
         self.connections: set[socket.socket] = set()
         self.lock = threading.Lock()
-        self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = _HTTPServer(("127.0.0.1", port), _Handler)
         self._httpd.owner = self
         self.port = self._httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/v1"

@@ -24,11 +24,13 @@ from vlmrate.engines.base import (
     structured_regex,
 )
 from vlmrate.engines.openai import (
+    QUEUE_PER_SERVER,
     OpenAIEngine,
     _retry_after_s,
     encode_image,
     rating_probs_from_logprobs,
 )
+from vlmrate.engines.servers import AllServersDown
 
 from .conftest import (
     ERROR_400,
@@ -370,24 +372,24 @@ async def test_unencodable_image_is_an_error_result(server: FakeServer, make_eng
 
 
 async def test_server_dies_mid_run(server: FakeServer, make_engine: EngineFactory):
+    """The only server dies: every answer it gave comes out, then AllServersDown; the
+    requests it did not answer yield nothing (they are left for resume)."""
     requests = make_requests()
     server.delay = 0.03
     engine = make_engine(concurrency=4, max_retries=2, timeout_s=2)
     await engine.start()
     results: list[RatingResult] = []
-    async for res in engine.rate(requests):
-        results.append(res)
-        if len(results) == 10:
-            await asyncio.to_thread(server.kill)
-    assert sorted(key(r.request) for r in results) == sorted(key(r) for r in requests)
-    ok = [r for r in results if r.engine_error is None]
-    failed = [r for r in results if r.engine_error is not None]
-    assert len(ok) >= 10
-    assert failed, "requests after the crash must come back as errors"
-    for res in failed:
-        assert res.engine_error is not None
-        assert " after 2 retries: " in res.engine_error, res.engine_error
-    assert any("connection refused" in (r.engine_error or "") for r in failed)
+    with pytest.raises(AllServersDown) as err:
+        async for res in engine.rate(requests):
+            results.append(res)
+            if len(results) == 10:
+                await asyncio.to_thread(server.kill)
+    assert f"cannot reach {server.url}" in str(err.value)
+    keys = [key(r.request) for r in results]
+    assert len(keys) == len(set(keys)) and 10 <= len(keys) < len(requests)
+    assert all(r.engine_error is None and r.server == server.url for r in results)
+    assert engine.server_stats()[0]["up"] is False
+    assert engine._sem is not None and engine._sem._value == engine.permits == 4 + QUEUE_PER_SERVER  # every permit returned
 
 
 # -- start / auth / info ---------------------------------------------------------------
@@ -501,7 +503,7 @@ async def test_cancel_stops_the_run(server: FakeServer, make_engine: EngineFacto
     assert time.perf_counter() - t0 < 0.95  # in-flight requests were not waited for
     assert results == []
     assert engine._runs == set()
-    assert engine._sem is not None and engine._sem._value == 4  # every permit back
+    assert engine._sem is not None and engine._sem._value == engine.permits == 4 + QUEUE_PER_SERVER  # every permit back
     assert server.chat_calls <= 4  # nothing submitted after cancel
 
 
@@ -513,7 +515,7 @@ async def test_leaving_rate_early_cleans_up(server: FakeServer, make_engine: Eng
     await gen.aclose()
     assert len(got) == 2
     assert engine._runs == set()
-    assert engine._sem is not None and engine._sem._value == 4
+    assert engine._sem is not None and engine._sem._value == engine.permits == 4 + QUEUE_PER_SERVER
     # the engine still works afterwards
     results = await collect(engine, make_requests(n_images=1, repeats=1))
     assert len(results) == 3
@@ -586,7 +588,7 @@ async def test_cancel_at_any_point_returns_every_permit(
             await asyncio.sleep(0)
         await engine.cancel()
         await asyncio.wait_for(task, 2)
-        assert engine._sem is not None and engine._sem._value == 4, steps
+        assert engine._sem is not None and engine._sem._value == engine.permits == 4 + QUEUE_PER_SERVER, steps
         assert engine._images == {}, steps
         assert engine._runs == set()
     # and it still rates afterwards

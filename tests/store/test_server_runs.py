@@ -4,9 +4,11 @@ run folder, and secrets that must never be written down."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -42,24 +44,25 @@ def test_server_dies_mid_run_then_resume_fills_the_gaps(tmp_path: Path) -> None:
     runner.on_progress = kill_after_ten
     final = asyncio.run(runner.run())
     frame = read_ratings(tmp_path / "runs/srv")
-    assert final.status == "done" and frame.height == 36  # every key has a record
-    errors = frame.filter(frame["engine_error"].is_not_null())
-    assert errors.height >= 10
-    assert errors["engine_error"].str.contains("connection").all()
-    answered_before = frame.filter(frame["engine_error"].is_null())
-    # the server is back (on another port): resume redoes exactly the failed keys
+    # the only server is down: the run stops, says so, and writes no error records
+    assert final.status == "failed" and "every server is down" in final.message
+    assert f"cannot reach {server.url}" in final.message and "run again" in final.message
+    assert 10 <= frame.height < 36 and frame["engine_error"].null_count() == frame.height
+    assert (frame["server"] == server.url).all()
+    assert final.servers[0]["up"] is False
+    # the server is back (on another port): resume does exactly the unanswered keys
     again = FakeServer()
     try:
         final = asyncio.run(openai_runner(tmp_path, again.url).run())
     finally:
         again.kill()
     assert final.status == "done"
-    assert again.chat_calls == errors.height
+    assert again.chat_calls == 36 - frame.height
     after = read_ratings(tmp_path / "runs/srv")
     assert after.height == 36 and after["engine_error"].null_count() == 36
     assert after["rating"].null_count() == 0
-    kept = after.join(answered_before, on=["image_id", "aspect", "repeat"], suffix="_b")
-    assert (kept["raw"] == kept["raw_b"]).all() and kept.height == answered_before.height
+    kept = after.join(frame, on=["image_id", "aspect", "repeat"], suffix="_b")
+    assert (kept["raw"] == kept["raw_b"]).all() and kept.height == frame.height
 
 
 def test_server_errors_are_clear_per_request(tmp_path: Path) -> None:
@@ -145,3 +148,43 @@ def test_second_process_on_the_same_run_is_refused(tmp_path: Path,
 
     keys = [(r["image_id"], r["aspect"], r["repeat"]) for r in map(json.loads, lines)]
     assert len(keys) == len(set(keys))  # nothing interleaved from a second writer
+
+
+def test_two_servers_one_dies_the_run_ends_done_with_every_answer(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    make_dataset(tmp_path, 8)
+    a, b = FakeServer(), FakeServer()
+    a.delay = b.delay = 0.05
+    killer = threading.Timer(0.6, a.kill)
+    try:
+        killer.start()
+        code = main(["run", str(tmp_path / "data"), "--engine", "openai", "--base-url", a.url,
+                     "--base-url", b.url, "--model", MODEL, "--run", "two", "--repeats", "2",
+                     "--structured", "--concurrency", "3", "--runs-dir", str(tmp_path / "runs"),
+                     "--prompts", str(PROMPTS / "reference")])
+    finally:
+        killer.cancel()
+        a.kill()
+        b.kill()
+    err = capsys.readouterr().err
+    assert code == 0, err
+    frame = read_ratings(tmp_path / "runs/two")
+    assert frame.height == 8 * 3 * 2 and frame["engine_error"].null_count() == frame.height
+    assert frame["rating"].null_count() == 0
+    assert set(frame["server"].to_list()) == {a.url, b.url}
+    manifest = json.loads((tmp_path / "runs/two" / MANIFEST).read_text())
+    assert manifest["engine"]["base_urls"] == [a.url, b.url]
+    assert manifest["status"] == "done"
+    # the plain progress lines (stderr is not a terminal) say which server is out
+    host_a, host_b = (u.split("//")[1].split("/")[0] for u in (a.url, b.url))
+    assert f"{host_a} OUT (" in err and f"{host_b} " in err
+
+
+def test_the_same_base_url_twice_is_one_clear_error(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    make_dataset(tmp_path, 1)
+    code = main(["run", str(tmp_path / "data"), "--engine", "openai", "--base-url",
+                 "http://h:1/v1", "--base-url", "http://h:1/v1", "--model", MODEL,
+                 "--runs-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2 and "the same server is given twice" in err and "Traceback" not in err

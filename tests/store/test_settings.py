@@ -240,3 +240,21 @@ def test_from_manifest_finds_the_prompt_set_from_another_folder(tmp_path: Path) 
     here = RunConfig.from_manifest(
         {**base, "study": {"name": "x", "path": str(PROMPTS / "reference")}})
     assert here.prompts == str(PROMPTS / "reference")
+
+
+def test_several_servers_go_into_the_manifest_and_come_back(tmp_path: Path) -> None:
+    from vlmrate.engines.base import SamplingConfig
+
+    urls = ["http://user:secret@gpu1:8000/v1", "http://gpu2:8000/v1"]
+    config = RunConfig(dataset=tmp_path, engine="openai", base_url=urls)
+    config.validate()
+    manifest = {"name": "r", "dataset": {"path": str(tmp_path)},
+                **config.to_manifest(SamplingConfig(), 2)}
+    assert manifest["engine"]["base_urls"] == ["http://gpu1:8000/v1", "http://gpu2:8000/v1"]
+    assert manifest["engine"]["base_url"] == "http://gpu1:8000/v1"
+    assert "secret" not in json.dumps(manifest)
+    back = RunConfig.from_manifest(manifest)
+    assert back.base_urls == ["http://gpu1:8000/v1", "http://gpu2:8000/v1"]
+    one = RunConfig.from_manifest({**manifest, "engine": {"name": "openai",
+                                                          "base_url": "http://h:1/v1"}})
+    assert one.base_url == "http://h:1/v1"  # a manifest from before several servers

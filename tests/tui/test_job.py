@@ -251,11 +251,19 @@ def test_config_from_form_checks_the_form(tmp_path: Path) -> None:
     assert config.dataset == tmp_path and config.runs_dir == runs
     assert config.prompts_dir == prompts and config.run_name == "a-b_c.1"
     assert config.human is None and config.base_url is None and config.model == DEFAULT_MODEL
+    several = config_from_form({**base, "engine": "openai",
+                                "base_url": "http://a:1/v1, http://b:2/v1"}, defaults)
+    assert several.base_urls == ["http://a:1/v1", "http://b:2/v1"]
+    one = config_from_form({**base, "engine": "openai", "base_url": " http://a:1/v1 "},
+                           defaults)
+    assert one.base_url == "http://a:1/v1"
     bad = [({"dataset": ""}, "required"), ({"repeats": "0"}, "repeats"),
            ({"repeats": "x"}, "repeats"), ({"temperature": "hot"}, "not a number"),
            ({"temperature": "5"}, "between 0 and 2"), ({"engine": "openai"}, "base URL"),
            ({"base_url": "localhost:8000"}, "http://"), ({"run_name": "a b"}, "run name"),
-           ({"run_name": ".."}, "not '.' or '..'"), ({"run_name": "x" * 300}, "too long")]
+           ({"run_name": ".."}, "not '.' or '..'"), ({"run_name": "x" * 300}, "too long"),
+           ({"base_url": "http://a:1/v1 b:2"}, "http://"),
+           ({"base_url": "http://a:1/v1, http://a:1/v1"}, "given twice")]
     for change, message in bad:
         try:
             config_from_form({**base, **change}, defaults)
@@ -274,3 +282,18 @@ def test_form_keeps_the_settings_it_does_not_show(tmp_path: Path) -> None:
     assert (config.seed, config.max_tokens, config.top_p) == (7, 64, 0.9)
     assert config.engine_options == {"max_model_len": 2048} and config.id_column == "pic"
     assert config.repeats == 2
+
+
+def test_job_counters_show_each_server_and_which_is_out(tmp_path: Path) -> None:
+    from vlmrate.progress import Progress
+    from vlmrate.tui.screens.job import _counters
+
+    servers = [{"url": "http://gpu1:8000/v1", "up": True, "answers_per_s": 3.0},
+               {"url": "http://gpu2:8000/v1", "up": False, "down_reason": "connection refused"}]
+    progress = Progress(run_dir=tmp_path, total=9, done=5, per_aspect={}, parse_failures=0,
+                        engine_errors=0, ratings_per_s=1.0, tokens_per_s=1.0, elapsed_s=1.0,
+                        eta_s=None, last_record=None, status="running", servers=servers)
+    text = _counters(progress).plain
+    assert "servers: gpu1:8000 3.0/s · gpu2:8000 OUT (connection refused)" in text
+    one = Progress(**{**progress.__dict__, "servers": servers[:1]})
+    assert "servers" not in _counters(one).plain

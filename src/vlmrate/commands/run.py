@@ -16,12 +16,13 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from vlmrate.engines.servers import servers_line
 from vlmrate.errors import UserError
 from vlmrate.plain_progress import PlainProgress
 from vlmrate.progress import Progress as RunProgress
 from vlmrate.run_summary import render_summary
 from vlmrate.runner import Runner
-from vlmrate.settings import RunConfig
+from vlmrate.settings import RunConfig, parse_shard
 from vlmrate.store import load_run
 
 
@@ -34,6 +35,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "dtype": args.dtype,
         "enforce_eager": args.enforce_eager,
     } if args.engine == "vllm" else {"concurrency": args.concurrency, "timeout_s": args.timeout}
+    options["data_parallel_size"] = args.data_parallel_size
+    if args.batch_invariant:
+        options["batch_invariant"] = True
     return RunConfig(
         dataset=args.dataset, human=args.human, prompts=args.prompts, model=args.model,
         engine=args.engine, base_url=args.base_url, repeats=args.repeats,
@@ -42,26 +46,30 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         rating_only=args.rating_only,
         run_name=args.run_name, runs_dir=args.runs_dir, id_column=args.id_column,
         engine_options={k: v for k, v in options.items() if v is not None}, limit=args.limit,
+        shard=parse_shard(args.shard) if args.shard else None,
     )
 
 
 def run_with_progress(runner: Runner, console: Console) -> RunProgress:
-    """Prepare and run, drawing a progress bar; returns the final progress."""
+    """Prepare and run, drawing a progress bar (a terminal; else run_with_plain_lines);
+    returns the final progress."""
     run_dir = runner.prepare()
     console.print(f"run folder: {run_dir}")
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        TextColumn("{task.fields[servers]}"),
         console=console, transient=False,
     ) as bar:
-        task = bar.add_task("starting", total=None, rate="")
+        task = bar.add_task("starting", total=None, rate="", servers="")
 
         def show(progress: RunProgress) -> None:
             label = progress.message or progress.status
             if progress.parse_failures or progress.engine_errors:
                 label += f" ({progress.parse_failures} unparsed, {progress.engine_errors} errors)"
             bar.update(task, total=progress.total, completed=progress.done, description=label,
-                       rate=f"{progress.ratings_per_s:.1f}/s" if progress.ratings_per_s else "")
+                       rate=f"{progress.ratings_per_s:.1f}/s" if progress.ratings_per_s else "",
+                       servers=servers_line(progress.servers))
 
         runner.on_progress = show
         return asyncio.run(runner.run())

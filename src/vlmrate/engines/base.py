@@ -71,7 +71,8 @@ class RatingRequest:
 
 @dataclass
 class RatingResult:
-    """The answer to one request. ``rating_probs`` holds one probability per scale point."""
+    """The answer to one request. ``rating_probs`` holds one probability per scale point;
+    ``server`` is the base URL that answered (None for an in-process engine)."""
 
     request: RatingRequest
     text: str
@@ -81,6 +82,7 @@ class RatingResult:
     latency_s: float
     rating_probs: list[float] | None = None
     engine_error: str | None = None
+    server: str | None = None
 
     @classmethod
     def failed(cls, request: RatingRequest, message: str, latency_s: float) -> RatingResult:

@@ -145,6 +145,7 @@ class VllmEngine:
         log_file: Path | None = None,
         extra: dict[str, Any] | None = None,
         quiet_stderr: bool = True,
+        batch_invariant: bool = False,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -159,6 +160,7 @@ class VllmEngine:
         self.log_file = Path(log_file) if log_file is not None else None
         self.extra = dict(extra or {})
         self.quiet_stderr = quiet_stderr
+        self.batch_invariant = batch_invariant
 
         self._platform: str | None = None
         self._engine_args: dict[str, Any] = {}
@@ -257,6 +259,7 @@ class VllmEngine:
             "gpu_memory_utilization": self.gpu_memory_utilization,
             "dtype": self.dtype,
             "enforce_eager": self.enforce_eager,
+            "batch_invariant": self.batch_invariant,
             "extra": {k: v for k, v in self.extra.items() if _is_plain(v)},
             "platform": self._platform,
             "engine_args": {k: v for k, v in self._engine_args.items() if _is_plain(v)},
@@ -579,7 +582,7 @@ class VllmEngine:
 
     def _create_engine(self) -> Any:
         """Import vLLM and build the engine. Runs in the engine thread."""
-        on_cpu = _prepare_environment()
+        on_cpu = _prepare_environment(self.batch_invariant)
         self._log_route.attach("vllm", logging.INFO)
         silence_library_warnings()
         try:
@@ -667,7 +670,7 @@ class VllmEngine:
         return LLMEngine.from_engine_args(engine_args)
 
 
-def _prepare_environment() -> bool:
+def _prepare_environment(batch_invariant: bool = False) -> bool:
     """Set vLLM's environment before it is imported; True when no CUDA GPU is visible."""
     quiet_environment()
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
@@ -677,10 +680,24 @@ def _prepare_environment() -> bool:
     except ImportError as exc:
         raise EngineUnavailable(INSTALL_HINT) from exc
     on_cpu = not torch.cuda.is_available()
+    if batch_invariant and on_cpu and not _other_accelerator(torch):
+        # Measured with vLLM 0.32's CPU build: its batch-invariant overrides are Triton
+        # kernels, Triton has no CPU driver, and every request fails.
+        raise EngineUnavailable(
+            "--batch-invariant needs a GPU: vLLM's batch-invariant kernels do not run on "
+            "its CPU build")
+    if batch_invariant:  # vLLM's batch-invariant kernels (read when the engine is built)
+        os.environ["VLLM_BATCH_INVARIANT"] = "1"
     if on_cpu:
         # In-process engine core: ~3 s to start instead of ~17-35 s on 2 cores.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     return on_cpu
+
+
+def _other_accelerator(torch: Any) -> bool:
+    """An Intel XPU (vLLM's batch-invariant kernels support it as well as CUDA/ROCm)."""
+    xpu = getattr(torch, "xpu", None)
+    return bool(xpu is not None and xpu.is_available())
 
 
 def engine_seed(seed: int) -> int:

@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Label, ProgressBar, RichLog, Static
 
+from vlmrate.engines.servers import servers_line
 from vlmrate.progress import PHASE_WORDS, clock
 from vlmrate.tui.jobs import Job
 from vlmrate.tui.screens.base import AppScreen
@@ -216,4 +217,7 @@ def _counters(progress: Progress, status: str | None = None) -> Text:
     text.append(f"\nparse failures {failures}", style="yellow" if failures else "")
     text.append(" · ")
     text.append(f"engine errors {errors}", style="red" if errors else "")
+    servers = servers_line(progress.servers)
+    if servers:
+        text.append(f"\n{servers}", style="red" if " OUT " in servers else "")
     return text

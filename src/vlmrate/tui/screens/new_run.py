@@ -46,6 +46,12 @@ def _text(values: dict[str, Any], key: str) -> str:
     return str(values.get(key) or "").strip()
 
 
+def _servers(text: str) -> str | list[str] | None:
+    """One base URL, or several separated by spaces or commas."""
+    urls = text.replace(",", " ").split()
+    return (urls[0] if len(urls) == 1 else urls) if urls else None
+
+
 def _whole_number(text: str, what: str) -> int | None:
     if not text:
         return None
@@ -141,7 +147,7 @@ def config_from_form(values: dict[str, Any], base: RunConfig) -> RunConfig:
         prompts=str(values.get("prompts") or "reference"),
         model=_text(values, "model") or DEFAULT_MODEL,
         engine=str(values.get("engine") or "vllm"),
-        base_url=_text(values, "base_url") or None,
+        base_url=_servers(_text(values, "base_url")),
         repeats=_whole_number(_text(values, "repeats"), "repeats"),
         temperature=_number(_text(values, "temperature"), "temperature"),
         top_p=given("top_p", _number, base.top_p),
@@ -232,7 +238,8 @@ class NewRunScreen(AppScreen):
                 [(e, e) for e in ENGINES], value=c.engine if c else "vllm", allow_blank=False,
                 id="engine", compact=True))
             yield self._field("base URL", Input(
-                (c.base_url or "") if c else "", placeholder="openai engine: http://host:8000/v1",
+                " ".join(c.base_urls) if c else "",
+                placeholder="openai engine: http://host:8000/v1 (several: a space between)",
                 id="base_url", compact=True))
             yield self._field("repeats", Input(
                 "" if c is None or c.repeats is None else str(c.repeats),

@@ -1,0 +1,18 @@
+"""`vlmrate merge RUN... --run NAME`: join disjoint runs of one study into one run."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from vlmrate.merge import merge_runs
+from vlmrate.run_summary import render_summary
+from vlmrate.store import load_run
+
+
+def main(args: argparse.Namespace) -> int:
+    run_dir = merge_runs(args.runs, args.run_name, args.runs_dir)
+    Console(stderr=True).print(f"merged {len(args.runs)} runs into {run_dir}")
+    Console().print(render_summary(load_run(run_dir)))
+    return 0

@@ -1,0 +1,139 @@
+"""Join disjoint runs of one study (e.g. the shards of a Slurm array) into one run.
+
+The runs must agree on everything that makes answers comparable: prompts (names and
+sha256), model, sampling (temperature, top_p, max_tokens, seed, repeats, structured,
+logprobs) and the rating scale. Their (image, aspect, repeat) keys must not overlap: a key
+answered twice would make the merged run depend on which answer is kept. Every record is
+copied as it is (seeds, server, times); human ratings, flags and notes come along.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import polars as pl
+
+from vlmrate.dataset import HUMAN_SCHEMA, normalise_id
+from vlmrate.errors import UserError
+from vlmrate.review import read_review_file, write_cases
+from vlmrate.store import (
+    MANIFEST,
+    RATINGS,
+    is_locked,
+    now_iso,
+    read_human,
+    read_manifest,
+    read_ratings,
+    resolve_run,
+    write_human,
+    write_manifest,
+)
+from vlmrate.versions import package_versions
+
+KEY = ["image_id", "aspect", "repeat"]
+
+
+def study_settings(manifest: dict) -> dict:
+    """What must be equal for two runs to be parts of one study."""
+    study = manifest.get("study") or {}
+    return {
+        "prompts": [(a.get("name"), a.get("sha256")) for a in study.get("aspects") or []],
+        "scale": study.get("scale"),
+        "model": manifest.get("model"),
+        "sampling": manifest.get("sampling"),
+    }
+
+
+def merge_runs(runs: list[str | Path], run_name: str, runs_dir: Path = Path("runs")) -> Path:
+    """Write runs_dir/run_name from the given runs; UserError (nothing written) when they
+    differ in settings, share a key, or one is still running."""
+    if len(runs) < 2:
+        raise UserError("merge needs two runs or more")
+    run_dirs = [resolve_run(r, runs_dir) for r in runs]
+    if len({d.resolve() for d in run_dirs}) != len(run_dirs):
+        raise UserError("merge: the same run is given twice")
+    target = Path(runs_dir) / run_name
+    if (target / MANIFEST).exists() or (target / RATINGS).exists():
+        raise UserError(f"run {target} already exists: choose another --run or remove it")
+    manifests = [read_manifest(d) for d in run_dirs]
+    for run_dir in run_dirs:
+        if is_locked(run_dir):
+            raise UserError(f"run {run_dir.name} is still running; merge it once it has stopped")
+    first = study_settings(manifests[0])
+    for run_dir, manifest in zip(run_dirs[1:], manifests[1:], strict=True):
+        settings = study_settings(manifest)
+        differ = [k for k in first if settings[k] != first[k]]
+        if differ:
+            raise UserError(f"runs {run_dirs[0].name} and {run_dir.name} differ in "
+                            f"{', '.join(differ)}: they are not parts of one study")
+    frames = [read_ratings(d) for d in run_dirs]
+    _refuse_overlaps(run_dirs, frames)
+    ratings = pl.concat(frames)
+    human = _merged_human(run_dirs, set(ratings["image_id"].to_list()))
+    reviews: dict[str, dict] = {}
+    for run_dir in run_dirs:
+        reviews.update(read_review_file(run_dir).cases)
+    manifest = {
+        **manifests[0],
+        "name": run_name,
+        "status": "done" if all(m.get("status") == "done" for m in manifests) else "failed",
+        "dataset": {
+            "path": None,
+            "n_images": ratings["image_id"].n_unique(),
+            "parts": [m.get("dataset") for m in manifests],
+        },
+        "total_jobs": sum(int(m.get("total_jobs") or 0) for m in manifests),
+        "merged_from": [{"name": m.get("name", d.name), "path": str(d.resolve()),
+                         "status": m.get("status"), "records": f.height}
+                        for d, m, f in zip(run_dirs, manifests, frames, strict=True)],
+        "versions": package_versions(),
+        "created": now_iso(),
+    }
+    manifest.pop("resumed", None)
+    humans = [m.get("human") for m in manifests]
+    if all(isinstance(h, dict) for h in humans):  # a warning of one shard alone is not one
+        manifest["human"] = {**humans[0], "warnings": [
+            w for w in humans[0].get("warnings") or []
+            if all(w in (h.get("warnings") or []) for h in humans[1:])]}
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        ratings.write_ndjson(target / RATINGS)
+        write_human(target, human)
+        if reviews:
+            write_cases(target, reviews)
+        write_manifest(target, manifest)
+    except OSError as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        raise UserError(f"{target}: cannot write the run ({exc.strerror})") from None
+    return target
+
+
+def _refuse_overlaps(run_dirs: list[Path], frames: list[pl.DataFrame]) -> None:
+    tagged = pl.concat([f.select(KEY).with_columns(pl.lit(d.name).alias("run"))
+                        for d, f in zip(run_dirs, frames, strict=True)])
+    shared = (tagged.group_by(KEY, maintain_order=True)
+              .agg(pl.col("run").unique(maintain_order=True))
+              .filter(pl.col("run").list.len() > 1))
+    if shared.height:
+        row = shared.row(0, named=True)
+        example = f"{row['image_id']} {row['aspect']} #{row['repeat']} in {', '.join(row['run'])}"
+        raise UserError(f"the runs overlap: {shared.height} (image, aspect, repeat) keys are "
+                        f"in more than one run (e.g. {example}); merge joins disjoint runs only")
+
+
+def _merged_human(run_dirs: list[Path], rated: set[str]) -> pl.DataFrame:
+    """Every run's human ratings, one row per (image, aspect). A shard keeps the sheet's
+    own id for the rows whose image it did not rate (``pic6``) and the image's id for
+    those it did (``pic006``): the same image, so the rated id wins."""
+    parts = [read_human(d) for d in run_dirs]
+    parts = [p for p in parts if p.height]
+    if not parts:
+        return pl.DataFrame(schema=HUMAN_SCHEMA)
+    frame = pl.concat(parts).with_columns(
+        pl.col("image_id").map_elements(normalise_id, return_dtype=pl.String).alias("_same"),
+        pl.col("image_id").is_in(list(rated)).alias("_rated"),
+    )
+    return (frame.sort("_rated", descending=True, maintain_order=True)
+            .unique(subset=["_same", "aspect"], keep="first", maintain_order=True)
+            .drop("_same", "_rated"))

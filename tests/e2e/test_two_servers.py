@@ -1,0 +1,153 @@
+"""Two real vLLM CPU OpenAI-compatible servers of the tiny model behind one `vlmrate run`:
+both serve, no image's answers are split across them, and killing one mid-run still ends
+the same invocation with exit 0 and every answer rated."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from vlmrate.store import RATINGS, read_manifest
+
+pytest.importorskip("vllm")
+
+pytestmark = [pytest.mark.engine]
+
+REPO = Path(__file__).resolve().parents[2]
+STARTUP_S = 600  # two CPU servers share two cores: give them time
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(model: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+    log = open(log_path, "w")  # noqa: SIM115 - the child holds it; closed with the process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
+         "--host", "127.0.0.1", "--port", str(port), "--enforce-eager",
+         "--max-model-len", "2048", "--no-enable-chunked-prefill", "--enable-prefix-caching",
+         "--kv-cache-memory-bytes", str(256 << 20)],
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+    )
+    log.close()
+    return proc, f"http://127.0.0.1:{port}/v1"
+
+
+def wait_healthy(proc: subprocess.Popen, base: str, log_path: Path, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log_path.read_text()[-3000:]
+        try:
+            if httpx.get(f"{base}/models", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    pytest.fail(f"vLLM server {base} did not become healthy in {STARTUP_S} s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def two_servers(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[list[tuple[subprocess.Popen, str]]]:
+    logs = tmp_path_factory.mktemp("server-logs")
+    servers = [start_server(tiny_model_dir, logs / f"server{i}.log") for i in (0, 1)]
+    try:
+        deadline = time.monotonic() + STARTUP_S
+        for i, (proc, base) in enumerate(servers):
+            wait_healthy(proc, base, logs / f"server{i}.log", deadline)
+        yield servers
+    finally:
+        for proc, _ in servers:
+            stop(proc)
+
+
+def vlmrate_run(model: Path, data: Path, runs: Path, name: str, urls: list[str]
+                ) -> subprocess.Popen:
+    args = ["run", str(data), "--engine", "openai", "--model", str(model), "--repeats", "2",
+            "--structured", "--max-tokens", "48", "--run", name, "--runs-dir", str(runs),
+            "--concurrency", "6", "--prompts", str(REPO / "prompts" / "reference")]
+    for url in urls:
+        args += ["--base-url", url]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+    return subprocess.Popen([sys.executable, "-m", "vlmrate.cli", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def records_of(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / RATINGS).read_text().splitlines()]
+
+
+def check_every_answer_rated(records: list[dict], n_images: int) -> None:
+    keys = [(r["image_id"], r["aspect"], r["repeat"]) for r in records]
+    assert len(keys) == len(set(keys)) == n_images * 3 * 2
+    for r in records:
+        assert r["engine_error"] is None and r["rating"] is not None, r
+
+
+def test_two_servers_share_the_images_without_splitting_one(
+        two_servers: list[tuple[subprocess.Popen, str]], tiny_model_dir: Path,
+        synthetic_dataset: Path, tmp_path: Path) -> None:
+    urls = [base for _, base in two_servers]
+    proc = vlmrate_run(tiny_model_dir, synthetic_dataset, tmp_path, "two", urls)
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err[-3000:]
+    records = records_of(tmp_path / "two")
+    check_every_answer_rated(records, 6)
+    servers_of_image: dict[str, set[str]] = defaultdict(set)
+    for r in records:
+        servers_of_image[r["image_id"]].add(r["server"])
+    assert {s for servers in servers_of_image.values() for s in servers} == set(urls)  # (a)
+    assert all(len(s) == 1 for s in servers_of_image.values()), servers_of_image  # (b)
+    assert read_manifest(tmp_path / "two")["engine"]["base_urls"] == urls
+
+
+def test_killing_one_server_mid_run_still_rates_everything(
+        two_servers: list[tuple[subprocess.Popen, str]], tiny_model_dir: Path,
+        synthetic_dataset: Path, tmp_path: Path) -> None:
+    urls = [base for _, base in two_servers]
+    victim, victim_url = two_servers[1]
+    proc = vlmrate_run(tiny_model_dir, synthetic_dataset, tmp_path, "kill", urls)
+    ratings = tmp_path / "kill" / RATINGS
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:  # kill once the victim has answered something
+        if ratings.exists() and ratings.read_bytes().count(victim_url.encode()) >= 2:
+            break
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        time.sleep(0.1)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait(30)
+    done_at_kill = ratings.read_bytes().count(b"\n")
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err[-3000:]
+    assert done_at_kill < 36, "the kill came too late to test anything"
+    records = records_of(tmp_path / "kill")
+    check_every_answer_rated(records, 6)  # (c) the same invocation rated every answer
+    after_kill = records[done_at_kill:]
+    assert after_kill and all(r["server"] == urls[0] for r in after_kill[2:])
+    assert read_manifest(tmp_path / "kill")["status"] == "done"
+    assert "OUT (" in err  # the plain progress lines said the server was out
