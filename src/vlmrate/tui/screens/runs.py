@@ -65,11 +65,19 @@ def run_detail(run: dict) -> str:
     return ""
 
 
+class RunsTable(DataTable[str]):
+    """The runs table: enter is its own key (not a screen priority binding, which would run
+    before the arrows typed just before it: "down down enter" opened the first row)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Open", id="runs.open"),
+    ]
+
+
 class RunsScreen(AppScreen):
     """The list of runs; the start of everything."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "open", "Open", id="runs.open", priority=True),
         Binding("n", "new_run", "New run", id="runs.new"),
         Binding("s", "stats", "Stats", id="runs.stats"),
         Binding("space", "mark", "Mark", id="runs.mark"),
@@ -88,7 +96,7 @@ class RunsScreen(AppScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="runs-info", classes="info")
-        table: DataTable[str] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        table = RunsTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         table.add_columns(*COLUMNS)
         yield table
         yield Footer()
