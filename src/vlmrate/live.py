@@ -108,6 +108,7 @@ class WatchedRun:
         self.engine_errors = 0
         self._arrivals: deque[tuple[float, int]] = deque()  # (seen at, output tokens)
         self._watch_began = time.monotonic()
+        self._last_rates: tuple[float, float] = (0.0, 0.0)  # answers/s, tokens/s
         self._first = True
 
     @property
@@ -153,7 +154,9 @@ class WatchedRun:
         phase_since = float(beat.get("phase_since") or 0) or None
         elapsed = wall - started if started and alive else float(beat.get("elapsed_s") or 0)
         phase_s = wall - phase_since if phase_since and alive else 0.0
-        rate, tokens_rate = self._rates(now)
+        if alive:  # once the run has stopped, its rate is the one it had when it stopped
+            self._last_rates = self._rates(now)
+        rate, tokens_rate = self._last_rates
         remaining = max(0, total - self.done)
         self.progress = Progress(
             run_dir=self.run_dir, total=total, done=self.done,

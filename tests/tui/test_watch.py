@@ -97,3 +97,40 @@ def test_watched_run_after_its_process_died(tmp_path: Path) -> None:
     assert watched.status == "interrupted" and not watched.active  # nobody holds the lock
     assert progress.done == 1 and progress.per_aspect == {"a": (1, 2), "b": (0, 2)}
     assert progress.parse_failures == 1 and progress.eta_s is None
+
+
+def test_rate_of_a_stopped_run_is_the_rate_it_had(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Once the watched run's process has stopped, the panel keeps the rate it had while
+    running instead of letting the 30 s window drain towards zero (a finished run showed
+    37.6/s where it had run at 90/s)."""
+    import vlmrate.live as live
+    from vlmrate.store import RunLock
+
+    clock = [1000.0]
+    monkeypatch.setattr(live.time, "monotonic", lambda: clock[0])
+    run_dir = tmp_path / "x"
+    run_dir.mkdir()
+    (run_dir / "manifest.json").write_text(json.dumps({
+        "name": "x", "status": "running", "total_jobs": 40, "model": "m",
+        "study": {"aspects": [{"name": "a"}]}}))
+    (run_dir / "ratings.jsonl").write_text("")
+    lock = RunLock(run_dir)
+    lock.acquire()
+    watched = WatchedRun(run_dir)
+    watched.poll()
+    with open(run_dir / "ratings.jsonl", "a") as handle:
+        for repeat in range(1, 21):
+            handle.write(json.dumps({"image_id": "i", "aspect": "a", "repeat": repeat,
+                                     "rating": 5, "output_tokens": 10}) + "\n")
+    clock[0] += 10.0
+    running = watched.poll()
+    assert running.ratings_per_s == 2.0 and running.tokens_per_s == 20.0  # 20 in 10 s
+    lock.release()
+    (run_dir / "manifest.json").write_text(json.dumps({
+        "name": "x", "status": "done", "total_jobs": 40, "model": "m",
+        "study": {"aspects": [{"name": "a"}]}}))
+    clock[0] += 25.0
+    stopped = watched.poll()
+    assert stopped.status == "done"
+    assert (stopped.ratings_per_s, stopped.tokens_per_s) == (2.0, 20.0)
+    assert stopped.eta_s is None
