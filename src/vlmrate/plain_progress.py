@@ -1,5 +1,5 @@
 """Progress as plain lines for logs (nohup, slurm, a pipe): one line every few seconds and
-one at every change of phase. No carriage returns, no escape codes: `tail -f` reads it."""
+one at every change of phase or of the servers in rotation. No carriage returns, no escape codes: `tail -f` reads it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,11 @@ from typing import TextIO
 
 from vlmrate.engines.servers import servers_line
 from vlmrate.progress import PHASE_WORDS, Progress, clock
+
+
+def servers_out(progress: Progress) -> frozenset[str]:
+    """The base URLs of the servers out of rotation in this report."""
+    return frozenset(str(s.get("url")) for s in progress.servers if not s.get("up", True))
 
 
 def progress_line(progress: Progress, now: float | None = None) -> str:
@@ -27,13 +32,15 @@ def progress_line(progress: Progress, now: float | None = None) -> str:
 
 class PlainProgress:
     """Feed it the runner's reports (any thread); it writes a line every ``every_s``
-    seconds while the run goes on, and one at every change of phase."""
+    seconds while the run goes on, and one at every change of phase or of the servers that
+    are out of rotation (a failover is news, whenever it happens)."""
 
     def __init__(self, every_s: float = 30.0, out: TextIO | None = None) -> None:
         self.every_s = every_s
         self.out = out or sys.stderr  # where the terminal's bar goes
         self._latest: Progress | None = None
         self._status = ""
+        self._out: frozenset[str] = frozenset()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._tick, name="vlmrate-progress",
@@ -50,8 +57,9 @@ class PlainProgress:
     def __call__(self, progress: Progress) -> None:
         with self._lock:
             self._latest = progress
-            changed = progress.status != self._status
-            self._status = progress.status
+            out = servers_out(progress)
+            changed = progress.status != self._status or out != self._out
+            self._status, self._out = progress.status, out
         if changed:
             self._write(progress)
 

@@ -25,7 +25,26 @@ pytest.importorskip("vllm")
 pytestmark = [pytest.mark.engine, pytest.mark.e2e]
 
 REPO = Path(__file__).resolve().parents[2]
-REPEATS = 24  # enough answers that the kill lands mid-run on a fast machine too
+REPEATS = 24
+
+
+def lines_of(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def running_lines(log: Path) -> int:
+    return sum(" running: " in line for line in log.read_text().splitlines())
+
+
+async def until(predicate, timeout: float) -> None:  # type: ignore[no-untyped-def]
+    """Poll the files every 20 ms (the app keeps running meanwhile)."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
 
 
 async def test_cli_run_watched_live_then_resumed_with_R(
@@ -55,12 +74,25 @@ async def test_cli_run_watched_live_then_resumed_with_R(
             await pilot.pause()
             watch = app.screen
             assert isinstance(watch, WatchScreen)
-            await wait_for(pilot, lambda: watch.watched.done >= 10, timeout=300)
-            first = watch.watched.done
-            await wait_for(pilot, lambda: watch.watched.done >= first + 10, timeout=120)
+            # The run is driven from here so that the kill lands mid-run however fast the
+            # machine: the process is frozen (SIGSTOP; it still holds the run lock) at known
+            # points, and the panel must catch up with the file each time.
+            await until(lambda: lines_of(ratings) >= 20, timeout=300)
+            process.send_signal(signal.SIGSTOP)
+            first = lines_of(ratings)
+            await wait_for(pilot, lambda: watch.watched.done == first, timeout=60)
+            assert watch.watched.status == "running"
+            process.send_signal(signal.SIGCONT)  # the counter goes on growing, live
+            await until(lambda: lines_of(ratings) >= min(first + 20, total - 40)
+                        and (running_lines(log) >= 3 or lines_of(ratings) >= total - 40),
+                        timeout=300)
+            process.send_signal(signal.SIGSTOP)
+            second = lines_of(ratings)
+            assert first < second < total
+            await wait_for(pilot, lambda: watch.watched.done == second, timeout=60)
             assert watch.watched.status == "running"
             counters = text_of(watch.query_one("#job-counters", Static))
-            assert re.search(rf"\b\d+/{total} done", counters)
+            assert re.search(rf"\b{second}/{total} done", counters)
             # kill the CLI run half way: it becomes "interrupted"
             process.send_signal(signal.SIGKILL)
             process.wait(30)

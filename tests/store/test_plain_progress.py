@@ -35,3 +35,29 @@ def test_no_timed_line_after_the_end() -> None:
     with PlainProgress(0.05, out):
         pass
     assert out.getvalue() == ""
+
+
+def test_a_server_going_out_or_back_is_a_line_at_once() -> None:
+    """A failover is written when it happens, not at the next timed line (a short run could
+    end before that, and the log would never say a server was out)."""
+    from vlmrate.progress import Progress
+
+    def report(up: bool) -> Progress:
+        servers = [{"url": "http://a/v1", "up": True, "answers_per_s": 2.0},
+                   {"url": "http://b/v1", "up": up, "answers_per_s": 0.0,
+                    "down_reason": "connection refused"}]
+        return Progress(run_dir=Path("."), total=10, done=3, per_aspect={}, parse_failures=0,
+                        engine_errors=0, ratings_per_s=2.0, tokens_per_s=20.0, elapsed_s=5.0,
+                        eta_s=3.5, last_record=None, status="running", servers=servers)
+
+    out = io.StringIO()
+    with PlainProgress(3600.0, out) as plain:  # no timed line during this test
+        plain(report(up=True))  # the first report: its phase is news
+        plain(report(up=True))  # nothing changed: no line
+        plain(report(up=False))
+        plain(report(up=False))
+        plain(report(up=True))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3
+    assert "OUT" not in lines[0] and "b OUT (connection refused)" in lines[1]
+    assert "OUT" not in lines[2]
