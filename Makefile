@@ -21,9 +21,10 @@ lint: $(STAMP)
 test: lint
 	$(VENV)/bin/pytest -q
 
-# the edit loop: everything but tests/e2e (no vLLM engine, no real servers, no kills)
+# the edit loop: everything but tests/e2e (no vLLM engine, no real servers, no kills),
+# spread over the machine's cores (pytest-xdist)
 test-fast: $(STAMP)
-	$(VENV)/bin/pytest -q -m "not e2e"
+	$(VENV)/bin/pytest -q -m "not e2e" -n auto
 
 demo: $(STAMP)
 	$(VENV)/bin/vlmrate demo
