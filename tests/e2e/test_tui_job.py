@@ -31,25 +31,34 @@ def tiny_factory(config: RunConfig, on_progress: Callable[[Progress], None]) -> 
                                           max_tokens=48), on_progress)
 
 
+async def start_from_the_form(pilot: Any, dataset: Path, model: Path, repeats: int,
+                              name: str, structured: bool = False) -> JobScreen:
+    """n, fill the New-run form, ctrl+s: the Job screen of the run it started."""
+    app = pilot.app
+    await pilot.pause()
+    await pilot.press("n")
+    await pilot.pause()
+    form = app.screen
+    assert isinstance(form, NewRunScreen)
+    form.query_one("#dataset").value = str(dataset)  # type: ignore[attr-defined]
+    form.query_one("#model").value = str(model)  # type: ignore[attr-defined]
+    form.query_one("#repeats").value = str(repeats)  # type: ignore[attr-defined]
+    form.query_one("#run_name").value = name  # type: ignore[attr-defined]
+    if structured:
+        form.query_one("#structured").value = True  # type: ignore[attr-defined]
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: isinstance(app.screen, JobScreen), timeout=60)
+    assert isinstance(app.screen, JobScreen)
+    return app.screen
+
+
 async def test_job_panel_tiny_model_run(tiny_model_dir: Path, synthetic_dataset: Path,
                                         tmp_path: Path) -> None:
     app = VlmrateApp(runs_dir=tmp_path / "runs", data_dir=tmp_path,
                      runner_factory=tiny_factory)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
-        await pilot.press("n")
-        await pilot.pause()
-        form = app.screen
-        assert isinstance(form, NewRunScreen)
-        form.query_one("#dataset").value = str(synthetic_dataset)  # type: ignore[attr-defined]
-        form.query_one("#model").value = str(tiny_model_dir)  # type: ignore[attr-defined]
-        form.query_one("#repeats").value = "2"  # type: ignore[attr-defined]
-        form.query_one("#run_name").value = "tiny"  # type: ignore[attr-defined]
-        form.query_one("#structured").value = True  # type: ignore[attr-defined]
-        await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, JobScreen), timeout=60)
-        screen = app.screen
-        assert isinstance(screen, JobScreen)
+        screen = await start_from_the_form(pilot, synthetic_dataset, tiny_model_dir, 2,
+                                           "tiny", structured=True)
         seen: set[int] = set()
 
         def progressed() -> bool:
@@ -87,19 +96,8 @@ async def test_pause_with_the_tiny_model_stops_writing_and_resume_completes(
         return ratings.read_bytes().count(b"\n") if ratings.exists() else 0
 
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
-        await pilot.press("n")
-        await pilot.pause()
-        form = app.screen
-        assert isinstance(form, NewRunScreen)
-        form.query_one("#dataset").value = str(synthetic_dataset)  # type: ignore[attr-defined]
-        form.query_one("#model").value = str(tiny_model_dir)  # type: ignore[attr-defined]
-        form.query_one("#repeats").value = "20"  # type: ignore[attr-defined]
-        form.query_one("#run_name").value = "pause"  # type: ignore[attr-defined]
-        await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, JobScreen), timeout=60)
-        screen = app.screen
-        assert isinstance(screen, JobScreen)
+        screen = await start_from_the_form(pilot, synthetic_dataset, tiny_model_dir, 20,
+                                           "pause")
         await wait_for(pilot, lambda: lines() >= 20, timeout=300)
         asked = time.monotonic()
         await pilot.press("p")
