@@ -149,7 +149,7 @@ def synthetic_study(n_images: int, repeats: int = 10, seed: int = 0,
 
 def imported_run(work: Path, n_images: int, repeats: int = 10, seed: int = 0) -> Path:
     """An imported run of a synthetic study (cached in ``work``); returns its folder."""
-    from vlmrate.importer import import_run
+    from vlmrate.runfolder.importer import import_run
 
     name = f"synth-{n_images}x{repeats}-s{seed}"
     runs = work / "runs"

@@ -66,7 +66,7 @@ def _dataset(work: Path, name: str, n_images: int, seed: int) -> Path:
     dest = work / "engine-data" / f"{name}-{n_images}"
     if (dest / "human.csv").is_file():
         return dest
-    from vlmrate.demo_data import build_synthetic_dataset
+    from vlmrate.inputs.demo_data import build_synthetic_dataset
 
     return build_synthetic_dataset(dest, n_images=n_images, seed=seed)
 
@@ -146,8 +146,8 @@ class SharedEngine:
 
 async def _runner_phase(engine: Any, dataset: Path, model: Path, args: argparse.Namespace,
                         name: str, shuffle: bool, collect: bool = False) -> dict[str, Any]:
-    from vlmrate.runner import Runner
-    from vlmrate.settings import RunConfig
+    from vlmrate.runfolder.settings import RunConfig
+    from vlmrate.running.runner import Runner
 
     config = RunConfig(dataset=dataset, prompts="reference", prompts_dir=PROMPTS,
                        model=str(model), engine="vllm", repeats=args.repeats,
@@ -172,11 +172,11 @@ async def _runner_phase(engine: Any, dataset: Path, model: Path, args: argparse.
 
 async def _naive_phase(engine: Any, dataset: Path, args: argparse.Namespace,
                        budget_s: float) -> dict[str, Any]:
-    from vlmrate.dataset import discover_images
     from vlmrate.engines.base import RatingRequest
-    from vlmrate.images import load_image
-    from vlmrate.store import repeat_seed
-    from vlmrate.study import load_study
+    from vlmrate.inputs.dataset import discover_images
+    from vlmrate.inputs.images import load_image
+    from vlmrate.inputs.study import load_study
+    from vlmrate.runfolder.store import repeat_seed
 
     study = load_study("reference", PROMPTS)
     root = dataset / "images"
@@ -211,7 +211,7 @@ async def _naive_phase(engine: Any, dataset: Path, args: argparse.Namespace,
 async def _bench(args: argparse.Namespace, model: Path, datasets: dict[str, Path]
                  ) -> dict[str, Any]:
     from vlmrate.engines.base import SamplingConfig
-    from vlmrate.study import load_study
+    from vlmrate.inputs.study import load_study
 
     vllm_engine = importlib.import_module("vlmrate.engines.vllm")
 
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
         import vllm  # noqa: F401 - an optional dependency: no engine benchmark without it
     except ImportError as exc:
         return finish(skipped(BENCH, "vllm", exc), args.json_out)
-    from vlmrate.tiny_model import build_tiny_llava_next
+    from vlmrate.engines.tiny_model import build_tiny_llava_next
 
     args.work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

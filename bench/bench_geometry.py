@@ -2,7 +2,7 @@
 cache cannot hold every image's prefix.
 
 The model is the tiny random-weight LLaVA-NeXT with llava-v1.6-vicuna-13b's image geometry
-(vlmrate.tiny_model.build_tiny_llava_next_real_geometry): an 800x600 image is 2,340 image
+(vlmrate.engines.tiny_model.build_tiny_llava_next_real_geometry): an 800x600 image is 2,340 image
 tokens, a prompt ~2,460 tokens. The KV cache is sized (``kv_cache_memory_bytes``, which the
 vLLM 0.32 CPU build honours like VLLM_CPU_KVCACHE_SPACE but in bytes) to hold the prefixes
 of about ``--cache-images`` images at once, fewer than the study's images — the situation of
@@ -92,9 +92,9 @@ async def _bench(args: argparse.Namespace, model: Path, datasets: dict[str, Path
     from bench_engine import _runner_phase
 
     from vlmrate.engines.base import SamplingConfig
+    from vlmrate.engines.tiny_model import REAL_MAX_MODEL_LEN
     from vlmrate.engines.vllm import VllmEngine
-    from vlmrate.study import load_study
-    from vlmrate.tiny_model import REAL_MAX_MODEL_LEN
+    from vlmrate.inputs.study import load_study
 
     study = load_study("reference", PROMPTS)
     sampling = SamplingConfig(temperature=study.temperature, top_p=study.top_p,
@@ -135,14 +135,14 @@ async def _bench(args: argparse.Namespace, model: Path, datasets: dict[str, Path
 def main(argv: list[str] | None = None) -> list[Row]:
     args = parse_args(argv, __doc__ or "", _options)
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    for module in ("vlmrate.engines.vllm", "vlmrate.preflight", "vllm"):
+    for module in ("vlmrate.engines.vllm", "vlmrate.preflight.projection", "vllm"):
         try:
             __import__(module)
         except ImportError as exc:
             return finish(skipped(BENCH, module, exc), args.json_out)
     from bench_engine import CACHE_COUNTERS, _pct, _rate
 
-    from vlmrate.tiny_model import build_tiny_llava_next_real_geometry
+    from vlmrate.engines.tiny_model import build_tiny_llava_next_real_geometry
 
     args.work.mkdir(parents=True, exist_ok=True)
     model = build_tiny_llava_next_real_geometry(args.work / "tiny-llava-next-real-geometry",

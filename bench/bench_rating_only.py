@@ -57,7 +57,7 @@ class KeptEngine:
         self.start_s = 0.0
 
     def factory(self, config: Any, sampling: Any, log_file: Path) -> Any:
-        from vlmrate.runner import make_engine
+        from vlmrate.running.runner import make_engine
 
         if self.inner is None:
             self.inner = make_engine(config, sampling, log_file)
@@ -83,9 +83,9 @@ class KeptEngine:
 
 
 async def _child(args: argparse.Namespace, model: Path, data: dict[str, Path]) -> dict:
-    from vlmrate.runner import RunConfig, Runner
-    from vlmrate.store import read_ratings
-    from vlmrate.tiny_model import TINY_ENGINE_OPTIONS
+    from vlmrate.engines.tiny_model import TINY_ENGINE_OPTIONS
+    from vlmrate.runfolder.store import read_ratings
+    from vlmrate.running.runner import RunConfig, Runner
 
     engine = KeptEngine()
     rating_only = args.mode == "rating-only"
@@ -129,8 +129,8 @@ async def _child(args: argparse.Namespace, model: Path, data: dict[str, Path]) -
 
 
 def _inputs(args: argparse.Namespace) -> tuple[Path, dict[str, Path]]:
-    from vlmrate.demo_data import build_synthetic_dataset
-    from vlmrate.tiny_model import build_tiny_llava_next
+    from vlmrate.engines.tiny_model import build_tiny_llava_next
+    from vlmrate.inputs.demo_data import build_synthetic_dataset
 
     model = build_tiny_llava_next(args.model_dir or args.work / "tiny-llava-next")
     data = {}
@@ -146,7 +146,7 @@ def _inputs(args: argparse.Namespace) -> tuple[Path, dict[str, Path]]:
 def main(argv: list[str] | None = None) -> list[Row]:
     args = parse_args(argv, __doc__ or "", _options)
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    for module in ("vlmrate.engines.vllm", "vlmrate.tiny_model", "vllm"):
+    for module in ("vlmrate.engines.vllm", "vlmrate.engines.tiny_model", "vllm"):
         try:
             __import__(module)
         except ImportError as exc:

@@ -95,8 +95,8 @@ def rate_round_robin(data: Path, runs: Path, name: str, model: Path, urls: list[
     import itertools
 
     from vlmrate.engines.openai import OpenAIEngine
-    from vlmrate.runner import Runner
-    from vlmrate.settings import RunConfig
+    from vlmrate.runfolder.settings import RunConfig
+    from vlmrate.running.runner import Runner
 
     def round_robin(config: RunConfig, sampling: object, log: Path) -> OpenAIEngine:
         engine = OpenAIEngine(config.base_urls, config.model, sampling,  # type: ignore[arg-type]
@@ -166,8 +166,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
     try:
         import vllm  # noqa: F401
 
-        from vlmrate.demo_data import build_synthetic_dataset
-        from vlmrate.tiny_model import build_tiny_llava_next
+        from vlmrate.engines.tiny_model import build_tiny_llava_next
+        from vlmrate.inputs.demo_data import build_synthetic_dataset
     except ImportError as exc:
         print(f"skipped: vllm not available ({exc})")
         return finish([Row(BENCH, "skipped: vllm not available", "", met="skipped")],

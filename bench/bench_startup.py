@@ -49,7 +49,7 @@ print(json.dumps(first))
 
 MODULES_CHILD = r"""
 import json, sys
-import vlmrate.cli, vlmrate.runner, vlmrate.commands.run, vlmrate.commands.stats
+import vlmrate.cli, vlmrate.running.runner, vlmrate.commands.run, vlmrate.commands.stats
 vlmrate.cli.build_parser()
 print(json.dumps([m for m in ("vllm", "torch", "transformers") if m in sys.modules]))
 """

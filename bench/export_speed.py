@@ -2,7 +2,7 @@
 
     PYTHONPATH=src python bench/export_speed.py [--images 20000] [--repeats 10]
 
-Builds the runs with vlmrate.importer.import_run (long CSV with ~150-character reasons)
+Builds the runs with vlmrate.runfolder.importer.import_run (long CSV with ~150-character reasons)
 in a temp folder, then times write_workbook (and, when vlmrate.stats exists, the whole
 export_run including the statistics). Until vlmrate.stats lands, the statistics inputs
 are the test suite's fakes, so only the writing is timed.
@@ -23,8 +23,8 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from tests.export.conftest import fake_per_image, fake_stats  # noqa: E402
 from vlmrate.export import export_run, write_workbook  # noqa: E402
-from vlmrate.importer import import_run  # noqa: E402
-from vlmrate.store import LoadedRun, load_run  # noqa: E402
+from vlmrate.runfolder.importer import import_run  # noqa: E402
+from vlmrate.runfolder.store import LoadedRun, load_run  # noqa: E402
 
 ASPECTS = ("relevance", "arousal", "valence")
 WORDS = ["the", "image", "shows", "a", "flooded", "street", "with", "people", "wading",

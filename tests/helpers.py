@@ -11,8 +11,8 @@ from typing import Any
 from PIL import Image
 
 from vlmrate.engines.base import RatingRequest, RatingResult
-from vlmrate.runner import Runner
-from vlmrate.settings import RunConfig
+from vlmrate.runfolder.settings import RunConfig
+from vlmrate.running.runner import Runner
 
 PROMPTS = Path(__file__).parents[1] / "prompts"
 

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 from vlmrate import __version__
+from vlmrate.commands.option_types import MAX_SEED, OneLineParser, number, whole
 from vlmrate.errors import UserError, clip
-from vlmrate.option_types import MAX_SEED, OneLineParser, number, whole
-from vlmrate.run_shapes import MAX_REPEATS
-from vlmrate.settings import DEFAULT_MODEL, ENGINES, MAX_TEMPERATURE
+from vlmrate.runfolder.settings import DEFAULT_MODEL, ENGINES, MAX_TEMPERATURE
+from vlmrate.runfolder.shapes import MAX_REPEATS
 
 BOUND = number(0, 100, lo_open=True)  # TOST bound, in scale points
 ALPHA = number(0, 0.5, lo_open=True, hi_open=True)  # the TOST interval is 1 - 2 alpha

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_run import run_args, vlmrate
-from vlmrate.store import LOG, RATINGS, read_manifest
+from vlmrate.runfolder.store import LOG, RATINGS, read_manifest
 
 pytest.importorskip("vllm")
 

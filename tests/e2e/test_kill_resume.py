@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from tests.helpers import make_dataset
-from vlmrate.store import RATINGS, read_ratings
+from vlmrate.runfolder.store import RATINGS, read_ratings
 
 ROOT = Path(__file__).parents[2]
 N_IMAGES = 6

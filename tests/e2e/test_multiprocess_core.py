@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from vlmrate.store import RATINGS, read_manifest, repeat_seed
+from vlmrate.runfolder.store import RATINGS, read_manifest, repeat_seed
 
 pytest.importorskip("vllm")
 

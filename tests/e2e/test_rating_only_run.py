@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_run import REPO, vlmrate
-from vlmrate.settings import RATING_ONLY_MAX_TOKENS
-from vlmrate.store import read_manifest, read_ratings
+from vlmrate.runfolder.settings import RATING_ONLY_MAX_TOKENS
+from vlmrate.runfolder.store import read_manifest, read_ratings
 
 pytest.importorskip("vllm")
 

@@ -16,7 +16,7 @@ import pytest
 
 from tests.preflight.anyres_formula import anyres_image_tokens
 from vlmrate.engines.base import digit_probs, rating_token_index
-from vlmrate.store import RATINGS, read_manifest
+from vlmrate.runfolder.store import RATINGS, read_manifest
 
 pytest.importorskip("vllm")
 

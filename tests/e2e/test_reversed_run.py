@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_run import REPO, vlmrate
-from vlmrate.store import read_manifest, read_ratings
+from vlmrate.runfolder.store import read_manifest, read_ratings
 
 pytest.importorskip("vllm")
 

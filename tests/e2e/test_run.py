@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from vlmrate.store import RATINGS, read_manifest, read_ratings, repeat_seed
+from vlmrate.runfolder.store import RATINGS, read_manifest, read_ratings, repeat_seed
 
 pytest.importorskip("vllm")
 

@@ -12,10 +12,10 @@ from textual.widgets import Static
 
 from tests.tui.test_job import wait_for
 from tests.tui.test_screens import text_of
-from vlmrate.progress import Progress
-from vlmrate.settings import RunConfig
-from vlmrate.store import read_manifest, read_ratings
-from vlmrate.tiny_model import TINY_ENGINE_OPTIONS
+from vlmrate.engines.tiny_model import TINY_ENGINE_OPTIONS
+from vlmrate.runfolder.settings import RunConfig
+from vlmrate.runfolder.store import read_manifest, read_ratings
+from vlmrate.running.progress import Progress
 from vlmrate.tui.app import VlmrateApp
 from vlmrate.tui.jobs import default_runner_factory
 from vlmrate.tui.screens.job import JobScreen
@@ -86,7 +86,7 @@ async def test_pause_with_the_tiny_model_stops_writing_and_resume_completes(
     import time
     from collections import Counter
 
-    from vlmrate.store import iter_records
+    from vlmrate.runfolder.store import iter_records
 
     app = VlmrateApp(runs_dir=tmp_path / "runs", data_dir=tmp_path,
                      runner_factory=tiny_factory)

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from vlmrate.store import RATINGS, read_manifest
+from vlmrate.runfolder.store import RATINGS, read_manifest
 
 pytest.importorskip("vllm")
 

@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 
 from vlmrate.engines.base import RatingRequest, RatingResult, SamplingConfig, structured_regex
-from vlmrate.tiny_model import TINY_ENGINE_OPTIONS
+from vlmrate.engines.tiny_model import TINY_ENGINE_OPTIONS
 
 pytest.importorskip("vllm")
 

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Static
 
 from tests.tui.test_job import wait_for
 from tests.tui.test_screens import settle, text_of
-from vlmrate.store import iter_records, read_manifest
+from vlmrate.runfolder.store import iter_records, read_manifest
 from vlmrate.tui.app import VlmrateApp
 from vlmrate.tui.screens.job import JobScreen
 from vlmrate.tui.screens.watch import WatchScreen

@@ -101,8 +101,8 @@ def test_import_is_light() -> None:
         """
         import sys, time
         t = time.perf_counter()
-        import vlmrate.engines.vllm, vlmrate.engines.base, vlmrate.tiny_model
-        import vlmrate.demo_data
+        import vlmrate.engines.vllm, vlmrate.engines.base, vlmrate.engines.tiny_model
+        import vlmrate.inputs.demo_data
         took = time.perf_counter() - t
         heavy = [m for m in ("vllm", "torch", "transformers", "tokenizers") if m in sys.modules]
         assert not heavy, heavy
@@ -165,7 +165,7 @@ def test_synthetic_dataset(tmp_path: Path, n: int) -> None:
 
     from PIL import Image
 
-    from vlmrate.demo_data import build_synthetic_dataset
+    from vlmrate.inputs.demo_data import build_synthetic_dataset
 
     dest = build_synthetic_dataset(tmp_path / "d", n_images=n, seed=3)
     files = sorted((dest / "images").iterdir())

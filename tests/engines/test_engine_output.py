@@ -10,12 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vlmrate.engine_output import LogRoute, output_to_log, stderr_to, tui_log_path
+from vlmrate.engines.output import LogRoute, output_to_log, stderr_to, tui_log_path
 
 CHILD = """
 import os, subprocess, sys
 from pathlib import Path
-from vlmrate.engine_output import output_to_log
+from vlmrate.engines.output import output_to_log
 with output_to_log(Path(sys.argv[1])) as log:
     assert log is not None
     os.write(1, b"noise-fd1\\n")

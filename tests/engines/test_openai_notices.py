@@ -13,7 +13,7 @@ from tests.helpers import PROMPTS, make_dataset
 from vlmrate.cli import build_parser
 from vlmrate.commands.run import config_from_args
 from vlmrate.engines.openai import OpenAIEngine
-from vlmrate.runner import Progress, Runner, make_engine
+from vlmrate.running.runner import Progress, Runner, make_engine
 
 EngineFactory = Callable[..., OpenAIEngine]
 

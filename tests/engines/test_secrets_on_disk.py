@@ -19,8 +19,8 @@ import pytest
 from tests.helpers import PROMPTS, ScriptedEngine, make_dataset
 from vlmrate.cli import main
 from vlmrate.engines.base import RatingRequest, RatingResult
-from vlmrate.runner import RunConfig, Runner
-from vlmrate.store import MANIFEST, RATINGS, load_run
+from vlmrate.runfolder.store import MANIFEST, RATINGS, load_run
+from vlmrate.running.runner import RunConfig, Runner
 
 KEY = "sk-test-0123456789abcdef"
 PASSWORD = "hunter2-secret"

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from vlmrate.store import (
+from vlmrate.runfolder.store import (
     LoadedRun,
     RatingsWriter,
     load_run,

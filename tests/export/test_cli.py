@@ -15,8 +15,8 @@ from tests.export.conftest import REPEATS, fake_per_image, fake_stats
 from vlmrate.cli import main
 from vlmrate.errors import UserError
 from vlmrate.export import ERRORS_COLUMNS, SHEETS, write_workbook
+from vlmrate.runfolder.store import LoadedRun, load_run
 from vlmrate.stats.layout import AGREEMENT, RELIABILITY, sheet_rows, value_at
-from vlmrate.store import LoadedRun, load_run
 
 
 @pytest.fixture
@@ -214,7 +214,7 @@ def test_csv_cells_never_start_a_formula(tmp_path: Path, fake_stats_module: None
     import csv as csv_module
 
     from tests.export.conftest import make_run
-    from vlmrate.store import RATINGS
+    from vlmrate.runfolder.store import RATINGS
 
     run_dir = make_run(tmp_path / "runs", "h")
     with open(run_dir / RATINGS, "a") as handle:

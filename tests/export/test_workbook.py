@@ -13,9 +13,9 @@ import pytest
 
 from tests.export.conftest import ASPECTS, N_IMAGES, NASTY, REPEATS
 from vlmrate.export import EXCEL_MAX_CHARS, SHEETS, TRUNCATED, write_workbook
+from vlmrate.runfolder.store import LoadedRun
 from vlmrate.stats.formatting import P_FORMAT, STAT_FORMAT
 from vlmrate.stats.layout import AGREEMENT, RELIABILITY, sheet_rows, value_at
-from vlmrate.store import LoadedRun
 
 # How these texts are stored in the file (ECMA-376 ST_Xstring escaping, as Excel itself
 # writes them); Excel shows the original text, openpyxl returns the stored form.
@@ -301,8 +301,8 @@ def test_rows_beyond_excel_limit_continue_on_next_sheet(
 
 def test_imported_run_with_empty_columns(tmp_path: Path) -> None:
     from tests.inputs.test_import import write_human, write_long
-    from vlmrate.importer import import_run
-    from vlmrate.store import load_run
+    from vlmrate.runfolder.importer import import_run
+    from vlmrate.runfolder.store import load_run
 
     write_long(tmp_path / "long.csv", n_images=5)
     write_human(tmp_path / "human.csv", 5)

@@ -12,9 +12,9 @@ import openpyxl
 import polars as pl
 
 from vlmrate.export import write_workbook
+from vlmrate.runfolder.store import LoadedRun
 from vlmrate.stats import analyse, to_json_dict
 from vlmrate.stats.layout import AGREEMENT, EXPECTED_LINES, sheet_rows, value_at
-from vlmrate.store import LoadedRun
 
 
 def _same(cell, want) -> bool:

@@ -8,9 +8,9 @@ import pytest
 import xlsxwriter
 from PIL import Image
 
-from vlmrate.dataset import discover_images, normalise_id, read_human_sheet
 from vlmrate.errors import UserError
-from vlmrate.study import load_study
+from vlmrate.inputs.dataset import discover_images, normalise_id, read_human_sheet
+from vlmrate.inputs.study import load_study
 
 ASPECTS = ["relevance", "arousal", "valence"]
 
@@ -99,7 +99,7 @@ def test_example_dataset_in_data_reads_as_documented() -> None:
     """data/example (described in data/README.md): every image matched, every cell kept."""
     import csv
 
-    from vlmrate.dataset import find_human_sheet
+    from vlmrate.inputs.dataset import find_human_sheet
 
     folder = Path(__file__).parents[2] / "data" / "example"
     images = discover_images(folder)

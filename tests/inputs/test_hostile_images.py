@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from tests.helpers import ScriptedEngine, make_dataset, runner_for
-from vlmrate.images import ImageProblem, load_image
-from vlmrate.store import read_ratings
+from vlmrate.inputs.images import ImageProblem, load_image
+from vlmrate.runfolder.store import read_ratings
 
 
 def _png_bomb(path: Path, width: int = 20000, height: int = 20000) -> None:
@@ -83,7 +83,7 @@ def test_unreadable_permissions(folder: Path) -> None:
     code = (
         "import os, sys\n"
         "from PIL import Image\n"
-        "from vlmrate.images import load_image, ImageProblem\n"
+        "from vlmrate.inputs.images import load_image, ImageProblem\n"
         "Image.init()\n"
         "if os.geteuid() == 0: os.setgid(65534); os.setuid(65534)  # root reads anything\n"
         "try:\n    load_image(sys.argv[1])\nexcept ImageProblem as e:\n    print(e)\n"
@@ -164,8 +164,8 @@ def test_run_completes_around_bad_images(tmp_path: Path) -> None:
 # --- issue 17: two files of one image, formula-like names, a dataset of only bad images ---
 
 def test_two_files_of_one_image_are_refused(tmp_path: Path) -> None:
-    from vlmrate.dataset import discover_images
     from vlmrate.errors import UserError
+    from vlmrate.inputs.dataset import discover_images
 
     data = make_dataset(tmp_path, n=2)
     Image.new("RGB", (4, 4)).save(data / "images" / "PIC1.jpg")  # = pic001.png
@@ -178,7 +178,7 @@ def test_formula_like_image_names_stay_text_in_the_csv(tmp_path: Path) -> None:
     import csv
 
     from vlmrate.export.tables import write_ratings_csv
-    from vlmrate.store import load_run
+    from vlmrate.runfolder.store import load_run
 
     data = make_dataset(tmp_path, n=1)
     (data / "human.csv").unlink()

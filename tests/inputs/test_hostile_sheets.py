@@ -22,8 +22,8 @@ def run_cli(tmp_path: Path, sheet: Path) -> list[str]:
 
 def prepare_only(tmp_path: Path, sheet: Path) -> dict:
     """Read a sheet the way `vlmrate run` does, without an engine."""
-    from vlmrate.runner import Runner
-    from vlmrate.settings import RunConfig
+    from vlmrate.runfolder.settings import RunConfig
+    from vlmrate.running.runner import Runner
 
     runner = Runner(RunConfig(dataset=tmp_path / "data", human=sheet, run_name="r",
                               runs_dir=tmp_path / "runs",
@@ -127,8 +127,8 @@ def test_partial_match_is_a_warning_not_an_error(tmp_path: Path) -> None:
     make_dataset(tmp_path, 3)
     sheet = tmp_path / "h.csv"
     sheet.write_text(HEADER + "\npic1,7,4,3\npic2,2,5,6\nextra9,1,1,1\n")
-    from vlmrate.runner import Runner
-    from vlmrate.settings import RunConfig
+    from vlmrate.runfolder.settings import RunConfig
+    from vlmrate.running.runner import Runner
 
     runner = Runner(RunConfig(dataset=tmp_path / "data", human=sheet, run_name="r",
                               runs_dir=tmp_path / "runs",

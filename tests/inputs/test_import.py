@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vlmrate.cli import main
-from vlmrate.store import load_run
+from vlmrate.runfolder.store import load_run
 
 ASPECTS = ["relevance", "arousal", "valence"]
 

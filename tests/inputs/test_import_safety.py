@@ -64,7 +64,7 @@ def test_full_disk_keeps_every_file(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_failing_writer_keeps_every_file(tmp_path: Path, capsys: pytest.CaptureFixture,
                                          monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     """The same promise where no tmpfs can be mounted: the manifest write fails."""
-    import vlmrate.importer
+    import vlmrate.runfolder.importer
 
     def disk_full(run_dir: Path, manifest: dict) -> None:
         (run_dir / "manifest.json").write_text("{")  # a partial file, as a full disk leaves
@@ -74,7 +74,7 @@ def test_failing_writer_keeps_every_file(tmp_path: Path, capsys: pytest.CaptureF
     runs = tmp_path / "runs"
     _populate(runs)
     before = _tree(runs)
-    monkeypatch.setattr(vlmrate.importer, "write_manifest", disk_full)
+    monkeypatch.setattr(vlmrate.runfolder.importer, "write_manifest", disk_full)
     assert main(_import(ratings, human, runs, name)) == 2
     assert "No space left on device" in _one_line_error(capsys)
     assert _tree(runs) == before
@@ -135,9 +135,9 @@ def test_folder_holding_a_run_file_is_refused(tmp_path: Path, capsys: pytest.Cap
 def test_an_import_being_written_is_not_listed(tmp_path: Path) -> None:
     """Its temp folder holds a manifest for a moment; '~' is no run-name character, so
     list_runs can skip it without hiding a run the rule allows (such as '.hidden')."""
-    from vlmrate.importer import STAGING_PREFIX
-    from vlmrate.settings import is_run_name
-    from vlmrate.store import list_runs
+    from vlmrate.runfolder.importer import STAGING_PREFIX
+    from vlmrate.runfolder.settings import is_run_name
+    from vlmrate.runfolder.store import list_runs
 
     ratings, human = _inputs(tmp_path, 3)
     runs = tmp_path / "runs"

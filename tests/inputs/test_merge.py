@@ -12,10 +12,16 @@ import pytest
 from tests.helpers import PROMPTS, ScriptedEngine, make_dataset
 from vlmrate.cli import main
 from vlmrate.errors import UserError
-from vlmrate.merge import merge_runs
-from vlmrate.runner import Runner
-from vlmrate.settings import RunConfig
-from vlmrate.store import read_human, read_manifest, read_ratings, read_review, save_review
+from vlmrate.runfolder.merge import merge_runs
+from vlmrate.runfolder.settings import RunConfig
+from vlmrate.runfolder.store import (
+    read_human,
+    read_manifest,
+    read_ratings,
+    read_review,
+    save_review,
+)
+from vlmrate.running.runner import Runner
 
 KEY = ["image_id", "aspect", "repeat"]
 SAME = [*KEY, "seed", "rating", "reason", "raw", "engine_error"]

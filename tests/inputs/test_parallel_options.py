@@ -13,8 +13,8 @@ from vlmrate.cli import build_parser, main
 from vlmrate.commands.run import config_from_args
 from vlmrate.engines.base import EngineUnavailable, SamplingConfig
 from vlmrate.engines.vllm import VllmEngine, _prepare_environment
-from vlmrate.runner import Runner
-from vlmrate.store import read_manifest
+from vlmrate.runfolder.store import read_manifest
+from vlmrate.running.runner import Runner
 
 
 def run_args(tmp_path: Path, *extra: str) -> list[str]:

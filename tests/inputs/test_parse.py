@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vlmrate.parse import (
+from vlmrate.running.parse import (
     CONFLICTING,
     EMPTY,
     NO_RATING,

@@ -13,8 +13,8 @@ import xlsxwriter
 from tests.helpers import make_dataset
 from vlmrate.cli import main
 from vlmrate.errors import UserError
-from vlmrate.importer import read_ratings_sheet
-from vlmrate.sheets import read_sheet, read_sheet_rows
+from vlmrate.inputs.sheets import read_sheet, read_sheet_rows
+from vlmrate.runfolder.importer import read_ratings_sheet
 
 PROMPTS = Path(__file__).parents[2] / "prompts" / "reference"
 HEADER = "image,relevance,arousal,valence"

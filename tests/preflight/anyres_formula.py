@@ -1,5 +1,5 @@
 """LLaVA-NeXT's anyres image-token count, written out from the paper's description for
-the tests (independently of vlmrate.preflight and of vLLM's code).
+the tests (independently of vlmrate.preflight.projection and of vLLM's code).
 
 1. Pick the grid resolution (H, W) among the pinpoints that keeps the most of the image's
    pixels when the image is scaled to fit inside it (ties: the least unused area).

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.preflight.anyres_formula import anyres_image_tokens
-from vlmrate import check_report, cli
+from vlmrate import cli
 from vlmrate.commands import check
+from vlmrate.preflight import report as check_report
 
 
 def _png(folder: Path, name: str, size: tuple[int, int]) -> None:
@@ -90,18 +91,18 @@ def test_measure_replaces_the_projection_with_the_measured_rate(
         capsys: pytest.CaptureFixture[str]) -> None:
     from types import SimpleNamespace
 
-    import vlmrate.runner
+    import vlmrate.running.runner
 
     seen = {}
 
     class FakeRunner:
-        def __init__(self, config: vlmrate.runner.RunConfig) -> None:
+        def __init__(self, config: vlmrate.running.runner.RunConfig) -> None:
             seen["config"] = config
 
         async def run(self) -> SimpleNamespace:
             return SimpleNamespace(done=9, elapsed_s=3.0, ratings_per_s=3.0, status="done")
 
-    monkeypatch.setattr(vlmrate.runner, "Runner", FakeRunner)
+    monkeypatch.setattr(vlmrate.running.runner, "Runner", FakeRunner)
     monkeypatch.setattr(check, "vllm_imports", lambda: (True, "imports"))
     assert cli.main(["check", str(dataset), "--gpu", "H100", "--measure", "--json",
                      "--repeats", "2"]) == 0

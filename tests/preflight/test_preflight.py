@@ -1,4 +1,4 @@
-"""vlmrate.preflight and model_specs: token and memory arithmetic against hand computations."""
+"""vlmrate.preflight.projection and model_specs: token and memory arithmetic against hand computations."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.preflight.anyres_formula import anyres_image_tokens
-from vlmrate.model_specs import builtin_spec, resolve_spec, spec_from_folder
-from vlmrate.preflight import (
+from vlmrate.engines.model_specs import builtin_spec, resolve_spec, spec_from_folder
+from vlmrate.preflight.projection import (
     GPU_TABLE,
     StudyShape,
     best_grid,

@@ -15,6 +15,7 @@ import pytest
 from scipy import stats as sps
 
 from vlmrate.cli import main
+from vlmrate.runfolder.store import load_run
 from vlmrate.stats import analyse
 from vlmrate.stats.compare import (
     RunFrames,
@@ -26,7 +27,6 @@ from vlmrate.stats.compare import (
     to_json_dict,
     williams_t,
 )
-from vlmrate.store import load_run
 
 ASPECTS = ["relevance", "arousal", "valence"]
 

@@ -10,8 +10,8 @@ from collections import Counter
 from pathlib import Path
 
 from tests.helpers import ScriptedEngine, make_dataset, runner_for
-from vlmrate.progress import Progress, RunClock
-from vlmrate.store import iter_records
+from vlmrate.runfolder.store import iter_records
+from vlmrate.running.progress import Progress, RunClock
 
 
 def lines(run_dir: Path) -> int:
@@ -77,7 +77,7 @@ def test_cancel_while_paused_ends_the_run(tmp_path: Path) -> None:
 
 def test_rate_looks_at_recent_running_time_only(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     now = [100.0]
-    monkeypatch.setattr("vlmrate.progress.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("vlmrate.running.progress.time.monotonic", lambda: now[0])
     clock = RunClock(window_s=10)
     now[0] = 160.0  # a minute loading the model: not in the rate
     clock.set_phase("running")

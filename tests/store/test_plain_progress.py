@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.helpers import ScriptedEngine, make_dataset, runner_for
 from vlmrate.commands.run import run_with_plain_lines
-from vlmrate.plain_progress import PlainProgress
+from vlmrate.running.progress_lines import PlainProgress
 
 
 def test_plain_lines_while_a_run_goes_on(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -40,7 +40,7 @@ def test_no_timed_line_after_the_end() -> None:
 def test_a_server_going_out_or_back_is_a_line_at_once() -> None:
     """A failover is written when it happens, not at the next timed line (a short run could
     end before that, and the log would never say a server was out)."""
-    from vlmrate.progress import Progress
+    from vlmrate.running.progress import Progress
 
     def report(up: bool) -> Progress:
         servers = [{"url": "http://a/v1", "up": True, "answers_per_s": 2.0},

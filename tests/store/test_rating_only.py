@@ -11,9 +11,9 @@ from pathlib import Path
 from tests.helpers import PROMPTS, ScriptedEngine, make_dataset, runner_for
 from tests.store.test_reversed import ProbEngine, answer_probs
 from vlmrate.engines.base import structured_regex
-from vlmrate.runner import Runner
-from vlmrate.settings import RATING_ONLY_MAX_TOKENS, RunConfig
-from vlmrate.store import read_manifest, read_ratings
+from vlmrate.runfolder.settings import RATING_ONLY_MAX_TOKENS, RunConfig
+from vlmrate.runfolder.store import read_manifest, read_ratings
+from vlmrate.running.runner import Runner
 
 
 class RatingOnlyEngine(ProbEngine):
@@ -27,7 +27,7 @@ class RatingOnlyEngine(ProbEngine):
 
 
 def test_rating_only_settings() -> None:
-    from vlmrate.study import load_study
+    from vlmrate.inputs.study import load_study
 
     study = load_study("reference", PROMPTS)
     config = RunConfig(dataset=Path("d"), rating_only=True)

@@ -13,8 +13,8 @@ import pytest
 from tests.helpers import PROMPTS, ScriptedEngine, _aiter, make_dataset, runner_for
 from vlmrate.engines.base import RatingRequest, RatingResult
 from vlmrate.errors import UserError
-from vlmrate.store import read_manifest, read_ratings
-from vlmrate.study import Aspect, Study, load_study
+from vlmrate.inputs.study import Aspect, Study, load_study
+from vlmrate.runfolder.store import read_manifest, read_ratings
 
 
 def test_mapping_of_a_reversed_aspect() -> None:

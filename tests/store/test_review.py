@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from vlmrate.cli import main
-from vlmrate.review import (
+from vlmrate.inputs.study import load_study
+from vlmrate.runfolder.review import (
     DEFAULT_CATEGORIES,
     flag_categories,
     read_review_file,
@@ -17,7 +18,6 @@ from vlmrate.review import (
     save_view,
     set_case,
 )
-from vlmrate.study import load_study
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vlmrate.cli import main
-from vlmrate.store import (
+from vlmrate.runfolder.store import (
     MANIFEST,
     RATINGS,
     REVIEW,

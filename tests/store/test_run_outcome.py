@@ -14,7 +14,7 @@ import pytest
 from tests.helpers import PROMPTS, ScriptedEngine, make_dataset, runner_for
 from vlmrate.cli import main
 from vlmrate.engines.base import RatingRequest, RatingResult
-from vlmrate.store import read_manifest
+from vlmrate.runfolder.store import read_manifest
 
 
 class RefusingEngine(ScriptedEngine):
@@ -58,10 +58,10 @@ def _cli_run(tmp_path: Path, *extra: str) -> list[str]:
 
 def test_cli_exit_1_when_every_answer_failed(tmp_path: Path, capsys: pytest.CaptureFixture,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    import vlmrate.runner
+    import vlmrate.running.runner
 
     make_dataset(tmp_path, 2)
-    monkeypatch.setattr(vlmrate.runner, "make_engine", lambda *a: RefusingEngine())
+    monkeypatch.setattr(vlmrate.running.runner, "make_engine", lambda *a: RefusingEngine())
     assert main(_cli_run(tmp_path)) == 1
     err = capsys.readouterr().err
     assert "vlmrate: run failed: every answer failed (e.g. HTTP 400" in err
@@ -112,10 +112,10 @@ def test_bad_analysis_options_exit_2(capsys: pytest.CaptureFixture, args: list[s
 
 def test_resume_with_nothing_left_says_so(tmp_path: Path, capsys: pytest.CaptureFixture,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    import vlmrate.runner
+    import vlmrate.running.runner
 
     make_dataset(tmp_path, 2)
-    monkeypatch.setattr(vlmrate.runner, "make_engine", lambda *a: ScriptedEngine())
+    monkeypatch.setattr(vlmrate.running.runner, "make_engine", lambda *a: ScriptedEngine())
     assert main(_cli_run(tmp_path)) == 0
     capsys.readouterr()
     assert main(_cli_run(tmp_path)) == 0
@@ -128,11 +128,11 @@ def test_run_without_a_human_sheet(tmp_path: Path, capsys: pytest.CaptureFixture
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Item 3: the summary read manifest["human"].get and ended every such run in a
     traceback (exit 1) after writing all ratings."""
-    import vlmrate.runner
+    import vlmrate.running.runner
 
     make_dataset(tmp_path, 2)
     (tmp_path / "data" / "human.csv").unlink()
-    monkeypatch.setattr(vlmrate.runner, "make_engine", lambda *a: ScriptedEngine())
+    monkeypatch.setattr(vlmrate.running.runner, "make_engine", lambda *a: ScriptedEngine())
     assert main(_cli_run(tmp_path)) == 0
     out, err = capsys.readouterr()
     assert "human sheet: none" in out and "Traceback" not in err

@@ -12,7 +12,7 @@ from tests.export.conftest import make_run
 from tests.helpers import ScriptedEngine, make_dataset, runner_for
 from vlmrate.cli import main
 from vlmrate.errors import UserError
-from vlmrate.store import (
+from vlmrate.runfolder.store import (
     MANIFEST,
     RATINGS,
     REVIEW,

@@ -17,7 +17,7 @@ import pytest
 from tests.helpers import ScriptedEngine, make_dataset, runner_for
 from vlmrate.engines.base import SamplingConfig
 from vlmrate.errors import UserError
-from vlmrate.store import read_manifest, read_ratings
+from vlmrate.runfolder.store import read_manifest, read_ratings
 
 
 def test_full_run_image_major(tmp_path: Path) -> None:
@@ -130,8 +130,8 @@ def test_sampling_from_study_defaults(tmp_path: Path) -> None:
 def test_engine_options_checked_before_anything_is_written(tmp_path: Path) -> None:
     make_dataset(tmp_path)
     from tests.helpers import PROMPTS
-    from vlmrate.runner import Runner
-    from vlmrate.settings import RunConfig
+    from vlmrate.runfolder.settings import RunConfig
+    from vlmrate.running.runner import Runner
 
     def config(engine: str) -> RunConfig:
         return RunConfig(dataset=tmp_path / "data", run_name="r", runs_dir=tmp_path / "runs",

@@ -16,9 +16,9 @@ import pytest
 from tests.engines.conftest import MODEL, FakeServer
 from tests.helpers import PROMPTS, make_dataset
 from vlmrate.cli import main
-from vlmrate.runner import Runner
-from vlmrate.settings import RunConfig
-from vlmrate.store import MANIFEST, load_run, read_ratings
+from vlmrate.runfolder.settings import RunConfig
+from vlmrate.runfolder.store import MANIFEST, load_run, read_ratings
+from vlmrate.running.runner import Runner
 
 ROOT = Path(__file__).parents[2]
 FAST = {"max_retries": 1, "backoff_s": 0.01, "timeout_s": 2.0, "concurrency": 4}

@@ -1,4 +1,4 @@
-"""vlmrate.settings: the run-name rule (every command, export file names), RunConfig's
+"""vlmrate.runfolder.settings: the run-name rule (every command, export file names), RunConfig's
 checks, and the manifest round trip that resuming relies on."""
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from tests.helpers import PROMPTS, ScriptedEngine, make_dataset, runner_for
 from tests.inputs.test_import import write_human, write_long
 from vlmrate.cli import main
 from vlmrate.errors import UserError
-from vlmrate.runner import Runner
-from vlmrate.settings import (
+from vlmrate.runfolder.settings import (
     RUN_NAME_MAX,
     RunConfig,
     check_run_name,
@@ -26,7 +25,8 @@ from vlmrate.settings import (
     is_run_name,
     run_dir_for,
 )
-from vlmrate.store import load_run, read_manifest
+from vlmrate.runfolder.store import load_run, read_manifest
+from vlmrate.running.runner import Runner
 
 VALID_TODAY = ["demo", "a-b_c.1", "Run.2026-01-01", ".hidden", "...", "x" * RUN_NAME_MAX,
                "Bäume_über", "répétitions"]
@@ -223,7 +223,7 @@ def test_from_manifest_survives_odd_shapes(tmp_path: Path) -> None:
 
 
 def test_settings_import_nothing_heavy() -> None:
-    code = ("import sys, vlmrate.settings, vlmrate.progress, vlmrate.cli; "
+    code = ("import sys, vlmrate.runfolder.settings, vlmrate.running.progress, vlmrate.cli; "
             "print(sorted(m for m in ('polars', 'torch', 'vllm', 'textual', 'PIL') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vlmrate.errors import UserError
-from vlmrate.store import (
+from vlmrate.runfolder.store import (
     RATINGS,
     TORN,
     RatingsWriter,
@@ -59,7 +59,7 @@ def test_torn_last_line_ignored_then_set_aside(tmp_path: Path) -> None:
 
 def test_second_writer_refused(tmp_path: Path) -> None:
     code = (
-        "import sys, time; from pathlib import Path; from vlmrate.store import RatingsWriter\n"
+        "import sys, time; from pathlib import Path; from vlmrate.runfolder.store import RatingsWriter\n"
         "w = RatingsWriter(Path(sys.argv[1])); w.open(); print('locked', flush=True);"
         " time.sleep(30)\n"
     )
@@ -96,7 +96,7 @@ def test_repeat_seed_is_stable_and_distinct() -> None:
 
 def test_parquet_copy_speeds_reload_and_follows_appends(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    import vlmrate.store as store
+    import vlmrate.runfolder.store as store
 
     monkeypatch.setattr(store, "_CACHE_MIN_NEW_BYTES", 10_000)
     with RatingsWriter(tmp_path) as writer:
@@ -120,7 +120,7 @@ def test_parquet_copy_speeds_reload_and_follows_appends(tmp_path: Path,
 
 
 def test_list_runs_tells_interrupted_from_running(tmp_path: Path) -> None:
-    from vlmrate.store import RunLock, list_runs, write_manifest
+    from vlmrate.runfolder.store import RunLock, list_runs, write_manifest
 
     for name in ("alive", "dead"):
         (tmp_path / name).mkdir()

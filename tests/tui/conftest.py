@@ -16,7 +16,7 @@ from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from vlmrate.importer import import_run
+from vlmrate.runfolder.importer import import_run
 from vlmrate.tui.app import VlmrateApp
 
 ASPECTS = ["relevance", "arousal", "valence"]

@@ -11,9 +11,9 @@ from textual.widgets import DataTable, Static, TabbedContent
 
 from tests.tui.conftest import N_IMAGES, write_human_sheet, write_ratings
 from tests.tui.test_screens import settle, text_of
-from vlmrate.importer import import_run
+from vlmrate.runfolder.importer import import_run
+from vlmrate.runfolder.store import load_run
 from vlmrate.stats.compare import RunFrames, compare, disagreements
-from vlmrate.store import load_run
 from vlmrate.tui.app import VlmrateApp
 from vlmrate.tui.screens.case import CaseScreen
 from vlmrate.tui.screens.compare import CompareScreen

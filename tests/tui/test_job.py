@@ -1,4 +1,4 @@
-"""The New run form and the Job panel, against a fake runner with vlmrate.runner's interface.
+"""The New run form and the Job panel, against a fake runner with vlmrate.running.runner's interface.
 
 (tests/tui/test_job_runner.py drives the real runner; tests/e2e/test_tui_job.py the
 real runner with vLLM and the tiny model.)
@@ -18,8 +18,8 @@ from textual.widgets import RichLog, Static
 
 from tests.tui.test_screens import settle, text_of
 from vlmrate.errors import UserError
-from vlmrate.progress import Progress
-from vlmrate.settings import DEFAULT_MODEL, RunConfig
+from vlmrate.runfolder.settings import DEFAULT_MODEL, RunConfig
+from vlmrate.running.progress import Progress
 from vlmrate.tui.app import VlmrateApp
 from vlmrate.tui.screens.job import JobScreen
 from vlmrate.tui.screens.new_run import NewRunScreen, config_from_form
@@ -285,7 +285,7 @@ def test_form_keeps_the_settings_it_does_not_show(tmp_path: Path) -> None:
 
 
 def test_job_counters_show_each_server_and_which_is_out(tmp_path: Path) -> None:
-    from vlmrate.progress import Progress
+    from vlmrate.running.progress import Progress
     from vlmrate.tui.screens.job import _counters
 
     servers = [{"url": "http://gpu1:8000/v1", "up": True, "answers_per_s": 3.0},

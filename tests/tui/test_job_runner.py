@@ -12,10 +12,10 @@ from textual.widgets import DataTable, Static
 from tests.helpers import ScriptedEngine, make_dataset
 from tests.tui.test_job import start_run, wait_for
 from tests.tui.test_screens import text_of
-from vlmrate.progress import Progress
-from vlmrate.runner import Runner
-from vlmrate.settings import RunConfig
-from vlmrate.store import read_ratings
+from vlmrate.runfolder.settings import RunConfig
+from vlmrate.runfolder.store import read_ratings
+from vlmrate.running.progress import Progress
+from vlmrate.running.runner import Runner
 from vlmrate.tui.app import VlmrateApp
 from vlmrate.tui.screens.job import JobScreen
 

@@ -13,7 +13,7 @@ from tests.engines.conftest import MODEL, FakeServer
 from tests.helpers import make_dataset
 from tests.tui.test_job import wait_for
 from tests.tui.test_screens import settle, text_of
-from vlmrate.store import read_ratings
+from vlmrate.runfolder.store import read_ratings
 from vlmrate.tui.app import VlmrateApp
 from vlmrate.tui.screens.job import JobScreen
 from vlmrate.tui.screens.new_run import NewRunScreen

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from textual.widgets import Static
 
-from vlmrate.check_report import CheckRequest, build_report, summary_line
+from vlmrate.preflight.report import CheckRequest, build_report, summary_line
 from vlmrate.tui.app import VlmrateApp
 from vlmrate.tui.screens.new_run import PROJECTION_HINT, NewRunScreen
 

@@ -16,7 +16,7 @@ from tests.helpers import ScriptedEngine, make_dataset, runner_for
 from tests.tui.test_screens import settle, text_of
 from vlmrate.engines.base import EngineUnavailable
 from vlmrate.errors import UserError
-from vlmrate.store import list_runs, read_manifest
+from vlmrate.runfolder.store import list_runs, read_manifest
 from vlmrate.tui.app import VlmrateApp
 from vlmrate.tui.screens.runs import RunsScreen, middle_cut
 

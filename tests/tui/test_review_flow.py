@@ -16,7 +16,7 @@ from textual.widgets import Input, Static
 
 from tests.tui.conftest import ASPECTS, N_IMAGES, OpenedApp, settle, text_of
 from tests.tui.test_frame_table import reference_sort
-from vlmrate.review import set_case
+from vlmrate.runfolder.review import set_case
 from vlmrate.tui.app import VlmrateApp
 from vlmrate.tui.screens.case import CaseScreen
 from vlmrate.tui.screens.results import ResultsScreen
@@ -239,7 +239,7 @@ async def test_case_shows_logprobs_finish_reasons_and_the_histogram(
     import polars as pl
 
     from tests.tui.conftest import add_logprobs
-    from vlmrate.store import read_ratings
+    from vlmrate.runfolder.store import read_ratings
 
     run_dir = workspace / "runs/study1"
     add_logprobs(run_dir)

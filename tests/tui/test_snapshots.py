@@ -15,7 +15,7 @@ import pytest
 from textual.pilot import Pilot
 
 from tests.tui.conftest import N_IMAGES, add_images, add_logprobs, settle
-from vlmrate.review import save_view, set_case
+from vlmrate.runfolder.review import save_view, set_case
 from vlmrate.tui.app import VlmrateApp
 
 SMALL, LARGE = (80, 24), (160, 48)

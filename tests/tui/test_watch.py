@@ -14,8 +14,8 @@ from textual.widgets import DataTable, Static
 from tests.helpers import make_dataset
 from tests.tui.test_job import wait_for
 from tests.tui.test_screens import settle, text_of
-from vlmrate.live import RatingsTail, WatchedRun
-from vlmrate.store import count_records, read_manifest
+from vlmrate.runfolder.store import count_records, read_manifest
+from vlmrate.running.watch import RatingsTail, WatchedRun
 from vlmrate.tui.app import VlmrateApp
 from vlmrate.tui.screens.watch import WatchScreen
 
@@ -103,8 +103,8 @@ def test_rate_of_a_stopped_run_is_the_rate_it_had(tmp_path: Path, monkeypatch) -
     """Once the watched run's process has stopped, the panel keeps the rate it had while
     running instead of letting the 30 s window drain towards zero (a finished run showed
     37.6/s where it had run at 90/s)."""
-    import vlmrate.live as live
-    from vlmrate.store import RunLock
+    import vlmrate.running.watch as live
+    from vlmrate.runfolder.store import RunLock
 
     clock = [1000.0]
     monkeypatch.setattr(live.time, "monotonic", lambda: clock[0])

@@ -1,8 +1,8 @@
 """`vlmrate check [DATASET]`: will this study fit this GPU, and how long will it take?
 
 A preflight that loads no model: GPUs (NVML/torch when present), vLLM's version, the model's
-local copy, its memory and KV arithmetic (vlmrate.model_specs), the dataset's image tokens
-and a projected study time (vlmrate.preflight). ``--measure`` rates a few images for real
+local copy, its memory and KV arithmetic (vlmrate.engines.model_specs), the dataset's image tokens
+and a projected study time (vlmrate.preflight.projection). ``--measure`` rates a few images for real
 and replaces the projected time by the measured rate.
 """
 
@@ -15,16 +15,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from vlmrate.check_report import CheckRequest
-from vlmrate.check_report import build_report as make_report
-from vlmrate.check_report import format_bytes as _bytes
-from vlmrate.check_report import format_seconds as _seconds
+from vlmrate.commands.option_types import whole
 from vlmrate.errors import UserError
-from vlmrate.hardware import vllm_imports
-from vlmrate.option_types import whole
-from vlmrate.preflight import ANSWER_TOKENS_FULL, ANSWER_TOKENS_RATING_ONLY, GPU_TABLE
-from vlmrate.run_shapes import MAX_REPEATS
-from vlmrate.settings import DEFAULT_MODEL
+from vlmrate.preflight.hardware import vllm_imports
+from vlmrate.preflight.projection import ANSWER_TOKENS_FULL, ANSWER_TOKENS_RATING_ONLY, GPU_TABLE
+from vlmrate.preflight.report import CheckRequest
+from vlmrate.preflight.report import build_report as make_report
+from vlmrate.preflight.report import format_bytes as _bytes
+from vlmrate.preflight.report import format_seconds as _seconds
+from vlmrate.runfolder.settings import DEFAULT_MODEL
+from vlmrate.runfolder.shapes import MAX_REPEATS
 
 #: Images rated by --measure.
 MEASURE_IMAGES = 3
@@ -72,7 +72,7 @@ def build_report(args: argparse.Namespace) -> dict[str, Any]:
 
 def measure(args: argparse.Namespace, repeats: int) -> dict[str, Any]:
     """Rate the first few images for real (engine start excluded) and time it."""
-    from vlmrate.runner import RunConfig, Runner
+    from vlmrate.running.runner import RunConfig, Runner
 
     if args.dataset is None:
         raise UserError("--measure needs a DATASET to rate")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from vlmrate.store import LoadedRun
+from vlmrate.runfolder.store import LoadedRun
 
 
 def warn_problems(run: LoadedRun) -> None:

@@ -4,35 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from rich.console import Console
 
 from vlmrate.errors import UserError
-from vlmrate.store import load_run
-
-
-def load_compared(specs: list[str], runs_dir: Path) -> list:
-    """RunFrames for each RUN (a folder or a name under runs_dir); ``RUN:expected`` is
-    the run's logprob expected rating as a run of its own."""
-    from vlmrate.stats.compare import EXPECTED_SUFFIX, RunFrames, expected_as_run
-
-    out = []
-    for spec in specs:
-        expected = spec.endswith(EXPECTED_SUFFIX)
-        run = load_run(spec[: -len(EXPECTED_SUFFIX)] if expected else spec, runs_dir)
-        if run.ratings.is_empty():
-            raise UserError(f"run {run.name} has no ratings yet")
-        if run.human.is_empty():
-            raise UserError(f"run {run.name} has no human ratings: nothing to compare with")
-        frames = RunFrames(run.name, run.ratings, run.human, run.aspects, run.manifest)
-        if expected:
-            try:
-                frames = expected_as_run(frames)
-            except ValueError as exc:
-                raise UserError(str(exc)) from None
-        out.append(frames)
-    return out
+from vlmrate.stats.compared_runs import load_compared
 
 
 def build(args: argparse.Namespace):

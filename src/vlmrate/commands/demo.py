@@ -12,10 +12,10 @@ from pathlib import Path
 from rich.console import Console
 
 from vlmrate.errors import UserError
-from vlmrate.run_summary import render_summary
-from vlmrate.runner import Runner
-from vlmrate.settings import RunConfig
-from vlmrate.store import load_run
+from vlmrate.runfolder.settings import RunConfig
+from vlmrate.runfolder.store import load_run
+from vlmrate.running.runner import Runner
+from vlmrate.stats.run_summary import render_summary
 
 #: Where the demo writes its synthetic dataset: data/demo in the current folder, beside
 #: runs/, so the TUI's New run form offers it too. Git-ignored.
@@ -29,7 +29,7 @@ def cache_dir() -> Path:
 
 def ensure_demo_inputs(n_images: int, console: Console) -> tuple[Path, Path]:
     """Build (once) the tiny model in the cache folder and the synthetic dataset."""
-    from vlmrate.tiny_model import build_tiny_llava_next
+    from vlmrate.engines.tiny_model import build_tiny_llava_next
 
     model_dir = cache_dir() / "tiny-llava-next"
     if not (model_dir / "config.json").is_file():
@@ -43,7 +43,7 @@ def ensure_demo_dataset(n_images: int, console: Console) -> Path:
 
     A data/demo that the demo did not write is never touched (one clear error instead).
     """
-    from vlmrate.demo_data import build_synthetic_dataset, is_synthetic_dataset
+    from vlmrate.inputs.demo_data import build_synthetic_dataset, is_synthetic_dataset
 
     data_dir = DEMO_DATASET
     if data_dir.is_dir() and any(data_dir.iterdir()) and not is_synthetic_dataset(data_dir):
@@ -63,7 +63,7 @@ def _image_count(data_dir: Path) -> int:
 
 def main(args: argparse.Namespace) -> int:
     from vlmrate.commands.run import run_with_progress
-    from vlmrate.tiny_model import TINY_ENGINE_OPTIONS
+    from vlmrate.engines.tiny_model import TINY_ENGINE_OPTIONS
 
     console = Console(stderr=True)
     model_dir, data_dir = ensure_demo_inputs(args.images, console)

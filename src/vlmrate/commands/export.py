@@ -10,7 +10,7 @@ from pathlib import Path
 from vlmrate.commands.common import warn_problems
 from vlmrate.errors import UserError
 from vlmrate.export import export_run
-from vlmrate.store import load_run
+from vlmrate.runfolder.store import load_run
 
 
 def main(args: argparse.Namespace) -> int:

@@ -6,9 +6,9 @@ import argparse
 
 from rich.console import Console
 
-from vlmrate.importer import import_run
-from vlmrate.run_summary import render_summary
-from vlmrate.store import load_run
+from vlmrate.runfolder.importer import import_run
+from vlmrate.runfolder.store import load_run
+from vlmrate.stats.run_summary import render_summary
 
 
 def main(args: argparse.Namespace) -> int:

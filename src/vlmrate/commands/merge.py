@@ -6,9 +6,9 @@ import argparse
 
 from rich.console import Console
 
-from vlmrate.merge import merge_runs
-from vlmrate.run_summary import render_summary
-from vlmrate.store import load_run
+from vlmrate.runfolder.merge import merge_runs
+from vlmrate.runfolder.store import load_run
+from vlmrate.stats.run_summary import render_summary
 
 
 def main(args: argparse.Namespace) -> int:

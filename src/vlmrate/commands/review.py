@@ -9,8 +9,8 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from vlmrate.review import read_review_file, review_rows
-from vlmrate.store import resolve_run
+from vlmrate.runfolder.review import read_review_file, review_rows
+from vlmrate.runfolder.store import resolve_run
 
 
 def main(args: argparse.Namespace) -> int:

@@ -18,12 +18,12 @@ from rich.progress import (
 
 from vlmrate.engines.servers import servers_line
 from vlmrate.errors import UserError
-from vlmrate.plain_progress import PlainProgress
-from vlmrate.progress import Progress as RunProgress
-from vlmrate.run_summary import render_summary
-from vlmrate.runner import Runner
-from vlmrate.settings import RunConfig, parse_shard
-from vlmrate.store import load_run
+from vlmrate.runfolder.settings import RunConfig, parse_shard
+from vlmrate.runfolder.store import load_run
+from vlmrate.running.progress import Progress as RunProgress
+from vlmrate.running.progress_lines import PlainProgress
+from vlmrate.running.runner import Runner
+from vlmrate.stats.run_summary import render_summary
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:

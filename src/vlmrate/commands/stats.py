@@ -9,8 +9,8 @@ from rich.console import Console
 
 from vlmrate.commands.common import warn_problems
 from vlmrate.errors import UserError
-from vlmrate.run_summary import partial_note
-from vlmrate.store import load_run
+from vlmrate.runfolder.store import load_run
+from vlmrate.stats.run_summary import partial_note
 
 
 def main(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ def _prepare_terminal_images() -> str:
 
 def launch(runs_dir: Path, open_run: Path | None = None) -> int:
     """Run the app on runs_dir (optionally opening one run's Results first)."""
-    from vlmrate.engine_output import output_to_log, tui_log_path
+    from vlmrate.engines.output import output_to_log, tui_log_path
     from vlmrate.tui.app import VlmrateApp
 
     image_mode = _prepare_terminal_images()

@@ -28,13 +28,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from vlmrate.engine_output import (
-    LogRoute,
-    quiet_environment,
-    silence_library_warnings,
-    stderr_back_to_terminal,
-    stderr_to,
-)
 from vlmrate.engines.base import (
     EngineUnavailable,
     RatingRequest,
@@ -43,6 +36,13 @@ from vlmrate.engines.base import (
     digit_probs,
     rating_token_index,
     structured_regex,
+)
+from vlmrate.engines.output import (
+    LogRoute,
+    quiet_environment,
+    silence_library_warnings,
+    stderr_back_to_terminal,
+    stderr_to,
 )
 
 __all__ = ["INSTALL_HINT", "SEED_MODULUS", "VllmEngine", "engine_seed", "model_load_running"]
@@ -109,7 +109,7 @@ _Command = _AddRequest | _AbortRequests | _Stop
 
 def _configured_max_len(model: str) -> int | None:
     """The context length in a local checkpoint's config (None when not on this machine)."""
-    from vlmrate.model_specs import local_model_dir, spec_from_folder
+    from vlmrate.engines.model_specs import local_model_dir, spec_from_folder
 
     folder = local_model_dir(model)
     return spec_from_folder(folder, model).max_model_len if folder is not None else None

@@ -24,7 +24,7 @@ from vlmrate.export.sheets import (
 from vlmrate.export.tables import write_ratings_csv, write_ratings_parquet
 from vlmrate.export.target import check_target, companion_path, default_path
 from vlmrate.export.xlsx_writer import EXCEL_MAX_CHARS, TRUNCATED, excel_text
-from vlmrate.store import LoadedRun
+from vlmrate.runfolder.store import LoadedRun
 
 __all__ = [
     "ERRORS_COLUMNS",

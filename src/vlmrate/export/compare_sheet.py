@@ -21,8 +21,8 @@ from xlsxwriter.worksheet import Worksheet
 from vlmrate.export.sheets import summary_sheet
 from vlmrate.export.target import atomic_output, check_target
 from vlmrate.export.xlsx_writer import WORKBOOK_OPTIONS, Formats, header, put
+from vlmrate.runfolder.store import LoadedRun
 from vlmrate.stats.compare import RUN_COLUMNS, Comparison, best_runs
-from vlmrate.store import LoadedRun
 
 SHEET = "Compare"
 RUN_FACTS: list[tuple[str, str, str]] = [  # header, key of run_facts, format kind

@@ -31,7 +31,7 @@ from vlmrate.export.xlsx_writer import (
     header,
     put,
 )
-from vlmrate.run_summary import partial_note, run_counts
+from vlmrate.runfolder.store import LoadedRun
 from vlmrate.stats.layout import (
     AGREEMENT,
     EXPECTED_LINES,
@@ -43,7 +43,7 @@ from vlmrate.stats.layout import (
     value_at,
 )
 from vlmrate.stats.layout import label as fill_label
-from vlmrate.store import LoadedRun
+from vlmrate.stats.run_summary import partial_note, run_counts
 
 SHEETS = ("Summary", "Ratings", "PerImage", "Reliability", "Agreement", "ErrorsByK",
           "CrossByK", "Cases", "Answers")
@@ -362,7 +362,7 @@ def _answers_text(frame: pl.DataFrame) -> str:
 
 
 def _review_cells(entry: dict) -> dict:
-    """The review columns of a Cases row (an entry of vlmrate.review's shape, or {})."""
+    """The review columns of a Cases row (an entry of vlmrate.runfolder.review's shape, or {})."""
     return {"flagged": bool(entry.get("flagged")), "category": entry.get("category") or "",
             "reviewer": entry.get("reviewer") or "", "note": entry.get("note") or ""}
 

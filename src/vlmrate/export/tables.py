@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from vlmrate.export.target import atomic_output, check_target
-from vlmrate.store import LoadedRun
+from vlmrate.runfolder.store import LoadedRun
 
 
 def answers_order(run: LoadedRun) -> pl.DataFrame:

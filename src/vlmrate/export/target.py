@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO
 
 from vlmrate.errors import UserError, clip
-from vlmrate.store import LoadedRun
+from vlmrate.runfolder.store import LoadedRun
 
 
 def default_path(run: LoadedRun) -> Path:

@@ -1,5 +1,5 @@
-"""The Textual app: Runs -> Job -> Results -> Case / Stats (see DESIGN.md, "TUI").
-
-Modules here import nothing heavy at import time: polars, the statistics, the runner and
-the image renderer are imported inside workers or when their screen opens.
+"""The terminal UI (Textual): app.py with one stylesheet, screens/ (runs, new run, job,
+watch, results, case, stats, compare, help), widgets/, data.py (loading a run for the
+screens), jobs.py (a run in a worker thread), filter_expr.py (the Results filter).
+The screens call ``stats``, ``export`` and ``runfolder``; they compute nothing of their own.
 """

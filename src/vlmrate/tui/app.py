@@ -21,7 +21,7 @@ from vlmrate.tui.jobs import Job, RunnerFactory, default_runner_factory
 from vlmrate.tui.palette import ScreenActionsProvider
 
 if TYPE_CHECKING:
-    from vlmrate.settings import RunConfig
+    from vlmrate.runfolder.settings import RunConfig
     from vlmrate.tui.data import RunData
     from vlmrate.tui.screens.case import CaseScreen
 

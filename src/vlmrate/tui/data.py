@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import polars as pl
 
+    from vlmrate.runfolder.store import LoadedRun
     from vlmrate.stats import StudyStats
-    from vlmrate.store import LoadedRun
 
 def fmt(value: Any, digits: int = 2) -> str:
     """A number for a table cell; missing or NaN values as an em dash."""
@@ -146,7 +146,7 @@ class RunData:
         return self.run.review
 
     def image_path(self, image_id: str) -> Path | None:
-        from vlmrate.dataset import normalise_id
+        from vlmrate.inputs.dataset import normalise_id
 
         return self.images.get(normalise_id(image_id))
 
@@ -176,8 +176,8 @@ class RunData:
 
 
 def _images_of(manifest: dict) -> tuple[dict[str, Path], str]:
-    from vlmrate.dataset import discover_images, normalise_id
     from vlmrate.errors import UserError
+    from vlmrate.inputs.dataset import discover_images, normalise_id
 
     folder = (manifest.get("dataset") or {}).get("path")
     if not folder:
@@ -191,9 +191,9 @@ def _images_of(manifest: dict) -> tuple[dict[str, Path], str]:
 
 def load_run_data(run_path: Path) -> RunData:
     """Load a run folder and its per-image table. Runs in a thread worker."""
-    from vlmrate.review import flag_categories, read_review_file
+    from vlmrate.runfolder.review import flag_categories, read_review_file
+    from vlmrate.runfolder.store import load_run
     from vlmrate.stats import per_image
-    from vlmrate.store import load_run
 
     run = load_run(run_path)
     review = read_review_file(run.path)

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from vlmrate.progress import Progress
-    from vlmrate.settings import RunConfig
+    from vlmrate.runfolder.settings import RunConfig
+    from vlmrate.running.progress import Progress
 
 ACTIVE = ("starting", "running", "pausing", "paused", "cancelling")
 FAILED_KEPT = 5
@@ -24,7 +24,7 @@ LOG_KEPT = 500
 
 
 class RunnerLike(Protocol):
-    """vlmrate.runner.Runner as the TUI uses it."""
+    """vlmrate.running.runner.Runner as the TUI uses it."""
 
     def prepare(self) -> Path: ...
     async def run(self) -> Progress: ...
@@ -38,8 +38,8 @@ RunnerFactory = Callable[["RunConfig", Callable[["Progress"], None]], RunnerLike
 
 def default_runner_factory(config: RunConfig, on_progress: Callable[[Progress], None]
                            ) -> RunnerLike:
-    """vlmrate.runner.Runner for the New run form's settings."""
-    from vlmrate.runner import Runner
+    """vlmrate.running.runner.Runner for the New run form's settings."""
+    from vlmrate.running.runner import Runner
 
     return Runner(config, on_progress=on_progress)
 

@@ -4,7 +4,7 @@ Each answer is a full-width block: repeat, rating, finish reason, the expected r
 the probabilities of 1..9 when the run has logprobs, and the reason wrapped to the width.
 n/p walk the Results order (with its filter), N/P the flagged cases in it; f flags with a
 category, e edits the note (several lines): both written to review.json at once
-(vlmrate.review). c copies the current answer's reason, C the whole case, as text to the
+(vlmrate.runfolder.review). c copies the current answer's reason, C the whole case, as text to the
 clipboard (OSC 52: works over SSH and inside tmux). z shows the image on the whole screen.
 """
 
@@ -345,7 +345,7 @@ class CaseScreen(AppScreen):
 
     async def _change(self, image_id: str, aspect: str, **change: Any) -> None:
         """Apply a change to the review in memory, show it, and write review.json."""
-        from vlmrate.review import normalise_entry, reviewer_name
+        from vlmrate.runfolder.review import normalise_entry, reviewer_name
 
         entry = dict(self.data.entry(image_id, aspect)) or normalise_entry({}) or {}
         entry.update(change)
@@ -361,7 +361,7 @@ class CaseScreen(AppScreen):
 
     @work(thread=True, group="review", exit_on_error=False)
     def save(self, image_id: str, aspect: str, **change: Any) -> None:
-        from vlmrate.review import set_case
+        from vlmrate.runfolder.review import set_case
 
         try:
             set_case(self.data.run.path, image_id, aspect, **change)

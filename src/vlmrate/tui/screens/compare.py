@@ -68,9 +68,9 @@ class CompareScreen(AppScreen):
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
     def load(self) -> None:
-        from vlmrate.commands.compare import load_compared
         from vlmrate.errors import UserError
         from vlmrate.stats.compare import compare
+        from vlmrate.stats.compared_runs import load_compared
 
         try:
             runs = load_compared([str(p) for p in self.run_paths], self.vapp.runs_dir)

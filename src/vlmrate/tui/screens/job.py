@@ -12,12 +12,12 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Label, ProgressBar, RichLog, Static
 
 from vlmrate.engines.servers import servers_line
-from vlmrate.progress import PHASE_WORDS, clock
+from vlmrate.running.progress import PHASE_WORDS, clock
 from vlmrate.tui.jobs import Job
 from vlmrate.tui.screens.base import AppScreen
 
 if TYPE_CHECKING:
-    from vlmrate.progress import Progress
+    from vlmrate.running.progress import Progress
 
 REFRESH_S = 0.25
 

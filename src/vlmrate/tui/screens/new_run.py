@@ -25,13 +25,13 @@ from textual.widgets import (
 )
 
 from vlmrate.errors import UserError
-from vlmrate.settings import DEFAULT_MODEL, ENGINES, RunConfig
+from vlmrate.runfolder.settings import DEFAULT_MODEL, ENGINES, RunConfig
 from vlmrate.tui.jobs import Job
 from vlmrate.tui.screens.base import AppScreen
 
 
 def _prompt_sets(prompts_dir: Path) -> list[str]:
-    from vlmrate.study import PACKAGE_ROOT, prompt_sets
+    from vlmrate.inputs.study import PACKAGE_ROOT, prompt_sets
 
     return sorted(set(prompt_sets(prompts_dir)) | set(prompt_sets(PACKAGE_ROOT / "prompts")))
 
@@ -108,7 +108,7 @@ PROJECTION_DELAY_S = 0.6
 
 def projection_text(values: dict[str, Any], prompts_dir: Path) -> str:
     """The `vlmrate check` projection of the form's values, as one line (errors included)."""
-    from vlmrate.check_report import CheckRequest, build_report, summary_line
+    from vlmrate.preflight.report import CheckRequest, build_report, summary_line
 
     dataset = _text(values, "dataset")
     if not dataset:

@@ -19,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Footer, Header, Input, Static
 
-from vlmrate.run_summary import partial_note
+from vlmrate.stats.run_summary import partial_note
 from vlmrate.tui.data import RunData, fmt
 from vlmrate.tui.screens.base import AppScreen
 from vlmrate.tui.widgets.frame_table import Column, FrameTable
@@ -295,7 +295,7 @@ class ResultsScreen(AppScreen):
         """Save sort, filter, aspect and cursor in the run's review.json."""
         if self.data is None:
             return
-        from vlmrate.review import save_view
+        from vlmrate.runfolder.review import save_view
 
         view = {"aspect": self.focus_aspect if self.focus_aspect != ALL else "",
                 "sort": self.sort_column or "", "descending": self.descending,

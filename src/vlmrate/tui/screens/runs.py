@@ -16,7 +16,7 @@ from vlmrate.errors import UserError
 from vlmrate.tui.screens.base import AppScreen
 
 if TYPE_CHECKING:
-    from vlmrate.settings import RunConfig
+    from vlmrate.runfolder.settings import RunConfig
 
 COLUMNS = ("name", "status", "progress", "created", "model", "dataset")
 #: Widest the name column gets; longer names are cut in the middle (start and end stay).
@@ -122,7 +122,7 @@ class RunsScreen(AppScreen):
 
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
     def load_runs(self) -> None:
-        from vlmrate.store import list_runs
+        from vlmrate.runfolder.store import list_runs
 
         try:
             runs = list_runs(self.vapp.runs_dir)
@@ -261,8 +261,8 @@ class RunsScreen(AppScreen):
     def _config_of(self, run: dict, what: str) -> RunConfig | None:
         """The settings in the run's manifest (None, with a notification, when there are
         none to use)."""
-        from vlmrate.settings import RunConfig
-        from vlmrate.store import read_manifest
+        from vlmrate.runfolder.settings import RunConfig
+        from vlmrate.runfolder.store import read_manifest
 
         run_dir = Path(run["path"])
         try:

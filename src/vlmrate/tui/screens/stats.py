@@ -22,14 +22,14 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
-from vlmrate.run_summary import partial_note
+from vlmrate.stats.run_summary import partial_note
 from vlmrate.tui.data import StatsData, column_values, fmt, paired_values
 from vlmrate.tui.screens.base import AppScreen
 from vlmrate.tui.widgets import charts
 from vlmrate.tui.widgets.charts import Chart
 
 if TYPE_CHECKING:
-    from vlmrate.store import LoadedRun
+    from vlmrate.runfolder.store import LoadedRun
 
 TABS = (("summary", "Summary"), ("byk", "By k"), ("cross", "Cross"), ("sd", "SD"),
         ("d", "d"), ("ba", "Bland–Altman"), ("scatter", "Scatter"))
@@ -180,7 +180,7 @@ class StatsScreen(AppScreen):
 
     @work(thread=True, exclusive=True, group="stats", exit_on_error=False)
     def load(self) -> None:
-        from vlmrate.store import load_run
+        from vlmrate.runfolder.store import load_run
         from vlmrate.tui.data import load_stats
 
         try:

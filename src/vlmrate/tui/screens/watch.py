@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from textual.binding import Binding, BindingType
 
-from vlmrate.live import WatchedRun
+from vlmrate.running.watch import WatchedRun
 from vlmrate.tui.screens.job import JobScreen
 
 POLL_S = 1.0

@@ -9,7 +9,7 @@ import time
 from typing import TextIO
 
 from vlmrate.engines.servers import servers_line
-from vlmrate.progress import PHASE_WORDS, Progress, clock
+from vlmrate.running.progress import PHASE_WORDS, Progress, clock
 
 
 def servers_out(progress: Progress) -> frozenset[str]:

@@ -33,7 +33,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vlmrate.model_specs import ModelSpec
+from vlmrate.engines.model_specs import ModelSpec
 
 #: Tokens of the chat template around one prompt (BOS, "USER:", "\n", "ASSISTANT:").
 TEMPLATE_TOKENS = 10

@@ -17,14 +17,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from vlmrate.dataset import (
-    HumanSheet,
-    ImageEntry,
-    discover_images,
-    find_human_sheet,
-    fingerprint,
-    read_human_sheet,
-)
 from vlmrate.engines.base import (
     Engine,
     EngineUnavailable,
@@ -33,12 +25,19 @@ from vlmrate.engines.base import (
     SamplingConfig,
 )
 from vlmrate.errors import UserError
-from vlmrate.images import ImageProblem, load_image
-from vlmrate.parse import parse_answer
-from vlmrate.progress import Progress, RunClock
+from vlmrate.inputs.dataset import (
+    HumanSheet,
+    ImageEntry,
+    discover_images,
+    find_human_sheet,
+    fingerprint,
+    read_human_sheet,
+)
+from vlmrate.inputs.images import ImageProblem, load_image
+from vlmrate.inputs.study import Study, load_study
 from vlmrate.redact import DEFAULT_API_KEY_ENV, Redactor
-from vlmrate.settings import RunConfig, default_run_name, run_dir_for
-from vlmrate.store import (
+from vlmrate.runfolder.settings import RunConfig, default_run_name, run_dir_for
+from vlmrate.runfolder.store import (
     LOG,
     MANIFEST,
     RatingsWriter,
@@ -52,7 +51,8 @@ from vlmrate.store import (
     write_human,
     write_manifest,
 )
-from vlmrate.study import Study, load_study
+from vlmrate.running.parse import parse_answer
+from vlmrate.running.progress import Progress, RunClock
 from vlmrate.versions import package_versions
 
 __all__ = ["Progress", "RunConfig", "Runner", "make_engine"]
@@ -568,7 +568,7 @@ class _Tracker:
             self.emit(snapshot)
 
     def _beat(self, snapshot: Progress) -> None:
-        """The heartbeat watchers of other processes read (vlmrate.live)."""
+        """The heartbeat watchers of other processes read (vlmrate.running.watch)."""
         self._beat_status, self._beat_at = snapshot.status, snapshot.at
         wall = time.time()
         with contextlib.suppress(OSError):

@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from vlmrate.errors import UserError, clip, clip_list
-from vlmrate.sheets import is_missing, read_sheet
+from vlmrate.inputs.sheets import is_missing, read_sheet
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 ID_COLUMN_NAMES = ("image_id", "imageid", "image", "img", "id", "picture", "pic", "filename",

@@ -1,8 +1,8 @@
 """The preflight report behind `vlmrate check` and the New-run form's projection.
 
 Assembles, without loading a model: the visible GPUs, vLLM's version, the model's local
-copy and shape (vlmrate.model_specs), the dataset's image sizes and the prompts' token
-counts, and the memory/time projection of vlmrate.preflight, as one JSON-able dict.
+copy and shape (vlmrate.engines.model_specs), the dataset's image sizes and the prompts' token
+counts, and the memory/time projection of vlmrate.preflight.projection, as one JSON-able dict.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vlmrate.engines.model_specs import BUILTIN_SPECS, folder_size, local_model_dir, resolve_spec
 from vlmrate.errors import UserError
-from vlmrate.hardware import visible_gpus, vllm_version
-from vlmrate.model_specs import BUILTIN_SPECS, folder_size, local_model_dir, resolve_spec
-from vlmrate.preflight import (
+from vlmrate.preflight.hardware import visible_gpus, vllm_version
+from vlmrate.preflight.projection import (
     ANSWER_TOKENS_FULL,
     ANSWER_TOKENS_RATING_ONLY,
     GPU_TABLE,
@@ -24,7 +24,7 @@ from vlmrate.preflight import (
     gpu_spec,
     project,
 )
-from vlmrate.settings import DEFAULT_MODEL
+from vlmrate.runfolder.settings import DEFAULT_MODEL
 
 #: The reference study, projected when no DATASET is given: 320 images of 800x600.
 REFERENCE_IMAGES = 320
@@ -50,7 +50,7 @@ class CheckRequest:
 def _image_sizes(dataset: Path) -> tuple[list[tuple[int, int]], list[str]]:
     from PIL import Image
 
-    from vlmrate.dataset import discover_images
+    from vlmrate.inputs.dataset import discover_images
 
     sizes, unreadable = [], []
     for entry in discover_images(dataset):
@@ -93,7 +93,7 @@ def _target_gpu(name: str | None, gpus: list[Any]) -> tuple[Any, str]:
 
 def build_report(req: CheckRequest) -> dict[str, Any]:
     """The preflight report of ``req`` as one JSON-able dict (UserError for bad input)."""
-    from vlmrate.study import load_study
+    from vlmrate.inputs.study import load_study
 
     if req.repeats is not None and req.repeats < 1:
         raise UserError("--repeats must be at least 1")

@@ -22,7 +22,7 @@ from vlmrate.errors import UserError
 from vlmrate.redact import redact_url
 
 if TYPE_CHECKING:
-    from vlmrate.study import Study
+    from vlmrate.inputs.study import Study
 
 DEFAULT_MODEL = "llava-hf/llava-v1.6-vicuna-13b-hf"
 ENGINES = ("vllm", "openai")

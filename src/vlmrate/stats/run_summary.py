@@ -7,8 +7,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from vlmrate.runfolder.store import LoadedRun
 from vlmrate.stats.frames import error_counts
-from vlmrate.store import LoadedRun
 
 
 def run_counts(run: LoadedRun) -> dict:

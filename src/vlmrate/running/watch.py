@@ -14,14 +14,14 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vlmrate.progress import RATE_WINDOW_S, Progress
-from vlmrate.store import (
+from vlmrate.runfolder.store import (
     HEARTBEAT,
     MANIFEST,
     RATINGS,
     is_locked,
     manifest_aspects,
 )
+from vlmrate.running.progress import RATE_WINDOW_S, Progress
 
 #: Records the live panel keeps for its log and its failure list.
 RECENT_KEPT = 500

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import polars as pl
 
-from vlmrate.dataset import HUMAN_SCHEMA, normalise_id
 from vlmrate.errors import UserError
-from vlmrate.review import read_review_file, write_cases
-from vlmrate.store import (
+from vlmrate.inputs.dataset import HUMAN_SCHEMA, normalise_id
+from vlmrate.runfolder.review import read_review_file, write_cases
+from vlmrate.runfolder.store import (
     MANIFEST,
     RATINGS,
     is_locked,

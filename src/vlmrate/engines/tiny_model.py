@@ -211,7 +211,7 @@ _TOY = _TinySpec(
     kind="toy", version=TINY_MODEL_VERSION, image_size=IMAGE_SIZE, patch_size=PATCH_SIZE,
     grid_pinpoints=GRID_PINPOINTS, vision_hidden=64, vision_layers=2, text_hidden=128,
     max_len=2048, llama_tokenizer=False,
-    readme="Tiny random-weight LLaVA-NeXT built by vlmrate.tiny_model for tests and the demo.\n",
+    readme="Tiny random-weight LLaVA-NeXT built by vlmrate.engines.tiny_model for tests and the demo.\n",
 )
 
 #: The geometry of llava-hf/llava-v1.6-vicuna-13b-hf at tiny width. Every value that shapes
@@ -231,7 +231,7 @@ _REAL = _TinySpec(
     llama_tokenizer=True,  # real: Llama SentencePiece (byte fallback, split digits)
     readme="Tiny random-weight LLaVA-NeXT with the image geometry of "
            "llava-v1.6-vicuna-13b (336-px tiles, patch 14, anyres), built by "
-           "vlmrate.tiny_model for the geometry tests and bench/.\n",
+           "vlmrate.engines.tiny_model for the geometry tests and bench/.\n",
 )
 
 

@@ -21,17 +21,17 @@ from pathlib import Path
 
 import polars as pl
 
-from vlmrate.dataset import (
+from vlmrate.errors import UserError, clip, clip_list
+from vlmrate.inputs.dataset import (
     SAME_ID_RULE,
     HumanSheet,
     find_id_column,
     first_id_clash,
     read_human_sheet,
 )
-from vlmrate.errors import UserError, clip, clip_list
-from vlmrate.settings import run_dir_for
-from vlmrate.sheets import Sheet, is_missing, read_sheet
-from vlmrate.store import (
+from vlmrate.inputs.sheets import Sheet, is_missing, read_sheet
+from vlmrate.runfolder.settings import run_dir_for
+from vlmrate.runfolder.store import (
     HUMAN,
     MANIFEST,
     RATINGS,

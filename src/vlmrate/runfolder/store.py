@@ -24,17 +24,17 @@ from typing import IO, Any
 
 import polars as pl
 
-from vlmrate.dataset import HUMAN_SCHEMA
 from vlmrate.errors import UserError, clip
-from vlmrate.files import now_iso, write_text_atomic
+from vlmrate.inputs.dataset import HUMAN_SCHEMA
 from vlmrate.redact import DEFAULT_API_KEY_ENV, Redactor
-from vlmrate.run_shapes import (
+from vlmrate.runfolder.files import now_iso, write_text_atomic
+from vlmrate.runfolder.settings import is_run_name, run_dir_for
+from vlmrate.runfolder.shapes import (
     MAX_REPEATS,
     check_manifest,
     json_kind,
     strict_record,
 )
-from vlmrate.settings import is_run_name, run_dir_for
 
 MANIFEST = "manifest.json"
 RATINGS = "ratings.jsonl"
@@ -441,12 +441,12 @@ def read_ratings_counted(run_dir: Path) -> tuple[pl.DataFrame, int]:
     return frame, broken
 
 
-# --- review.json: flags and notes per (image_id, aspect); vlmrate.review owns the format ---
+# --- review.json: flags and notes per (image_id, aspect); vlmrate.runfolder.review owns the format ---
 
 def read_review_checked(run_dir: Path) -> tuple[dict[str, dict[str, dict]], list[str]]:
     """read_review's cases and what was set aside (unreadable file, entries of the wrong
-    shape): vlmrate.review reads and checks the file."""
-    from vlmrate.review import read_review_file
+    shape): vlmrate.runfolder.review reads and checks the file."""
+    from vlmrate.runfolder.review import read_review_file
 
     review = read_review_file(run_dir)
     return review.cases, review.problems
@@ -454,8 +454,8 @@ def read_review_checked(run_dir: Path) -> tuple[dict[str, dict[str, dict]], list
 
 def read_review(run_dir: Path) -> dict[str, dict[str, dict]]:
     """{image_id: {aspect: {"category", "flagged", "note", "reviewer", "time"}}}; entries of
-    the wrong shape are left out (vlmrate.review.parse_review)."""
-    from vlmrate.review import read_review_file
+    the wrong shape are left out (vlmrate.runfolder.review.parse_review)."""
+    from vlmrate.runfolder.review import read_review_file
 
     return read_review_file(run_dir).cases
 
@@ -464,7 +464,7 @@ def save_review(run_dir: Path, image_id: str, aspect: str, *, flagged: bool | No
                 note: str | None = None, category: str | None = None) -> dict:
     """Set the flag (a category; ``flagged=True`` alone: the first default category) and/or
     the note of one case and write review.json at once (atomically)."""
-    from vlmrate.review import DEFAULT_CATEGORIES, set_case
+    from vlmrate.runfolder.review import DEFAULT_CATEGORIES, set_case
 
     change: dict[str, Any] = {}
     if category is not None or flagged is not None:
@@ -476,7 +476,7 @@ def save_review(run_dir: Path, image_id: str, aspect: str, *, flagged: bool | No
 
 
 def review_frame(run_dir: Path) -> pl.DataFrame:
-    from vlmrate.review import review_rows
+    from vlmrate.runfolder.review import review_rows
 
     schema = {"image_id": pl.String, "aspect": pl.String, "flagged": pl.Boolean,
               "category": pl.String, "note": pl.String, "reviewer": pl.String,

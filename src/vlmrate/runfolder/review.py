@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlmrate.files import now_iso, write_text_atomic
+from vlmrate.runfolder.files import now_iso, write_text_atomic
 
 REVIEW = "review.json"
 VERSION = 2

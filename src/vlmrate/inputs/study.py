@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vlmrate.errors import UserError
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_ROOT = Path(__file__).resolve().parents[3]
 
 
 @dataclass(frozen=True, slots=True)
