@@ -1,4 +1,4 @@
-"""Test-suite layout: tests/<subsystem>/ mirrors src/vlmrate/; tests/e2e/ holds the slow tests.
+"""Test-suite layout: tests/<package>/ mirrors src/vlmrate/<package>/; tests/e2e/ holds the slow tests.
 
 Every test under tests/e2e/ (the vLLM CPU build, real servers, subprocess kills) and every test
 marked `engine` (needs the vLLM CPU build and the tiny model) is marked `e2e`, so that

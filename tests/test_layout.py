@@ -73,3 +73,10 @@ def test_shared_modules_import_no_package():
     for name in ("errors", "versions", "redact"):
         for _, imported in _imported_modules(SRC / f"{name}.py"):
             assert _top(imported) in SHARED, (name, imported)
+
+
+def test_the_tests_mirror_the_packages():
+    tests = Path(__file__).parent
+    folders = sorted(p.name for p in tests.iterdir()
+                     if p.is_dir() and (p / "__init__.py").is_file())
+    assert set(folders) <= set(FLOW) | {"e2e", "fixtures"}, folders

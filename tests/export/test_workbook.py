@@ -300,7 +300,7 @@ def test_rows_beyond_excel_limit_continue_on_next_sheet(
 
 
 def test_imported_run_with_empty_columns(tmp_path: Path) -> None:
-    from tests.inputs.test_import import write_human, write_long
+    from tests.runfolder.test_import import write_human, write_long
     from vlmrate.runfolder.importer import import_run
     from vlmrate.runfolder.store import load_run
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.inputs.test_import import write_human, write_long
+from tests.runfolder.test_import import write_human, write_long
 from tests.tmpfs import remount, small_tmpfs
 from vlmrate.cli import main
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.export.conftest import make_run
 from tests.helpers import PROMPTS, ScriptedEngine, make_dataset, runner_for
-from tests.inputs.test_import import write_human, write_long
+from tests.runfolder.test_import import write_human, write_long
 from vlmrate.cli import main
 from vlmrate.errors import UserError
 from vlmrate.runfolder.settings import (

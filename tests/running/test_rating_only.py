@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from tests.helpers import PROMPTS, ScriptedEngine, make_dataset, runner_for
-from tests.store.test_reversed import ProbEngine, answer_probs
+from tests.running.test_reversed import ProbEngine, answer_probs
 from vlmrate.engines.base import structured_regex
 from vlmrate.runfolder.settings import RATING_ONLY_MAX_TOKENS, RunConfig
 from vlmrate.runfolder.store import read_manifest, read_ratings
