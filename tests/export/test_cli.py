@@ -114,14 +114,14 @@ def test_permission_denied_as_seen_by_a_user(loaded: LoadedRun, stats_json: dict
         write_workbook(loaded, stats_json, per_image, tmp_path / "x.xlsx")
     monkeypatch.undo()
 
-    real_open = open
+    real_open = os.open
 
     def deny(file: object, *args: object, **kwargs: object) -> object:
         if str(file).endswith(".tmp"):
             raise PermissionError(13, "Permission denied")
-        return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+        return real_open(file, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("builtins.open", deny)
+    monkeypatch.setattr("vlmrate.runfolder.files.os.open", deny)
     with pytest.raises(UserError, match="Permission denied"):
         write_workbook(loaded, stats_json, per_image, tmp_path / "y.xlsx")
     assert existing.read_bytes() == b"old"

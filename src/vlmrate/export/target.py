@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO
 
 from vlmrate.errors import UserError, clip
+from vlmrate.runfolder.files import open_run_file
 from vlmrate.runfolder.store import LoadedRun
 
 
@@ -58,7 +59,7 @@ def atomic_output(path: Path) -> Iterator[IO[bytes]]:
     """A binary handle on a temp file beside path, renamed over path on success."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        handle = open(tmp, "wb")  # noqa: SIM115 - closed below
+        handle = open_run_file(tmp, "wb")
     except OSError as exc:
         raise UserError(f"{path}: cannot write ({exc.strerror})") from None
     try:

@@ -30,12 +30,14 @@ from vlmrate.inputs.dataset import (
     read_human_sheet,
 )
 from vlmrate.inputs.sheets import Sheet, is_missing, read_sheet
+from vlmrate.runfolder.review import write_cases
 from vlmrate.runfolder.settings import run_dir_for
 from vlmrate.runfolder.store import (
     HUMAN,
     MANIFEST,
     RATINGS,
     RATINGS_SCHEMA,
+    REVIEW,
     now_iso,
     write_human,
     write_manifest,
@@ -243,7 +245,7 @@ def import_run(ratings_path: Path, human_path: Path, run_name: str,
     """Create runs_dir/run_name from a ratings sheet and a human sheet. Returns the folder."""
     ratings_path, human_path = Path(ratings_path), Path(human_path)
     run_dir = run_dir_for(runs_dir, run_name)
-    _check_free(run_dir)
+    check_free(run_dir)
     imported = read_ratings_sheet(ratings_path, scale)
     if imported.frame.is_empty():
         raise UserError(f"{ratings_path}: no ratings rows")
@@ -272,7 +274,7 @@ def import_run(ratings_path: Path, human_path: Path, run_name: str,
         "versions": package_versions(),
         "created": now_iso(),
     }
-    _write_run(run_dir, imported.frame, human.frame, manifest)
+    write_new_run(run_dir, imported.frame, human.frame, manifest)
     return run_dir
 
 
@@ -282,10 +284,12 @@ STAGING_PREFIX = ".import~"
 _RUN_FILES = (RATINGS, HUMAN, MANIFEST)  # in the order they are written; the manifest last
 
 
-def _check_free(run_dir: Path) -> None:
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"{run_dir} is a file, not a run folder: choose another --run")
-    taken = [name for name in _RUN_FILES if (run_dir / name).exists()]
+def check_free(run_dir: Path) -> None:
+    """UserError unless run_dir is absent or a folder without a run's files."""
+    if run_dir.is_symlink() or (run_dir.exists() and not run_dir.is_dir()):
+        raise UserError(f"{run_dir} is a file or a link, not a run folder: choose another "
+                        f"--run")
+    taken = [name for name in (*_RUN_FILES, REVIEW) if os.path.lexists(run_dir / name)]
     if taken:
         raise UserError(f"run {run_dir} already exists ({', '.join(taken)}): choose another "
                         f"--run or remove it")
@@ -304,12 +308,15 @@ def _new_staging_folder(runs_dir: Path, name: str) -> Path:
     raise OSError(errno.EEXIST, "no free name for a temporary folder", str(runs_dir))
 
 
-def _write_run(run_dir: Path, ratings: pl.DataFrame, human: pl.DataFrame, manifest: dict
-               ) -> None:
-    """Write the run's files into a new temp folder beside run_dir, then move them in.
+def write_new_run(run_dir: Path, ratings: pl.DataFrame, human: pl.DataFrame, manifest: dict,
+                  reviews: dict[str, dict] | None = None) -> None:
+    """Write a new run's files (import, merge) into a new temp folder beside run_dir, then
+    move them in.
 
     run_dir appears whole or not at all; on any error only what this call created is
-    removed (a folder that was already there keeps every file it had).
+    removed (a folder that was already there keeps every file it had). A process killed
+    meanwhile leaves only its temp folder (``.import~…``, never taken for a run, never in
+    the way of the next attempt).
     """
     runs_dir = run_dir.parent
     try:
@@ -322,6 +329,10 @@ def _write_run(run_dir: Path, ratings: pl.DataFrame, human: pl.DataFrame, manife
     try:
         ratings.write_ndjson(staging / RATINGS)
         write_human(staging, human)
+        names = _RUN_FILES
+        if reviews:
+            write_cases(staging, reviews)
+            names = (RATINGS, HUMAN, REVIEW, MANIFEST)
         write_manifest(staging, manifest)
         if not run_dir.exists():
             try:
@@ -330,8 +341,8 @@ def _write_run(run_dir: Path, ratings: pl.DataFrame, human: pl.DataFrame, manife
             except OSError as exc:  # made by someone else meanwhile: add to it below
                 if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                     raise
-        _check_free(run_dir)
-        for name in _RUN_FILES:  # a folder with other files (notes): add ours beside them
+        check_free(run_dir)
+        for name in names:  # a folder with other files (notes): add ours beside them
             os.link(staging / name, run_dir / name)  # fails rather than replace a file
             moved.append(run_dir / name)
     except OSError as exc:

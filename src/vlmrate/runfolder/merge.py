@@ -9,25 +9,23 @@ copied as it is (seeds, server, times); human ratings, flags and notes come alon
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import polars as pl
 
 from vlmrate.errors import UserError
 from vlmrate.inputs.dataset import HUMAN_SCHEMA, normalise_id
-from vlmrate.runfolder.review import read_review_file, write_cases
+from vlmrate.runfolder.importer import check_free, write_new_run
+from vlmrate.runfolder.review import read_review_file
+from vlmrate.runfolder.settings import run_dir_for
 from vlmrate.runfolder.store import (
     MANIFEST,
-    RATINGS,
     is_locked,
+    load_manifest,
     now_iso,
     read_human,
-    read_manifest,
     read_ratings,
     resolve_run,
-    write_human,
-    write_manifest,
 )
 from vlmrate.versions import package_versions
 
@@ -50,13 +48,14 @@ def merge_runs(runs: list[str | Path], run_name: str, runs_dir: Path = Path("run
     differ in settings, share a key, or one is still running."""
     if len(runs) < 2:
         raise UserError("merge needs two runs or more")
+    target = run_dir_for(runs_dir, run_name)  # the run-name rule: a folder inside runs_dir
+    check_free(target)
     run_dirs = [resolve_run(r, runs_dir) for r in runs]
     if len({d.resolve() for d in run_dirs}) != len(run_dirs):
         raise UserError("merge: the same run is given twice")
-    target = Path(runs_dir) / run_name
-    if (target / MANIFEST).exists() or (target / RATINGS).exists():
-        raise UserError(f"run {target} already exists: choose another --run or remove it")
-    manifests = [read_manifest(d) for d in run_dirs]
+    if target.resolve() in {d.resolve() for d in run_dirs}:
+        raise UserError(f"merge: --run {run_name} is one of the runs to merge")
+    manifests = [_checked_manifest(d) for d in run_dirs]
     for run_dir in run_dirs:
         if is_locked(run_dir):
             raise UserError(f"run {run_dir.name} is still running; merge it once it has stopped")
@@ -96,17 +95,20 @@ def merge_runs(runs: list[str | Path], run_name: str, runs_dir: Path = Path("run
         manifest["human"] = {**humans[0], "warnings": [
             w for w in humans[0].get("warnings") or []
             if all(w in (h.get("warnings") or []) for h in humans[1:])]}
-    target.mkdir(parents=True, exist_ok=True)
-    try:
-        ratings.write_ndjson(target / RATINGS)
-        write_human(target, human)
-        if reviews:
-            write_cases(target, reviews)
-        write_manifest(target, manifest)
-    except OSError as exc:
-        shutil.rmtree(target, ignore_errors=True)
-        raise UserError(f"{target}: cannot write the run ({exc.strerror})") from None
+    # a temp folder inside runs_dir, moved in at the end; on an error only what this
+    # command made is removed (never the target or anything already there)
+    write_new_run(target, ratings, human, manifest, reviews)
     return target
+
+
+def _checked_manifest(run_dir: Path) -> dict:
+    """The run's manifest; UserError naming the field when one merge relies on has the
+    wrong type (stats sets such a field aside; a merged run would inherit the damage)."""
+    manifest, problems = load_manifest(run_dir)
+    if problems:
+        raise UserError(f"run {run_dir.name}: {MANIFEST}: {problems[0]}; merge needs an "
+                        f"intact manifest (fix the field or leave this run out)")
+    return manifest
 
 
 def _refuse_overlaps(run_dirs: list[Path], frames: list[pl.DataFrame]) -> None:

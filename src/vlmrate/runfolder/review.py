@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlmrate.runfolder.files import now_iso, write_text_atomic
+from vlmrate.runfolder.files import now_iso, refuse_unsafe, write_text_atomic
 
 REVIEW = "review.json"
 VERSION = 2
@@ -130,7 +130,9 @@ def _write(run_dir: Path, review: ReviewFile) -> None:
     path = Path(run_dir) / REVIEW
     if review.problems and path.is_file():
         stamp = now_iso().replace(":", "")
-        shutil.copy2(path, path.with_name(f"{REVIEW}.broken-{stamp}"))
+        broken = path.with_name(f"{REVIEW}.broken-{stamp}")
+        refuse_unsafe(broken)
+        shutil.copy2(path, broken)
     cases = {image_id: {aspect: _stored(e) for aspect, e in aspects.items()}
              for image_id, aspects in review.cases.items() if aspects}
     text = json.dumps({"version": VERSION, "cases": cases, "view": review.view}, indent=2,

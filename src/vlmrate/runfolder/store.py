@@ -27,7 +27,14 @@ import polars as pl
 from vlmrate.errors import UserError, clip
 from vlmrate.inputs.dataset import HUMAN_SCHEMA
 from vlmrate.redact import DEFAULT_API_KEY_ENV, Redactor
-from vlmrate.runfolder.files import now_iso, write_text_atomic
+from vlmrate.runfolder.files import (
+    check_run_files,
+    now_iso,
+    open_run_fd,
+    open_run_file,
+    write_bytes_atomic,
+    write_text_atomic,
+)
 from vlmrate.runfolder.settings import is_run_name, run_dir_for
 from vlmrate.runfolder.shapes import (
     MAX_REPEATS,
@@ -44,6 +51,8 @@ LOCK = ".lock"
 TORN = "ratings.torn"
 LOG = "run.log"
 HEARTBEAT = ".progress.json"  # the running process's phase, for watchers (live.py)
+#: Every file a run's writers open in its folder (checked before a run starts or resumes).
+WRITTEN_FILES = (MANIFEST, RATINGS, HUMAN, REVIEW, LOCK, TORN, LOG, HEARTBEAT)
 
 Key = tuple[str, str, int]
 
@@ -112,7 +121,8 @@ def write_heartbeat(run_dir: Path, beat: dict) -> None:
     heartbeat only costs a watcher a second)."""
     path = Path(run_dir) / HEARTBEAT
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(beat), encoding="utf-8")
+    with open_run_file(tmp, "w") as handle:
+        handle.write(json.dumps(beat))
     os.replace(tmp, path)
 
 
@@ -180,7 +190,7 @@ class RunLock:
 
     def acquire(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(self.run_dir / LOCK, "a+")  # noqa: SIM115 - held until release()
+        handle = open_run_file(self.run_dir / LOCK, "a+")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -240,9 +250,10 @@ class RatingsWriter:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self._lock is not None:
             self._lock.acquire()
+        check_run_files(self.run_dir, WRITTEN_FILES)
         self._set_aside_torn_tail()
         # Unbuffered: a record is in the file (or torn, at worst) once append() returns.
-        self._fd = os.open(self.run_dir / RATINGS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = open_run_fd(self.run_dir / RATINGS, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
 
     def _set_aside_torn_tail(self) -> None:
         path = self.run_dir / RATINGS
@@ -255,9 +266,9 @@ class RatingsWriter:
         with open(path, "rb") as handle:
             handle.seek(complete)
             tail = handle.read()
-        with open(self.run_dir / TORN, "ab") as torn:
+        with open_run_file(self.run_dir / TORN, "ab") as torn:
             torn.write(tail + b"\n")
-        with open(path, "r+b") as handle:
+        with open_run_file(path, "r+b") as handle:
             handle.truncate(complete)
 
     def append(self, record: dict) -> None:
@@ -286,7 +297,8 @@ class RatingsWriter:
 
 
 def write_human(run_dir: Path, human: pl.DataFrame) -> None:
-    human.cast(HUMAN_SCHEMA).write_parquet(run_dir / HUMAN)
+    frame = human.cast(HUMAN_SCHEMA)
+    write_bytes_atomic(Path(run_dir) / HUMAN, frame.write_parquet)
 
 
 def read_human(run_dir: Path, problems: list[str] | None = None) -> pl.DataFrame:
@@ -382,9 +394,10 @@ def _find_cache(run_dir: Path, handle: IO[bytes], size: int) -> tuple[Path | Non
 
 def _write_cache(run_dir: Path, frame: pl.DataFrame, tag: str, broken: int) -> None:
     name = f".ratings-cache-{tag}-{broken}.parquet"
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, UserError):  # a cache that cannot be written: none
         tmp = run_dir / f".ratings-cache-{tag}.tmp"
-        frame.write_parquet(tmp, compression="lz4")
+        with open_run_file(tmp, "wb") as handle:
+            frame.write_parquet(handle, compression="lz4")
         os.replace(tmp, run_dir / name)
         for old in run_dir.glob(_CACHE_GLOB):
             if old.name != name:

@@ -36,10 +36,12 @@ from vlmrate.inputs.dataset import (
 from vlmrate.inputs.images import ImageProblem, load_image
 from vlmrate.inputs.study import Study, load_study
 from vlmrate.redact import DEFAULT_API_KEY_ENV, Redactor
+from vlmrate.runfolder.files import check_run_files
 from vlmrate.runfolder.settings import RunConfig, default_run_name, run_dir_for
 from vlmrate.runfolder.store import (
     LOG,
     MANIFEST,
+    WRITTEN_FILES,
     RatingsWriter,
     RunLock,
     finished_keys,
@@ -187,6 +189,7 @@ class Runner:
         except OSError as exc:
             raise UserError(f"{run_dir}: cannot create the run folder ({exc.strerror})") from None
         try:
+            check_run_files(run_dir, WRITTEN_FILES)  # a copied run's links: refused, untouched
             if (run_dir / MANIFEST).is_file():
                 manifest = self._merge_for_resume(run_dir, manifest)
             if human is not None:
