@@ -22,7 +22,7 @@ def test_url_secrets_include_the_decoded_password_and_basic_auth() -> None:
     import base64
 
     secrets = url_secrets("http://me:p%40ss%2Fword@h/v1")
-    assert secrets[:2] == ["p%40ss%2Fword", "p@ss/word"]
+    assert {"p%40ss%2Fword", "p@ss/word", "ss/word"} <= set(secrets)
     # httpx sends a URL's user:password as "Authorization: Basic base64(user:password)"
     assert base64.b64encode(b"me:p@ss/word").decode() in secrets
     assert url_secrets("http://h/v1") == []

@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 if TYPE_CHECKING:
     import polars as pl
@@ -22,9 +22,15 @@ if TYPE_CHECKING:
 REDACTED = "[redacted]"
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 _MIN_SECRET_CHARS = 4  # a shorter "secret" would cut ordinary words out of every text
-# scheme://userinfo@ — the userinfo (user, or user:password) is what goes
-_URL_USERINFO_PATTERN = r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#@\[\]]+@"  # Python and Rust
+# scheme://userinfo@ — the userinfo (user, or user:password) is what goes. As httpx (and
+# the URL standard) reads it, the authority runs to the first '/', '?' or '#' and the
+# userinfo to its LAST '@': a password with an unencoded '@' (``alice:p@ss@host``) is
+# cut whole, not just up to its first '@'.
+_URL_USERINFO_PATTERN = r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#]*@"  # Python and Rust
 _URL_USERINFO = re.compile(_URL_USERINFO_PATTERN)
+# how httpx percent-encodes a userinfo it is given (its USERINFO_SAFE), for the form of
+# the URL it puts into its own error messages
+_HTTPX_USERINFO_SAFE = "!$&'()*+,;=:%-._~"
 
 
 def redact_url(url: str) -> str:
@@ -32,19 +38,40 @@ def redact_url(url: str) -> str:
     return _URL_USERINFO.sub(r"\1", url)
 
 
-def url_secrets(url: str) -> list[str]:
-    """The password of a URL's user:password part, as written and percent-decoded, and the
-    user:password pair base64-encoded as HTTP Basic auth sends it (a server that echoes
-    its request headers would show that form)."""
+def url_userinfo(url: str) -> tuple[str, str] | None:
+    """(user, password) of a URL as httpx parses it (the userinfo up to the authority's
+    last '@', split at its first ':'), as written; None without a userinfo."""
     match = _URL_USERINFO.search(url)
     if match is None:
-        return []
+        return None
     userinfo = match.group(0)[len(match.group(1)):-1]
     user, _, password = userinfo.partition(":")
-    secrets = [password, unquote(password)] if password else [user, unquote(user)]
-    for pair in {f"{user}:{password}", f"{unquote(user)}:{unquote(password)}"}:
-        secrets.append(base64.b64encode(pair.encode()).decode("ascii"))
-    return secrets
+    return user, password
+
+
+def url_secrets(url: str) -> list[str]:
+    """Every form of a URL's password a text may hold: as written, percent-decoded, and
+    percent-encoded as httpx writes it into its messages; and the user:password pair
+    base64-encoded as HTTP Basic auth sends it (httpx sends the decoded pair; a server that
+    echoes its request headers shows that form); the password's tail after each '@' in it.
+    Without a password: the user (a token given as the user name)."""
+    parts = url_userinfo(url)
+    if parts is None:
+        return []
+    user, password = parts
+    secret = password or user
+    forms = {secret, unquote(secret), quote(unquote(secret), safe=_HTTPX_USERINFO_SAFE),
+             quote(secret, safe=_HTTPX_USERINFO_SAFE)}
+    # the tail after an '@' in it: what a parser that stops at the first '@' (an older
+    # vlmrate, another tool) leaves of it in a message
+    for form in list(forms):
+        pieces = form.split("@")
+        forms.update("@".join(pieces[i:]) for i in range(1, len(pieces)))
+    pairs = {f"{user}:{password}", f"{unquote(user)}:{unquote(password)}"}
+    for pair in pairs:
+        encoded = base64.b64encode(pair.encode()).decode("ascii")
+        forms.update({encoded, encoded.rstrip("=")})
+    return sorted(forms)
 
 
 class Redactor:

@@ -10,6 +10,9 @@ HTTP over real sockets. Faults are scripted per chat request through ``server.fa
 - ``"badjson"``      HTTP 200 with a body that is not JSON
 - ``"nochoices"``    HTTP 200 JSON without ``choices``
 - ``"close"``        drop the connection without answering
+- ``"echo"``         HTTP 400 whose message echoes the request's headers (Authorization too)
+- ``"escape"``       HTTP 400 whose message holds terminal escape sequences (OSC title,
+                     clear screen, OSC 52 clipboard)
 
 The normal answer's rating is ``seed % 9 + 1``. Without structured outputs the text
 echoes the prompt (``Rating: r. Reason: <prompt>``); with ``structured_outputs.regex`` it
@@ -41,6 +44,9 @@ from vlmrate.engines.openai import OpenAIEngine
 MODEL = "tiny-llava"
 PNG_PREFIX = "data:image/png;base64,"
 ERROR_400 = "This model's maximum context length is 4096 tokens."
+#: What a hostile server (or model) puts into its text: a window title, a screen clear and
+#: a clipboard write, each a terminal escape sequence.
+ESCAPES = "x\x1b]0;PWNED\x07\x1b[2J\x1b]52;c;cHduZWQ=\x07\x9b31m y"
 TOKEN_RE = re.compile(r"\d|[A-Za-z]+|\s+|[^\w\s]")
 
 
@@ -150,6 +156,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(
                 400, {"error": {"message": ERROR_400, "type": "BadRequestError", "code": 400}}
             )
+            return
+        if fault == "echo":
+            self._send(400, {"error": {"message": f"bad request; headers: {dict(self.headers)}",
+                                       "code": 400}})
+            return
+        if fault == "escape":
+            self._send(400, {"error": {"message": ESCAPES, "code": 400}})
             return
         if fault == "close":
             self.close_connection = True
