@@ -15,7 +15,7 @@ import vlmrate
 SRC = Path(vlmrate.__file__).parent
 FLOW = ["inputs", "engines", "runfolder", "running", "preflight", "stats", "export", "tui",
         "commands"]
-SHARED = {"errors", "versions", "redact", "__init__"}
+SHARED = {"errors", "versions", "redact", "safe_text", "__init__"}
 
 
 def _imported_modules(path: Path) -> list[tuple[int, str]]:
@@ -70,7 +70,7 @@ def test_imports_run_one_way_along_the_flow():
 
 
 def test_shared_modules_import_no_package():
-    for name in ("errors", "versions", "redact"):
+    for name in ("errors", "versions", "redact", "safe_text"):
         for _, imported in _imported_modules(SRC / f"{name}.py"):
             assert _top(imported) in SHARED, (name, imported)
 

@@ -14,6 +14,7 @@ from vlmrate.commands.option_types import MAX_SEED, OneLineParser, number, whole
 from vlmrate.errors import UserError, clip
 from vlmrate.runfolder.settings import DEFAULT_MODEL, ENGINES, MAX_TEMPERATURE
 from vlmrate.runfolder.shapes import MAX_REPEATS
+from vlmrate.safe_text import visible
 
 BOUND = number(0, 100, lo_open=True)  # TOST bound, in scale points
 ALPHA = number(0, 0.5, lo_open=True, hi_open=True)  # the TOST interval is 1 - 2 alpha
@@ -190,11 +191,12 @@ def _main(argv: list[str] | None) -> int:
         module = importlib.import_module(f"vlmrate.commands.{COMMANDS[args.command]}")
         return int(module.main(args) or 0)
     except UserError as exc:
-        print(f"vlmrate: error: {exc}", file=sys.stderr)
+        print(visible(f"vlmrate: error: {exc}", one_line=True), file=sys.stderr)
         return 2
     except OSError as exc:  # a path the checks above missed: still one line, no traceback
         where = f"{clip(str(exc.filename), 80)}: " if exc.filename else ""
-        print(f"vlmrate: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(visible(f"vlmrate: error: {where}{exc.strerror or exc}", one_line=True),
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("vlmrate: interrupted", file=sys.stderr)

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from vlmrate.commands.common import SafeConsole
 from vlmrate.commands.option_types import whole
 from vlmrate.errors import UserError
 from vlmrate.preflight.hardware import vllm_imports
@@ -159,7 +160,6 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, default=str))
         return 0
-    from rich.console import Console
 
-    Console().print(render(report))
+    SafeConsole().print(render(report))
     return 0

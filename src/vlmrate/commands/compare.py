@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from rich.console import Console
-
+from vlmrate.commands.common import SafeConsole
 from vlmrate.errors import UserError
 from vlmrate.stats.compared_runs import load_compared
 
@@ -37,5 +36,5 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(to_json_dict(result), allow_nan=False))
     else:
-        Console(width=args.width).print(render_compare(result))
+        SafeConsole(width=args.width).print(render_compare(result))
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from vlmrate.commands.common import SafeConsole
 from vlmrate.errors import UserError
 from vlmrate.runfolder.settings import RunConfig
 from vlmrate.runfolder.store import load_run
@@ -65,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
     from vlmrate.commands.run import run_with_progress
     from vlmrate.engines.tiny_model import TINY_ENGINE_OPTIONS
 
-    console = Console(stderr=True)
+    console = SafeConsole(stderr=True)
     model_dir, data_dir = ensure_demo_inputs(args.images, console)
     config = RunConfig(
         dataset=data_dir, prompts="reference", model=str(model_dir), engine="vllm",
@@ -75,7 +76,7 @@ def main(args: argparse.Namespace) -> int:
     final = run_with_progress(Runner(config), console)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if args.no_tui or not interactive:
-        out = Console()
+        out = SafeConsole()
         out.print(render_summary(load_run(final.run_dir)))
         flag = "" if args.runs_dir == Path("runs") else f" --runs-dir {args.runs_dir}"
         out.print(f"next: vlmrate stats demo{flag} · vlmrate export demo{flag} · "

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
-
+from vlmrate.commands.common import SafeConsole
 from vlmrate.runfolder.merge import merge_runs
 from vlmrate.runfolder.store import load_run
 from vlmrate.stats.run_summary import render_summary
@@ -13,6 +12,6 @@ from vlmrate.stats.run_summary import render_summary
 
 def main(args: argparse.Namespace) -> int:
     run_dir = merge_runs(args.runs, args.run_name, args.runs_dir)
-    Console(stderr=True).print(f"merged {len(args.runs)} runs into {run_dir}")
-    Console().print(render_summary(load_run(run_dir)))
+    SafeConsole(stderr=True).print(f"merged {len(args.runs)} runs into {run_dir}")
+    SafeConsole().print(render_summary(load_run(run_dir)))
     return 0

@@ -16,6 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from vlmrate.commands.common import SafeConsole
 from vlmrate.engines.servers import servers_line
 from vlmrate.errors import UserError
 from vlmrate.runfolder.settings import RunConfig, parse_shard
@@ -86,7 +87,7 @@ def run_with_plain_lines(runner: Runner, every_s: float) -> RunProgress:
 
 
 def main(args: argparse.Namespace) -> int:
-    console = Console(stderr=True)
+    console = SafeConsole(stderr=True)
     runner = Runner(config_from_args(args))
     every = getattr(args, "progress_every", None)
     if every is not None and every <= 0:
@@ -99,7 +100,7 @@ def main(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         console.print("stopped; what was rated is kept. Run the same command again to resume.")
         return 130
-    Console().print(render_summary(load_run(final.run_dir)))
+    SafeConsole().print(render_summary(load_run(final.run_dir)))
     if final.status != "done":  # an engine problem, not a user error: exit 1
         reason = f": {final.message}" if final.message else ""
         console.print(f"vlmrate: run {final.status}{reason}", markup=False, highlight=False)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from rich.console import Console
-
-from vlmrate.commands.common import warn_problems
+from vlmrate.commands.common import SafeConsole, warn_problems
 from vlmrate.errors import UserError
 from vlmrate.runfolder.store import load_run
 from vlmrate.stats.run_summary import partial_note
@@ -33,7 +31,7 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(to_json_dict(stats), allow_nan=False))  # n per aspect says it
     else:
         if note:
-            Console(width=100).print(f"[bold yellow]{note}[/] (run {run.status})")
-        Console(width=100).print(render_report(stats))
+            SafeConsole(width=100).print(f"[bold yellow]{note}[/] (run {run.status})")
+        SafeConsole(width=100).print(render_report(stats))
     warn_problems(run)  # after the work: an error stays the one line on stderr
     return 0

@@ -10,6 +10,7 @@ from typing import TextIO
 
 from vlmrate.engines.servers import servers_line
 from vlmrate.running.progress import PHASE_WORDS, Progress, clock
+from vlmrate.safe_text import visible
 
 
 def servers_out(progress: Progress) -> frozenset[str]:
@@ -78,5 +79,5 @@ class PlainProgress:
         if servers:  # the openai engine's servers: which are in rotation
             line += f" · {servers}"
         with self._lock:
-            self.out.write(line + "\n")
+            self.out.write(visible(line, one_line=True) + "\n")
             self.out.flush()

@@ -44,6 +44,9 @@ class VlmrateApp(App[int]):
                  runner_factory: RunnerFactory | None = None,
                  open_run: Path | None = None) -> None:
         super().__init__()
+        from vlmrate.tui.terminal_guard import install
+
+        install()  # no control character of a run's text reaches the terminal raw
         self.open_run = open_run  # a run whose Results open first (after `vlmrate demo`)
         self.runs_dir = Path(runs_dir)
         self.prompts_dir = Path(prompts_dir)

@@ -21,6 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Header, Static
 
+from vlmrate.safe_text import visible
 from vlmrate.tui.data import Answer, RunData, fmt
 from vlmrate.tui.screens.base import AppScreen
 from vlmrate.tui.widgets.image_view import ImageView
@@ -115,9 +116,11 @@ def answer_block(answer: Answer, raw: bool, scale: tuple[int, int]) -> Group:
                          style="bold" if p >= 0.25 else "")
         parts.append(probs)
     if answer.error:
-        body = Text.assemble((f"[{answer.error}] ", "red"), answer.raw or "(empty answer)")
+        body = Text.assemble((f"[{visible(answer.error)}] ", "red"),
+                             visible(answer.raw or "(empty answer)"))
     else:
-        body = Text(answer.raw if raw else (answer.reason or answer.raw or "(no reason)"))
+        body = Text(visible(answer.raw if raw else (answer.reason or answer.raw
+                                                    or "(no reason)")))
     parts.append(body)
     return Group(*parts)
 
@@ -212,7 +215,8 @@ class CaseScreen(AppScreen):
 
     async def show_case(self, new_image: bool = False) -> None:
         data, image_id = self.data, self.image_id
-        title = Text.assemble((image_id, "bold"), f"  {self.index + 1}/{len(self.order)}")
+        title = Text.assemble((visible(image_id, one_line=True), "bold"),
+                              f"  {self.index + 1}/{len(self.order)}")
         for aspect in data.aspects:
             category = data.category(image_id, aspect)
             if category:
@@ -262,7 +266,7 @@ class CaseScreen(AppScreen):
                     style="bold red" if category else "dim")
         note = entry.get("note", "")
         line.append(" · note: ")
-        line.append(note or "—", style="" if note else "dim")
+        line.append(visible(note) or "—", style="" if note else "dim")
         self.query_one("#case-note", Static).update(line)
 
     # --- actions ----------------------------------------------------------------------
