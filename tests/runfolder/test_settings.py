@@ -134,7 +134,7 @@ def test_export_names_files_by_the_folder_when_the_manifest_name_escapes(
     ({"engine": "openai", "base_url": "localhost:8000/v1"}, "must start with http://"),
     ({"repeats": 0}, "repeats 0"), ({"max_tokens": 0}, "max tokens 0"),
     ({"limit": -1}, "limit -1"), ({"temperature": -1.0}, "between 0 and 2"),
-    ({"temperature": float("nan")}, "between 0 and 2"), ({"top_p": 0.0}, "top-p"),
+    ({"temperature": float("nan")}, "must be a finite number"), ({"top_p": 0.0}, "top-p"),
     ({"engine_options": {"concurrency": 0}}, "concurrency 0"),
     ({"engine_options": {"gpu_memory_utilization": 1.5}}, "gpu memory utilization"),
     ({"run_name": ".."}, "not '.' or '..'"), ({"model": " "}, "model"),

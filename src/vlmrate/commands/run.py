@@ -47,7 +47,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         rating_only=args.rating_only,
         run_name=args.run_name, runs_dir=args.runs_dir, id_column=args.id_column,
         engine_options={k: v for k, v in options.items() if v is not None}, limit=args.limit,
-        shard=parse_shard(args.shard) if args.shard else None,
+        shard=parse_shard(args.shard) if args.shard is not None else None,
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vlmrate.errors import UserError
+from vlmrate.inputs import limits
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[3]
 
@@ -110,15 +111,30 @@ def load_study(name_or_path: str = "reference", prompts_dir: Path = Path("prompt
         config = tomllib.loads(toml_path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{toml_path}: not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise UserError(f"{toml_path}: cannot read ({exc.strerror or exc})") from None
+    entries = config.get("aspects", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise UserError(f"{toml_path}: aspects must be [[aspects]] tables (name, "
+                        f"prompt_file, ...)")
     aspects = []
-    for entry in config.get("aspects", []):
+    for entry in entries:
         name = entry.get("name")
-        if not name:
-            raise UserError(f"{toml_path}: an [[aspects]] entry has no name")
-        prompt_file = folder / entry.get("prompt_file", f"{name}.txt")
-        if not prompt_file.is_file():
-            raise UserError(f"{toml_path}: prompt file {prompt_file.name} for {name!r} is missing")
-        prompt = prompt_file.read_bytes().decode("utf-8")
+        if not isinstance(name, str) or not name.strip():
+            raise UserError(f"{toml_path}: an [[aspects]] entry has no name (a text)")
+        prompt_file = _prompt_file(folder, toml_path, name, entry.get("prompt_file",
+                                                                      f"{name}.txt"))
+        try:
+            prompt = prompt_file.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{toml_path}: prompt file {prompt_file.name} for {name!r} is "
+                            f"not UTF-8 text (byte {exc.start})") from None
+        except OSError as exc:
+            raise UserError(f"{toml_path}: prompt file {prompt_file.name} for {name!r}: "
+                            f"{exc.strerror or exc}") from None
+        for key in ("low", "high"):
+            if not isinstance(entry.get(key, ""), str):
+                raise UserError(f"{toml_path}: {key} for {name!r} must be a text")
         reverse = entry.get("reverse", False)
         if not isinstance(reverse, bool):
             raise UserError(f"{toml_path}: reverse for {name!r} must be true or false")
@@ -129,22 +145,44 @@ def load_study(name_or_path: str = "reference", prompts_dir: Path = Path("prompt
     if len({a.name for a in aspects}) != len(aspects):
         raise UserError(f"{toml_path}: aspect names must be unique")
     scale = config.get("scale", {})
-    study = Study(
-        name=config.get("name", folder.name),
-        aspects=tuple(aspects),
-        scale_min=int(scale.get("min", 1)),
-        scale_max=int(scale.get("max", 9)),
-        repeats=int(config.get("repeats", 10)),
-        temperature=float(config.get("temperature", 0.3)),
-        top_p=float(config.get("top_p", 1.0)),
-        max_tokens=int(config.get("max_tokens", 160)),
-        description=config.get("description", ""),
-        path=folder,
-        review_categories=tuple(_categories(config.get("review"), toml_path)),
-    )
-    if study.scale_min >= study.scale_max:
-        raise UserError(f"{toml_path}: scale min must be below max")
+    if not isinstance(scale, dict):
+        raise UserError(f"{toml_path}: scale must be a table, e.g. scale = {{min = 1, max = 9}}")
+    for key in ("name", "description"):
+        if key in config and not isinstance(config[key], str):
+            raise UserError(f"{toml_path}: {key} must be a text")
+    try:  # the same checks as the command line's options and the New-run form
+        low, high = limits.scale(scale.get("min", 1), scale.get("max", 9))
+        study = Study(
+            name=config.get("name", folder.name),
+            aspects=tuple(aspects),
+            scale_min=low,
+            scale_max=high,
+            repeats=limits.repeats(config.get("repeats", 10)),
+            temperature=limits.temperature(config.get("temperature", 0.3)),
+            top_p=limits.top_p(config.get("top_p", 1.0), "top_p"),
+            max_tokens=limits.max_tokens(config.get("max_tokens", 160), "max_tokens"),
+            description=config.get("description", ""),
+            path=folder,
+            review_categories=tuple(_categories(config.get("review"), toml_path)),
+        )
+    except UserError as exc:
+        raise UserError(f"{toml_path}: {exc}") from None
     return study
+
+
+def _prompt_file(folder: Path, toml_path: Path, name: str, value: object) -> Path:
+    """An aspect's prompt file: a file inside the prompt set's folder (never an absolute
+    path or one that leaves it: its text is sent to servers and stored in the run)."""
+    if not isinstance(value, str) or not value.strip():
+        raise UserError(f"{toml_path}: prompt_file for {name!r} must be a file name")
+    path = folder / value
+    inside = folder.resolve()
+    if Path(value).is_absolute() or not path.resolve().is_relative_to(inside):
+        raise UserError(f"{toml_path}: prompt_file {value!r} for {name!r} is not inside "
+                        f"{folder} (a prompt set keeps its prompt files in its folder)")
+    if not path.is_file():
+        raise UserError(f"{toml_path}: prompt file {path.name} for {name!r} is missing")
+    return path
 
 
 def _categories(section: object, toml_path: Path) -> list[str]:

@@ -32,6 +32,7 @@ from vlmrate.inputs.dataset import (
 from vlmrate.inputs.sheets import Sheet, is_missing, read_sheet
 from vlmrate.runfolder.review import write_cases
 from vlmrate.runfolder.settings import run_dir_for
+from vlmrate.runfolder.shapes import MAX_REPEATS
 from vlmrate.runfolder.store import (
     HUMAN,
     MANIFEST,
@@ -141,9 +142,9 @@ def _read_long(path: Path, sheet: Sheet, lowered: dict[str, str], id_col: str,
             raise UserError(f"{where}: repeat {clip(repeat)} is not a whole number") from None
         if not number.is_integer():
             raise UserError(f"{where}: repeat {clip(repeat)} is not a whole number")
+        if not 1 <= number <= MAX_REPEATS:
+            raise UserError(f"{where}: repeat {clip(repeat)} must be 1..{MAX_REPEATS}")
         rep = int(number)
-        if rep < 1:
-            raise UserError(f"{where}: repeat {clip(repeat)} must be 1 or more")
         key = (image_id, aspect.lower(), rep)
         if key in seen:
             raise UserError(f"{where}: ({clip(image_id)}, {clip(aspect)}, repeat {rep}) "
@@ -162,13 +163,23 @@ def _read_wide(path: Path, sheet: Sheet, id_col: str, scale: tuple[int, int]
                ) -> ImportedRatings:
     frame = sheet.frame
     columns: list[tuple[str, str, int]] = []
+    keys: dict[tuple[str, int], str] = {}
     for col in frame.columns:
         if col == id_col:
             continue
         match = _WIDE_COLUMN.match(col.strip())
         if match:
-            columns.append((col, match["aspect"].strip().lower().replace(" ", "_"),
-                            int(match["repeat"])))
+            aspect = match["aspect"].strip().lower().replace(" ", "_")
+            digits = match["repeat"]
+            if not (digits.isascii() and len(digits) <= 4 and 1 <= int(digits) <= MAX_REPEATS):
+                raise UserError(f"{path}: column {clip(col)}: repeat {clip(digits)} must be "
+                                f"1..{MAX_REPEATS}")
+            key = (aspect, int(digits))
+            if key in keys:  # Valence_1 and valence_1 (or "valence 1") name one key
+                raise UserError(f"{path}: columns {clip(keys[key])} and {clip(col)} are the "
+                                f"same aspect and repeat ({aspect} #{key[1]}); keep one")
+            keys[key] = col
+            columns.append((col, aspect, key[1]))
     if not columns:
         raise UserError(
             f"{path}: neither long (image_id, aspect, repeat, rating) nor wide "

@@ -16,9 +16,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from vlmrate.engines.base import SamplingConfig
 from vlmrate.errors import UserError
+from vlmrate.inputs import limits
 from vlmrate.redact import redact_url
 
 if TYPE_CHECKING:
@@ -34,7 +36,7 @@ ENGINE_OPTIONS: dict[str, frozenset[str]] = {
     "openai": frozenset({"concurrency", "timeout_s", "max_retries", "backoff_s",
                          "api_key_env", "cooldown_s"}),
 }
-MAX_TEMPERATURE = 2.0
+MAX_TEMPERATURE = limits.MAX_TEMPERATURE
 #: The answer cap of a rating-only run: `Rating: N` (at most 10 characters) and the end
 #: token even at one token per character (a random-weight model under the template splits
 #: "Rating" into pieces; a real one takes ~5 tokens), so a rating-only answer ends with
@@ -163,30 +165,36 @@ class RunConfig:
         one line naming the first problem."""
         if self.engine not in ENGINES:
             raise UserError(f"unknown engine {self.engine!r} (use {' or '.join(ENGINES)})")
+        if self.base_urls and self.engine != "openai":
+            raise UserError(f"--base-url is for the openai engine; the {self.engine} engine "
+                            f"runs the model in this process (drop --base-url or add "
+                            f"--engine openai)")
         if self.base_urls:
+            seen: dict[str, str] = {}
             for url in self.base_urls:
-                if not re.match(r"https?://", url):
-                    raise UserError(f"base URL {_shown(url)}: must start with http:// "
-                                    f"or https://")
-            if len(set(self.base_urls)) != len(self.base_urls):
-                raise UserError("base URL: the same server is given twice")
+                key = check_base_url(url)
+                if key in seen:
+                    raise UserError(f"base URL {_shown(redact_url(url))}: the same server is "
+                                    f"given twice (as {_shown(redact_url(seen[key]))})")
+                seen[key] = url
         elif self.engine == "openai":
             raise UserError("the openai engine needs a base URL: --base-url "
                             "(e.g. http://host:8000/v1)")
         if not str(self.model).strip():
             raise UserError("model: a name or a folder is needed")
-        _positive_int(self.repeats, "repeats")
-        _positive_int(self.max_tokens, "max tokens")
+        if self.repeats is not None:
+            limits.repeats(self.repeats)
+        if self.max_tokens is not None:
+            limits.max_tokens(self.max_tokens)
         _positive_int(self.limit, "limit")
         if self.shard is not None:
             k, n = self.shard
             if not (isinstance(n, int) and isinstance(k, int) and 0 <= k < n):
                 raise UserError(f"shard {k}/{n}: K/N with N shards and 0 <= K < N")
-        if self.temperature is not None and not 0 <= self.temperature <= MAX_TEMPERATURE:
-            raise UserError(f"temperature {self.temperature}: must be between 0 and "
-                            f"{MAX_TEMPERATURE:g}")
-        if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise UserError(f"top-p {self.top_p}: must be above 0 and at most 1")
+        if self.temperature is not None:  # the checks study.toml's values get too
+            limits.temperature(self.temperature)
+        if self.top_p is not None:
+            limits.top_p(self.top_p)
         options = self.engine_options
         for key in ("concurrency", "tensor_parallel_size", "max_model_len", "max_in_flight"):
             _positive_int(options.get(key), key.replace("_", " "))
@@ -301,7 +309,7 @@ class RunConfig:
             prompts=prompts if isinstance(prompts, str) and prompts else "reference",
             model=model if isinstance(model, str) and model else DEFAULT_MODEL,
             engine=engine.get("name") if engine.get("name") in ENGINES else "vllm",
-            base_url=_recorded_servers(engine),
+            base_url=_recorded_servers(engine) if engine.get("name") == "openai" else None,
             repeats=number(sampling.get("repeats"), int),
             temperature=number(sampling.get("temperature"), float),
             top_p=number(sampling.get("top_p"), float),
@@ -335,12 +343,35 @@ def _recorded_servers(engine: dict) -> str | list[str] | None:
     return url if isinstance(url, str) else None
 
 
+def check_base_url(url: str) -> str:
+    """The server a base URL names, as a key to compare two URLs by (scheme, host, port,
+    path without a trailing '/'); UserError with one line when it is no http(s) URL with a
+    host and a valid port. The message never shows the URL's password."""
+    shown = _shown(redact_url(url)) if isinstance(url, str) else repr(url)
+    if not isinstance(url, str) or not re.match(r"(?i)https?://", url):
+        raise UserError(f"base URL {shown}: must start with http:// or https://")
+    if any(c.isspace() or ord(c) < 0x20 for c in url):
+        raise UserError(f"base URL {shown}: holds a space or a control character")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # "[::1", port 99999, a port that is no number
+        raise UserError(f"base URL {shown}: not a valid URL ({exc})") from None
+    if not parts.hostname:
+        raise UserError(f"base URL {shown}: names no host (e.g. http://host:8000/v1)")
+    port = port or (443 if parts.scheme.lower() == "https" else 80)
+    return f"{parts.scheme.lower()}://{parts.hostname.lower()}:{port}{parts.path.rstrip('/')}"
+
+
+_SHARD = re.compile(r"\s*(\d{1,9})\s*/\s*(\d{1,9})\s*", re.ASCII)
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     """``"K/N"`` as (K, N); UserError with one line when it is not one."""
-    parts = text.split("/")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+    match = _SHARD.fullmatch(text)
+    if match is None:
         raise UserError(f"shard {text!r}: K/N, e.g. 0/4 for the first of four shards")
-    k, n = int(parts[0]), int(parts[1])
+    k, n = int(match[1]), int(match[2])
     if not 0 <= k < n:
         raise UserError(f"shard {text}: K/N with N shards and 0 <= K < N")
     return k, n

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from vlmrate.inputs import limits
+
 DEFAULT_SCALE = {"min": 1, "max": 9}
-MAX_REPEATS = 1000  # the most repeats a run may have (also the --repeats limit)
+MAX_REPEATS = limits.MAX_REPEATS  # the most repeats a run may have (also --repeats')
 _INT64 = 2**63
 
 

@@ -384,7 +384,8 @@ def _find_cache(run_dir: Path, handle: IO[bytes], size: int) -> tuple[Path | Non
     """(cache file, bytes it covers, lines it set aside), or (None, 0, 0)."""
     for path in sorted(run_dir.glob(_CACHE_GLOB)):
         parts = path.name[len(".ratings-cache-"):-len(".parquet")].split("-")
-        if len(parts) != 3 or not parts[0].isdigit() or not parts[2].isdigit():
+        if len(parts) != 3 or not (parts[0] + parts[2]).isascii() or not parts[0].isdigit() \
+                or not parts[2].isdigit():
             continue
         covered = int(parts[0])
         if 0 < covered <= size and _cache_tag(handle, covered) == f"{parts[0]}-{parts[1]}":

@@ -55,7 +55,7 @@ def _servers(text: str) -> str | list[str] | None:
 def _whole_number(text: str, what: str) -> int | None:
     if not text:
         return None
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # '²'.isdigit() is True, int('²') fails
         raise UserError(f"{what} {text!r}: a whole number of 1 or more")
     return int(text)
 
@@ -147,7 +147,9 @@ def config_from_form(values: dict[str, Any], base: RunConfig) -> RunConfig:
         prompts=str(values.get("prompts") or "reference"),
         model=_text(values, "model") or DEFAULT_MODEL,
         engine=str(values.get("engine") or "vllm"),
-        base_url=_servers(_text(values, "base_url")),
+        # the servers field belongs to the openai engine; with vllm it is not used
+        base_url=(_servers(_text(values, "base_url"))
+                  if str(values.get("engine") or "vllm") == "openai" else None),
         repeats=_whole_number(_text(values, "repeats"), "repeats"),
         temperature=_number(_text(values, "temperature"), "temperature"),
         top_p=given("top_p", _number, base.top_p),
@@ -169,7 +171,7 @@ def config_from_form(values: dict[str, Any], base: RunConfig) -> RunConfig:
 def _whole_or_zero(text: str, what: str) -> int:
     if not text:
         return 0
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise UserError(f"{what} {text!r}: a whole number of 0 or more")
     return int(text)
 
