@@ -93,3 +93,19 @@ def runner_for(tmp_path: Path, engine: ScriptedEngine, **overrides: Any) -> Runn
                                 "prompts_dir": PROMPTS, "model": "scripted", **overrides}
     config = RunConfig(**settings)
     return Runner(config, engine_factory=lambda c, s, log: engine)
+
+
+def keep_only_images(run_dir: Path, ids: Iterable[str], status: str = "running") -> None:
+    """Make a finished run look interrupted after ``ids``: its other records are dropped and
+    the manifest says ``status`` (a run's selection is kept by resume, so a pilot with
+    --limit is no way to make a partial run of the whole set)."""
+    import json
+
+    wanted = set(ids)
+    path = Path(run_dir) / "ratings.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(x for x in lines if json.loads(x)["image_id"] in wanted))
+    manifest_path = Path(run_dir) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["status"] = status
+    manifest_path.write_text(json.dumps(manifest))

@@ -7,6 +7,7 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from vlmrate import __version__
@@ -18,6 +19,14 @@ from vlmrate.safe_text import visible
 
 BOUND = number(0, 100, lo_open=True)  # TOST bound, in scale points
 ALPHA = number(0, 0.5, lo_open=True, hi_open=True)  # the TOST interval is 1 - 2 alpha
+
+
+def _nonempty(option: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{option}: empty; give a name or leave it out")
+        return text
+    return parse
 
 
 def _runs_dir(parser: argparse.ArgumentParser) -> None:
@@ -77,9 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="openai engine: seconds to wait for one answer before it is "
                           "retried (default 120)")
     run.add_argument("--limit", type=whole(1), help="rate only the first N images")
-    run.add_argument("--progress-every", type=number(0, 86_400, lo_open=True), default=30.0,
+    run.add_argument("--progress-every", type=number(1, 86_400), default=30.0,
                      metavar="S", help="when output is not a terminal (nohup, slurm): a plain "
-                     "progress line every S seconds (default 30)")
+                     "progress line every S seconds, at least 1 (default 30)")
     run.add_argument("--shard", metavar="K/N",
                      help="rate every N-th image from the K-th (0-based), e.g. a Slurm array "
                           "task's share; join the shards with `vlmrate merge`")
@@ -114,11 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="run folders or names (two or more); RUN:expected is the run's "
                            "logprob expected rating as a run")
     comp.add_argument("--json", action="store_true", help="one JSON object (NaN as null)")
-    comp.add_argument("--aspect", help="only this aspect (default: every shared aspect)")
-    comp.add_argument("--bound", type=float, default=0.5, help="TOST bound (default 0.5)")
-    comp.add_argument("--alpha", type=float, default=0.05)
-    comp.add_argument("--seed", type=int, default=0, help="seed of the bootstraps")
-    comp.add_argument("--width", type=int, default=150, help="report width (default 150)")
+    comp.add_argument("--aspect", type=_nonempty("--aspect"),
+                      help="only this aspect (default: every shared aspect)")
+    comp.add_argument("--bound", type=BOUND, default=0.5, help="TOST bound (default 0.5)")
+    comp.add_argument("--alpha", type=ALPHA, default=0.05, help="above 0, below 0.5")
+    comp.add_argument("--seed", type=whole(0, MAX_SEED), default=0,
+                      help="seed of the bootstraps")
+    comp.add_argument("--width", type=whole(40, 1000), default=150,
+                      help="report width (default 150)")
     _runs_dir(comp)
 
     export = sub.add_parser("export", help="write the workbook of a run (or of a comparison)")

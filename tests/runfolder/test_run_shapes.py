@@ -3,6 +3,7 @@ skip and name the rest; stats, export and resume never crash on them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -184,10 +185,8 @@ def test_unreadable_human_parquet(tmp_path: Path, capsys: pytest.CaptureFixture)
 
 def test_resume_over_a_broken_manifest_exits_2(tmp_path: Path) -> None:
     make_dataset(tmp_path, 2)
-    runner = runner_for(tmp_path, ScriptedEngine())
-    runner.prepare()
+    asyncio.run(runner_for(tmp_path, ScriptedEngine()).run())  # a run with records
     manifest_path = tmp_path / "runs" / "r" / MANIFEST
-    runner._lock.release()  # type: ignore[union-attr]
     manifest = json.loads(manifest_path.read_text())
     manifest["study"] = None
     manifest["resumed"] = "yesterday"

@@ -174,19 +174,19 @@ def test_from_manifest_gives_back_the_settings_that_resume(tmp_path: Path) -> No
     manifest = read_manifest(tmp_path / "runs" / "r")
     back = RunConfig.from_manifest(manifest, runs_dir=tmp_path / "runs", prompts_dir=PROMPTS)
     original = runner.config
-    same = {f.name for f in fields(RunConfig)} - {"dataset", "human", "prompts", "limit",
+    same = {f.name for f in fields(RunConfig)} - {"dataset", "human", "prompts",
                                                   "engine_options"}
     assert {k: getattr(back, k) for k in same} == {k: getattr(original, k) for k in same}
     assert back.dataset == original.dataset.resolve()
     assert back.human == (tmp_path / "data" / "human.csv").resolve()
     assert back.engine_options == {"max_model_len": 2048}  # no option naming a key
-    assert back.limit is None  # a resume rates the rest of the dataset
+    assert back.limit == 2  # the selection is the run's (issue 23 item 6)
     # and it resumes: the same prompts, model and sampling, so prepare accepts it
     engine = ScriptedEngine()
     resumed = Runner(back, engine_factory=lambda c, s, log: engine)
     final = asyncio.run(resumed.run())
-    assert final.status == "done" and final.done == final.total == 4 * 3 * 2
-    assert len(engine.order) == 2 * 3 * 2  # only the two images the limit left out
+    assert final.status == "done" and final.done == final.total == 2 * 3 * 2
+    assert engine.order == []  # the same two images: nothing left to rate
 
 
 def test_to_manifest_holds_what_prepare_wrote(tmp_path: Path) -> None:

@@ -73,7 +73,7 @@ def test_a_run_from_before_rating_only_resumes(tmp_path: Path) -> None:
     manifest = json.loads(path.read_text())
     del manifest["sampling"]["rating_only"]  # as written before the option existed
     path.write_text(json.dumps(manifest))
-    final = asyncio.run(runner_for(tmp_path, ScriptedEngine()).run())
+    final = asyncio.run(runner_for(tmp_path, ScriptedEngine(), limit=1).run())  # same scope
     assert final.status == "done"
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ScriptedEngine, make_dataset, runner_for
+from tests.helpers import ScriptedEngine, keep_only_images, make_dataset, runner_for
 from vlmrate.engines.base import SamplingConfig
 from vlmrate.errors import UserError
 from vlmrate.runfolder.store import read_manifest, read_ratings
@@ -47,8 +47,13 @@ def test_full_run_image_major(tmp_path: Path) -> None:
 
 def test_resume_skips_finished_and_matches_uninterrupted(tmp_path: Path) -> None:
     make_dataset(tmp_path)
-    asyncio.run(runner_for(tmp_path, ScriptedEngine(), limit=2).run())
-    partial = (tmp_path / "runs/r/ratings.jsonl").read_bytes()
+    asyncio.run(runner_for(tmp_path, ScriptedEngine()).run())
+    # as a run interrupted after its first two images leaves it (the selection is the
+    # run's: a resume rates the same images, issue 23 item 6)
+    path = tmp_path / "runs/r/ratings.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    partial = b"".join(line for line in lines if b'"pic001"' in line or b'"pic002"' in line)
+    path.write_bytes(partial)
     second = ScriptedEngine()
     final = asyncio.run(runner_for(tmp_path, second).run())
     assert final.status == "done"
@@ -68,10 +73,11 @@ def test_resume_refuses_changed_settings(tmp_path: Path) -> None:
     make_dataset(tmp_path)
     asyncio.run(runner_for(tmp_path, ScriptedEngine(), limit=1).run())
     with pytest.raises(UserError, match=r"other settings: temperature: was 0\.\d+, now 0\.9\."):
-        runner_for(tmp_path, ScriptedEngine(), temperature=0.9).prepare()
+        runner_for(tmp_path, ScriptedEngine(), temperature=0.9, limit=1).prepare()
     # every difference is named with both values
     with pytest.raises(UserError) as caught:
-        runner_for(tmp_path, ScriptedEngine(), model="other", max_tokens=7, seed=5).prepare()
+        runner_for(tmp_path, ScriptedEngine(), model="other", max_tokens=7, seed=5,
+                   limit=1).prepare()
     message = str(caught.value)
     assert "model: was 'scripted', now 'other'" in message and "\n" not in message
     assert "max tokens: was" in message and "now 7" in message
@@ -149,5 +155,6 @@ def test_wall_time_adds_up_over_sessions(tmp_path: Path) -> None:
     asyncio.run(runner_for(tmp_path, ScriptedEngine(delay_s=0.01), limit=2).run())
     first = read_manifest(tmp_path / "runs/r")["wall_s"]
     assert first >= 2 * 3 * 2 * 0.01
-    asyncio.run(runner_for(tmp_path, ScriptedEngine(delay_s=0.01)).run())
-    assert read_manifest(tmp_path / "runs/r")["wall_s"] >= first + 2 * 3 * 2 * 0.01
+    keep_only_images(tmp_path / "runs/r", ["pic001"])
+    asyncio.run(runner_for(tmp_path, ScriptedEngine(delay_s=0.01), limit=2).run())
+    assert read_manifest(tmp_path / "runs/r")["wall_s"] >= first + 1 * 3 * 2 * 0.01

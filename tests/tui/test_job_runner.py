@@ -69,15 +69,14 @@ async def test_unusable_answers_counted_and_shown(tmp_path: Path) -> None:
 async def test_resume_an_interrupted_run_from_the_runs_list(tmp_path: Path) -> None:
     import asyncio as aio
 
-    from tests.helpers import runner_for
+    from tests.helpers import keep_only_images, runner_for
     from tests.tui.test_screens import settle
 
     make_dataset(tmp_path, 4)
     # a run that stopped half way: its process is gone, its manifest still says running
-    partial = runner_for(tmp_path, ScriptedEngine(), limit=2)
+    partial = runner_for(tmp_path, ScriptedEngine())
     await aio.to_thread(lambda: aio.run(partial.run()))
-    manifest = tmp_path / "runs" / "r" / "manifest.json"
-    manifest.write_text(manifest.read_text().replace('"status": "done"', '"status": "running"'))
+    keep_only_images(tmp_path / "runs" / "r", ["pic001", "pic002"], status="running")
     before = (tmp_path / "runs" / "r" / "ratings.jsonl").read_bytes()
     engine = ScriptedEngine()
     app = VlmrateApp(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data",

@@ -8,6 +8,8 @@ import argparse
 import math
 from collections.abc import Callable
 
+from vlmrate.safe_text import visible
+
 MAX_SEED = 2**63 - 1
 
 
@@ -60,4 +62,5 @@ class OneLineParser(argparse.ArgumentParser):
         command = self.prog.removeprefix("vlmrate").strip()
         where = f"{command}: " if command else ""
         help_hint = f"vlmrate {command} --help" if command else "vlmrate --help"
-        self.exit(2, f"vlmrate: error: {where}{message} (see {help_hint})\n")
+        line = visible(f"vlmrate: error: {where}{message} (see {help_hint})", one_line=True)
+        self.exit(2, line + "\n")

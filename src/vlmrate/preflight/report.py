@@ -79,10 +79,14 @@ def _text_tokens(prompts: list[str], model_dir: Path | None) -> tuple[list[int],
 
 
 def _target_gpu(name: str | None, gpus: list[Any]) -> tuple[Any, str]:
-    if name:
-        spec = gpu_spec(name)
+    if name is not None:
+        # one card of the table, named as it is (not a name that merely holds one:
+        # "A100-40G" is no A100 80 GB, "H100,A100" is two cards)
+        key = " ".join(name.upper().replace("-", " ").replace("_", " ").split())
+        spec = next((g for g in GPU_TABLE.values() if g.name.upper() == key), None)
         if spec is None:
-            raise UserError(f"unknown GPU {name!r}; known: {', '.join(GPU_TABLE)}")
+            notes = ", ".join(g.note for g in GPU_TABLE.values() if g.name != "unknown")
+            raise UserError(f"unknown GPU {name!r}; known: {', '.join(GPU_TABLE)} ({notes})")
         return spec, "--gpu"
     if gpus:
         first = gpus[0]

@@ -165,10 +165,6 @@ class RunConfig:
         one line naming the first problem."""
         if self.engine not in ENGINES:
             raise UserError(f"unknown engine {self.engine!r} (use {' or '.join(ENGINES)})")
-        if self.base_urls and self.engine != "openai":
-            raise UserError(f"--base-url is for the openai engine; the {self.engine} engine "
-                            f"runs the model in this process (drop --base-url or add "
-                            f"--engine openai)")
         if self.base_urls:
             seen: dict[str, str] = {}
             for url in self.base_urls:
@@ -177,6 +173,10 @@ class RunConfig:
                     raise UserError(f"base URL {_shown(redact_url(url))}: the same server is "
                                     f"given twice (as {_shown(redact_url(seen[key]))})")
                 seen[key] = url
+            if self.engine != "openai":
+                raise UserError(f"a base URL (--base-url) is for the openai engine; the "
+                                f"{self.engine} engine runs the model in this process (drop "
+                                f"the URL or choose the openai engine)")
         elif self.engine == "openai":
             raise UserError("the openai engine needs a base URL: --base-url "
                             "(e.g. http://host:8000/v1)")
@@ -324,6 +324,7 @@ class RunConfig:
             engine_options=dict(options) if isinstance(options, dict) else {},
             prompts_dir=Path(prompts_dir),
             shard=_recorded_shard(section("dataset").get("shard")),
+            limit=number(section("dataset").get("limit"), int),
         )
 
 

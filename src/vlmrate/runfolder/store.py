@@ -167,6 +167,18 @@ def _complete_bytes(path: Path) -> bytes:
     return data[: end + 1] if end >= 0 else b""
 
 
+def has_records(run_dir: Path) -> bool:
+    """Whether ratings.jsonl holds a complete line (read up to its first newline)."""
+    try:
+        with open(Path(run_dir) / RATINGS, "rb") as handle:
+            while chunk := handle.read(1 << 16):
+                if b"\n" in chunk:
+                    return True
+    except OSError:
+        return False
+    return False
+
+
 def iter_records(run_dir: Path) -> list[dict]:
     """Every complete record of ratings.jsonl of the right shape, in file order."""
     data = _complete_bytes(Path(run_dir) / RATINGS)

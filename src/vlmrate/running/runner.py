@@ -45,6 +45,7 @@ from vlmrate.runfolder.store import (
     RatingsWriter,
     RunLock,
     finished_keys,
+    has_records,
     load_manifest,
     now_iso,
     read_manifest,
@@ -79,6 +80,15 @@ def make_engine(config: RunConfig, sampling: SamplingConfig, log_file: Path) -> 
     return VllmEngine(config.model, sampling, log_file=log_file, **options)
 
 
+def _check_model_folder(config: RunConfig) -> None:
+    """A model given as a path (vllm engine) must exist before the run folder is made."""
+    model = str(config.model)
+    if config.engine != "vllm" or not model.startswith(("/", "./", "../", "~")):
+        return
+    if not Path(model).expanduser().exists():
+        raise UserError(f"model folder {model} does not exist")
+
+
 def _value(value: object) -> str:
     text = repr(value) if isinstance(value, str) else json.dumps(value)
     return text if len(text) <= 60 else text[:59] + "…"
@@ -100,6 +110,7 @@ def resume_differences(old: dict, new: dict) -> list[str]:
         if old_sampling.get(key) != new_sampling.get(key):
             found.append(f"{key.replace('_', ' ')}: was {_value(old_sampling.get(key))}, "
                          f"now {_value(new_sampling.get(key))}")
+    found += _selection_differences(old, new)
     old_prompts = {a.get("name"): (a.get("sha256"), a.get("reverse", False))
                    for a in (old.get("study") or {}).get("aspects", []) if isinstance(a, dict)}
     new_prompts = {a["name"]: (a["sha256"], a.get("reverse", False))
@@ -110,6 +121,30 @@ def resume_differences(old: dict, new: dict) -> list[str]:
         found.insert(0, f"prompts: the text (or direction) of {', '.join(map(str, changed))} "
                         "changed")
     return found
+
+
+def _selection_differences(old: dict, new: dict) -> list[str]:
+    """The images a run rates (its --shard and --limit) as the run has them and as it is
+    resumed: ratings.jsonl holds the old selection's images, so another one is refused."""
+    old_data = old.get("dataset") if isinstance(old.get("dataset"), dict) else {}
+    new_data = new.get("dataset") or {}
+    found = []
+    if old_data.get("shard") != new_data.get("shard"):
+        found.append(f"shard: was {_shard_text(old_data.get('shard'))}, now "
+                     f"{_shard_text(new_data.get('shard'))}")
+    if "limit" in old_data and old_data.get("limit") != new_data.get("limit"):
+        # (a manifest written before the limit was recorded says nothing about it)
+        found.append(f"limit: was {_limit_text(old_data.get('limit'))}, now "
+                     f"{_limit_text(new_data.get('limit'))}")
+    return found
+
+
+def _shard_text(value: object) -> str:
+    return f"{value[0]}/{value[1]}" if isinstance(value, list) and len(value) == 2 else "none"
+
+
+def _limit_text(value: object) -> str:
+    return "all images" if value is None else _value(value)
 
 
 class Runner:
@@ -139,6 +174,7 @@ class Runner:
         self._aborted = False  # ... and pause/cancel has ended it
         self._failure = ""  # the one-line reason of a failed run
         self._cancel_task: asyncio.Future[None] | None = None
+        self._made: list[Path] = []  # what prepare() created (removed if the start fails)
 
     # --- preparation ------------------------------------------------------------------
     def prepare(self) -> Path:
@@ -163,14 +199,19 @@ class Runner:
         sampling = cfg.sampling_for(study)
         name = cfg.run_name or default_run_name(dataset_dir, cfg.model)
         run_dir = run_dir_for(cfg.runs_dir, name)
+        _check_model_folder(cfg)  # before anything is written
         manifest = {
             "name": name,
             "status": "running",
             "study": study.to_manifest(),
             **cfg.to_manifest(sampling, repeats),
+            # the selection (limit, shard) is a run setting: kept by resume, a different
+            # one refused like the model (see resume_differences)
             "dataset": {"path": str(dataset_dir.resolve()), "n_images": len(images),
-                        "fingerprint": fingerprint(images),
-                        **({} if cfg.shard is None else {"shard": list(cfg.shard)})},
+                        "fingerprint": fingerprint(images), "limit": cfg.limit,
+                        **({} if cfg.shard is None else {
+                            "shard": list(cfg.shard),
+                            "all_fingerprint": fingerprint(all_images)})},
             "human": None if human is None else {
                 "path": str(Path(human_path).resolve()), "column_map": human.column_map(),
                 "warnings": human.warnings},
@@ -184,6 +225,9 @@ class Runner:
             urls, cfg.engine_options.get("api_key_env") or DEFAULT_API_KEY_ENV)
         manifest = self._redactor.value(manifest)
         lock = RunLock(run_dir)
+        folder_existed = run_dir.exists()
+        self._made = [] if folder_existed else [run_dir]
+        self._made += [run_dir / n for n in WRITTEN_FILES if not os.path.lexists(run_dir / n)]
         try:
             lock.acquire()  # before anything is written: a second process changes nothing
         except OSError as exc:
@@ -211,6 +255,8 @@ class Runner:
         old, _ = load_manifest(run_dir)  # the checked copy: a hand-edited field cannot crash
         if old.get("status") == "imported":
             raise UserError(f"run {run_dir.name} was imported; choose another --run name")
+        if not has_records(run_dir):  # it never rated anything: its fix starts it anew
+            return manifest
         differences = resume_differences(old, manifest)
         if differences:
             shown = "; ".join(differences[:3]) + ("; …" if len(differences) > 3 else "")
@@ -294,12 +340,35 @@ class Runner:
     async def run(self) -> Progress:
         if self.run_dir is None:
             self.prepare()
+        failed_to_start = False
         try:
             return await self._run()
+        except UserError:  # e.g. the server cannot be reached, the model not loaded
+            failed_to_start = True
+            raise
         finally:
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
+            if failed_to_start:
+                self._remove_what_it_made()
+
+    def _remove_what_it_made(self) -> None:
+        """After a start that failed before a single record: remove the files (and the
+        folder) this run created, so that nothing is left that looks like a run and the
+        rerun with the fixed option starts afresh. A folder that was there before, or any
+        file this run did not create, stays; so does everything once a record exists."""
+        assert self.run_dir
+        if has_records(self.run_dir) or not self._made:
+            return
+        for path in reversed(self._made):
+            with contextlib.suppress(OSError):
+                if path == self.run_dir:
+                    for tmp in path.glob(".*.tmp"):  # the atomic writers' leftovers
+                        tmp.unlink()
+                    path.rmdir()  # only when empty: anything else in it stays
+                else:
+                    path.unlink()
 
     async def _run(self) -> Progress:
         assert self.run_dir and self.study and self.sampling

@@ -147,9 +147,7 @@ def config_from_form(values: dict[str, Any], base: RunConfig) -> RunConfig:
         prompts=str(values.get("prompts") or "reference"),
         model=_text(values, "model") or DEFAULT_MODEL,
         engine=str(values.get("engine") or "vllm"),
-        # the servers field belongs to the openai engine; with vllm it is not used
-        base_url=(_servers(_text(values, "base_url"))
-                  if str(values.get("engine") or "vllm") == "openai" else None),
+        base_url=_servers(_text(values, "base_url")),
         repeats=_whole_number(_text(values, "repeats"), "repeats"),
         temperature=_number(_text(values, "temperature"), "temperature"),
         top_p=given("top_p", _number, base.top_p),
