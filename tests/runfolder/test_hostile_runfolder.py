@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -69,20 +70,22 @@ def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-BAD_NAMES = ["", ".", "..", "../x", "../../y", "/tmp/vlmrate-abs-run", "a b", "a/b", "s0/..",
+BAD_NAMES = ["", ".", "..", "../x", "../../y", "ABSOLUTE", "a b", "a/b", "s0/..",
              "~x", "x\n", "a" * 300, "\x1b]0;x\x07"]
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
 def test_merge_refuses_a_name_outside_the_rule(shards: Path, name: str,
                                                capsys: pytest.CaptureFixture) -> None:
+    absolute = shards.parent / f"{shards.name}-absolute-run"  # outside the project
+    name = str(absolute) if name == "ABSOLUTE" else name
     before = _tree(shards)
     code = main(["merge", "s0", "s1", "--run", name, "--runs-dir", str(shards / "runs")])
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("vlmrate: error: ") and err.count("\n") == 1, err
     assert _tree(shards) == before
-    assert not Path("/tmp/vlmrate-abs-run").exists()
+    assert not absolute.exists()
 
 
 @pytest.mark.parametrize("taken", [MANIFEST, RATINGS, HUMAN, REVIEW, "link", "file"])
@@ -193,3 +196,75 @@ def test_export_replaces_a_linked_workbook_and_leaves_its_target(
     assert main(["export", "r", "--runs-dir", str(tmp_path / "runs")]) == 2
     assert "symbolic link" in capsys.readouterr().err
     assert outside.read_bytes() == b"precious" and not (tmp_path / "other.bin").exists()
+
+
+# --- merge: what the parts say about themselves (items 5 and 7) ---------------------------
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("study", "x"), ("study.aspects", [1, 2]), ("total_jobs", "many"), ("sampling", [1]),
+    ("dataset", "data"), ("model", 5), ("human", "yes"), ("study.scale", "1..9"),
+])
+def test_merge_refuses_a_part_with_a_broken_manifest(shards: Path, field: str, value: object,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    import json
+    import shutil
+
+    runs = shards / "runs"
+    broken = runs / "broken"
+    shutil.copytree(runs / "s1", broken)
+    manifest = json.loads((broken / MANIFEST).read_text())
+    if "." in field:
+        outer, inner = field.split(".")
+        manifest[outer][inner] = value
+    else:
+        manifest[field] = value
+    (broken / MANIFEST).write_text(json.dumps(manifest))
+    try:
+        before = _tree(shards)
+        code = main(["merge", "s0", "broken", "--run", "m", "--runs-dir", str(runs)])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert "broken" in err and MANIFEST in err
+        assert _tree(shards) == before
+    finally:
+        shutil.rmtree(broken)
+
+
+def test_merge_of_an_incomplete_shard_set_says_so(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    make_dataset(tmp_path, 8)
+    _rate(tmp_path, "q0", shard=(0, 4))
+    _rate(tmp_path, "q1", shard=(1, 4))
+    assert main(["merge", "q0", "q1", "--run", "half", "--runs-dir",
+                 str(tmp_path / "runs")]) == 0
+    err = capsys.readouterr().err
+    assert "incomplete: shards 2/4, 3/4 not merged" in err
+    manifest = json.loads((tmp_path / "runs" / "half" / MANIFEST).read_text())
+    assert manifest["status"] == "failed" and "2/4, 3/4" in manifest["error"]
+    _rate(tmp_path, "q2", shard=(2, 4))
+    _rate(tmp_path, "q3", shard=(3, 4))
+    assert main(["merge", "q0", "q1", "q2", "q3", "--run", "all", "--runs-dir",
+                 str(tmp_path / "runs")]) == 0
+    manifest = json.loads((tmp_path / "runs" / "all" / MANIFEST).read_text())
+    assert manifest["status"] == "done" and "error" not in manifest
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("other", ["another dataset", "another split"])
+def test_merge_refuses_shards_of_two_datasets(tmp_path: Path, other: str,
+                                              capsys: pytest.CaptureFixture) -> None:
+    make_dataset(tmp_path, 4)
+    _rate(tmp_path, "a0", shard=(0, 2))
+    if other == "another dataset":
+        elsewhere = tmp_path / "elsewhere"
+        make_dataset(elsewhere, 6)
+        config = RunConfig(dataset=elsewhere / "data", run_name="b1",
+                           runs_dir=tmp_path / "runs", prompts_dir=PROMPTS, repeats=1,
+                           model="scripted", shard=(1, 2))
+        asyncio.run(Runner(config, engine_factory=lambda c, s, log: ScriptedEngine()).run())
+    else:
+        _rate(tmp_path, "b1", shard=(1, 3))
+    code = main(["merge", "a0", "b1", "--run", "m", "--runs-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2 and "not parts of one study" in err
+    assert not (tmp_path / "runs" / "m").exists()

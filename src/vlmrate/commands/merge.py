@@ -6,12 +6,15 @@ import argparse
 
 from vlmrate.commands.common import SafeConsole
 from vlmrate.runfolder.merge import merge_runs
-from vlmrate.runfolder.store import load_run
+from vlmrate.runfolder.store import load_run, read_manifest
 from vlmrate.stats.run_summary import render_summary
 
 
 def main(args: argparse.Namespace) -> int:
     run_dir = merge_runs(args.runs, args.run_name, args.runs_dir)
-    SafeConsole(stderr=True).print(f"merged {len(args.runs)} runs into {run_dir}")
+    error = read_manifest(run_dir).get("error")
+    note = f" ({error}: the run is marked failed)" if error else ""
+    SafeConsole(stderr=True).print(f"merged {len(args.runs)} runs into {run_dir}{note}",
+                                   markup=False, highlight=False)
     SafeConsole().print(render_summary(load_run(run_dir)))
     return 0

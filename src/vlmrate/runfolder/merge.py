@@ -66,6 +66,7 @@ def merge_runs(runs: list[str | Path], run_name: str, runs_dir: Path = Path("run
         if differ:
             raise UserError(f"runs {run_dirs[0].name} and {run_dir.name} differ in "
                             f"{', '.join(differ)}: they are not parts of one study")
+    missing = _missing_shards(run_dirs, manifests)
     frames = [read_ratings(d) for d in run_dirs]
     _refuse_overlaps(run_dirs, frames)
     ratings = pl.concat(frames)
@@ -76,7 +77,8 @@ def merge_runs(runs: list[str | Path], run_name: str, runs_dir: Path = Path("run
     manifest = {
         **manifests[0],
         "name": run_name,
-        "status": "done" if all(m.get("status") == "done" for m in manifests) else "failed",
+        "status": "done" if all(m.get("status") == "done" for m in manifests)
+        and not missing else "failed",
         "dataset": {
             "path": None,
             "n_images": ratings["image_id"].n_unique(),
@@ -90,6 +92,10 @@ def merge_runs(runs: list[str | Path], run_name: str, runs_dir: Path = Path("run
         "created": now_iso(),
     }
     manifest.pop("resumed", None)
+    manifest.pop("error", None)
+    if missing:  # said in the Runs list and by `vlmrate merge`
+        manifest["error"] = (f"incomplete: shard{'s' if len(missing) > 1 else ''} "
+                             f"{', '.join(missing)} not merged")
     humans = [m.get("human") for m in manifests]
     if all(isinstance(h, dict) for h in humans):  # a warning of one shard alone is not one
         manifest["human"] = {**humans[0], "warnings": [
@@ -99,6 +105,28 @@ def merge_runs(runs: list[str | Path], run_name: str, runs_dir: Path = Path("run
     # command made is removed (never the target or anything already there)
     write_new_run(target, ratings, human, manifest, reviews)
     return target
+
+
+def _missing_shards(run_dirs: list[Path], manifests: list[dict]) -> list[str]:
+    """The shards (``K/N``) of the runs' set that are not among them; UserError when the
+    runs are shards of different datasets or of different splits. Runs without a shard
+    (parts made by hand, e.g. copied folders) are not checked."""
+    shards = [(m.get("dataset") or {}).get("shard") for m in manifests]
+    if not all(isinstance(s, list) and len(s) == 2 for s in shards):
+        return []
+    counts = {s[1] for s in shards}
+    if len(counts) > 1:
+        raise UserError(f"runs {run_dirs[0].name} and others are shards of different splits "
+                        f"({', '.join(f'{k}/{n}' for k, n in shards)}): not parts of one "
+                        f"study")
+    prints = {(m.get("dataset") or {}).get("all_fingerprint") for m in manifests}
+    paths = {(m.get("dataset") or {}).get("path") for m in manifests}
+    if len(prints) > 1 or (prints == {None} and len(paths) > 1):
+        raise UserError(f"runs {', '.join(d.name for d in run_dirs)} are shards of different "
+                        f"datasets (other images or another folder): not parts of one study")
+    n = counts.pop()
+    have = {s[0] for s in shards}
+    return [f"{k}/{n}" for k in range(n) if k not in have]
 
 
 def _checked_manifest(run_dir: Path) -> dict:
