@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from vlmrate.errors import UserError
+
 
 def _prepare_terminal_images() -> str:
     """textual-image asks the terminal what it can draw (Sixel, Kitty) when it is imported,
@@ -33,4 +35,9 @@ def launch(runs_dir: Path, open_run: Path | None = None) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # Textual would wait for a terminal that never answers (and spin a core)
+        raise UserError("the TUI needs a terminal (stdin and stdout are not one here); "
+                        "without one use the commands: vlmrate run|stats|export|review ... "
+                        "(vlmrate --help)")
     return launch(Path(getattr(args, "runs_dir", None) or "runs"))

@@ -57,16 +57,38 @@ def load_image(path: Path, root: Path | None = None) -> Image.Image:
                 return _flatten(image)
     except ImageProblem:
         raise
-    except FileNotFoundError:
-        raise ImageProblem(f"{path.name}: file not found") from None
-    except PermissionError:
-        raise ImageProblem(f"{path.name}: permission denied") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageProblem(f"{path.name}: too large ({exc})") from None
-    except UnidentifiedImageError:
-        raise ImageProblem(f"{path.name}: not an image (or an unsupported format)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        cause = str(exc) or type(exc).__name__
-        if "truncated" in cause:
-            cause = "truncated file"
-        raise ImageProblem(f"{path.name}: unreadable ({cause})") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as exc:
+        raise _problem(path, exc) from None
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file's header, with load_image's limits (the
+    decompression-bomb limit is an error); ImageProblem with the same short cause."""
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:  # reads the header only
+                return int(image.width), int(image.height)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as exc:
+        raise _problem(path, exc) from None
+    except Exception as exc:  # a crafted header may raise anything; it is no image
+        raise ImageProblem(f"{path.name}: unreadable ({type(exc).__name__})") from None
+
+
+def _problem(path: Path, exc: BaseException) -> ImageProblem:
+    """The short cause of an image that cannot be read (load_image, image_size)."""
+    if isinstance(exc, FileNotFoundError):
+        return ImageProblem(f"{path.name}: file not found")
+    if isinstance(exc, PermissionError):
+        return ImageProblem(f"{path.name}: permission denied")
+    if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
+        return ImageProblem(f"{path.name}: too large ({exc})")
+    if isinstance(exc, UnidentifiedImageError):
+        return ImageProblem(f"{path.name}: not an image (or an unsupported format)")
+    cause = str(exc) or type(exc).__name__
+    if "truncated" in cause:
+        cause = "truncated file"
+    return ImageProblem(f"{path.name}: unreadable ({cause})")

@@ -48,19 +48,18 @@ class CheckRequest:
 
 
 def _image_sizes(dataset: Path) -> tuple[list[tuple[int, int]], list[str]]:
-    from PIL import Image
-
     from vlmrate.inputs.dataset import discover_images
+    from vlmrate.inputs.images import ImageProblem, image_size
 
-    sizes, unreadable = [], []
+    sizes, unreadable, first = [], [], ""
     for entry in discover_images(dataset):
-        try:
-            with Image.open(entry.path) as image:  # reads the header only
-                sizes.append((int(image.width), int(image.height)))
-        except Exception:
+        try:  # the header only, with the limits `vlmrate run` applies
+            sizes.append(image_size(entry.path))
+        except ImageProblem as exc:
             unreadable.append(entry.image_id)
+            first = first or str(exc)
     if not sizes:
-        raise UserError(f"{dataset}: none of its images could be read")
+        raise UserError(f"{dataset}: none of its images could be read (e.g. {first})")
     return sizes, unreadable
 
 
