@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from vlmrate.commands.common import SafeConsole
+from vlmrate.commands.common import SafeConsole, say
 from vlmrate.errors import UserError
 from vlmrate.stats.compared_runs import load_compared
 
@@ -20,12 +20,16 @@ def build(args: argparse.Namespace):
         raise UserError("--alpha must be between 0 and 1")
     if args.bound <= 0:
         raise UserError("--bound must be positive")
-    runs = load_compared(args.runs, args.runs_dir)
+    problems: list[str] = []
+    runs = load_compared(args.runs, args.runs_dir, problems)
     try:
-        return compare(runs, aspects=[args.aspect] if args.aspect else None,
-                       bound=args.bound, alpha=args.alpha, seed=args.seed)
+        result = compare(runs, aspects=[args.aspect] if args.aspect else None,
+                         bound=args.bound, alpha=args.alpha, seed=args.seed)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    for problem in problems:  # what was set aside, as `vlmrate stats` says it
+        say(f"vlmrate: warning: {problem}")
+    return result
 
 
 def main(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ import json
 from vlmrate.commands.common import SafeConsole, warn_problems
 from vlmrate.errors import UserError
 from vlmrate.runfolder.store import load_run
+from vlmrate.stats.compared_runs import require_ratings_and_human
 from vlmrate.stats.run_summary import partial_note
 
 
@@ -16,10 +17,7 @@ def main(args: argparse.Namespace) -> int:
     from vlmrate.stats.report import render_report
 
     run = load_run(args.run, args.runs_dir)
-    if run.ratings.is_empty():
-        raise UserError(f"run {run.name} has no ratings yet")
-    if run.human.is_empty():
-        raise UserError(f"run {run.name} has no human ratings: nothing to compare with")
+    require_ratings_and_human(run)
     if not 0 < args.alpha < 1:
         raise UserError("--alpha must be between 0 and 1")
     if args.bound <= 0:

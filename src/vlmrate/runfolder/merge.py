@@ -20,11 +20,12 @@ from vlmrate.runfolder.review import read_review_file
 from vlmrate.runfolder.settings import run_dir_for
 from vlmrate.runfolder.store import (
     MANIFEST,
+    RATINGS,
     is_locked,
     load_manifest,
     now_iso,
     read_human,
-    read_ratings,
+    read_ratings_counted,
     resolve_run,
 )
 from vlmrate.versions import package_versions
@@ -43,9 +44,11 @@ def study_settings(manifest: dict) -> dict:
     }
 
 
-def merge_runs(runs: list[str | Path], run_name: str, runs_dir: Path = Path("runs")) -> Path:
+def merge_runs(runs: list[str | Path], run_name: str, runs_dir: Path = Path("runs"),
+               problems: list[str] | None = None) -> Path:
     """Write runs_dir/run_name from the given runs; UserError (nothing written) when they
-    differ in settings, share a key, or one is still running."""
+    differ in settings, share a key, or one is still running. What the readers set aside
+    (lines that are no record, an unreadable human.parquet) goes to ``problems``."""
     if len(runs) < 2:
         raise UserError("merge needs two runs or more")
     target = run_dir_for(runs_dir, run_name)  # the run-name rule: a folder inside runs_dir
@@ -67,10 +70,20 @@ def merge_runs(runs: list[str | Path], run_name: str, runs_dir: Path = Path("run
             raise UserError(f"runs {run_dirs[0].name} and {run_dir.name} differ in "
                             f"{', '.join(differ)}: they are not parts of one study")
     missing = _missing_shards(run_dirs, manifests)
-    frames = [read_ratings(d) for d in run_dirs]
+    frames = []
+    found: list[str] = []
+    for run_dir in run_dirs:
+        frame, broken = read_ratings_counted(run_dir)
+        frames.append(frame)
+        if broken:
+            found.append(f"run {run_dir.name}: {RATINGS}: {broken} line"
+                         f"{'s' if broken > 1 else ''} that {'are' if broken > 1 else 'is'} "
+                         f"not a rating record left out")
     _refuse_overlaps(run_dirs, frames)
     ratings = pl.concat(frames)
-    human = _merged_human(run_dirs, set(ratings["image_id"].to_list()))
+    human = _merged_human(run_dirs, set(ratings["image_id"].to_list()), found)
+    if problems is not None:
+        problems.extend(found)
     reviews: dict[str, dict] = {}
     for run_dir in run_dirs:
         reviews.update(read_review_file(run_dir).cases)
@@ -152,11 +165,16 @@ def _refuse_overlaps(run_dirs: list[Path], frames: list[pl.DataFrame]) -> None:
                         f"in more than one run (e.g. {example}); merge joins disjoint runs only")
 
 
-def _merged_human(run_dirs: list[Path], rated: set[str]) -> pl.DataFrame:
+def _merged_human(run_dirs: list[Path], rated: set[str], problems: list[str]
+                  ) -> pl.DataFrame:
     """Every run's human ratings, one row per (image, aspect). A shard keeps the sheet's
     own id for the rows whose image it did not rate (``pic6``) and the image's id for
     those it did (``pic006``): the same image, so the rated id wins."""
-    parts = [read_human(d) for d in run_dirs]
+    parts = []
+    for run_dir in run_dirs:
+        found: list[str] = []
+        parts.append(read_human(run_dir, found))
+        problems += [f"run {run_dir.name}: {p}" for p in found]
     parts = [p for p in parts if p.height]
     if not parts:
         return pl.DataFrame(schema=HUMAN_SCHEMA)

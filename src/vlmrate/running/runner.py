@@ -255,6 +255,10 @@ class Runner:
         old, _ = load_manifest(run_dir)  # the checked copy: a hand-edited field cannot crash
         if old.get("status") == "imported":
             raise UserError(f"run {run_dir.name} was imported; choose another --run name")
+        if old.get("merged_from"):
+            raise UserError(f"run {run_dir.name} was merged from other runs (vlmrate merge) "
+                            f"and cannot be resumed; resume its parts, then merge them "
+                            f"again under a new --run name")
         if not has_records(run_dir):  # it never rated anything: its fix starts it anew
             return manifest
         differences = resume_differences(old, manifest)

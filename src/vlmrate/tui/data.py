@@ -179,14 +179,25 @@ def _images_of(manifest: dict) -> tuple[dict[str, Path], str]:
     from vlmrate.errors import UserError
     from vlmrate.inputs.dataset import discover_images, normalise_id
 
-    folder = (manifest.get("dataset") or {}).get("path")
-    if not folder:
+    dataset = manifest.get("dataset") or {}
+    folders = [dataset.get("path")]
+    parts = dataset.get("parts")
+    if not folders[0] and isinstance(parts, list):  # a merged run: its parts' folders
+        folders = list(dict.fromkeys(p.get("path") for p in parts if isinstance(p, dict)))
+    folders = [f for f in folders if isinstance(f, str) and f]
+    if not folders:
         return {}, "no image folder recorded for this run (imported ratings)"
-    try:
-        entries = discover_images(Path(folder))
-    except UserError as exc:
-        return {}, str(exc)
-    return {normalise_id(e.image_id): e.path for e in entries}, ""
+    found: dict[str, Path] = {}
+    problem = ""
+    for folder in folders:
+        try:
+            entries = discover_images(Path(folder))
+        except UserError as exc:
+            problem = problem or str(exc)
+            continue
+        for entry in entries:
+            found.setdefault(normalise_id(entry.image_id), entry.path)
+    return found, "" if found else problem
 
 
 def load_run_data(run_path: Path) -> RunData:

@@ -1,0 +1,110 @@
+"""Damaged runs as the readers meet them (issue 23 item 12): a corrupt human.parquet is
+named as the reason, by the run's own folder name; merge, compare and export --compare
+warn about what they left out as stats does; a merged run is not resumed over its record;
+the Case page of a merged run finds its parts' images. Each parametrized case is one
+hostile input tried."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import PROMPTS, ScriptedEngine, make_dataset
+from vlmrate.cli import main
+from vlmrate.errors import UserError
+from vlmrate.runfolder.settings import RunConfig
+from vlmrate.runfolder.store import HUMAN, MANIFEST, RATINGS, read_manifest
+from vlmrate.running.runner import Runner
+
+
+def _rate(root: Path, name: str, **overrides: object) -> Path:
+    config = RunConfig(dataset=root / "data", run_name=name, runs_dir=root / "runs",
+                       prompts_dir=PROMPTS, repeats=2, model="scripted", **overrides)
+    asyncio.run(Runner(config, engine_factory=lambda c, s, log: ScriptedEngine()).run())
+    return root / "runs" / name
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("damaged")
+    make_dataset(root, 6)
+    _rate(root, "s0", shard=(0, 2))
+    _rate(root, "s1", shard=(1, 2))
+    _rate(root, "full")
+    return root
+
+
+@pytest.mark.parametrize("damage", [b"", b"PAR1 not parquet", b"\x00" * 64])
+def test_a_corrupt_human_parquet_is_named_with_the_copy_s_own_name(
+        project: Path, damage: bytes, capsys: pytest.CaptureFixture) -> None:
+    copy = project / "runs" / "s0-copy"
+    shutil.copytree(project / "runs" / "s0", copy)
+    (copy / HUMAN).write_bytes(damage)
+    try:
+        for argv in (["stats", "s0-copy"], ["compare", "s0-copy", "full"],
+                     ["export", "--compare", "s0-copy", "full", "-o",
+                      str(project / "c.xlsx")]):
+            assert main([*argv, "--runs-dir", str(project / "runs")]) == 2
+            err = capsys.readouterr().err
+            assert "run s0-copy has no human ratings (human.parquet: unreadable" in err, err
+            assert err.count("\n") == 1
+    finally:
+        shutil.rmtree(copy)
+
+
+@pytest.mark.parametrize("command", ["merge", "compare", "export-compare"])
+def test_broken_records_are_warned_about(project: Path, command: str,
+                                         capsys: pytest.CaptureFixture) -> None:
+    broken = project / "runs" / "s1-broken"
+    shutil.copytree(project / "runs" / "s1", broken)
+    with open(broken / RATINGS, "ab") as handle:
+        handle.write(b'{"image_id": 5}\n[1, 2]\nnot json\n')
+    runs = ["--runs-dir", str(project / "runs")]
+    try:
+        if command == "merge":
+            argv = ["merge", "s0", "s1-broken", "--run", "m-broken"]
+        elif command == "compare":
+            argv = ["compare", "s1-broken", "full"]
+        else:
+            argv = ["export", "--compare", "s1-broken", "full", "-o", str(project / "w.xlsx")]
+        assert main([*argv, *runs]) == 0
+        err = capsys.readouterr().err
+        assert "vlmrate: warning: run s1-broken: ratings.jsonl: 3 lines that are not a " \
+               "rating record" in err, err
+    finally:
+        shutil.rmtree(broken)
+        shutil.rmtree(project / "runs" / "m-broken", ignore_errors=True)
+
+
+def test_a_merged_run_is_not_resumed_over_its_record(project: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    assert main(["merge", "s0", "s1", "--run", "merged", "--runs-dir",
+                 str(project / "runs")]) == 0
+    before = (project / "runs" / "merged" / MANIFEST).read_bytes()
+    config = RunConfig(dataset=project / "data", run_name="merged",
+                       runs_dir=project / "runs", prompts_dir=PROMPTS, repeats=2,
+                       model="scripted")
+    with pytest.raises(UserError, match="was merged from other runs"):
+        Runner(config, engine_factory=lambda c, s, log: ScriptedEngine()).prepare()
+    assert (project / "runs" / "merged" / MANIFEST).read_bytes() == before
+    manifest = read_manifest(project / "runs" / "merged")
+    assert manifest["merged_from"] and manifest["dataset"]["parts"]
+    capsys.readouterr()
+
+
+def test_the_case_page_of_a_merged_run_finds_the_images(project: Path) -> None:
+    from vlmrate.tui.data import load_run_data
+
+    if not (project / "runs" / "merged").exists():
+        assert main(["merge", "s0", "s1", "--run", "merged", "--runs-dir",
+                     str(project / "runs")]) == 0
+    data = load_run_data(project / "runs" / "merged")
+    assert data.images_note == ""
+    assert data.image_path("pic001") == project / "data" / "images" / "pic001.png"
+    assert data.image_path("pic006") is not None
+    manifest = json.loads((project / "runs" / "merged" / MANIFEST).read_text())
+    assert manifest["dataset"]["path"] is None
