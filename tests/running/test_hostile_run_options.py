@@ -172,3 +172,27 @@ def test_a_failed_start_does_not_block_its_own_fix(tmp_path: Path,
     capsys.readouterr()
     assert read_ratings(tmp_path / "runs" / "r").height == 2 * 3 * 2
     assert read_manifest(tmp_path / "runs" / "r")["status"] == "done"
+
+
+def test_a_kept_failed_start_does_not_block_its_fix_either(tmp_path: Path) -> None:
+    """The TUI keeps a failed start (its reason in the Runs list); a fix with other
+    settings still starts, since that run never rated anything."""
+    import asyncio
+
+    from tests.helpers import ScriptedEngine, runner_for
+    from vlmrate.engines.base import EngineUnavailable
+    from vlmrate.errors import UserError
+
+    class Down(ScriptedEngine):
+        async def start(self) -> None:
+            raise EngineUnavailable("cannot reach the server")
+
+    make_dataset(tmp_path, 2)
+    failing = runner_for(tmp_path, Down(), temperature=0.9)
+    failing.keep_failed_start = True
+    with pytest.raises(UserError):
+        asyncio.run(failing.run())
+    assert read_manifest(tmp_path / "runs" / "r")["status"] == "failed"
+    final = asyncio.run(runner_for(tmp_path, ScriptedEngine(), temperature=0.1).run())
+    assert final.status == "done"
+    assert read_manifest(tmp_path / "runs" / "r")["sampling"]["temperature"] == 0.1

@@ -29,6 +29,7 @@ class BrokenEngine(ScriptedEngine):
 def failed_run(tmp_path: Path) -> Path:
     make_dataset(tmp_path, 2)
     runner = runner_for(tmp_path, BrokenEngine())
+    runner.keep_failed_start = True  # as the TUI's runner: the Runs list shows the reason
     with pytest.raises(UserError):
         asyncio.run(runner.run())
     return tmp_path / "runs" / "r"

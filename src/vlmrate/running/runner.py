@@ -151,9 +151,12 @@ class Runner:
     """One run: prepare() checks and writes the manifest; run() does the work."""
 
     def __init__(self, config: RunConfig, on_progress: Callable[[Progress], None] | None = None,
-                 engine_factory: Callable[[RunConfig, SamplingConfig, Path], Engine] | None = None
-                 ) -> None:
+                 engine_factory: Callable[[RunConfig, SamplingConfig, Path], Engine] | None = None,
+                 *, keep_failed_start: bool = False) -> None:
         self.config = config
+        #: A start that fails before a record stays as a failed run with its reason (the
+        #: TUI lists it); by default (the CLI's exit 2) what it made is removed.
+        self.keep_failed_start = keep_failed_start
         self.on_progress = on_progress
         self.engine_factory = engine_factory or make_engine
         self.run_dir: Path | None = None
@@ -354,7 +357,7 @@ class Runner:
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
-            if failed_to_start:
+            if failed_to_start and not self.keep_failed_start:
                 self._remove_what_it_made()
 
     def _remove_what_it_made(self) -> None:

@@ -41,7 +41,8 @@ def default_runner_factory(config: RunConfig, on_progress: Callable[[Progress], 
     """vlmrate.running.runner.Runner for the New run form's settings."""
     from vlmrate.running.runner import Runner
 
-    return Runner(config, on_progress=on_progress)
+    # a failed start stays in the Runs list with its reason (it never blocks its fix)
+    return Runner(config, on_progress=on_progress, keep_failed_start=True)
 
 
 @dataclass
