@@ -196,3 +196,29 @@ def test_a_kept_failed_start_does_not_block_its_fix_either(tmp_path: Path) -> No
     final = asyncio.run(runner_for(tmp_path, ScriptedEngine(), temperature=0.1).run())
     assert final.status == "done"
     assert read_manifest(tmp_path / "runs" / "r")["sampling"]["temperature"] == 0.1
+
+
+@pytest.mark.parametrize(("first", "again", "said"), [
+    (["--limit", "1"], ["--limit", "2"], "limit: was 1, now 2"),
+    (["--limit", "1"], [], "limit: was 1, now all images"),
+    ([], ["--limit", "1"], "limit: was all images, now 1"),
+    (["--shard", "0/2"], ["--shard", "1/2"], "shard: was 0/2, now 1/2"),
+    (["--shard", "0/2"], [], "shard: was 0/2, now none"),
+    ([], ["--shard", "0/3"], "shard: was none, now 0/3"),
+])
+def test_resume_with_another_selection_is_refused(tmp_path: Path, first: list[str],
+                                                  again: list[str], said: str,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    make_dataset(tmp_path, 4)
+    server = FakeServer()
+    try:
+        assert _run(tmp_path, *first, url=server.url) == 0
+        before = (tmp_path / "runs" / "r" / "manifest.json").read_bytes()
+        capsys.readouterr()
+        assert _run(tmp_path, *again, url=server.url) == 2
+        line = _one_error_line(capsys.readouterr().err)
+        assert said in line and "other settings" in line
+        assert (tmp_path / "runs" / "r" / "manifest.json").read_bytes() == before
+        assert _run(tmp_path, *first, url=server.url) == 0  # the same selection resumes
+    finally:
+        server.kill()
