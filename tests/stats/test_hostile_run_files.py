@@ -108,3 +108,25 @@ def test_the_case_page_of_a_merged_run_finds_the_images(project: Path) -> None:
     assert data.image_path("pic006") is not None
     manifest = json.loads((project / "runs" / "merged" / MANIFEST).read_text())
     assert manifest["dataset"]["path"] is None
+
+
+SHARED_BAD = [["--bound", "nan"], ["--bound", "inf"], ["--bound", "-1"], ["--bound", "0"],
+              ["--alpha", "0.7"], ["--alpha", "nan"], ["--alpha", "0"]]
+COMPARE_BAD = [["--aspect", ""], ["--aspect", "  "], ["--seed", "-1"], ["--width", "0"],
+               ["--width", "x"]]
+CASES = ([("compare", e) for e in SHARED_BAD + COMPARE_BAD]
+         + [("export-compare", e) for e in SHARED_BAD])
+
+
+@pytest.mark.parametrize(("command", "extra"), CASES)
+def test_compare_options_get_the_checks_stats_gets(project: Path, extra: list[str],
+                                                   command: str,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    if command == "compare":
+        argv = ["compare", "s0", "full", *extra]
+    else:
+        argv = ["export", "--compare", "s0", "full", "-o", str(project / "x.xlsx"), *extra]
+    assert main([*argv, "--runs-dir", str(project / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vlmrate: error:") and err.count("\n") == 1, err
+    assert not (project / "x.xlsx").exists()
