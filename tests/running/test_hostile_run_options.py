@@ -103,7 +103,7 @@ def test_a_bad_option_is_one_line_and_writes_nothing(
     code = _run(tmp_path, *extra)
     _one_error_line(capsys.readouterr().err)
     assert code == 2
-    assert not (tmp_path / "runs" / "r").exists()
+    assert not (tmp_path / "runs").exists()  # not even the runs folder
 
 
 def _study(tmp_path: Path, change: tuple[str, str] | None, prompt: bytes | None) -> Path:

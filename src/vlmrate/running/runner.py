@@ -228,8 +228,7 @@ class Runner:
             urls, cfg.engine_options.get("api_key_env") or DEFAULT_API_KEY_ENV)
         manifest = self._redactor.value(manifest)
         lock = RunLock(run_dir)
-        folder_existed = run_dir.exists()
-        self._made = [] if folder_existed else [run_dir]
+        self._made = [p for p in (Path(cfg.runs_dir), run_dir) if not p.exists()]
         self._made += [run_dir / n for n in WRITTEN_FILES if not os.path.lexists(run_dir / n)]
         try:
             lock.acquire()  # before anything is written: a second process changes nothing
@@ -347,35 +346,39 @@ class Runner:
     async def run(self) -> Progress:
         if self.run_dir is None:
             self.prepare()
-        failed_to_start = False
         try:
             return await self._run()
-        except UserError:  # e.g. the server cannot be reached, the model not loaded
-            failed_to_start = True
+        except UserError as exc:  # e.g. the server cannot be reached, the model not loaded
+            self._release_lock()
+            if not self.keep_failed_start and self._remove_what_it_made():
+                raise UserError(f"{exc} (nothing was rated: {self.run_dir} is not kept)"
+                                ) from None
             raise
         finally:
-            if self._lock is not None:
-                self._lock.release()
-                self._lock = None
-            if failed_to_start and not self.keep_failed_start:
-                self._remove_what_it_made()
+            self._release_lock()
 
-    def _remove_what_it_made(self) -> None:
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _remove_what_it_made(self) -> bool:
         """After a start that failed before a single record: remove the files (and the
         folder) this run created, so that nothing is left that looks like a run and the
         rerun with the fixed option starts afresh. A folder that was there before, or any
         file this run did not create, stays; so does everything once a record exists."""
         assert self.run_dir
         if has_records(self.run_dir) or not self._made:
-            return
+            return False
         for path in reversed(self._made):
             with contextlib.suppress(OSError):
-                if path == self.run_dir:
+                if path.is_dir() and not path.is_symlink():
                     for tmp in path.glob(".*.tmp"):  # the atomic writers' leftovers
                         tmp.unlink()
                     path.rmdir()  # only when empty: anything else in it stays
                 else:
                     path.unlink()
+        return not self.run_dir.exists()
 
     async def _run(self) -> Progress:
         assert self.run_dir and self.study and self.sampling
