@@ -30,6 +30,9 @@ from pathlib import Path
 #: The TUI's own log (engine noise of a whole session), in the runs folder.
 TUI_LOG_NAME = ".vlmrate-tui.log"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: A log is never appended through a symbolic link (a copied run may hold one to a file
+#: elsewhere): that open fails, and the log is not written.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def quiet_environment() -> None:
@@ -146,7 +149,7 @@ def stderr_to(path: Path | None) -> Iterator[None]:
     try:
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        target = os.open(target_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        target = os.open(target_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o644)
     except OSError:
         os.close(saved)
         yield
@@ -204,7 +207,8 @@ def output_to_log(log_path: Path) -> Iterator[Path | None]:
         yield None
         return
     try:
-        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _NOFOLLOW,
+                         0o644)
     except OSError:
         yield None
         return
