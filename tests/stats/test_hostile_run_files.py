@@ -15,7 +15,6 @@ import pytest
 
 from tests.helpers import PROMPTS, ScriptedEngine, make_dataset
 from vlmrate.cli import main
-from vlmrate.errors import UserError
 from vlmrate.runfolder.settings import RunConfig
 from vlmrate.runfolder.store import HUMAN, MANIFEST, RATINGS, read_manifest
 from vlmrate.running.runner import Runner
@@ -80,19 +79,20 @@ def test_broken_records_are_warned_about(project: Path, command: str,
         shutil.rmtree(project / "runs" / "m-broken", ignore_errors=True)
 
 
-def test_a_merged_run_is_not_resumed_over_its_record(project: Path,
-                                                     capsys: pytest.CaptureFixture) -> None:
-    assert main(["merge", "s0", "s1", "--run", "merged", "--runs-dir",
-                 str(project / "runs")]) == 0
-    before = (project / "runs" / "merged" / MANIFEST).read_bytes()
-    config = RunConfig(dataset=project / "data", run_name="merged",
-                       runs_dir=project / "runs", prompts_dir=PROMPTS, repeats=2,
-                       model="scripted")
-    with pytest.raises(UserError, match="was merged from other runs"):
-        Runner(config, engine_factory=lambda c, s, log: ScriptedEngine()).prepare()
-    assert (project / "runs" / "merged" / MANIFEST).read_bytes() == before
-    manifest = read_manifest(project / "runs" / "merged")
-    assert manifest["merged_from"] and manifest["dataset"]["parts"]
+def test_resuming_a_merged_run_keeps_where_it_came_from(project: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    runs = project / "runs"
+    assert main(["merge", "s0", "s1", "--run", "merged2", "--runs-dir", str(runs)]) == 0
+    before = read_manifest(runs / "merged2")
+    config = RunConfig(dataset=project / "data", run_name="merged2", runs_dir=runs,
+                       prompts_dir=PROMPTS, repeats=2, model="scripted")
+    final = asyncio.run(Runner(config, engine_factory=lambda c, s, log: ScriptedEngine()
+                               ).run())
+    assert final.status == "done"
+    after = read_manifest(runs / "merged2")
+    assert after["merged_from"] == before["merged_from"]
+    assert after["dataset"]["parts"] == before["dataset"]["parts"]
+    assert after["resumed"]
     capsys.readouterr()
 
 

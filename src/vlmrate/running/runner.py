@@ -257,10 +257,6 @@ class Runner:
         old, _ = load_manifest(run_dir)  # the checked copy: a hand-edited field cannot crash
         if old.get("status") == "imported":
             raise UserError(f"run {run_dir.name} was imported; choose another --run name")
-        if old.get("merged_from"):
-            raise UserError(f"run {run_dir.name} was merged from other runs (vlmrate merge) "
-                            f"and cannot be resumed; resume its parts, then merge them "
-                            f"again under a new --run name")
         if not has_records(run_dir):  # it never rated anything: its fix starts it anew
             return manifest
         differences = resume_differences(old, manifest)
@@ -271,9 +267,14 @@ class Runner:
                 f"the same ones (or start a new run: another --run name, or Clone in the TUI)"
             )
         resumed = old.get("resumed") if isinstance(old.get("resumed"), list) else []
+        kept = {}
+        if old.get("merged_from"):  # a merged run resumed: where its records came from stays
+            old_data = old.get("dataset") if isinstance(old.get("dataset"), dict) else {}
+            kept = {"merged_from": old["merged_from"],
+                    "dataset": {**manifest["dataset"], "parts": old_data.get("parts")}}
         return {**manifest, "created": old.get("created", manifest["created"]),
                 "wall_s": old.get("wall_s"),
-                "resumed": [*resumed, now_iso()]}
+                "resumed": [*resumed, now_iso()], **kept}
 
     # --- control (thread-safe) --------------------------------------------------------
     def pause(self) -> None:
