@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -24,6 +25,7 @@ from vlmrate.runfolder.store import load_run
 from vlmrate.running.progress import Progress as RunProgress
 from vlmrate.running.progress_lines import PlainProgress
 from vlmrate.running.runner import Runner
+from vlmrate.safe_text import visible
 from vlmrate.stats.run_summary import render_summary
 
 
@@ -68,6 +70,8 @@ def run_with_progress(runner: Runner, console: Console) -> RunProgress:
             label = progress.message or progress.status
             if progress.parse_failures or progress.engine_errors:
                 label += f" ({progress.parse_failures} unparsed, {progress.engine_errors} errors)"
+            # a server's text in the message: shown as written, never read as markup
+            label = escape(visible(label, one_line=True))
             bar.update(task, total=progress.total, completed=progress.done, description=label,
                        rate=f"{progress.ratings_per_s:.1f}/s" if progress.ratings_per_s else "",
                        servers=servers_line(progress.servers))

@@ -654,7 +654,7 @@ class _Tracker:
         """The heartbeat watchers of other processes read (vlmrate.running.watch)."""
         self._beat_status, self._beat_at = snapshot.status, snapshot.at
         wall = time.time()
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, UserError):  # a heartbeat is optional
             write_heartbeat(self.run_dir, {
                 "pid": os.getpid(), "status": snapshot.status, "message": snapshot.message,
                 "started": wall - snapshot.elapsed_s, "phase_since": wall - snapshot.phase_s,
