@@ -172,8 +172,21 @@ def test_resume_refuses_a_run_file_that_is_a_link(tmp_path: Path, name: str) -> 
     assert _tree(tmp_path) == before
 
 
-@pytest.mark.parametrize("name", [REVIEW, f"{REVIEW}.broken-x"])
-def test_a_note_never_writes_through_a_link(tmp_path: Path, name: str) -> None:
+def test_a_run_folder_that_is_a_link_is_not_written(tmp_path: Path) -> None:
+    make_dataset(tmp_path, 2)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "linked").symlink_to(elsewhere)
+    config = RunConfig(dataset=tmp_path / "data", run_name="linked",
+                       runs_dir=tmp_path / "runs", prompts_dir=PROMPTS, repeats=1,
+                       model="scripted")
+    with pytest.raises(UserError, match="is a symbolic link: a run folder is a folder"):
+        asyncio.run(Runner(config, engine_factory=lambda c, s, log: ScriptedEngine()).run())
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_note_never_writes_through_a_link(tmp_path: Path) -> None:
     make_dataset(tmp_path, 2)
     run_dir = _rate(tmp_path, "r")
     outside = tmp_path / "outside.json"

@@ -203,6 +203,9 @@ class Runner:
         name = cfg.run_name or default_run_name(dataset_dir, cfg.model)
         run_dir = run_dir_for(cfg.runs_dir, name)
         _check_model_folder(cfg)  # before anything is written
+        if run_dir.is_symlink():  # its files would be written wherever the link points
+            raise UserError(f"{run_dir} is a symbolic link: a run folder is a folder inside "
+                            f"{cfg.runs_dir} (copy the run there, or choose another --run)")
         manifest = {
             "name": name,
             "status": "running",
