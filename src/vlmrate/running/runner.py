@@ -230,6 +230,7 @@ class Runner:
         self._redactor = Redactor.for_run(
             urls, cfg.engine_options.get("api_key_env") or DEFAULT_API_KEY_ENV)
         manifest = self._redactor.value(manifest)
+        check_run_files(run_dir, WRITTEN_FILES)  # a copied run's links: refused, untouched
         lock = RunLock(run_dir)
         self._made = [p for p in (Path(cfg.runs_dir), run_dir) if not p.exists()]
         self._made += [run_dir / n for n in WRITTEN_FILES if not os.path.lexists(run_dir / n)]
@@ -238,7 +239,6 @@ class Runner:
         except OSError as exc:
             raise UserError(f"{run_dir}: cannot create the run folder ({exc.strerror})") from None
         try:
-            check_run_files(run_dir, WRITTEN_FILES)  # a copied run's links: refused, untouched
             if (run_dir / MANIFEST).is_file():
                 manifest = self._merge_for_resume(run_dir, manifest)
             if human is not None:
