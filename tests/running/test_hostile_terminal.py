@@ -126,3 +126,47 @@ def test_a_note_saved_keeps_its_text(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert _raw_controls(capsys.readouterr().out) == []
     stored = json.loads((run_dir / REVIEW).read_text())["cases"]["pic001"]["relevance"]
     assert stored["note"] == ESCAPES
+
+
+@pytest.fixture(scope="module")
+def hostile_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two shards and a full run whose model name, human-sheet warning and every reason
+    carry escape sequences (as a copied or hand-edited run may)."""
+    import asyncio
+
+    from tests.helpers import ScriptedEngine
+    from vlmrate.runfolder.settings import RunConfig
+    from vlmrate.running.runner import Runner
+
+    root = tmp_path_factory.mktemp("hostile-reports")
+    make_dataset(root, 4)
+    for name, shard in (("h0", (0, 2)), ("h1", (1, 2)), ("hfull", None)):
+        config = RunConfig(dataset=root / "data", run_name=name, runs_dir=root / "runs",
+                           prompts_dir=PROMPTS, repeats=2, model=f"m{HOSTILE['osc-title']}",
+                           shard=shard)
+        asyncio.run(Runner(config, engine_factory=lambda c, s, log: ScriptedEngine()).run())
+        run_dir = root / "runs" / name
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        manifest["human"]["warnings"] = [f"sheet cell {HOSTILE['osc52']}"]
+        (run_dir / "manifest.json").write_text(json.dumps(manifest))
+        lines = (run_dir / RATINGS).read_text().splitlines()
+        records = [json.loads(x) for x in lines]
+        for r in records:
+            r["reason"] = f"why {HOSTILE['clear']}{HOSTILE['c1-csi']}"
+        (run_dir / RATINGS).write_text("\n".join(json.dumps(r) for r in records) + "\n")
+        with open(run_dir / RATINGS, "a") as handle:
+            handle.write(f'"{HOSTILE["osc-title"]}"\n')  # a broken line: a warning
+    return root
+
+
+@pytest.mark.parametrize("argv", [
+    ["stats", "hfull"], ["stats", "hfull", "--json"], ["compare", "h0", "hfull"],
+    ["compare", "hfull", "h1", "--json"], ["merge", "h0", "h1", "--run", "hm"],
+    ["review", "hfull"], ["export", "hfull"],
+])
+def test_reports_of_a_hostile_run_show_no_raw_control(hostile_runs: Path, argv: list[str],
+                                                      capsys: pytest.CaptureFixture) -> None:
+    code = main([*argv, "--runs-dir", str(hostile_runs / "runs")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert _raw_controls(out + err) == [], (argv, out[-500:], err)
