@@ -30,6 +30,7 @@ from vlmrate.inputs.dataset import (
     read_human_sheet,
 )
 from vlmrate.inputs.sheets import Sheet, is_missing, read_sheet
+from vlmrate.runfolder.files import open_run_file
 from vlmrate.runfolder.review import write_cases
 from vlmrate.runfolder.settings import run_dir_for
 from vlmrate.runfolder.shapes import MAX_REPEATS
@@ -338,7 +339,8 @@ def write_new_run(run_dir: Path, ratings: pl.DataFrame, human: pl.DataFrame, man
                         f"({exc.strerror or exc})") from None
     moved: list[Path] = []
     try:
-        ratings.write_ndjson(staging / RATINGS)
+        with open_run_file(staging / RATINGS, "xb") as handle:  # as every run writer
+            ratings.write_ndjson(handle)
         write_human(staging, human)
         names = _RUN_FILES
         if reviews:
