@@ -71,3 +71,30 @@ def test_a_server_that_is_down_leaks_no_part_of_the_password(
     for form in _forms("alice", password):
         assert form not in seen, form
     assert "@127.0.0.1" not in seen
+
+
+@pytest.mark.parametrize("password", PASSWORDS)
+def test_a_failed_start_kept_for_the_tui_holds_no_part_of_the_password(
+        tmp_path: Path, password: str) -> None:
+    """The TUI keeps a failed start (its reason in the Runs list): that reason and every
+    other byte of the run are free of the password too."""
+    import asyncio
+
+    from vlmrate.errors import UserError
+    from vlmrate.runfolder.settings import RunConfig
+    from vlmrate.runfolder.store import read_manifest
+    from vlmrate.running.runner import Runner
+
+    make_dataset(tmp_path, 1)
+    server = FakeServer()
+    server.kill()
+    url = server.url.replace("http://", f"http://alice:{password}@")
+    config = RunConfig(dataset=tmp_path / "data", engine="openai", base_url=url, model=MODEL,
+                       run_name="r", runs_dir=tmp_path / "runs", prompts_dir=PROMPTS)
+    with pytest.raises(UserError) as caught:
+        asyncio.run(Runner(config, keep_failed_start=True).run())
+    manifest = read_manifest(tmp_path / "runs" / "r")
+    assert manifest["status"] == "failed" and "cannot reach" in manifest["error"]
+    seen = _files_text(tmp_path / "runs") + str(caught.value)
+    for form in _forms("alice", password):
+        assert form not in seen, form
