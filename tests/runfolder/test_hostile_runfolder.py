@@ -281,3 +281,33 @@ def test_merge_refuses_shards_of_two_datasets(tmp_path: Path, other: str,
     err = capsys.readouterr().err
     assert code == 2 and "not parts of one study" in err
     assert not (tmp_path / "runs" / "m").exists()
+
+
+@pytest.mark.parametrize("name", LINKED)
+def test_the_cli_resume_of_a_copied_run_with_links(tmp_path: Path, name: str,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    """The same through `vlmrate run` against a local OpenAI-compatible server: one line,
+    exit 2, the file outside and the run folder unchanged."""
+    from tests.engines.conftest import MODEL, FakeServer
+
+    make_dataset(tmp_path, 3)
+    server = FakeServer()
+    argv = ["run", str(tmp_path / "data"), "--engine", "openai", "--base-url", server.url,
+            "--model", MODEL, "--run", "copied", "--runs-dir", str(tmp_path / "runs"),
+            "--prompts", str(PROMPTS / "reference"), "--repeats", "1", "--limit", "2"]
+    try:
+        assert main(argv) == 0
+        run_dir = tmp_path / "runs" / "copied"
+        outside = tmp_path / "outside.txt"
+        outside.write_bytes(b"precious\n")
+        if os.path.lexists(run_dir / name):
+            (run_dir / name).unlink()
+        (run_dir / name).symlink_to(outside)
+        before = _tree(tmp_path)
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "is a symbolic link" in err, err
+        assert outside.read_bytes() == b"precious\n" and _tree(tmp_path) == before
+    finally:
+        server.kill()
