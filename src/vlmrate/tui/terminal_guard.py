@@ -28,6 +28,8 @@ def install() -> None:
     original = Strip.render
 
     def render(self: Strip, console: Any) -> str:
+        if getattr(self, "_render_cache", None) is not None:  # checked when first rendered
+            return original(self, console)
         segments = list(self)
         if any(s.control is None and has_control(s.text) for s in segments):
             safe = [s if s.control is not None else
