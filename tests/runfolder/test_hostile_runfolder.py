@@ -254,6 +254,9 @@ def test_merge_of_an_incomplete_shard_set_says_so(tmp_path: Path,
     assert "incomplete: shards 2/4, 3/4 not merged" in err
     manifest = json.loads((tmp_path / "runs" / "half" / MANIFEST).read_text())
     assert manifest["status"] == "failed" and "2/4, 3/4" in manifest["error"]
+    assert manifest["total_jobs"] == 8 * 3 * 1  # the whole set's plan: it reads as partial
+    assert main(["stats", "half", "--runs-dir", str(tmp_path / "runs")]) == 0
+    assert "partial: 12 of 24 answers" in capsys.readouterr().out
     _rate(tmp_path, "q2", shard=(2, 4))
     _rate(tmp_path, "q3", shard=(3, 4))
     assert main(["merge", "q0", "q1", "q2", "q3", "--run", "all", "--runs-dir",

@@ -97,7 +97,7 @@ def merge_runs(runs: list[str | Path], run_name: str, runs_dir: Path = Path("run
             "n_images": ratings["image_id"].n_unique(),
             "parts": [m.get("dataset") for m in manifests],
         },
-        "total_jobs": sum(int(m.get("total_jobs") or 0) for m in manifests),
+        "total_jobs": _planned_jobs(manifests, missing),
         "merged_from": [{"name": m.get("name", d.name), "path": str(d.resolve()),
                          "status": m.get("status"), "records": f.height}
                         for d, m, f in zip(run_dirs, manifests, frames, strict=True)],
@@ -140,6 +140,20 @@ def _missing_shards(run_dirs: list[Path], manifests: list[dict]) -> list[str]:
     n = counts.pop()
     have = {s[0] for s in shards}
     return [f"{k}/{n}" for k in range(n) if k not in have]
+
+
+def _planned_jobs(manifests: list[dict], missing: list[str]) -> int:
+    """The parts' planned answers; for a shard set with shards missing, the whole set's
+    (so that the merged run reads as partial: "partial: 120 of 240 answers")."""
+    parts = sum(int(m.get("total_jobs") or 0) for m in manifests)
+    every = {(m.get("dataset") or {}).get("n_all_images") for m in manifests}
+    first = manifests[0]
+    aspects = len((first.get("study") or {}).get("aspects") or [])
+    repeats = (first.get("sampling") or {}).get("repeats")
+    if not missing or len(every) != 1 or not isinstance(repeats, int):
+        return parts
+    n_all = every.pop()
+    return max(parts, n_all * aspects * repeats) if isinstance(n_all, int) else parts
 
 
 def _checked_manifest(run_dir: Path) -> dict:

@@ -216,7 +216,7 @@ class Runner:
             "dataset": {"path": str(dataset_dir.resolve()), "n_images": len(images),
                         "fingerprint": fingerprint(images), "limit": cfg.limit,
                         **({} if cfg.shard is None else {
-                            "shard": list(cfg.shard),
+                            "shard": list(cfg.shard), "n_all_images": len(all_images),
                             "all_fingerprint": fingerprint(all_images)})},
             "human": None if human is None else {
                 "path": str(Path(human_path).resolve()), "column_map": human.column_map(),
