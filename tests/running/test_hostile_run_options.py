@@ -222,3 +222,22 @@ def test_resume_with_another_selection_is_refused(tmp_path: Path, first: list[st
         assert _run(tmp_path, *first, url=server.url) == 0  # the same selection resumes
     finally:
         server.kill()
+
+
+def test_a_run_of_engine_errors_only_does_not_block_its_fix(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    """Every answer an engine error (a server refusing the settings): exit 1, and the
+    rerun with other settings is accepted (no answer would be mixed with other ones)."""
+    make_dataset(tmp_path, 2)
+    server = FakeServer()
+    server.faults.extend(["400"] * 6)
+    try:
+        assert _run(tmp_path, "--max-tokens", "99999", url=server.url) == 1
+        assert read_ratings(tmp_path / "runs" / "r")["engine_error"].null_count() == 0
+        assert _run(tmp_path, "--max-tokens", "64", url=server.url) == 0
+    finally:
+        server.kill()
+    capsys.readouterr()
+    frame = read_ratings(tmp_path / "runs" / "r")
+    assert frame.height == 2 * 3 and frame["engine_error"].null_count() == 6
+    assert read_manifest(tmp_path / "runs" / "r")["sampling"]["max_tokens"] == 64

@@ -260,7 +260,9 @@ class Runner:
         old, _ = load_manifest(run_dir)  # the checked copy: a hand-edited field cannot crash
         if old.get("status") == "imported":
             raise UserError(f"run {run_dir.name} was imported; choose another --run name")
-        if not has_records(run_dir):  # it never rated anything: its fix starts it anew
+        if not has_records(run_dir) or not finished_keys(run_dir):
+            # it never rated anything (no record, or engine errors only, e.g. a server that
+            # refused the settings): its fix starts it anew, the errors are redone
             return manifest
         differences = resume_differences(old, manifest)
         if differences:
