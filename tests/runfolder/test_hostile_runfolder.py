@@ -314,3 +314,21 @@ def test_the_cli_resume_of_a_copied_run_with_links(tmp_path: Path, name: str,
         assert outside.read_bytes() == b"precious\n" and _tree(tmp_path) == before
     finally:
         server.kill()
+
+
+@pytest.mark.parametrize("name", [RATINGS, LOCK])
+def test_a_file_hard_linked_elsewhere_is_not_written_in_place(tmp_path: Path,
+                                                              name: str) -> None:
+    make_dataset(tmp_path, 3)
+    run_dir = _rate(tmp_path, "linked", limit=2)
+    keep_only = (run_dir / RATINGS).read_bytes().splitlines(keepends=True)[:2]
+    (run_dir / RATINGS).write_bytes(b"".join(keep_only))  # interrupted: work to do
+    backup = tmp_path / "backup.bin"
+    os.link(run_dir / name, backup)
+    before = backup.read_bytes()
+    config = RunConfig(dataset=tmp_path / "data", run_name="linked",
+                       runs_dir=tmp_path / "runs", prompts_dir=PROMPTS, repeats=1,
+                       model="scripted", limit=2)
+    with pytest.raises(UserError, match="has another name"):
+        asyncio.run(Runner(config, engine_factory=lambda c, s, log: ScriptedEngine()).run())
+    assert backup.read_bytes() == before

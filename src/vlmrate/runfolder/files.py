@@ -72,6 +72,11 @@ def open_run_fd(path: Path, flags: int, mode: int = 0o644) -> int:
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise _not_regular(Path(path), info.st_mode)
+    if info.st_nlink > 1 and not flags & os.O_EXCL:  # written in place: the other name too
+        os.close(fd)
+        raise UserError(f"{clip(str(path), 100)} has another name (a hard link, e.g. a copy "
+                        f"made with cp -l): writing it would change that file too (copy "
+                        f"the run with cp -r)")
     os.set_blocking(fd, True)
     return fd
 
