@@ -170,3 +170,30 @@ def test_reports_of_a_hostile_run_show_no_raw_control(hostile_runs: Path, argv: 
     out, err = capsys.readouterr()
     assert code == 0, err
     assert _raw_controls(out + err) == [], (argv, out[-500:], err)
+
+
+def test_the_progress_bar_shows_server_text_as_written(tmp_path: Path) -> None:
+    """The terminal's progress bar (Rich) shows a server's text escaped: markup-like text
+    (``[/bold]``) is no markup, escape sequences are made visible."""
+    import io
+
+    from tests.helpers import ScriptedEngine, runner_for
+    from vlmrate.commands.common import SafeConsole
+    from vlmrate.commands.run import run_with_progress
+    from vlmrate.engines.base import RatingResult
+
+    class Hostile(ScriptedEngine):
+        async def rate(self, requests):  # type: ignore[no-untyped-def]
+            async for result in super().rate(requests):
+                yield RatingResult.failed(result.request,
+                                          f"HTTP 400: [/bold] [red]x {HOSTILE['osc-title']}",
+                                          0.01)
+
+    make_dataset(tmp_path, 1)
+    out = io.StringIO()
+    console = SafeConsole(file=out, force_terminal=True, width=200)
+    final = run_with_progress(runner_for(tmp_path, Hostile()), console)
+    assert final.status == "failed" and "every answer failed" in final.message
+    shown = out.getvalue()
+    assert "[/bold] [red]x ^[]0;PWNED^G" in shown
+    assert "\x1b]0;PWNED" not in shown and "\x07" not in shown
