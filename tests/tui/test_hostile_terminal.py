@@ -19,6 +19,7 @@ HOSTILE = {
     "osc52": "\x1b]52;c;cHduZWQ=\x07",
     "c1-csi": "\x9b2J",
     "cr-overwrite": "ok\rPWNED",
+    "markup": "[/bold] [red]x[/] [link=http://x]y",
 }
 # what Textual itself never writes: OSC, a screen clear, BEL, C1, carriage return
 LEAKS = ["\x1b]", "\x1b[2J", "\x07", "\x9b", "\r"]

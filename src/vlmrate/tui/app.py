@@ -236,6 +236,14 @@ class VlmrateApp(App[int]):
 
     # --- shared actions ----------------------------------------------------------------
 
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Textual's notify, never reading the message as markup: it often holds text from
+        outside vlmrate (a server's error, a sheet cell, a path), and ``[/bold]`` in it
+        would be a MarkupError instead of a message."""
+        super().notify(message, title=title, severity=severity, timeout=timeout,
+                       markup=False)
+
     def report_error(self, error: BaseException | None, title: str = "") -> None:
         """A user error as one line; anything else as its type and message (no traceback)."""
         from vlmrate.errors import UserError

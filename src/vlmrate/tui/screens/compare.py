@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.console import Group
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -84,7 +85,7 @@ class CompareScreen(AppScreen):
         self.app.call_from_thread(self.show, result)
 
     def failed(self, exc: BaseException) -> None:
-        self.query_one("#compare-info", Static).update(f"cannot compare: {exc}")
+        self.query_one("#compare-info", Static).update(Text(f"cannot compare: {exc}"))
         self.vapp.report_error(exc, "compare")
 
     def show(self, result: Comparison) -> None:

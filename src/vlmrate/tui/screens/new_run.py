@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -330,7 +331,7 @@ class NewRunScreen(AppScreen):
 
     def _show_projection(self, text: str) -> None:
         if self.is_attached:
-            self.query_one("#projection", Static).update(text)
+            self.query_one("#projection", Static).update(Text(text))  # no markup: paths
 
     def values(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -251,7 +251,7 @@ class ResultsScreen(AppScreen):
         self.app.call_from_thread(self._loaded, data, frame)
 
     def _failed(self, error: BaseException) -> None:
-        self.query_one("#results-info", Static).update(f"cannot load this run: {error}")
+        self.query_one("#results-info", Static).update(Text(f"cannot load this run: {error}"))
         self.vapp.report_error(error, "results")
 
     def _loaded(self, data: RunData, frame: pl.DataFrame) -> None:

@@ -168,11 +168,12 @@ class RunsScreen(AppScreen):
             plural = "run" if len(runs) == 1 else "runs"
             marked = f" · {len(self.marked)} marked, c compares" if self.marked else (
                 " · space marks runs to compare")
-            info.update(detail or f"{len(runs)} {plural} · enter opens · n starts a new run"
-                        f"{marked}")
+            # Text, not markup: a run's error is a server's text ("[/bold]" is no tag)
+            info.update(Text(detail or f"{len(runs)} {plural} · enter opens · n starts a "
+                             f"new run{marked}"))
         else:
-            info.update(f"no runs in {self.vapp.runs_dir}/ yet · n starts a new run "
-                        "(or `vlmrate import` / `vlmrate demo` from a shell)")
+            info.update(Text(f"no runs in {self.vapp.runs_dir}/ yet · n starts a new run "
+                             "(or `vlmrate import` / `vlmrate demo` from a shell)"))
 
     def selected_name(self) -> str | None:
         table = self.query_one("#runs-table", DataTable)

@@ -192,7 +192,8 @@ class StatsScreen(AppScreen):
         self.app.call_from_thread(self._loaded, run, data)
 
     def _failed(self, error: BaseException) -> None:
-        self.query_one("#stats-info", Static).update(f"cannot compute the statistics: {error}")
+        self.query_one("#stats-info", Static).update(
+            Text(f"cannot compute the statistics: {error}"))
         self.vapp.report_error(error, "stats")
 
     def _loaded(self, run: LoadedRun, data: StatsData) -> None:
