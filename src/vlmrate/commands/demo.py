@@ -34,7 +34,8 @@ def ensure_demo_inputs(n_images: int, console: Console) -> tuple[Path, Path]:
 
     model_dir = cache_dir() / "tiny-llava-next"
     if not (model_dir / "config.json").is_file():
-        console.print(f"building the tiny random-weight LLaVA-NeXT in {model_dir} ...")
+        console.print(f"building the tiny random-weight LLaVA-NeXT in {model_dir} ...",
+                      markup=False)
         build_tiny_llava_next(model_dir)
     return model_dir, ensure_demo_dataset(n_images, console)
 
@@ -52,7 +53,7 @@ def ensure_demo_dataset(n_images: int, console: Console) -> Path:
                         "move it away or run the demo in another folder")
     if not (data_dir / "human.csv").is_file() or _image_count(data_dir) != n_images:
         shutil.rmtree(data_dir, ignore_errors=True)  # only ever the demo's own data
-        console.print(f"building {n_images} synthetic images in {data_dir} ...")
+        console.print(f"building {n_images} synthetic images in {data_dir} ...", markup=False)
         build_synthetic_dataset(data_dir, n_images=n_images)
     return data_dir
 

@@ -57,7 +57,7 @@ def run_with_progress(runner: Runner, console: Console) -> RunProgress:
     """Prepare and run, drawing a progress bar (a terminal; else run_with_plain_lines);
     returns the final progress."""
     run_dir = runner.prepare()
-    console.print(f"run folder: {run_dir}")
+    console.print(f"run folder: {run_dir}", markup=False, highlight=False)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),

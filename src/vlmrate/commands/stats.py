@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from rich.markup import escape
+
 from vlmrate.commands.common import SafeConsole, warn_problems
 from vlmrate.errors import UserError
 from vlmrate.runfolder.store import load_run
@@ -29,7 +31,8 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(to_json_dict(stats), allow_nan=False))  # n per aspect says it
     else:
         if note:
-            SafeConsole(width=100).print(f"[bold yellow]{note}[/] (run {run.status})")
+            SafeConsole(width=100).print(f"[bold yellow]{escape(note)}[/] "
+                                         f"(run {escape(run.status)})")
         SafeConsole(width=100).print(render_report(stats))
     warn_problems(run)  # after the work: an error stays the one line on stderr
     return 0
