@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from rich.console import Console
-
 from vlmrate.errors import UserError
 from vlmrate.stats.compared_runs import load_compared
 
@@ -32,10 +30,12 @@ def build(args: argparse.Namespace):
 def main(args: argparse.Namespace) -> int:
     from vlmrate.stats.compare import to_json_dict
     from vlmrate.stats.compare_report import render_compare
+    from vlmrate.stats.fit import report_console, terminal_width
 
     result = build(args)
     if args.json:
         print(json.dumps(to_json_dict(result), allow_nan=False))
     else:
-        Console(width=args.width).print(render_compare(result))
+        width = terminal_width(args.width)
+        report_console(width).print(render_compare(result, width))
     return 0

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from rich.console import Console
-
 from vlmrate.commands.common import warn_problems
 from vlmrate.errors import UserError
 from vlmrate.runfolder.store import load_run
@@ -15,6 +13,7 @@ from vlmrate.stats.run_summary import partial_note
 
 def main(args: argparse.Namespace) -> int:
     from vlmrate.stats import analyse, to_json_dict
+    from vlmrate.stats.fit import report_console, terminal_width
     from vlmrate.stats.report import render_report
 
     run = load_run(args.run, args.runs_dir)
@@ -32,8 +31,10 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(to_json_dict(stats), allow_nan=False))  # n per aspect says it
     else:
+        width = terminal_width(args.width)
+        console = report_console(width)
         if note:
-            Console(width=100).print(f"[bold yellow]{note}[/] (run {run.status})")
-        Console(width=100).print(render_report(stats))
+            console.print(f"[bold yellow]{note}[/] (run {run.status})")
+        console.print(render_report(stats, width))
     warn_problems(run)  # after the work: an error stays the one line on stderr
     return 0

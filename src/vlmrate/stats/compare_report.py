@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .compare import best_runs
+from .fit import PIPED_WIDTH, fit_parts
 
 if TYPE_CHECKING:
     from .compare import AspectComparison, Comparison
@@ -137,7 +138,8 @@ def pair_measures_table(a: AspectComparison, confidence: float, alpha: float) ->
     return t
 
 
-def render_compare(c: Comparison) -> Group:
+def render_compare(c: Comparison, width: int = PIPED_WIDTH) -> Group:
+    """The comparison as rich tables that fit ``width`` (``stats.fit``)."""
     parts: list[Any] = [runs_table(c)]
     for a in c.aspects.values():
         parts += [aspect_runs_table(a, c.confidence), pairs_table(a, c.confidence, c.alpha)]
@@ -146,4 +148,4 @@ def render_compare(c: Comparison) -> Group:
         f"±{c.bound:g}; pairs: MAE diff with a paired bootstrap {c.confidence:.0%} interval, "
         f"Williams' t (df = n − 3) for r(A,h) − r(B,h), Wilcoxon signed-rank on |d_A| − |d_B|.",
         style="dim"))
-    return Group(*parts)
+    return Group(*fit_parts(parts, width))
