@@ -8,6 +8,7 @@ from textual.widgets import Input, Static
 
 from tests.tui.test_screens import settle, text_of
 from vlmrate.tui.app import VlmrateApp
+from vlmrate.tui.filter_expr import LANGUAGE as FILTER_LANGUAGE
 from vlmrate.tui.screens.help import HelpScreen, key_sections
 from vlmrate.tui.screens.results import ResultsScreen
 from vlmrate.tui.screens.runs import RunsScreen
@@ -49,6 +50,9 @@ async def test_f1_on_results_lists_its_keys_and_a_new_binding_appears(
         text = help_text(pilot.app)
         assert "Results screen" in text and "Export" in text and "Filter" in text
         assert "New run" not in text  # the Runs screen's keys are not listed here
+        # the filter language, every line of it
+        assert "The filter line (/)" in text
+        assert all(line.strip() in text for line in FILTER_LANGUAGE.splitlines())
         await pilot.press("f1")  # F1 again closes
         await settle(pilot)
         assert pilot.app.screen is results

@@ -134,6 +134,10 @@ def render_help(screen: Screen) -> Text:
             if not entry.enabled:
                 text.append("  (not now)", style="dim italic")
             text.append("\n")
+    extra = getattr(screen, "HELP_EXTRA", None)  # (title, text): e.g. the filter language
+    if extra:
+        text.append(f"\n{extra[0]}\n", style="bold underline")
+        text.append("".join(f"  {line}\n" for line in extra[1].splitlines()))
     text.append(f"\n{palette_line(screen)}\n", style="italic")
     return text
 
