@@ -72,7 +72,7 @@ async def test_job_panel_tiny_model_run(tiny_model_dir: Path, synthetic_dataset:
         assert screen.job.status == "done", screen.job.message
         assert len(seen) >= 3  # the counters moved while it ran, not only at the end
         counters = text_of(screen.query_one("#job-counters", Static))
-        assert "36/36 done" in counters and "ratings/s" in counters
+        assert "36/36 done" in counters and "answers/s" in counters
         assert "parse failures 0" in counters
     frame = read_ratings(tmp_path / "runs" / "tiny")
     assert frame.height == 36 and frame["rating"].null_count() == 0

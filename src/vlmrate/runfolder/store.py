@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -167,8 +168,16 @@ def iter_records(run_dir: Path) -> list[dict]:
 def finished_keys(run_dir: Path) -> set[Key]:
     """Keys whose latest record is an answer (an engine or image error is redone on resume;
     an answer that could not be parsed is an answer and is kept)."""
+    return finished_and_unparsed(run_dir)[0]
+
+
+def finished_and_unparsed(run_dir: Path) -> tuple[set[Key], set[Key]]:
+    """finished_keys, and those of them whose answer could not be parsed (a resume's
+    counters start from them: the parse failures on disk)."""
     answered = read_ratings(run_dir).filter(pl.col("engine_error").is_null())
-    return set(answered.select("image_id", "aspect", "repeat").iter_rows())
+    keys = ["image_id", "aspect", "repeat"]
+    unparsed = answered.filter(pl.col("parse_error").is_not_null())
+    return set(answered.select(keys).iter_rows()), set(unparsed.select(keys).iter_rows())
 
 
 class RunLock:
@@ -507,7 +516,8 @@ class LoadedRun:
 
     @property
     def status(self) -> str:
-        return self.manifest.get("status", "unknown")
+        """The manifest's status, "interrupted" for a "running" one nobody runs (killed)."""
+        return run_activity(self.path, self.manifest)
 
     @property
     def scale(self) -> tuple[int, int]:
@@ -603,12 +613,17 @@ class _LineCount:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.lock = threading.Lock()  # two loaders (refresh, timer) must not both add
         self.ident: tuple[int, int] | None = None
         self.offset = 0
         self.lines = 0
         self.bytes_read = 0
 
     def count(self) -> int:
+        with self.lock:
+            return self._count()
+
+    def _count(self) -> int:
         try:
             with open(self.path, "rb") as handle:
                 stat = os.fstat(handle.fileno())
@@ -629,15 +644,17 @@ class _LineCount:
 
 
 _line_counts: dict[Path, _LineCount] = {}
+_line_counts_lock = threading.Lock()
 
 
 def count_records(run_dir: Path) -> int:
     """Complete lines of the run's ratings.jsonl; repeated calls (the Runs list refreshing
     while a run grows) read only the new bytes."""
     path = Path(run_dir).absolute() / RATINGS
-    counter = _line_counts.get(path)
-    if counter is None:
-        counter = _line_counts[path] = _LineCount(path)
+    with _line_counts_lock:
+        counter = _line_counts.get(path)
+        if counter is None:
+            counter = _line_counts[path] = _LineCount(path)
     return counter.count()
 
 

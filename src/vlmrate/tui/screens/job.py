@@ -185,6 +185,9 @@ def phase_line(progress: Progress | None, status: str, now: float | None = None)
     if progress is None:
         return text
     _, phase_s = progress.ticked(now)
+    if status == "running" and progress.status == "running":
+        # the running time of the whole session: a pause does not start it again
+        phase_s = progress.running_s + (phase_s - progress.phase_s)
     if status in ("pausing", "cancelling"):
         text.append(f" {progress.in_flight} in flight", style=_status_style(status))
     elif status not in ("done", "cancelled", "failed") and progress.status == status:
@@ -209,7 +212,7 @@ def _counters(progress: Progress, status: str | None = None) -> Text:
     elapsed, _ = progress.ticked()
     text = Text()
     text.append(f"{progress.done}/{progress.total} done", style="bold")
-    text.append(f" · {progress.ratings_per_s:.1f} ratings/s"
+    text.append(f" · {progress.ratings_per_s:.1f} answers/s"
                 f" · {progress.tokens_per_s:.0f} tokens/s · elapsed {clock(elapsed)}")
     if status == "running" and progress.eta_s is not None:
         text.append(f" · ETA {clock(progress.eta_s)}")
