@@ -8,7 +8,7 @@ import json
 from vlmrate.commands.common import warn_problems
 from vlmrate.errors import UserError
 from vlmrate.runfolder.store import load_run
-from vlmrate.stats.run_summary import partial_note
+from vlmrate.stats.run_summary import parse_note, partial_note
 
 
 def main(args: argparse.Namespace) -> int:
@@ -35,6 +35,8 @@ def main(args: argparse.Namespace) -> int:
         console = report_console(width)
         if note:
             console.print(f"[bold yellow]{note}[/] (run {run.status})")
+        if parse_note(run):
+            console.print(parse_note(run), style="bold yellow", markup=False)
         console.print(render_report(stats, width))
     warn_problems(run)  # after the work: an error stays the one line on stderr
     return 0

@@ -29,6 +29,7 @@ from vlmrate.errors import UserError, clip
 from vlmrate.inputs.dataset import HUMAN_SCHEMA
 from vlmrate.redact import DEFAULT_API_KEY_ENV, Redactor
 from vlmrate.runfolder.files import now_iso, write_text_atomic
+from vlmrate.runfolder.parse_health import unparsed_warning
 from vlmrate.runfolder.settings import is_run_name, run_dir_for
 from vlmrate.runfolder.shapes import (
     MAX_REPEATS,
@@ -617,6 +618,7 @@ class _LineCount:
         self.ident: tuple[int, int] | None = None
         self.offset = 0
         self.lines = 0
+        self.unparsed = 0  # lines whose parse_error is a text (not null)
         self.bytes_read = 0
 
     def count(self) -> int:
@@ -629,33 +631,48 @@ class _LineCount:
                 stat = os.fstat(handle.fileno())
                 ident = (stat.st_dev, stat.st_ino)
                 if ident != self.ident or stat.st_size < self.offset:
-                    self.ident, self.offset, self.lines = ident, 0, 0
+                    self.ident, self.offset, self.lines, self.unparsed = ident, 0, 0, 0
                 handle.seek(self.offset)
                 data = handle.read(max(0, stat.st_size - self.offset))
         except OSError:
-            self.ident, self.offset, self.lines = None, 0, 0
+            self.ident, self.offset, self.lines, self.unparsed = None, 0, 0, 0
             return 0
         self.bytes_read += len(data)
         end = data.rfind(b"\n")
         if end >= 0:
             self.lines += data.count(b"\n", 0, end + 1)
+            self.unparsed += sum(data.count(marker, 0, end + 1) for marker in _UNPARSED)
             self.offset += end + 1
         return self.lines
 
 
 _line_counts: dict[Path, _LineCount] = {}
 _line_counts_lock = threading.Lock()
+#: A record whose parse_error is a text, as RatingsWriter and json.dumps write it.
+_UNPARSED = (b'"parse_error":"', b'"parse_error": "')
 
 
-def count_records(run_dir: Path) -> int:
-    """Complete lines of the run's ratings.jsonl; repeated calls (the Runs list refreshing
-    while a run grows) read only the new bytes."""
+def _line_count(run_dir: Path) -> _LineCount:
     path = Path(run_dir).absolute() / RATINGS
     with _line_counts_lock:
         counter = _line_counts.get(path)
         if counter is None:
             counter = _line_counts[path] = _LineCount(path)
-    return counter.count()
+    return counter
+
+
+def count_records(run_dir: Path) -> int:
+    """Complete lines of the run's ratings.jsonl; repeated calls (the Runs list refreshing
+    while a run grows) read only the new bytes."""
+    return _line_count(run_dir).count()
+
+
+def count_records_unparsed(run_dir: Path) -> tuple[int, int]:
+    """(complete lines, lines with a parse failure) of the run's ratings.jsonl, read as
+    count_records reads it."""
+    counter = _line_count(run_dir)
+    with counter.lock:
+        return counter._count(), counter.unparsed
 
 
 def run_activity(run_dir: Path, manifest: dict) -> str:
@@ -688,6 +705,7 @@ def list_runs(runs_dir: Path = Path("runs")) -> list[dict]:
                          "created": _folder_time(run_dir)})
             continue
         dataset = manifest.get("dataset")
+        done, unparsed = count_records_unparsed(run_dir)
         runs.append({
             "name": run_dir.name,
             "title": manifest.get("name", ""),
@@ -695,7 +713,10 @@ def list_runs(runs_dir: Path = Path("runs")) -> list[dict]:
             "status": run_activity(run_dir, manifest),
             "model": manifest.get("model", ""),
             "dataset": dataset.get("path", "") if isinstance(dataset, dict) else "",
-            "done": count_records(run_dir),
+            "done": done,
+            "unparsed": unparsed,
+            "warning": unparsed_warning(done, unparsed, manifest.get("sampling")
+                                        if isinstance(manifest.get("sampling"), dict) else None),
             "total": manifest.get("total_jobs"),
             "created": str(manifest.get("created") or _folder_time(run_dir)),
             "updated": manifest.get("updated", ""),

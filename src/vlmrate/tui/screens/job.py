@@ -12,6 +12,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Label, ProgressBar, RichLog, Static
 
 from vlmrate.engines.servers import servers_line
+from vlmrate.runfolder.parse_health import unparsed_warning
 from vlmrate.running.progress import PHASE_WORDS, clock
 from vlmrate.tui.jobs import Job
 from vlmrate.tui.screens.base import AppScreen
@@ -220,6 +221,9 @@ def _counters(progress: Progress, status: str | None = None) -> Text:
     text.append(f"\nparse failures {failures}", style="yellow" if failures else "")
     text.append(" · ")
     text.append(f"engine errors {errors}", style="red" if errors else "")
+    warning = unparsed_warning(progress.done, failures)
+    if warning:  # most answers unparsed: say so, with the likely fix
+        text.append(f"\n⚠ {warning}", style="bold yellow")
     servers = servers_line(progress.servers)
     if servers:
         text.append(f"\n{servers}", style="red" if " OUT " in servers else "")

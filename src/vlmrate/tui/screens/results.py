@@ -19,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Footer, Header, Input, Static
 
-from vlmrate.stats.run_summary import partial_note
+from vlmrate.stats.run_summary import parse_note, partial_note
 from vlmrate.tui.data import RunData, fmt
 from vlmrate.tui.filter_expr import LANGUAGE as FILTER_LANGUAGE
 from vlmrate.tui.screens.base import AppScreen
@@ -211,6 +211,7 @@ class ResultsScreen(AppScreen):
         self.descending = False
         self.filter_text = ""  # the filter in force: exactly what enter applied
         self._preview: str | None = None  # what is being typed, while it parses
+        self._parse_note = ""  # run_summary.parse_note of the data
         self.frame: pl.DataFrame | None = None  # table_frame() of the data
         self.order: list[str] = []  # image ids as shown
         self._case: CaseScreen | None = None  # the Case opened from here, while it is open
@@ -269,6 +270,7 @@ class ResultsScreen(AppScreen):
             self.notify("; ".join(skipped), title="parts of this run were skipped",
                         severity="warning", timeout=10)
         self.data, self.frame = data, frame
+        self._parse_note = parse_note(data.run)
         if not reload:
             self._restore(data.view)
         for problem in data.review_problems:
@@ -378,6 +380,8 @@ class ResultsScreen(AppScreen):
 
     def _info_line(self, n_all: int) -> Text:
         text = Text()
+        if self._parse_note:  # most answers unparsed: the likely fix, first
+            text.append(f"⚠ {self._parse_note}\n", style="bold yellow")
         note = partial_note(self.data.run) if self.data is not None else ""
         if note:
             text.append(f"{note} (r reloads) · ", style="bold yellow")

@@ -43,7 +43,10 @@ def run_row(run: dict, name_width: int = NAME_WIDTH) -> tuple[str, ...]:
     model = str(run.get("model") or "").rsplit("/", 1)[-1]
     dataset = Path(str(run.get("dataset") or "")).name or "—"
     created = str(run.get("created") or "")[:16].replace("T", " ")
-    return (middle_cut(run["name"], name_width), str(run.get("status", "")), progress,
+    status = str(run.get("status", ""))
+    if run.get("warning"):
+        status += " ⚠"  # mostly unparsed: the info line says what and the likely fix
+    return (middle_cut(run["name"], name_width), status, progress,
             created, _short(model, 24), _short(dataset, 16))
 
 
@@ -60,6 +63,8 @@ def run_detail(run: dict) -> str:
         return f"{name}: interrupted (its process ended) · R resumes it"
     if status == "cancelled":
         return f"{name}: cancelled · R resumes it"
+    if run.get("warning"):
+        return f"{name}: {status} ⚠ {run['warning']}"
     if not run.get("done") and status not in ("imported",):
         return f"{name}: no ratings yet"
     return ""
