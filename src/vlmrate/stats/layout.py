@@ -297,6 +297,11 @@ def kind_of(path: str) -> Kind:
     return _BY_PATH[path].kind
 
 
+def digits_of(path: str) -> int | None:
+    """The decimals of the statistic at path (None: as short as exact, e.g. W+ 48)."""
+    return _BY_PATH[path].digits
+
+
 def value_at(data: Any, path: str | Sequence[str]) -> Any:
     """data["a"]["b"]... for the path "a.b" (or the keys ("a", "b")): keys of mappings,
     digits as indices of lists and tuples, attributes of dataclasses; None when absent."""
