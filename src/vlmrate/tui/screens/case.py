@@ -171,7 +171,7 @@ class CaseScreen(AppScreen):
         Binding("C", "copy_case", "Copy the whole case", id="case.copy_case", show=False),
         Binding("z", "full_image", "Image", id="case.image"),
         Binding("r", "raw", "Raw answers / reasons", id="case.raw", show=False),
-        Binding("escape", "back", "Back", id="case.back"),
+        Binding("escape,q", "back", "Back", id="case.back"),  # q too, as in Runs
     ]
 
     def __init__(self, data: RunData, order: list[str], index: int, aspect: str) -> None:

@@ -39,7 +39,7 @@ class CompareScreen(AppScreen):
         Binding("1", "tab('cmp-tables')", "Tables", id="compare.tables"),
         Binding("2", "tab('cmp-byk')", "MAE by k", id="compare.byk"),
         Binding("3", "tab('cmp-disagree')", "Disagree", id="compare.disagree"),
-        Binding("escape", "back", "Back", id="compare.back"),
+        Binding("escape,q", "back", "Back", id="compare.back"),  # q too, as in Runs
     ]
 
     def __init__(self, run_paths: list[Path]) -> None:

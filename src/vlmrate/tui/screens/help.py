@@ -40,7 +40,7 @@ class KeySection:
 def screen_summary(screen: Screen) -> str:
     """The first line of the screen class's docstring: what the screen is for."""
     doc = (type(screen).__doc__ or "").strip()
-    return doc.splitlines()[0].strip() if doc else ""
+    return " ".join(doc.split("\n\n")[0].split()) if doc else ""  # the first paragraph
 
 
 def screen_name(screen: Screen) -> str:
@@ -91,7 +91,10 @@ def _widget_name(node: DOMNode) -> str:
     names = {"DataTable": "table", "FrameTable": "table", "Input": "text field",
              "RichLog": "log", "Select": "choice list", "TabbedContent": "tabs",
              "Tabs": "tabs"}
-    return names.get(type(node).__name__, type(node).__name__)
+    for cls in type(node).__mro__:  # RunsTable is a table, not "the RunsTable"
+        if cls.__name__ in names:
+            return names[cls.__name__]
+    return "focused widget"
 
 
 def _app_help_bindings(screen: Screen) -> list[Binding]:
@@ -124,7 +127,8 @@ def render_help(screen: Screen) -> Text:
             for n, entry in enumerate(section.keys):
                 text.append(" · " if n else "  ", style="dim")
                 text.append(entry.key, style="bold")
-                text.append(f" {entry.description.lower()}")
+                if entry.description.lower() != entry.key.lower():  # not "home home"
+                    text.append(f" {entry.description.lower()}")
             text.append("\n")
             continue
         width = max(len(k.key) for k in section.keys)

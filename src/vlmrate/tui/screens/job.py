@@ -49,7 +49,7 @@ class JobScreen(AppScreen):
         Binding("p", "pause", "Pause/resume", id="job.pause"),
         Binding("c", "cancel_run", "Cancel run", id="job.cancel"),
         Binding("o", "results", "Results", id="job.results"),
-        Binding("escape", "back", "Back", id="job.back"),
+        Binding("escape,q", "back", "Back", id="job.back"),  # q too, as in Runs
     ]
 
     REFRESH_S: ClassVar[float] = REFRESH_S

@@ -195,11 +195,11 @@ class ResultsScreen(AppScreen):
         Binding("d", "sort_abs_d", "|d|", id="results.sort_abs_d"),
         Binding("slash", "filter", "Filter", id="results.filter"),
         Binding("a", "aspect", "Aspect", id="results.aspect"),
-        Binding("t", "stats", "Stats", id="results.stats"),
+        Binding("t", "stats", "Stats", id="results.stats", show=False),  # footer fits 80
         Binding("S", "sort_reverse", "Reverse the order", id="results.reverse", show=False),
         Binding("r", "reload", "Reload", id="results.reload", show=False),
         Binding("x", "export", "Export workbook", id="results.export", show=False),
-        Binding("escape", "back", "Back", id="results.back"),
+        Binding("escape,q", "back", "Back", id="results.back"),  # q too, as in Runs
     ]
 
     def __init__(self, run_path: Path) -> None:

@@ -76,7 +76,18 @@ class RunsTable(DataTable[str]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select_cursor", "Open", id="runs.open"),
+        Binding("home", "first_row", "First run", id="runs.first", show=False),
+        Binding("end", "last_row", "Last run", id="runs.last", show=False),
     ]
+
+    def action_first_row(self) -> None:
+        """Home: the cursor to the first run (DataTable's home only scrolled)."""
+        if self.row_count:
+            self.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1)
 
 
 class RunsScreen(AppScreen):
@@ -85,11 +96,11 @@ class RunsScreen(AppScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new_run", "New run", id="runs.new"),
         Binding("s", "stats", "Stats", id="runs.stats"),
-        Binding("space", "mark", "Mark", id="runs.mark"),
+        Binding("space", "mark", "Mark", id="runs.mark", show=False),  # footer fits 80
         Binding("c", "compare", "Compare", id="runs.compare"),
         Binding("R", "resume", "Resume", id="runs.resume"),
         Binding("N", "clone", "Clone as new run…", id="runs.clone", show=False),
-        Binding("r", "refresh", "Refresh", id="runs.refresh"),
+        Binding("r", "refresh", "Refresh", id="runs.refresh", show=False),
         Binding("q", "app.quit", "Quit", id="runs.quit"),
     ]
 
@@ -140,6 +151,9 @@ class RunsScreen(AppScreen):
         self.runs = runs
         table = self.query_one("#runs-table", DataTable)
         selected = self.selected_name()
+        started = self.vapp.select_in_runs
+        if started is not None and started in {r["name"] for r in runs}:
+            selected, self.vapp.select_in_runs = started, None  # R resumes what n started
         table.clear()
         names = {r["name"] for r in runs}
         self.marked = [m for m in self.marked if m in names]
