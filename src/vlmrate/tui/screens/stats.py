@@ -141,7 +141,8 @@ class StatsScreen(AppScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "aspect", "Aspect", id="stats.aspect"),
         Binding("right_square_bracket", "tab(1)", "Next tab", id="stats.next_tab"),
-        Binding("left_square_bracket", "tab(-1)", "Prev tab", id="stats.prev_tab"),
+        Binding("left_square_bracket", "tab(-1)", "Prev tab", id="stats.prev_tab",
+                show=False),  # the footer fits 80 columns
         Binding("k", "cross_k", "Cross k", id="stats.cross_k"),
         Binding("x", "export", "Export", id="stats.export"),
         Binding("r", "reload", "Recompute", id="stats.reload", show=False),
