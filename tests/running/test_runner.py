@@ -174,3 +174,12 @@ def test_wall_time_adds_up_over_sessions(tmp_path: Path) -> None:
     assert first >= 2 * 3 * 2 * 0.01
     asyncio.run(runner_for(tmp_path, ScriptedEngine(delay_s=0.01)).run())
     assert read_manifest(tmp_path / "runs/r")["wall_s"] >= first + 2 * 3 * 2 * 0.01
+
+
+def test_a_limited_run_does_not_blame_the_human_sheet(tmp_path: Path) -> None:
+    """--limit rates the first images; the sheet's rows for the others are not "sheet rows
+    with no image" (they have one): the manifest records no such warning."""
+    make_dataset(tmp_path, n=6)
+    asyncio.run(runner_for(tmp_path, ScriptedEngine(), limit=2).run())
+    human = read_manifest(tmp_path / "runs/r")["human"]
+    assert not any("have no image" in w for w in human["warnings"]), human["warnings"]

@@ -156,8 +156,9 @@ class Runner:
         if human_path is not None:
             human = read_human_sheet(human_path, study.aspect_names, id_column=cfg.id_column,
                                      scale=(study.scale_min, study.scale_max),
-                                     image_ids=[i.image_id for i in (
-                                         all_images if cfg.shard is not None else images)])
+                                     # the dataset's images: --limit and --shard rate a
+                                     # part, the sheet still has a row for every image
+                                     image_ids=[i.image_id for i in all_images])
         repeats = cfg.repeats_for(study)
         sampling = cfg.sampling_for(study)
         name = cfg.run_name or default_run_name(dataset_dir, cfg.model)
