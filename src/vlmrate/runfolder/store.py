@@ -619,6 +619,7 @@ class _LineCount:
         self.offset = 0
         self.lines = 0
         self.unparsed = 0  # lines whose parse_error is a text (not null)
+        self.errors = 0  # lines whose engine_error is a text
         self.bytes_read = 0
 
     def count(self) -> int:
@@ -631,17 +632,20 @@ class _LineCount:
                 stat = os.fstat(handle.fileno())
                 ident = (stat.st_dev, stat.st_ino)
                 if ident != self.ident or stat.st_size < self.offset:
-                    self.ident, self.offset, self.lines, self.unparsed = ident, 0, 0, 0
+                    self.ident, self.offset, self.lines = ident, 0, 0
+                    self.unparsed = self.errors = 0
                 handle.seek(self.offset)
                 data = handle.read(max(0, stat.st_size - self.offset))
         except OSError:
-            self.ident, self.offset, self.lines, self.unparsed = None, 0, 0, 0
+            self.ident, self.offset, self.lines = None, 0, 0
+            self.unparsed = self.errors = 0
             return 0
         self.bytes_read += len(data)
         end = data.rfind(b"\n")
         if end >= 0:
             self.lines += data.count(b"\n", 0, end + 1)
             self.unparsed += sum(data.count(marker, 0, end + 1) for marker in _UNPARSED)
+            self.errors += sum(data.count(marker, 0, end + 1) for marker in _ERRORS)
             self.offset += end + 1
         return self.lines
 
@@ -650,6 +654,7 @@ _line_counts: dict[Path, _LineCount] = {}
 _line_counts_lock = threading.Lock()
 #: A record whose parse_error is a text, as RatingsWriter and json.dumps write it.
 _UNPARSED = (b'"parse_error":"', b'"parse_error": "')
+_ERRORS = (b'"engine_error":"', b'"engine_error": "')
 
 
 def _line_count(run_dir: Path) -> _LineCount:
@@ -667,12 +672,12 @@ def count_records(run_dir: Path) -> int:
     return _line_count(run_dir).count()
 
 
-def count_records_unparsed(run_dir: Path) -> tuple[int, int]:
-    """(complete lines, lines with a parse failure) of the run's ratings.jsonl, read as
-    count_records reads it."""
+def count_records_unparsed(run_dir: Path) -> tuple[int, int, int]:
+    """(complete lines, lines with a parse failure, lines with an engine error) of the
+    run's ratings.jsonl, read as count_records reads it."""
     counter = _line_count(run_dir)
     with counter.lock:
-        return counter._count(), counter.unparsed
+        return counter._count(), counter.unparsed, counter.errors
 
 
 def run_activity(run_dir: Path, manifest: dict) -> str:
@@ -705,7 +710,9 @@ def list_runs(runs_dir: Path = Path("runs")) -> list[dict]:
                          "created": _folder_time(run_dir)})
             continue
         dataset = manifest.get("dataset")
-        done, unparsed = count_records_unparsed(run_dir)
+        done, unparsed, errors = count_records_unparsed(run_dir)
+        sampling = manifest.get("sampling") if isinstance(manifest.get("sampling"),
+                                                           dict) else {}
         runs.append({
             "name": run_dir.name,
             "title": manifest.get("name", ""),
@@ -715,8 +722,10 @@ def list_runs(runs_dir: Path = Path("runs")) -> list[dict]:
             "dataset": dataset.get("path", "") if isinstance(dataset, dict) else "",
             "done": done,
             "unparsed": unparsed,
-            "warning": unparsed_warning(done, unparsed, manifest.get("sampling")
-                                        if isinstance(manifest.get("sampling"), dict) else None),
+            "failed": unparsed + errors,  # answers written with a parse or engine error
+            "repeats": sampling.get("repeats"),
+            "wall_s": manifest.get("wall_s"),
+            "warning": unparsed_warning(done, unparsed, sampling or None),
             "total": manifest.get("total_jobs"),
             "created": str(manifest.get("created") or _folder_time(run_dir)),
             "updated": manifest.get("updated", ""),
