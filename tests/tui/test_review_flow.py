@@ -222,6 +222,9 @@ async def test_case_walks_flagged_and_copies_with_osc52(case_app: OpenedApp,
         reason = case.answers()[1].reason
         assert reason.endswith("(relevance 2)")
         assert f"\x1b]52;c;{base64.b64encode(reason.encode()).decode()}\a" in written
+        # it says what happened: sent to the terminal, which may drop it (no "copied")
+        message = list(pilot.app._notifications)[-1].message
+        assert message.startswith("sent the reason of #2 to the terminal's clipboard")
         await pilot.press("C")  # the whole case
         sequence = written[-1]
         assert sequence.startswith("\x1b]52;c;") and sequence.endswith("\a")
@@ -304,3 +307,10 @@ async def test_palette_lists_the_review_keys(case_app: OpenedApp) -> None:
         titles = {title for title, _, _ in provider._entries}
         assert {"Case", "Sort", "|d|", "Filter", "Aspect", "Reverse the order",
                 "Export workbook"} <= titles
+
+
+def test_copy_message_says_how_tmux_passes_it_on() -> None:
+    from vlmrate.tui.screens.case import copy_message
+
+    assert "tmux" not in copy_message("case img01", {})
+    assert "set -g set-clipboard on" in copy_message("case img01", {"TMUX": "/tmp/x,1,0"})

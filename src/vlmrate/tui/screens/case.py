@@ -10,7 +10,9 @@ clipboard (OSC 52: works over SSH and inside tmux). z shows the image on the who
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from rich.console import Group
@@ -145,6 +147,16 @@ def case_as_text(data: RunData, image_id: str, aspects: list[str]) -> str:
 
 class AnswerBlock(Static):
     """One answer; the current one is highlighted."""
+
+
+def copy_message(what: str, environ: Mapping[str, str] | None = None) -> str:
+    """What a copy can truthfully say: the text went to the terminal (OSC 52), which may
+    or may not pass it to the clipboard; tmux drops it unless set-clipboard is on."""
+    environ = os.environ if environ is None else environ
+    text = f"sent {what} to the terminal's clipboard (OSC 52; not every terminal accepts it)"
+    if environ.get("TMUX"):
+        text += "; in tmux it arrives only with `set -g set-clipboard on` in ~/.tmux.conf"
+    return text
 
 
 class CaseScreen(AppScreen):
@@ -374,11 +386,11 @@ class CaseScreen(AppScreen):
             return
         answer = answers[self.current]
         self.app.copy_to_clipboard(answer.reason or answer.raw)
-        self.notify(f"copied the reason of #{answer.repeat}", timeout=1.5)
+        self.notify(copy_message(f"the reason of #{answer.repeat}"), timeout=6)
 
     def action_copy_case(self) -> None:
         self.app.copy_to_clipboard(case_as_text(self.data, self.image_id, self.data.aspects))
-        self.notify(f"copied case {self.image_id}", timeout=1.5)
+        self.notify(copy_message(f"case {self.image_id}"), timeout=6)
 
     def action_full_image(self) -> None:
         self.vapp.open_image(self.data.image_path(self.image_id), self.image_id,
