@@ -72,7 +72,7 @@ def test_wide_import(tmp_path: Path) -> None:
             cells = [rng.randint(1, 9) for _ in range(30)]
             if i == 7:
                 cells[12] = ""  # arousal_3 of pic007 not rated: no answer, not a failure
-            writer.writerow([f"pic{i:03d}"] + cells)
+            writer.writerow([f"pic{i:03d}", *cells])
     write_human(tmp_path / "human.csv", 20, ["relevance", "arousal", "valence"])
     assert main(["import", str(tmp_path / "wide.csv"), "--human", str(tmp_path / "human.csv"),
                  "--run", "w", "--runs-dir", str(tmp_path / "runs")]) == 0
