@@ -61,6 +61,35 @@ def runs_table(c: Comparison) -> Table:
     return t
 
 
+def run_facts_table(c: Comparison) -> Table:
+    """What each run is, the runs as columns (narrow terminals, the TUI): the rows where
+    the runs differ are marked ≠ and bold, so what was changed between them shows."""
+    t = Table(title="the runs (≠: differs between them)", box=None, title_justify="left",
+              header_style="bold", pad_edge=False)
+    t.add_column("", no_wrap=True)
+    for r in c.runs:
+        t.add_column(str(r["name"]), justify="right", overflow="fold")
+    rows: list[tuple[str, Any]] = [
+        ("model", lambda r: str(r["model"] or "—").rsplit("/", 1)[-1]),
+        ("prompt set", lambda r: str(r["prompts"] or "—")),
+        ("mode", lambda r: "rating-only" if r.get("rating_only") else "full"),
+        ("engine", lambda r: str(r["engine"] or "—")),
+        ("temperature", lambda r: _f(r["temperature"], 2)),
+        ("K (repeats)", lambda r: str(r["repeats"] or "—")),
+        ("answers", lambda r: str(r["n_answers"])),
+        ("parse failures", lambda r: "—" if r["parse_failure_rate"] is None
+         else f"{r['parse_failure_rate']:.1%}"),
+        ("wall time", lambda r: "—" if r["wall_s"] is None else f"{r['wall_s']:.0f} s"),
+    ]
+    for label, value in rows:
+        cells = [value(r) for r in c.runs]
+        differs = len(set(cells)) > 1
+        style = "bold" if differs else ""
+        t.add_row(Text(f"{label} ≠" if differs else label, style=style),
+                  *[Text(v, style=style) for v in cells])
+    return t
+
+
 def aspect_runs_table(a: AspectComparison, confidence: float) -> Table:
     level = f"{confidence:.0%}"
     t = _table(f"{a.aspect}: {a.n_common} common images (* best)", "run", "bias", "MAE",
