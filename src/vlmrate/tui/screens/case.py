@@ -91,8 +91,29 @@ def _d_style(d: Any) -> str:
     return "green" if float(d) < -0.5 else ("red" if float(d) > 0.5 else "")
 
 
-def answer_block(answer: Answer, raw: bool, scale: tuple[int, int]) -> Group:
-    """One answer as a full-width block."""
+def probs_text(probs: list[float], scale: tuple[int, int], label: str = "  P ") -> Text:
+    """The probabilities of the rating digits, "P 1:.02 2:.10 …" (0.25 and more bold)."""
+    text = Text(label, style="dim")
+    for offset, p in enumerate(probs):
+        text.append(f"{scale[0] + offset}:", style="dim")
+        text.append(f"{p:.2f} ".replace("0.", ".", 1) if p < 1 else "1.0 ",
+                    style="bold" if p >= 0.25 else "")
+    return text
+
+
+def shared_probs(answers: list[Answer]) -> list[float] | None:
+    """The digit probabilities when every answer (two or more) shows the same ones (the
+    prefix up to the rating is the same, so is its next-token distribution): shown once."""
+    shown = [tuple(f"{p:.2f}" for p in a.rating_probs) if a.rating_probs else None
+             for a in answers]
+    if len(answers) > 1 and shown[0] is not None and all(s == shown[0] for s in shown):
+        return list(answers[0].rating_probs or [])
+    return None
+
+
+def answer_block(answer: Answer, raw: bool, scale: tuple[int, int],
+                 probs: bool = True) -> Group:
+    """One answer as a full-width block (``probs``: with its digit probabilities)."""
     head = Text()
     head.append(f"#{answer.repeat}", style="bold")
     head.append("  rating ")
@@ -108,14 +129,8 @@ def answer_block(answer: Answer, raw: bool, scale: tuple[int, int]) -> Group:
     if answer.expected_rating is not None:
         head.append(f"  · expected {answer.expected_rating:.2f}")
     parts: list[Text] = [head]
-    if answer.rating_probs:
-        probs = Text("  P ", style="dim")
-        low = scale[0]
-        for offset, p in enumerate(answer.rating_probs):
-            probs.append(f"{low + offset}:", style="dim")
-            probs.append(f"{p:.2f} ".replace("0.", ".", 1) if p < 1 else "1.0 ",
-                         style="bold" if p >= 0.25 else "")
-        parts.append(probs)
+    if answer.rating_probs and probs:
+        parts.append(probs_text(answer.rating_probs, scale))
     if answer.error:
         body = Text.assemble((f"[{answer.error}] ", "red"), answer.raw or "(empty answer)")
     else:
@@ -262,8 +277,13 @@ class CaseScreen(AppScreen):
             if (self.data.run.manifest.get("sampling") or {}).get("rating_only"):
                 await box.mount(Static(Text("no reasons (rating-only run): the raw answers",
                                             style="italic")))
+            shared = shared_probs(answers)
+            if shared is not None:  # once, not the same line under every answer
+                await box.mount(Static(probs_text(shared, self.data.run.scale,
+                                                  "every answer: P ")))
             await box.mount_all(
-                AnswerBlock(answer_block(a, self.raw, self.data.run.scale),
+                AnswerBlock(answer_block(a, self.raw, self.data.run.scale,
+                                         probs=shared is None),
                             classes="answer" + (" current" if n == self.current else ""))
                 for n, a in enumerate(answers))
         entry = self.data.entry(self.image_id, self.aspect)
