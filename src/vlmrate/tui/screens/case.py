@@ -50,6 +50,8 @@ def rating_histogram(ratings: list[int], human_mean: float | None,
     text.append(rows[0] + "\n", style="bold cyan")
     text.append(rows[1] + "\n", style="bold cyan")
     text.append("".join(str(v % 10) for v in range(low, high + 1)) + "\n", style="dim")
+    if counts:  # the counts the bars stand for
+        text.append(" ".join(f"{v}×{counts[v]}" for v in sorted(counts)) + "\n")
     if human_mean is not None:
         at = round(human_mean - low) if high > low else 0
         at = max(0, min(high - low, at))
