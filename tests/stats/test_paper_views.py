@@ -102,3 +102,15 @@ def test_tui_summary_hides_expected_rows_without_expected() -> None:
     json_paths = to_json_dict(st)["aspects"]["relevance"]
     assert json_paths["expected"] is None
     assert any(s.path.startswith(EXPECTED_PREFIX) for s in STATISTICS)
+
+
+def test_tui_summary_keeps_values_next_to_labels_when_wide(with_expected) -> None:
+    """At 160 columns the values stand beside their labels (the table does not spread
+    over the whole width), and every label and value is there as at 80."""
+    st = with_expected
+    study = study_fields(st.bound, st.alpha)
+    wide = _text(summary_table(st.aspects, ASPECTS, study), width=160)
+    narrow = _text(summary_table(st.aspects, ASPECTS, study), width=80)
+    assert max(len(line.rstrip()) for line in wide.splitlines()) <= 80
+    assert [line.split() for line in wide.splitlines()] == [
+        line.split() for line in narrow.splitlines()]

@@ -45,10 +45,11 @@ def summary_table(per_aspect: Mapping[str, Any], aspects: list[str],
     from vlmrate.stats.layout import format_value, label, study_fields, value_at, visible_rows
 
     study = study if study is not None else study_fields(None, None)
-    table = Table(box=None, header_style="bold", expand=True, pad_edge=False)
+    # not expanded: in a wide terminal the values stay next to their labels
+    table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("measure", no_wrap=True)
     for aspect in aspects:
-        table.add_column(aspect, justify="right")
+        table.add_column(aspect, justify="right", min_width=10)
     section = None
     for stat in visible_rows({a: per_aspect.get(a) for a in aspects}):
         if stat.section != section:
