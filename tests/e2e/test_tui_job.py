@@ -44,8 +44,8 @@ async def start_from_the_form(pilot: Any, dataset: Path, model: Path, repeats: i
     form.query_one("#model").value = str(model)  # type: ignore[attr-defined]
     form.query_one("#repeats").value = str(repeats)  # type: ignore[attr-defined]
     form.query_one("#run_name").value = name  # type: ignore[attr-defined]
-    if structured:
-        form.query_one("#structured").value = True  # type: ignore[attr-defined]
+    # as asked (a new run's form starts with structured outputs on)
+    form.query_one("#structured").value = structured  # type: ignore[attr-defined]
     await pilot.press("ctrl+s")
     await wait_for(pilot, lambda: isinstance(app.screen, JobScreen), timeout=60)
     assert isinstance(app.screen, JobScreen)
