@@ -20,7 +20,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from vlmrate.export.sheets import summary_sheet
 from vlmrate.export.target import atomic_output, check_target
-from vlmrate.export.xlsx_writer import WORKBOOK_OPTIONS, Formats, header, put
+from vlmrate.export.xlsx_writer import WORKBOOK_OPTIONS, Formats, header, print_setup, put
 from vlmrate.runfolder.store import LoadedRun
 from vlmrate.stats.compare import RUN_COLUMNS, Comparison, best_runs
 
@@ -128,8 +128,9 @@ def _mae_by_k_block(wb: Workbook, ws: Worksheet, fmts: Formats, c: Comparison, r
                               "values": [SHEET, first, j, last, j],
                               "marker": {"type": "circle", "size": 5}})
         chart.set_title({"name": f"{aspect}: MAE by k", "name_font": {"size": 11}})
-        chart.set_x_axis({"name": "k (repeats averaged)"})
+        chart.set_x_axis({"name": "k (repeats averaged)", "label_position": "low"})
         chart.set_y_axis({"name": "MAE", "major_gridlines": {"visible": True}})
+        chart.set_legend({"position": "bottom"})
         chart.set_size({"width": 560, "height": 300})
         ws.insert_chart(row, chart_col, chart)
         row = max(last + 2, row + 16)
@@ -160,7 +161,11 @@ def write_compare_workbook(c: Comparison, summaries: list[tuple[LoadedRun, dict]
     row = _runs_block(ws, fmts, c, 3)
     for aspect in c.aspects:
         row = _aspect_block(ws, fmts, bold, c, aspect, row)
-    _mae_by_k_block(wb, ws, fmts, c, row + 1, chart_col=len(c.runs) + 3)
+    chart_col = len(c.runs) + 3
+    last = _mae_by_k_block(wb, ws, fmts, c, row + 1, chart_col=chart_col)
+    # on paper: fitted to the width, the charts (about 7 columns wide) inside the area
+    last_col = max(14, chart_col + 7)
+    print_setup(ws, last, last_col, 26 + 11 * last_col, header_rows=0)
     taken = {SHEET}
     for run, stats in summaries:
         name = summary_name(run.name, taken)
