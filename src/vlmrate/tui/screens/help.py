@@ -121,7 +121,11 @@ def render_help(screen: Screen) -> Text:
     if summary:
         text.append(f" — {summary}")
     text.append("\n")
-    for section in key_sections(screen):
+    extra = getattr(screen, "HELP_EXTRA", None)  # (title, text): e.g. the filter language
+    for n, section in enumerate(key_sections(screen)):
+        if n == 1 and extra:  # right after the screen's own keys, before the general ones
+            _extra(text, extra)
+            extra = None
         text.append(f"\n{section.title}\n", style="bold underline")
         if section.compact:
             for n, entry in enumerate(section.keys):
@@ -138,12 +142,15 @@ def render_help(screen: Screen) -> Text:
             if not entry.enabled:
                 text.append("  (not now)", style="dim italic")
             text.append("\n")
-    extra = getattr(screen, "HELP_EXTRA", None)  # (title, text): e.g. the filter language
     if extra:
-        text.append(f"\n{extra[0]}\n", style="bold underline")
-        text.append("".join(f"  {line}\n" for line in extra[1].splitlines()))
+        _extra(text, extra)
     text.append(f"\n{palette_line(screen)}\n", style="italic")
     return text
+
+
+def _extra(text: Text, extra: tuple[str, str]) -> None:
+    text.append(f"\n{extra[0]}\n", style="bold underline")
+    text.append("".join(f"  {line}\n" for line in extra[1].splitlines()))
 
 
 class HelpScreen(ModalScreen[None]):
