@@ -36,13 +36,13 @@ OPERATORS = (">=", "<=", "==", "!=", ">", "<", "=", "~")
 KEYWORDS = ("and", "or", "not")
 
 LANGUAGE = """\
-d > 2 · |d| >= 1.5 · sd < 1 · n < 10     m model mean, sd, n answers,
-h < 3 · m > 6 · valence.d < -1           h human mean, d = m − h
-flag = "model wrong" · flag ~ wrong      the flag category
-note ~ "blurry" · note = "ok"            the note's text
-flagged · failures · note                has a flag, a failure, a note
-glacier · "two words"                    the id or the reasons contain it
-not A · A and B · (A or B) and C         combined; and before or
+d > 2 · |d| >= 1.5 · sd < 1 · n < 10   m model mean, sd, n answers
+h < 3 · m > 6 · valence.d < -1         h human mean, d = m − h
+flag = "model wrong" · flag ~ wrong    the flag category
+note ~ "blurry" · note = "ok"          the note's text
+flagged · failures · note              has a flag, a failure, a note
+glacier · "two words"                  the id or reasons contain it
+not A · A and B · (A or B) and C       combined; and before or
 enter applies the line (one with an error stays open); escape clears"""
 
 _TOKEN = re.compile(r"""
