@@ -12,15 +12,7 @@ from rich.text import Text
 
 from .fit import fit_parts
 from .formatting import interval, number, p_value
-from .layout import (
-    EXPECTED_LINES,
-    REPORT_LINES,
-    cell,
-    label,
-    readable_note,
-    render,
-    study_fields,
-)
+from .layout import EXPECTED_LINES, REPORT_LINES, cell, label, render, study_fields
 from .methods import methods_text
 
 if TYPE_CHECKING:
@@ -66,7 +58,10 @@ def expected_table(s: AspectStats, bound: float, alpha: float) -> Table:
 
 
 def notes_text(s: AspectStats) -> Text:
-    """Why each empty cell of the aspect is empty (its ``notes``)."""
+    """Why each empty cell of the aspect is empty (its ``notes``), statistics named as
+    the report names them."""
+    from .layout import readable_note
+
     return Text("\n".join(f"  note: {readable_note(n)}" for n in s.notes), style="dim")
 
 
