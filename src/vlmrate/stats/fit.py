@@ -4,8 +4,8 @@ widest columns onto continuation lines when the terminal is narrower than they a
 Every table of the CLI reports (``stats``, ``compare``) goes through :func:`fit_parts`,
 so a table added to a report inherits it. A table that is too wide keeps its first
 (label) column and its narrowest columns in the row; the widest other columns move,
-one at a time, onto an indented line under the row ("header value · header value"),
-until the rest fits. Numbers are never cut: only the label column wraps, and only
+one at a time, onto indented lines under the row (one per moved cell, "header value";
+the value alone when one column moved), until the rest fits. Numbers are never cut: only the label column wraps, and only
 at spaces. Imports nothing heavy.
 """
 
@@ -89,9 +89,9 @@ def fit(table: Table, width: int) -> Table:
     def needed() -> int:
         label = min(widths[0], max(LABEL_FLOOR, width // 3))
         if stacked:
-            below = max(cell_len(_continuation([(headers[j], cells[j][r]) for j in stacked],
-                                               len(stacked) == 1).plain)
-                        for r in range(len(cells[0])))
+            single = len(stacked) == 1
+            below = max(cell_len(_continuation([(headers[j], cells[j][r])], single).plain)
+                        for r in range(len(cells[0])) for j in stacked)
             label = max(label, min(below, width // 2))
         return per_column * len(kept) + label + sum(widths[i] for i in kept[1:])
 
@@ -136,12 +136,15 @@ def _stacked(table: Table, kept: list[int], stacked: list[int],
         row = [cells[i][r] for i in kept]
         values = [(headers[j], cells[j][r]) for j in stacked]
         below = any(_plain(v).strip() for _, v in values)
-        if below and not _plain(row[0]).strip():
+        if below and single and not _plain(row[0]).strip():
             row[0] = _continuation(values, single)  # a row with no label: on its line
             below = False
         new.add_row(*row)
-        if below:
-            new.add_row(_continuation(values, single), *("" for _ in kept[1:]))
+        if below:  # one line per moved cell, each indented under the row
+            for header, value in values:
+                if _plain(value).strip():
+                    new.add_row(_continuation([(header, value)], single),
+                                *("" for _ in kept[1:]))
     return new
 
 
