@@ -88,11 +88,12 @@ class Formats:
         self.p = wb.add_format({**base, "num_format": P_FORMAT})
         self.bool = wb.add_format({**base, "align": "center"})
         self.compact = wb.add_format({**base, "num_format": "General"})  # W+ 48, 11323.5
+        self.percent = wb.add_format({**base, "num_format": "0.0%"})  # a share: 2.5%
 
     def of(self, kind: str) -> Format:
         return {"text": self.text, "wrap": self.wrap, "int": self.int, "stat": self.stat,
                 "p": self.p, "bool": self.bool, "key": self.key,
-                "compact": self.compact}[kind]
+                "compact": self.compact, "percent": self.percent}[kind]
 
 
 def put(ws: Worksheet, row: int, col: int, value: Any, fmt: Format | None) -> None:
