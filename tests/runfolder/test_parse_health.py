@@ -53,3 +53,19 @@ def test_a_run_that_parsed_says_nothing(tmp_path: Path) -> None:
     [run] = list_runs(tmp_path / "runs")
     assert run["unparsed"] > 0 and run["warning"] == ""
     assert parse_note(load_run(run["path"])) == ""
+
+
+def test_an_imported_sheet_with_empty_ratings_is_not_a_model_that_failed(
+        tmp_path: Path) -> None:
+    from vlmrate.runfolder.importer import import_run
+    from vlmrate.stats.run_summary import parse_note
+
+    rows = ["image_id,aspect,repeat,rating"] + [
+        f"pic{i},relevance,{r}," for i in range(1, 7) for r in (1, 2)]
+    (tmp_path / "r.csv").write_text("\n".join(rows) + "\npic1,relevance,3,5\n")
+    (tmp_path / "h.csv").write_text("image,relevance\n" + "".join(
+        f"pic{i},{i}\n" for i in range(1, 7)))
+    run_dir = import_run(tmp_path / "r.csv", tmp_path / "h.csv", "imp", tmp_path / "runs")
+    [run] = list_runs(tmp_path / "runs")
+    assert run["unparsed"] == 12 and run["warning"] == ""
+    assert parse_note(load_run(run_dir)) == ""

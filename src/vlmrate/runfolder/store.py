@@ -725,7 +725,9 @@ def list_runs(runs_dir: Path = Path("runs")) -> list[dict]:
             "failed": unparsed + errors,  # answers written with a parse or engine error
             "repeats": sampling.get("repeats"),
             "wall_s": manifest.get("wall_s"),
-            "warning": unparsed_warning(done, unparsed, sampling or None),
+            # an imported sheet's empty ratings are missing, not a model's parse failures
+            "warning": "" if manifest.get("status") == "imported" else
+            unparsed_warning(done, unparsed, sampling or None),
             "total": manifest.get("total_jobs"),
             "created": str(manifest.get("created") or _folder_time(run_dir)),
             "updated": manifest.get("updated", ""),

@@ -56,7 +56,8 @@ def parse_note(run: LoadedRun) -> str:
     """"294 of 298 answers could not be parsed: <the likely fix>" for a run whose answers
     mostly failed to parse (runfolder.parse_health), else ""."""
     ratings = run.ratings
-    if ratings.is_empty() or "parse_error" not in ratings.columns:
+    if ratings.is_empty() or "parse_error" not in ratings.columns or \
+            run.manifest.get("status") == "imported":  # empty cells of a sheet: missing
         return ""
     sampling = run.manifest.get("sampling")
     return unparsed_warning(ratings.height, int(ratings["parse_error"].is_not_null().sum()),
