@@ -34,6 +34,12 @@ def _runs_dir(parser: argparse.ArgumentParser) -> None:
                         help="where run folders live (default: ./runs)")
 
 
+def _width(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--width", type=whole(40, 1000),
+                        help="report width in columns (default: the terminal's, or COLUMNS; "
+                             "100 when piped); narrower reports stack their wide columns")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="vlmrate",
@@ -116,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--k-max", type=whole(1, MAX_REPEATS), help="largest k for errors by k")
     stats.add_argument("--seed", type=whole(0, MAX_SEED), default=0,
                        help="seed of bootstrap and subsets")
+    _width(stats)
     _runs_dir(stats)
 
     comp = sub.add_parser("compare", help="runs side by side on their common images")
@@ -129,8 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--alpha", type=ALPHA, default=0.05, help="above 0, below 0.5")
     comp.add_argument("--seed", type=whole(0, MAX_SEED), default=0,
                       help="seed of the bootstraps")
-    comp.add_argument("--width", type=whole(40, 1000), default=150,
-                      help="report width (default 150)")
+    _width(comp)
     _runs_dir(comp)
 
     export = sub.add_parser("export", help="write the workbook of a run (or of a comparison)")

@@ -44,8 +44,8 @@ async def start_from_the_form(pilot: Any, dataset: Path, model: Path, repeats: i
     form.query_one("#model").value = str(model)  # type: ignore[attr-defined]
     form.query_one("#repeats").value = str(repeats)  # type: ignore[attr-defined]
     form.query_one("#run_name").value = name  # type: ignore[attr-defined]
-    if structured:
-        form.query_one("#structured").value = True  # type: ignore[attr-defined]
+    # as asked (a new run's form starts with structured outputs on)
+    form.query_one("#structured").value = structured  # type: ignore[attr-defined]
     await pilot.press("ctrl+s")
     await wait_for(pilot, lambda: isinstance(app.screen, JobScreen), timeout=60)
     assert isinstance(app.screen, JobScreen)
@@ -72,7 +72,7 @@ async def test_job_panel_tiny_model_run(tiny_model_dir: Path, synthetic_dataset:
         assert screen.job.status == "done", screen.job.message
         assert len(seen) >= 3  # the counters moved while it ran, not only at the end
         counters = text_of(screen.query_one("#job-counters", Static))
-        assert "36/36 done" in counters and "ratings/s" in counters
+        assert "36/36 done" in counters and "answers/s" in counters
         assert "parse failures 0" in counters
     frame = read_ratings(tmp_path / "runs" / "tiny")
     assert frame.height == 36 and frame["rating"].null_count() == 0

@@ -29,3 +29,26 @@ def test_hub_unreachable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on port 9
     problem = model_problem("llava-hf/llava-v1.6-vicuna-13b-hf", probe_timeout_s=2) or ""
     assert "cannot be reached" in problem and "--engine openai" in problem
+
+
+def test_local_models_demo_model_first_then_vision_models_of_the_hf_cache(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from vlmrate.engines.model_source import local_models
+
+    monkeypatch.setenv("VLMRATE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert local_models() == []
+    tiny = tmp_path / "cache" / "vlmrate" / "tiny-llava-next"
+    tiny.mkdir(parents=True)
+    (tiny / "config.json").write_text("{}")
+    for name, config in (("llava-hf--llava-v1.6-mistral-7b-hf", {"vision_config": {}}),
+                         ("org--text-only", {"model_type": "llama"}),
+                         ("org--broken", None)):
+        snap = tmp_path / "hub" / f"models--{name}" / "snapshots" / "abc"
+        snap.mkdir(parents=True)
+        if config is not None:
+            (snap / "config.json").write_text(json.dumps(config))
+    assert local_models() == [(str(tiny), "the demo's tiny random model"),
+                              ("llava-hf/llava-v1.6-mistral-7b-hf", "Hugging Face cache")]

@@ -61,6 +61,10 @@ def test_compare_workbook(three_runs: tuple[Path, dict],  # noqa: F811
     for chart in charts:
         assert len(chart.series) == 3  # one line per run
         assert chart.tagname == "lineChart"
+    # on paper: every sheet fitted to one page wide, landscape for the wide Compare sheet
+    for sheet in book.worksheets:
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage and sheet.print_area, sheet.title
+    assert ws.page_setup.orientation == "landscape"
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -27,8 +27,8 @@ def same(cell: Any, expected: Any) -> bool:
         return cell == STORED.get(expected, expected)
     if expected is None or (isinstance(expected, float) and math.isnan(expected)):
         return cell is None
-    if isinstance(expected, bool):
-        return cell is expected
+    if isinstance(expected, bool):  # booleans as the reports say them
+        return cell == ("yes" if expected else "no")
     if isinstance(expected, int | float):
         return isinstance(cell, int | float) and cell == pytest.approx(expected, rel=1e-12)
     return cell == expected
@@ -106,7 +106,7 @@ def test_spot_values(book: openpyxl.Workbook, stats_json: dict) -> None:
     rel = stats_json["aspects"]["relevance"]
     assert agreement[("Wilcoxon signed-rank on d", "W+")]["relevance"] == 40.5
     assert agreement[("TOST (paired t)", "p")]["arousal"] == pytest.approx(0.01)
-    assert agreement[("TOST (paired t)", "equivalent")]["relevance"] is True
+    assert agreement[("TOST (paired t)", "equivalent")]["relevance"] == "yes"
     assert agreement[("bootstrap 95% CI", "r lower")]["valence"] is None
     assert agreement[("Pearson vs human", "p")]["relevance"] == 1e-30
     reliability = {(r["section"], r["statistic"]): r for r in rows_of(book["Reliability"])}
@@ -140,7 +140,7 @@ def test_summary_facts_and_headline(book: openpyxl.Workbook, stats_json: dict,
         data = stats_json["aspects"][aspect]
         assert rows[aspect]["Wilcoxon W+"] == data["wilcoxon"]["w_plus"]
         assert same(rows[aspect]["TOST p"], data["tost"]["p"])
-        assert rows[aspect]["TOST equivalent"] is data["tost"]["equivalent"]
+        assert same(rows[aspect]["TOST equivalent"], data["tost"]["equivalent"])
         assert same(rows[aspect]["Pearson r"], data["pearson_vs_human"]["r"])
         assert same(rows[aspect]["ICC1"], data["icc"]["ICC1"]["value"])
         assert rows[aspect]["n images"] == data["n_images"]
@@ -225,7 +225,7 @@ def test_cases_sheet(book: openpyxl.Workbook, loaded: LoadedRun) -> None:
     assert [(r["image_id"], r["aspect"]) for r in reviewed] == [("img003", "arousal"),
                                                                ("img005", "valence")]
     assert rows[:2] == reviewed
-    assert reviewed[0]["flagged"] is True and reviewed[1]["note"] == "odd: sees a forest fire"
+    assert reviewed[0]["flagged"] == "yes" and reviewed[1]["note"] == "odd: sees a forest fire"
     assert reviewed[0]["category"] == loaded.review["img003"]["arousal"]["category"] != ""
     assert reviewed[1]["category"] is None  # a note only: no category
     assert reviewed[0]["reviewer"] == (loaded.review["img003"]["arousal"]["reviewer"] or None)
@@ -337,3 +337,37 @@ def test_excel_text_limit() -> None:
     assert excel_text(exact) == exact
     cut = excel_text(exact + "z")
     assert cut.endswith(TRUNCATED) and len(cut) == EXCEL_MAX_CHARS
+
+
+def test_every_sheet_prints(book: openpyxl.Workbook) -> None:
+    """Page setup: fitted to the page width, a print area, the header repeated, wide
+    sheets landscape; wrapped headers and multi-line answers get their row heights;
+    counts without decimals (W+ 40.5 as General, not 40.500)."""
+    for ws in book.worksheets:
+        setup = ws.page_setup
+        assert ws.sheet_properties.pageSetUpPr.fitToPage, ws.title
+        assert setup.fitToWidth in (None, 1) and setup.fitToHeight == 0, ws.title  # 1 wide
+        assert ws.print_area, ws.title
+        assert setup.paperSize == 9, ws.title
+        assert "&A" in ws.oddFooter.left.text, ws.title
+        if ws.title not in ("Summary", "CrossByK"):
+            assert ws.print_title_rows == "$1:$1", ws.title
+    assert book["Cases"].page_setup.orientation == "landscape"
+    assert book["Summary"].page_setup.orientation == "landscape"
+    assert book["Reliability"].page_setup.orientation != "landscape"
+    # the Reliability sheet prints its statistics, not the stats --json field names
+    header = [c.value for c in book["Reliability"][1]]
+    last = openpyxl.utils.get_column_letter(header.index("field (stats --json)"))
+    assert book["Reliability"].print_area.split(":")[1].startswith(f"${last}$")
+    # the Cases' answers, one per line: each row as tall as its lines
+    cases = book["Cases"]
+    head = [c.value for c in cases[1]]
+    col = head.index("answers (#repeat [rating] reason)") + 1
+    for row in range(2, cases.max_row + 1):
+        text = cases.cell(row, col).value or ""
+        if text:
+            assert cases.row_dimensions[row].height >= 13 * (text.count("\n") + 1)
+    assert book["ErrorsByK"].row_dimensions[1].height >= 26  # "subsets Monte-Carlo SE"
+    agreement = book["Agreement"]
+    w_plus = next(r for r in agreement.iter_rows(min_row=2) if r[1].value == "W+")
+    assert w_plus[2].number_format == "General"

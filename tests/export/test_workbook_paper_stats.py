@@ -20,8 +20,8 @@ from vlmrate.stats.layout import AGREEMENT, EXPECTED_LINES, sheet_rows, value_at
 def _same(cell, want) -> bool:
     if want is None or (isinstance(want, float) and math.isnan(want)):
         return cell is None
-    if isinstance(want, bool):
-        return cell is want
+    if isinstance(want, bool):  # booleans as the reports say them
+        return cell == ("yes" if want else "no")
     if isinstance(want, str):
         return cell == want
     return math.isclose(cell, want, rel_tol=1e-12, abs_tol=1e-15)

@@ -100,7 +100,9 @@ def test_measure_replaces_the_projection_with_the_measured_rate(
             seen["config"] = config
 
         async def run(self) -> SimpleNamespace:
-            return SimpleNamespace(done=9, elapsed_s=3.0, ratings_per_s=3.0, status="done")
+            # 1 s loading the model, 2 s rating
+            return SimpleNamespace(done=9, elapsed_s=3.0, running_s=2.0, ratings_per_s=3.0,
+                                   status="done")
 
     monkeypatch.setattr(vlmrate.running.runner, "Runner", FakeRunner)
     monkeypatch.setattr(check, "vllm_imports", lambda: (True, "imports"))
@@ -108,8 +110,13 @@ def test_measure_replaces_the_projection_with_the_measured_rate(
                      "--repeats", "2"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert seen["config"].limit == check.MEASURE_IMAGES and seen["config"].repeats == 2
-    assert report["measured"]["answers_per_s"] == 3.0
-    assert report["projected_s"] == pytest.approx(4 * 3 * 2 / 3.0)
+    # one clock: 9 answers in 2 s of rating is 4.5/s, and the projection is at that rate
+    assert report["measured"]["answers_per_s"] == 4.5 and report["measured"]["wall_s"] == 2.0
+    assert report["projected_s"] == pytest.approx(4 * 3 * 2 / 4.5)
+    assert cli.main(["check", str(dataset), "--gpu", "H100", "--measure",
+                     "--repeats", "2"]) == 0
+    out = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert "9 answers in 2.0 s of rating, 4.5/s (model load 1.0 s not counted" in out
 
 
 def test_measure_needs_a_dataset(no_gpu: None, capsys: pytest.CaptureFixture[str]) -> None:
@@ -125,3 +132,18 @@ def test_import_check_reports_a_broken_vllm(no_gpu: None, monkeypatch: pytest.Mo
     assert json.loads(capsys.readouterr().out)["vllm_imports"] is None  # not tried
     assert cli.main(["check", "--gpu", "H100", "--import-check"]) == 0
     assert "import: ImportError: libcuda.so.1" in capsys.readouterr().out
+
+
+def test_no_download_promised_offline_and_images_capped(
+        dataset: Path, no_gpu: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A model that is not cached and cannot be downloaded is not "downloaded on first
+    run"; room for more images than the dataset has says "all 4 images"."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert cli.main(["check", str(dataset), "--gpu", "H100"]) == 0
+    out = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert "downloaded on first run" not in out
+    assert "not in the Hugging Face cache and HF_HUB_OFFLINE is set" in out
+    assert "all 4 images at once" in out and "images sharing their prefix;" not in out

@@ -113,6 +113,28 @@ def test_gpu_names() -> None:
     assert gpu_spec("unknown", 16 * 10**9).memory_bytes == 16 * 10**9
 
 
+
+@pytest.mark.parametrize(("name", "card"), [
+    ("Tesla V100-SXM2-32GB", "V100"), ("NVIDIA A10G", "A10"), ("NVIDIA A10", "A10"),
+    ("NVIDIA A40", "A40"), ("NVIDIA L4", "L4"), ("NVIDIA L40S", "L40S"),
+    ("NVIDIA RTX A6000", "A6000"), ("NVIDIA GeForce RTX 3090", "RTX 3090"),
+    ("NVIDIA A100-SXM4-40GB", "A100-40G"), ("NVIDIA A100-PCIE-40GB", "A100-40G"),
+    ("a100-40g", "A100-40G"), ("NVIDIA A100-SXM4-80GB", "A100"), ("A100-80G", "A100"),
+    ("NVIDIA H100 PCIe", "H100 PCIe"), ("h100 pcie", "H100 PCIe"),
+    ("NVIDIA H100 80GB HBM3", "H100"), ("NVIDIA GH200 480GB", "GH200"),
+    ("NVIDIA H200", "H200"), ("NVIDIA B200", "B200"), ("AMD Instinct MI250X", "MI250X"),
+    ("AMD Instinct MI250", "MI250"), ("AMD Instinct MI300X", "MI300X"),
+    ("mi300x", "MI300X"),
+])
+def test_common_cards(name: str, card: str) -> None:
+    assert gpu_spec(name).name == card
+
+
+def test_a_visible_a100_with_40_gb_is_the_40_gb_card() -> None:
+    spec = gpu_spec("NVIDIA A100-SXM4", 40 * 10**9)
+    assert spec.name == "A100-40G" and spec.bandwidth_bytes_s == 1.555e12
+
+
 def test_spec_from_a_local_config(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({
         "model_type": "llava_next",

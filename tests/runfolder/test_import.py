@@ -69,12 +69,16 @@ def test_wide_import(tmp_path: Path) -> None:
         writer = csv.writer(handle)
         writer.writerow(["id"] + [f"{a.capitalize()}_{r}" for a in ASPECTS for r in range(1, 11)])
         for i in range(1, 21):
-            writer.writerow([f"pic{i:03d}"] + [rng.randint(1, 9) for _ in range(30)])
+            cells = [rng.randint(1, 9) for _ in range(30)]
+            if i == 7:
+                cells[12] = ""  # arousal_3 of pic007 not rated: no answer, not a failure
+            writer.writerow([f"pic{i:03d}", *cells])
     write_human(tmp_path / "human.csv", 20, ["relevance", "arousal", "valence"])
     assert main(["import", str(tmp_path / "wide.csv"), "--human", str(tmp_path / "human.csv"),
                  "--run", "w", "--runs-dir", str(tmp_path / "runs")]) == 0
     run = load_run("w", tmp_path / "runs")
-    assert run.ratings.height == 20 * 30
+    assert run.ratings.height == 20 * 30 - 1
+    assert run.ratings["parse_error"].null_count() == run.ratings.height
     assert run.aspects == ASPECTS
     first = run.ratings.filter(image_id="pic001", aspect="arousal").sort("repeat")
     assert first["repeat"].to_list() == list(range(1, 11))
@@ -83,7 +87,7 @@ def test_wide_import(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("human_text", "expected"),
     [
-        ("image,relevance,arousal\npic1,5,5\n", "no column for aspect 'valence'"),
+        ("image,relevance,arousal\npic1,5,5\n", "aspect 'valence' is not in the human sheet"),
         ("image,relevance,arousal,valence\npic1,5,5,5\npic001,4,4,4\n", "duplicate image id"),
         ("image,relevance,arousal,valence\npic1,5,high,5\n", "'high' is not a number"),
         ("image,relevance,arousal,valence\npic1,5,12,5\n", "outside the scale"),
@@ -117,6 +121,10 @@ def test_bad_human_sheet_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture,
          "'PIC2' (row 2) and 'pic2.jpg' (row 3) name the same image"),
         ("image_id,aspect,repeat,rating\n", "no ratings rows"),
         ("image_id,aspect,repeat,rating\npic1,relevance,1.5,3\n", "not a whole number"),
+        # a typo in the ratings file's aspect: the ratings file is named first, not the
+        # human sheet alone
+        ("image_id,aspect,repeat,rating\npic1,relevnce,1,3\n",
+         "r.csv: aspect 'relevnce' is not in the human sheet"),
     ],
 )
 def test_bad_ratings_sheet_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture,

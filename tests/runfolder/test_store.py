@@ -132,3 +132,50 @@ def test_list_runs_tells_interrupted_from_running(tmp_path: Path) -> None:
     finally:
         lock.release()
     assert status == {"alive": "running", "dead": "interrupted"}
+
+
+def test_line_count_is_exact_with_loaders_in_threads(tmp_path: Path) -> None:
+    """Two loaders of the Runs list (the refresh key and the timer) counting at once
+    must not both add the same new lines (720/360 showed after a start)."""
+    import threading
+
+    from vlmrate.runfolder.store import count_records
+
+    for round_ in range(10):
+        run_dir = tmp_path / f"r{round_}"
+        run_dir.mkdir()
+        (run_dir / "ratings.jsonl").write_text("{}\n" * 360)
+        barrier = threading.Barrier(6)
+        seen: list[int] = []
+
+        def load(run_dir: Path = run_dir, barrier: threading.Barrier = barrier,
+                 seen: list[int] = seen) -> None:
+            barrier.wait()
+            seen.append(count_records(run_dir))
+
+        threads = [threading.Thread(target=load) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert seen == [360] * 6
+
+
+def test_a_running_manifest_nobody_runs_is_interrupted(tmp_path: Path) -> None:
+    """The Results header, the stats note and the workbook say "interrupted" for a run
+    whose process was killed (the manifest still says running)."""
+    from vlmrate.runfolder.store import RunLock, load_run
+
+    run_dir = tmp_path / "runs" / "k"
+    run_dir.mkdir(parents=True)
+    (run_dir / "manifest.json").write_text(json.dumps({
+        "name": "k", "status": "running", "total_jobs": 4,
+        "study": {"aspects": [{"name": "a"}]}}))
+    (run_dir / "ratings.jsonl").write_text("")
+    assert load_run(run_dir).status == "interrupted"
+    lock = RunLock(run_dir)
+    lock.acquire()
+    try:
+        assert load_run(run_dir).status == "running"
+    finally:
+        lock.release()

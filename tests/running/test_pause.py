@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.helpers import ScriptedEngine, make_dataset, runner_for
 from vlmrate.runfolder.store import iter_records
-from vlmrate.running.progress import Progress, RunClock
+from vlmrate.running.progress import Progress, RateWindow, RunClock
 
 
 def lines(run_dir: Path) -> int:
@@ -94,3 +94,15 @@ def test_rate_looks_at_recent_running_time_only(monkeypatch) -> None:  # type: i
         clock.answered(5)
     assert clock.rates() == (1.0, 5.0)
     assert clock.running_s() == 20.0
+
+
+def test_rate_window_eta_and_a_watcher_start() -> None:
+    """The one estimator: answers over the last window of running time; a watcher that
+    began at running time 50 does not spread its answers over the 50 s before it."""
+    window = RateWindow(window_s=10, since_s=50.0)
+    for i in range(8):
+        window.add(50.0 + (i + 1) * 0.5, 3)  # 8 answers in 4 s of running time
+    assert window.rates(54.0) == (2.0, 6.0)
+    assert window.eta(100, 54.0) == 50.0
+    assert window.eta(0, 54.0) == 0.0
+    assert RateWindow().eta(5, 10.0) is None  # no answers yet: no ETA

@@ -103,6 +103,29 @@ def test_parse_failures_counted(tmp_path: Path) -> None:
     assert set(frame["parse_error"].drop_nulls()) == {"no_rating"}
 
 
+def test_a_resume_counts_the_parse_failures_on_disk(tmp_path: Path) -> None:
+    """The counters are the run's: after a resume the panel's parse failures include
+    those of the earlier session (294 on disk showed as 0)."""
+    make_dataset(tmp_path, n=6)
+    runner = runner_for(tmp_path, ScriptedEngine(fail_every=4, delay_s=0.01))
+
+    def stop_early(progress: Any) -> None:
+        if progress.done == 12:
+            runner.cancel()
+
+    runner.on_progress = stop_early
+    assert asyncio.run(runner.run()).status == "cancelled"
+    on_disk = int(read_ratings(tmp_path / "runs/r")["parse_error"].is_not_null().sum())
+    assert on_disk > 0
+    resumed = runner_for(tmp_path, ScriptedEngine())  # this session parses every answer
+    first: list[Any] = []
+    resumed.on_progress = lambda p: first.append(p) if not first else None
+    final = asyncio.run(resumed.run())
+    assert first[0].parse_failures == on_disk  # from the first report on
+    assert final.parse_failures == on_disk == int(
+        read_ratings(tmp_path / "runs/r")["parse_error"].is_not_null().sum())
+
+
 def test_cancel_keeps_what_was_written(tmp_path: Path) -> None:
     make_dataset(tmp_path, n=6)
     engine = ScriptedEngine(delay_s=0.01)
@@ -158,3 +181,12 @@ def test_wall_time_adds_up_over_sessions(tmp_path: Path) -> None:
     keep_only_images(tmp_path / "runs/r", ["pic001"])
     asyncio.run(runner_for(tmp_path, ScriptedEngine(delay_s=0.01), limit=2).run())
     assert read_manifest(tmp_path / "runs/r")["wall_s"] >= first + 1 * 3 * 2 * 0.01
+
+
+def test_a_limited_run_does_not_blame_the_human_sheet(tmp_path: Path) -> None:
+    """--limit rates the first images; the sheet's rows for the others are not "sheet rows
+    with no image" (they have one): the manifest records no such warning."""
+    make_dataset(tmp_path, n=6)
+    asyncio.run(runner_for(tmp_path, ScriptedEngine(), limit=2).run())
+    human = read_manifest(tmp_path / "runs/r")["human"]
+    assert not any("have no image" in w for w in human["warnings"]), human["warnings"]

@@ -19,6 +19,7 @@ from vlmrate.runfolder.store import load_run
 from vlmrate.stats import analyse
 from vlmrate.stats.compare import (
     RunFrames,
+    best_runs,
     common_images,
     compare,
     expected_as_run,
@@ -231,6 +232,14 @@ def test_expected_pseudo_run_is_the_mean_expected_rating() -> None:
                                direct["expected_rating"].to_numpy(), rtol=1e-12)
     with pytest.raises(ValueError, match="no expected ratings"):
         expected_as_run(RunFrames("x", ratings.drop("expected_rating"), human, ["a"]))
+    # a near-constant expected rating has the higher ICC1 but is never marked best for it
+    steady = ratings.with_columns(
+        (pl.col("image_id").str.slice(1).cast(pl.Float64) / 2 + 1 + pl.col("repeat") * 1e-3)
+        .alias("expected_rating"))
+    run = RunFrames("r", steady, human, ["a"])
+    both = compare([run, expected_as_run(run)], n_boot=100).aspects["a"]
+    assert both.runs["r:expected"].icc1 > both.runs["r"].icc1
+    assert best_runs(both)["icc1"] == {"r"}
 
 
 def test_runs_with_different_human_means_are_refused(three_runs: tuple[Path, dict]) -> None:

@@ -162,6 +162,7 @@ def test_report_lines_show_the_numbers(study) -> None:
 @pytest.mark.parametrize(("value", "text"), [
     (None, "—"), (math.nan, "—"), (math.inf, "—"), (-math.inf, "—"), (np.float64("nan"), "—"),
     (np.float32("nan"), "—"), (0.12345, "0.123"), (np.float64(-1.5), "-1.500"), (3, "3.000"),
+    (-0.0004, "0.000"), (-0.0, "0.000"), (-0.0006, "-0.001"), (-10.0, "-10.000"),  # no -0.000
 ])
 def test_number(value: object, text: str) -> None:
     assert f.number(value) == text
@@ -182,3 +183,14 @@ def test_p_value_interval_and_the_rest() -> None:
     assert f.yes_no(None) == "—"
     assert f.count(np.int64(7)) == "7" and f.count(12.0) == "12" and f.count(None) == "—"
     assert not f.is_missing(True) and not f.is_missing("text") and f.is_missing(math.inf)
+
+
+def test_readable_note_names_statistics_as_the_views_do() -> None:
+    from vlmrate.stats.layout import readable_note
+
+    assert readable_note("icc.k_needed.0.8, homogeneity.image_sd_human: why") == (
+        "answers needed for reliability 0.8 (Spearman–Brown), "
+        "homogeneity mean per-image SD: humans: why")
+    assert readable_note("icc.ICC1.ci.0: x") == "ICC1 CI lower: x"  # {level} left out
+    assert readable_note("cross_by_k 4..10: K = 3") == "cross_by_k 4..10: K = 3"
+    assert readable_note("no colon here") == "no colon here"

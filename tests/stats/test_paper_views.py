@@ -13,7 +13,7 @@ from rich.console import Console
 
 from vlmrate.stats import analyse, render_report, to_json_dict
 from vlmrate.stats.formatting import number, p_value
-from vlmrate.stats.layout import EXPECTED_PREFIX, STATISTICS, study_fields
+from vlmrate.stats.layout import EXPECTED_PREFIX, STATISTICS, readable_note, study_fields
 from vlmrate.tui.screens.stats import expected_table, notes_text, summary_table
 
 from .helpers import human_frame, ratings_frame
@@ -72,8 +72,9 @@ def test_report_labels_levels_holm_expected_notes_methods(with_expected) -> None
     compact = re.sub(r"\s+", " ", text)
     arousal_notes = st.aspects["arousal"].notes
     assert arousal_notes
-    for note in arousal_notes:  # every note, whole (wrapped lines joined)
-        assert re.sub(r"\s+", " ", f"note: {note}") in compact
+    for note in arousal_notes:  # every note, whole (wrapped lines joined), paths as labels
+        assert re.sub(r"\s+", " ", f"note: {readable_note(note)}") in compact
+    assert "icc.k_needed" not in text and "homogeneity.image_sd" not in text
 
 
 def test_tui_summary_rows_labels_and_expected(with_expected) -> None:
@@ -101,3 +102,15 @@ def test_tui_summary_hides_expected_rows_without_expected() -> None:
     json_paths = to_json_dict(st)["aspects"]["relevance"]
     assert json_paths["expected"] is None
     assert any(s.path.startswith(EXPECTED_PREFIX) for s in STATISTICS)
+
+
+def test_tui_summary_keeps_values_next_to_labels_when_wide(with_expected) -> None:
+    """At 160 columns the values stand beside their labels (the table does not spread
+    over the whole width), and every label and value is there as at 80."""
+    st = with_expected
+    study = study_fields(st.bound, st.alpha)
+    wide = _text(summary_table(st.aspects, ASPECTS, study), width=160)
+    narrow = _text(summary_table(st.aspects, ASPECTS, study), width=80)
+    assert max(len(line.rstrip()) for line in wide.splitlines()) <= 80
+    assert [line.split() for line in wide.splitlines()] == [
+        line.split() for line in narrow.splitlines()]

@@ -28,6 +28,14 @@ REPEATS = 3
 SIZE = (100, 30)
 
 
+@pytest.fixture(autouse=True)
+def _no_local_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The New run form offers the models found on this machine first: the tests see an
+    empty vlmrate cache and Hugging Face cache, whatever the machine has."""
+    monkeypatch.setenv("VLMRATE_CACHE", str(tmp_path / "vlmrate-cache"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+
+
 def write_ratings(path: Path, n_images: int = N_IMAGES, repeats: int = REPEATS,
                   seed: int = 7) -> None:
     """Long ratings: a fixed bias per aspect, a reason per image, one missing answer."""

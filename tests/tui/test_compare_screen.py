@@ -59,6 +59,11 @@ async def test_mark_runs_and_compare(two_runs: Path, make_app: Callable[..., Vlm
         assert isinstance(screen, CompareScreen)
         want = expected(two_runs)
         relevance = want.aspects["relevance"]
+        # how the runs differ, as the CLI's runs table says: the model (≠), not the mode
+        facts = text_of(screen.query_one("#compare-facts", Static)).splitlines()
+        model = next(x for x in facts if x.startswith("model"))
+        assert model.split()[:2] == ["model", "≠"] and model.split()[-1] == "other-vlm"
+        assert next(x for x in facts if x.startswith("mode ")).split()[1] == "full"
         runs_text = text_of(screen.query_one("#compare-runs", Static))
         assert f"relevance: {relevance.n_common} common images" in runs_text
         mae_line = next(x for x in runs_text.splitlines() if x.startswith("MAE"))

@@ -8,6 +8,7 @@ from textual.widgets import Input, Static
 
 from tests.tui.test_screens import settle, text_of
 from vlmrate.tui.app import VlmrateApp
+from vlmrate.tui.filter_expr import LANGUAGE as FILTER_LANGUAGE
 from vlmrate.tui.screens.help import HelpScreen, key_sections
 from vlmrate.tui.screens.results import ResultsScreen
 from vlmrate.tui.screens.runs import RunsScreen
@@ -31,6 +32,8 @@ async def test_question_mark_lists_every_key_of_the_runs_screen(
         for binding in RunsScreen.BINDINGS:
             assert binding.description in text  # type: ignore[union-attr]
         assert "Quit" in text and "palette" in text and "Runs screen" in text
+        assert "in the table" in text and "RunsTable" not in text  # no class names
+        assert "home home" not in text and "home first run" in text
         await pilot.press("escape")
         await settle(pilot)
         assert pilot.app.screen is runs
@@ -49,6 +52,11 @@ async def test_f1_on_results_lists_its_keys_and_a_new_binding_appears(
         text = help_text(pilot.app)
         assert "Results screen" in text and "Export" in text and "Filter" in text
         assert "New run" not in text  # the Runs screen's keys are not listed here
+        # the filter language, every line of it
+        assert "The filter line (/)" in text
+        # the screen's summary is its whole first paragraph, not a line cut at a comma
+        assert "/ filters, a switches the aspect, enter opens the case." in text
+        assert all(line.strip() in text for line in FILTER_LANGUAGE.splitlines())
         await pilot.press("f1")  # F1 again closes
         await settle(pilot)
         assert pilot.app.screen is results

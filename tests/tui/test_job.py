@@ -153,7 +153,7 @@ async def test_job_panel_runs_to_the_end(workspace: Path) -> None:
             screen.query_one("#job-counters", Static)) and len(
             screen.query_one("#job-log", RichLog).lines) == 8)
         counters = text_of(screen.query_one("#job-counters", Static))
-        assert "8/8 done" in counters and "12.5 ratings/s" in counters
+        assert "8/8 done" in counters and "12.5 answers/s" in counters
         assert "parse failures 1" in counters and "ETA" not in counters  # over: no ETA
         assert screen._timer is None  # a finished panel keeps no timer
         assert "done" in text_of(screen.query_one("#job-title", Static))
@@ -297,3 +297,17 @@ def test_job_counters_show_each_server_and_which_is_out(tmp_path: Path) -> None:
     assert "servers: gpu1:8000 3.0/s · gpu2:8000 OUT (connection refused)" in text
     one = Progress(**{**progress.__dict__, "servers": servers[:1]})
     assert "servers" not in _counters(one).plain
+
+
+def test_phase_clock_is_the_running_time_across_pauses() -> None:
+    """After a pause the running clock goes on from the running time so far (it started
+    again from 0:00); other phases show their own time."""
+    from vlmrate.tui.screens.job import phase_line
+
+    common = {"run_dir": Path("r"), "total": 10, "done": 4, "per_aspect": {},
+              "parse_failures": 0, "engine_errors": 0, "ratings_per_s": 1.0,
+              "tokens_per_s": 1.0, "elapsed_s": 400.0, "eta_s": 6.0, "last_record": None}
+    running = Progress(**common, status="running", phase_s=5.0, running_s=100.0, at=50.0)
+    assert phase_line(running, "running", now=52.0).plain == "running 1:42"
+    paused = Progress(**common, status="paused", phase_s=20.0, running_s=100.0, at=50.0)
+    assert phase_line(paused, "paused", now=52.0).plain == "paused 0:22"

@@ -83,9 +83,20 @@ async def test_long_name_leaves_progress_and_date_visible_at_80_columns(
     app = VlmrateApp(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        row = app.screen.query_one("#runs-table", DataTable).get_row(name)
-        assert row[0] == middle_cut(name, 26) and row[2] == "12/12"
-        # progress and date are the 3rd and 4th columns: within 80 columns
-        widths = [column.get_render_width(app.screen.query_one("#runs-table", DataTable))
-                  for column in app.screen.query_one("#runs-table", DataTable).ordered_columns]
-        assert sum(widths[:4]) <= 80
+        table = app.screen.query_one("#runs-table", DataTable)
+        row = table.get_row(name)
+        assert row[0] == middle_cut(name, 16) and row[2] == "12/12"
+        # every column within 80 columns (the dataset column was cut), the date short
+        widths = [column.get_render_width(table) for column in table.ordered_columns]
+        assert [str(c.label) for c in table.ordered_columns][-1] == "dataset"
+        assert sum(widths) <= 80 and len(row[3]) == len("12-03 01:20")
+        info = text_of(app.screen.query_one("#runs-info", Static))
+        assert info.startswith(f"{name} · scripted · data")  # the cut name, whole
+        await pilot.resize_terminal(160, 40)  # wide: repeats, failed answers, wall time
+        await settle(pilot)
+        assert [str(c.label) for c in table.ordered_columns] == [
+            "name", "status", "progress", "K", "failed", "wall", "created", "model",
+            "dataset"]
+        row = table.get_row(name)
+        assert row[0] == middle_cut(name, 36) and row[3] == "2" and row[4] == "0"
+        assert table.cursor_row == 0

@@ -75,6 +75,8 @@ def expected_ids(results: ResultsScreen, keep: Callable[[dict, str], bool],
         extra = {"failure": (i, aspect) in failures,
                  "flagged": bool(review.get(i, {}).get(aspect, {}).get("category")),
                  "note": bool(review.get(i, {}).get(aspect, {}).get("note")),
+                 "category": review.get(i, {}).get(aspect, {}).get("category") or "",
+                 "note_text": review.get(i, {}).get(aspect, {}).get("note") or "",
                  "reasons": " ".join(a.reason for a in data.answers[i].get(aspect, []))}
         if keep({**row, **extra}, aspect):
             out.append(i)
@@ -97,6 +99,10 @@ FORMS = [
     ("note", lambda r, a: r["note"]),
     ("flooded", lambda r, a: "flooded" in r["reasons"]),
     ("img1", lambda r, a: "img1" in r["image_id"]),
+    ("d > 1 or d < -1", lambda r, a: abs(value(r, f"{a}_d") or 0) > 1),
+    ('(flag = "model wrong" or note ~ OD) and not img1',
+     lambda r, a: (r["category"] == "model wrong" or "od" in r["note_text"].lower())
+     and "img1" not in r["image_id"]),
 ]
 
 
@@ -128,6 +134,23 @@ async def test_each_filter_form(results_app: OpenedApp, workspace: Path) -> None
         assert "a number is missing after >" in text_of(
             results.query_one("#results-filter-error", Static))
         assert table.keys() == ["img02"]
+        # enter on a wrong line: it stays open with its error; nothing else is applied
+        await pilot.press("escape", "slash")
+        for key in "d > 2 or d <":
+            await pilot.press(key if key != " " else "space")
+        await pilot.press("enter")
+        assert not results.query_one("#results-filter-box").has_class("hidden")
+        assert "a number is missing after <" in text_of(
+            results.query_one("#results-filter-error", Static))
+        assert results.filter_text == "" and box.value == "d > 2 or d <"
+        await pilot.press("space", "minus", "2", "enter")  # fixed: applied as typed
+        assert results.query_one("#results-filter-box").has_class("hidden")
+        assert results.filter_text == "d > 2 or d < -2"
+        want = expected_ids(results, lambda r, a: abs(value(r, f"{a}_d") or 0) > 2,
+                            "relevance")
+        assert table.keys() == want
+        view = json.loads((run_dir / "review.json").read_text())["view"]
+        assert view["filter"] == "d > 2 or d < -2"
         await pilot.press("escape")  # clears the filter
         assert table.row_count == N_IMAGES and results.filter_text == ""
         assert isinstance(pilot.app.screen, ResultsScreen)
@@ -199,6 +222,9 @@ async def test_case_walks_flagged_and_copies_with_osc52(case_app: OpenedApp,
         reason = case.answers()[1].reason
         assert reason.endswith("(relevance 2)")
         assert f"\x1b]52;c;{base64.b64encode(reason.encode()).decode()}\a" in written
+        # it says what happened: sent to the terminal, which may drop it (no "copied")
+        message = list(pilot.app._notifications)[-1].message
+        assert message.startswith("sent the reason of #2 to the terminal's clipboard")
         await pilot.press("C")  # the whole case
         sequence = written[-1]
         assert sequence.startswith("\x1b]52;c;") and sequence.endswith("\a")
@@ -281,3 +307,10 @@ async def test_palette_lists_the_review_keys(case_app: OpenedApp) -> None:
         titles = {title for title, _, _ in provider._entries}
         assert {"Case", "Sort", "|d|", "Filter", "Aspect", "Reverse the order",
                 "Export workbook"} <= titles
+
+
+def test_copy_message_says_how_tmux_passes_it_on() -> None:
+    from vlmrate.tui.screens.case import copy_message
+
+    assert "tmux" not in copy_message("case img01", {})
+    assert "set -g set-clipboard on" in copy_message("case img01", {"TMUX": "/tmp/x,1,0"})

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from textual import events
+from textual.screen import Screen
 
 from tests.tui.conftest import make_run, settle
 from vlmrate.tui.app import VlmrateApp
@@ -30,3 +31,29 @@ async def test_arrows_then_enter_open_the_row_the_arrows_reached(
         await settle(pilot)
         assert isinstance(pilot.app.screen, ResultsScreen)
         assert pilot.app.screen.run_path.name == names[2]
+        footer_fits(pilot.app.screen)  # at 80 columns: ? Help whole, not "? Hel▏"
+        await pilot.press("q")  # q goes back, as the footer's "esc Back" does
+        await settle(pilot)
+        assert pilot.app.screen is runs
+        footer_fits(runs)
+        await pilot.press("home")  # Home and End move the cursor (they only scrolled)
+        assert runs.selected_name() == names[0]
+        await pilot.press("end")
+        assert runs.selected_name() == names[2]
+        # a run just started (n, R) is the one selected when its row appears
+        pilot.app.select_in_runs = names[1]  # type: ignore[attr-defined]
+        await pilot.press("r")
+        await settle(pilot)
+        assert runs.selected_name() == names[1]
+        assert pilot.app.select_in_runs is None  # type: ignore[attr-defined]
+
+
+def footer_fits(screen: Screen) -> None:
+    from textual.widgets import Footer
+    from textual.widgets._footer import FooterKey
+
+    footer = screen.query_one(Footer)
+    keys = list(footer.query(FooterKey))
+    assert keys and all(k.region.right <= footer.region.right for k in keys)
+    assert any("Help" in k.description for k in keys)
+    assert sum(k.outer_size.width for k in keys) <= footer.region.width

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from rich.console import Console
 from textual.widgets import DataTable, Static
 
 from tests.tui.conftest import (  # noqa: F401 - settle, text_of: other tests import them here
@@ -282,3 +283,43 @@ async def test_theme_switch(make_app: Callable[..., VlmrateApp]) -> None:
         pilot.app.action_toggle_dark()
         await pilot.pause()
         assert pilot.app.theme != before
+
+
+def test_digit_probabilities_shown_once_when_every_answer_shares_them() -> None:
+    from vlmrate.tui.data import Answer
+    from vlmrate.tui.screens.case import answer_block, probs_text, shared_probs
+
+    probs = [0.0, 0.01, 0.02, 0.05, 0.3, 0.4, 0.2, 0.02, 0.0]
+    same = [Answer(r, 6, "ok", "ok", "", rating_probs=list(probs)) for r in (1, 2, 3)]
+    assert shared_probs(same) == probs
+    assert shared_probs(same[:1]) is None  # one answer: its own line
+    other = [*same[:2], Answer(3, 5, "x", "x", "", rating_probs=[0.1] * 9)]
+    assert shared_probs(other) is None
+    assert shared_probs([Answer(1, 6, "a", "a", ""), Answer(2, 6, "a", "a", "")]) is None
+    assert "5:.30" in probs_text(probs, (1, 9)).plain
+    console = Console(width=80, record=True, color_system=None)
+    console.print(answer_block(same[0], False, (1, 9), probs=False))
+    assert "5:.30" not in console.export_text()
+
+
+def _plain_chart(chart) -> str:  # type: ignore[no-untyped-def]
+    import re
+
+    chart.plt.plotsize(80, 20)
+    return re.sub(r"\x1b\[[0-9;]*m", "", chart.plt.build())
+
+
+def test_charts_tell_series_and_lines_apart_without_colour() -> None:
+    from vlmrate.tui.screens.case import rating_histogram
+    from vlmrate.tui.widgets.charts import Chart, bland_altman, errors_by_k
+
+    chart = Chart()
+    bland_altman(chart, [2, 3, 4, 5, 6], [0.5, -1, 0.2, 1.5, -0.3], 0.18, -1.5, 1.9, "BA")
+    text = _plain_chart(chart)
+    assert "bias 0.18" in text and "lower limit -1.50" in text and "upper limit 1.90" in text
+    errors_by_k(chart, [{"k": 1, "mae": 2.0, "r": 0.1}, {"k": 2, "mae": 1.5, "r": 0.3}],
+                "by k")
+    legend = [line for line in _plain_chart(chart).splitlines() if "axis)" in line]
+    assert "•• MAE (left axis)" in legend[0] and "xx r (right axis)" in legend[1]
+    histogram = rating_histogram([5, 5, 6, 7, 7, 7], 6.2, (1, 9)).plain
+    assert "5×2 6×1 7×3" in histogram  # the counts the bars stand for

@@ -134,3 +134,42 @@ def test_rate_of_a_stopped_run_is_the_rate_it_had(tmp_path: Path, monkeypatch) -
     assert stopped.status == "done"
     assert (stopped.ratings_per_s, stopped.tokens_per_s) == (2.0, 20.0)
     assert stopped.eta_s is None
+
+
+def test_watch_rate_and_eta_over_running_time(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The watch panel's rate is the runner's: over the run's running time from its
+    heartbeat, so a minute of model loading while watching does not dilute it (4.4/s
+    shown where the run did 9.5/s), and the ETA is the answers left at that rate."""
+    import vlmrate.running.watch as live
+    from vlmrate.runfolder.store import RunLock, write_heartbeat
+
+    mono, wall = [1000.0], [5000.0]
+    monkeypatch.setattr(live.time, "monotonic", lambda: mono[0])
+    monkeypatch.setattr(live.time, "time", lambda: wall[0])
+    run_dir = tmp_path / "x"
+    run_dir.mkdir()
+    (run_dir / "manifest.json").write_text(json.dumps({
+        "name": "x", "status": "running", "total_jobs": 100, "model": "m",
+        "study": {"aspects": [{"name": "a"}]}}))
+    (run_dir / "ratings.jsonl").write_text("")
+    lock = RunLock(run_dir)
+    lock.acquire()
+    write_heartbeat(run_dir, {"status": "starting", "running_s": 0.0, "at": wall[0]})
+    watched = WatchedRun(run_dir)
+    watched.poll()
+    mono[0] += 60.0
+    wall[0] += 60.0  # a minute loading the model
+    write_heartbeat(run_dir, {"status": "running", "running_s": 0.0, "at": wall[0]})
+    watched.poll()
+    with open(run_dir / "ratings.jsonl", "a") as handle:
+        for repeat in range(1, 21):
+            handle.write(json.dumps({"image_id": "i", "aspect": "a", "repeat": repeat,
+                                     "rating": 5, "output_tokens": 10}) + "\n")
+    mono[0] += 10.0
+    wall[0] += 10.0  # 10 s of running, the heartbeat 2 s old
+    write_heartbeat(run_dir, {"status": "running", "running_s": 8.0, "at": wall[0] - 2})
+    progress = watched.poll()
+    assert progress.running_s == 10.0
+    assert progress.ratings_per_s == 2.0  # 20 answers in 10 s of running (not 70 s)
+    assert progress.eta_s == 40.0  # 80 left at 2/s
+    lock.release()

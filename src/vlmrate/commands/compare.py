@@ -35,10 +35,12 @@ def build(args: argparse.Namespace):
 def main(args: argparse.Namespace) -> int:
     from vlmrate.stats.compare import to_json_dict
     from vlmrate.stats.compare_report import render_compare
+    from vlmrate.stats.fit import terminal_width
 
     result = build(args)
     if args.json:
         print(json.dumps(to_json_dict(result), allow_nan=False))
     else:
-        SafeConsole(width=args.width).print(render_compare(result))
+        width = terminal_width(args.width)
+        SafeConsole(width=width).print(render_compare(result, width))
     return 0

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from vlmrate.commands.common import SafeConsole
+from vlmrate.engines.model_source import TINY_MODEL_DIR
 from vlmrate.errors import UserError
 from vlmrate.runfolder.settings import RunConfig
 from vlmrate.runfolder.store import load_run
@@ -24,15 +24,17 @@ DEMO_DATASET = Path("data") / "demo"
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("VLMRATE_CACHE") or os.environ.get("XDG_CACHE_HOME")
-    return Path(root) / "vlmrate" if root else Path.home() / ".cache" / "vlmrate"
+    """Where the demo builds its tiny model (the New run form offers it from there)."""
+    from vlmrate.engines.model_source import vlmrate_cache_dir
+
+    return vlmrate_cache_dir()
 
 
 def ensure_demo_inputs(n_images: int, console: Console) -> tuple[Path, Path]:
     """Build (once) the tiny model in the cache folder and the synthetic dataset."""
     from vlmrate.engines.tiny_model import build_tiny_llava_next
 
-    model_dir = cache_dir() / "tiny-llava-next"
+    model_dir = cache_dir() / TINY_MODEL_DIR
     if not (model_dir / "config.json").is_file():
         console.print(f"building the tiny random-weight LLaVA-NeXT in {model_dir} ...",
                       markup=False)

@@ -14,7 +14,6 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 
 from vlmrate.commands.common import SafeConsole
@@ -23,6 +22,7 @@ from vlmrate.errors import UserError
 from vlmrate.runfolder.settings import RunConfig, parse_shard
 from vlmrate.runfolder.store import load_run
 from vlmrate.running.progress import Progress as RunProgress
+from vlmrate.running.progress import clock
 from vlmrate.running.progress_lines import PlainProgress
 from vlmrate.running.runner import Runner
 from vlmrate.safe_text import visible
@@ -60,11 +60,11 @@ def run_with_progress(runner: Runner, console: Console) -> RunProgress:
     console.print(f"run folder: {run_dir}", markup=False, highlight=False)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("{task.fields[eta]}"),
         TextColumn("{task.fields[servers]}"),
         console=console, transient=False,
     ) as bar:
-        task = bar.add_task("starting", total=None, rate="", servers="")
+        task = bar.add_task("starting", total=None, rate="", eta="", servers="")
 
         def show(progress: RunProgress) -> None:
             label = progress.message or progress.status
@@ -73,7 +73,12 @@ def run_with_progress(runner: Runner, console: Console) -> RunProgress:
             # a server's text in the message: shown as written, never read as markup
             label = escape(visible(label, one_line=True))
             bar.update(task, total=progress.total, completed=progress.done, description=label,
-                       rate=f"{progress.ratings_per_s:.1f}/s" if progress.ratings_per_s else "",
+                       rate=f"{progress.ratings_per_s:.1f} answers/s"
+                       if progress.ratings_per_s else "",
+                       # the runner's estimate (running time only, the answers on disk),
+                       # not rich's, which counts a resume's answers as just rated
+                       eta=f"ETA {clock(progress.eta_s)}" if progress.eta_s is not None
+                       else "",
                        servers=servers_line(progress.servers))
 
         runner.on_progress = show

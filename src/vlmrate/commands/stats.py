@@ -11,11 +11,12 @@ from vlmrate.commands.common import SafeConsole, warn_problems
 from vlmrate.errors import UserError
 from vlmrate.runfolder.store import load_run
 from vlmrate.stats.compared_runs import require_ratings_and_human
-from vlmrate.stats.run_summary import partial_note
+from vlmrate.stats.run_summary import parse_note, partial_note
 
 
 def main(args: argparse.Namespace) -> int:
     from vlmrate.stats import analyse, to_json_dict
+    from vlmrate.stats.fit import terminal_width
     from vlmrate.stats.report import render_report
 
     run = load_run(args.run, args.runs_dir)
@@ -30,9 +31,12 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(to_json_dict(stats), allow_nan=False))  # n per aspect says it
     else:
+        width = terminal_width(args.width)
+        console = SafeConsole(width=width)
         if note:
-            SafeConsole(width=100).print(f"[bold yellow]{escape(note)}[/] "
-                                         f"(run {escape(run.status)})")
-        SafeConsole(width=100).print(render_report(stats))
+            console.print(f"[bold yellow]{escape(note)}[/] (run {escape(run.status)})")
+        if parse_note(run):
+            console.print(parse_note(run), style="bold yellow", markup=False)
+        console.print(render_report(stats, width))
     warn_problems(run)  # after the work: an error stays the one line on stderr
     return 0

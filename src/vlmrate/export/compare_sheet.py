@@ -20,7 +20,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from vlmrate.export.sheets import summary_sheet
 from vlmrate.export.target import atomic_output, check_target
-from vlmrate.export.xlsx_writer import WORKBOOK_OPTIONS, Formats, header, put
+from vlmrate.export.xlsx_writer import WORKBOOK_OPTIONS, Formats, header, print_setup, put
 from vlmrate.runfolder.store import LoadedRun
 from vlmrate.stats.compare import RUN_COLUMNS, Comparison, best_runs
 
@@ -29,7 +29,7 @@ RUN_FACTS: list[tuple[str, str, str]] = [  # header, key of run_facts, format ki
     ("run", "name", "key"), ("model", "model", "text"), ("prompts", "prompts", "text"),
     ("engine", "engine", "text"), ("temperature", "temperature", "stat"),
     ("repeats", "repeats", "int"), ("rating-only", "rating_only", "bool"),
-    ("answers", "n_answers", "int"), ("parse failure rate", "parse_failure_rate", "p"),
+    ("answers", "n_answers", "int"), ("parse failure rate", "parse_failure_rate", "percent"),
     ("output tokens (mean)", "output_tokens_mean", "stat"), ("wall s", "wall_s", "stat"),
 ]
 PAIR_COLUMNS: list[tuple[str, str, str]] = [
@@ -57,9 +57,16 @@ def summary_name(run_name: str, taken: set[str]) -> str:
     return name
 
 
+def _widths(n: int) -> list[float]:
+    """The Compare sheet's column widths (set in write_compare_workbook), for header rows
+    as tall as their wrapped names."""
+    return [26, *[11] * (n - 1)]
+
+
 def _runs_block(ws: Worksheet, fmts: Formats, c: Comparison, row: int) -> int:
     ws.write_string(row, 0, "Runs", fmts.section)
-    header(ws, row + 1, [h for h, _, _ in RUN_FACTS], fmts)
+    names = [h for h, _, _ in RUN_FACTS]
+    header(ws, row + 1, names, fmts, widths=_widths(len(names)))
     for i, facts in enumerate(c.runs, start=row + 2):
         for j, (_, key, kind) in enumerate(RUN_FACTS):
             put(ws, i, j, facts.get(key), fmts.of(kind))
@@ -81,7 +88,7 @@ def _aspect_block(ws: Worksheet, fmts: Formats, bold: dict[str, Any], c: Compari
         ("TOST equivalent", "tost_equivalent", "bool"),
         ("Wilcoxon p", "wilcoxon_p_two_sided", "p"),
     ]
-    header(ws, row + 1, [h for h, _, _ in columns], fmts)
+    header(ws, row + 1, [h for h, _, _ in columns], fmts, widths=_widths(len(columns)))
     best = best_runs(a)
     r = row + 2
     for name, values in a.runs.items():
@@ -92,7 +99,8 @@ def _aspect_block(ws: Worksheet, fmts: Formats, bold: dict[str, Any], c: Compari
         r += 1
     if a.pairs:
         r += 1
-        header(ws, r, ["A − B", *[h for h, _, _ in PAIR_COLUMNS]], fmts)
+        header(ws, r, ["A − B", *[h for h, _, _ in PAIR_COLUMNS]], fmts,
+               widths=_widths(1 + len(PAIR_COLUMNS)))
         r += 1
         for (x, y), pair in a.pairs.items():
             ws.write_string(r, 0, f"{x} − {y}", fmts.key)
@@ -114,7 +122,7 @@ def _mae_by_k_block(wb: Workbook, ws: Worksheet, fmts: Formats, c: Comparison, r
             continue
         ws.write_string(row, 0, f"{aspect}: MAE of the mean of the first k repeats "
                         f"(common images)", fmts.section)
-        header(ws, row + 1, ["k", *names], fmts)
+        header(ws, row + 1, ["k", *names], fmts, widths=_widths(1 + len(names)))
         first = row + 2
         for i, k in enumerate(ks):
             ws.write_number(first + i, 0, k, fmts.int)
@@ -128,8 +136,9 @@ def _mae_by_k_block(wb: Workbook, ws: Worksheet, fmts: Formats, c: Comparison, r
                               "values": [SHEET, first, j, last, j],
                               "marker": {"type": "circle", "size": 5}})
         chart.set_title({"name": f"{aspect}: MAE by k", "name_font": {"size": 11}})
-        chart.set_x_axis({"name": "k (repeats averaged)"})
+        chart.set_x_axis({"name": "k (repeats averaged)", "label_position": "low"})
         chart.set_y_axis({"name": "MAE", "major_gridlines": {"visible": True}})
+        chart.set_legend({"position": "bottom"})
         chart.set_size({"width": 560, "height": 300})
         ws.insert_chart(row, chart_col, chart)
         row = max(last + 2, row + 16)
@@ -160,7 +169,11 @@ def write_compare_workbook(c: Comparison, summaries: list[tuple[LoadedRun, dict]
     row = _runs_block(ws, fmts, c, 3)
     for aspect in c.aspects:
         row = _aspect_block(ws, fmts, bold, c, aspect, row)
-    _mae_by_k_block(wb, ws, fmts, c, row + 1, chart_col=len(c.runs) + 3)
+    chart_col = len(c.runs) + 3
+    last = _mae_by_k_block(wb, ws, fmts, c, row + 1, chart_col=chart_col)
+    # on paper: fitted to the width, the charts (about 7 columns wide) inside the area
+    last_col = max(14, chart_col + 7)
+    print_setup(ws, last, last_col, 26 + 11 * last_col, header_rows=0)
     taken = {SHEET}
     for run, stats in summaries:
         name = summary_name(run.name, taken)

@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 import xlsxwriter
-from xlsxwriter.utility import xl_col_to_name
+from xlsxwriter.format import Format
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
@@ -29,13 +29,17 @@ from vlmrate.export.xlsx_writer import (
     bulk_sheet,
     excel_text,
     header,
+    print_setup,
     put,
+    text_height,
 )
 from vlmrate.runfolder.store import LoadedRun
 from vlmrate.stats.layout import (
     AGREEMENT,
     EXPECTED_LINES,
     RELIABILITY,
+    Kind,
+    digits_of,
     has_expected,
     kind_of,
     sheet_rows,
@@ -44,6 +48,16 @@ from vlmrate.stats.layout import (
 )
 from vlmrate.stats.layout import label as fill_label
 from vlmrate.stats.run_summary import partial_note, run_counts
+
+
+def statistic_format(fmts: Formats, path: str) -> Format:
+    """The cell format of a statistic of stats.layout: its kind's, and for a statistic
+    with no fixed decimals (W+, W−) the shortest exact number (48, not 48.000)."""
+    kind = kind_of(path)
+    if kind is Kind.STAT and digits_of(path) is None:
+        return fmts.compact
+    return fmts.of(kind)
+
 
 SHEETS = ("Summary", "Ratings", "PerImage", "Reliability", "Agreement", "ErrorsByK",
           "CrossByK", "Cases", "Answers")
@@ -169,7 +183,8 @@ def summary_sheet(wb: Workbook, fmts: Formats, run: LoadedRun, stats: dict,
             ws.write_string(row, 0, f"prompt ({name})", fmts.key)
             ws.merge_range(row, 1, row, 12, "", fmts.wrap)
             ws.write_string(row, 1, excel_text(str(text)), fmts.wrap)
-            ws.set_row(row, min(409, 15 * (1 + str(text).count("\n") + len(str(text)) // 140)))
+            ws.set_row(row, text_height([(str(text), 16 + 11 * 12)]))
+    print_setup(ws, row, len(HEADLINE), 30 + 16 + 12 * (len(HEADLINE) - 1), header_rows=0)
 
 
 HEADLINE: list[tuple[str, str]] = [  # (header, path of the statistic in stats.layout)
@@ -200,13 +215,13 @@ def _headline_end(aspects: list[str], start: int) -> int:
 
 
 def _headline(ws: Worksheet, fmts: Formats, row: int, aspects: list[str], stats: dict) -> None:
-    header(ws, row, ["aspect", *[h for h, _ in HEADLINE]], fmts)
-    ws.set_row(row, 30)
+    header(ws, row, ["aspect", *[h for h, _ in HEADLINE]], fmts,
+           widths=[30, 16, *[12] * (len(HEADLINE) - 1)])
     for i, aspect in enumerate(aspects, start=1):
         data = (stats.get("aspects") or {}).get(aspect, {})
         ws.write_string(row + i, 0, aspect, fmts.key)
         for j, (_, path) in enumerate(HEADLINE, start=1):
-            put(ws, row + i, j, value_at(data, path), fmts.of(kind_of(path)))
+            put(ws, row + i, j, value_at(data, path), statistic_format(fmts, path))
 
 
 def _by_aspect_sheet(wb: Workbook, fmts: Formats, name: str, aspects: list[str],
@@ -215,7 +230,8 @@ def _by_aspect_sheet(wb: Workbook, fmts: Formats, name: str, aspects: list[str],
     the stats --json key."""
     rows = sheet_rows(name)
     ws = wb.add_worksheet(name)
-    header(ws, 0, ["section", "statistic", *aspects, "field (stats --json)"], fmts)
+    header(ws, 0, ["section", "statistic", *aspects, "field (stats --json)"], fmts,
+           widths=[26, 28, *[13] * len(aspects), 30])
     ws.set_column(0, 0, 26)
     ws.set_column(1, 1, 28)
     ws.set_column(2, 1 + len(aspects), 13)
@@ -226,10 +242,13 @@ def _by_aspect_sheet(wb: Workbook, fmts: Formats, name: str, aspects: list[str],
         ws.write_string(r, 0, fill_label(stat.section, study), fmts.text)
         ws.write_string(r, 1, fill_label(stat.label, study), fmts.key)
         for c, aspect in enumerate(aspects, start=2):
-            put(ws, r, c, value_at(per.get(aspect, {}), stat.path), fmts.of(stat.kind))
+            put(ws, r, c, value_at(per.get(aspect, {}), stat.path),
+                statistic_format(fmts, stat.path))
         ws.write_string(r, 2 + len(aspects), stat.path, fmts.text)
     ws.freeze_panes(1, 2)
     ws.autofilter(0, 0, len(rows), 2 + len(aspects))
+    # on paper: the statistics, without the stats --json field names
+    print_setup(ws, len(rows), 1 + len(aspects), 26 + 28 + 13 * len(aspects))
     return ws, len(rows)
 
 
@@ -251,7 +270,11 @@ def _agreement(wb: Workbook, fmts: Formats, aspects: list[str], stats: dict) -> 
             data = per.get(aspect) or {}
             for k, path in enumerate((sampled, expected)):
                 if path:
-                    put(ws, i, 1 + 2 * j + k, value_at(data, path), fmts.of(kind_of(path)))
+                    put(ws, i, 1 + 2 * j + k, value_at(data, path),
+                        statistic_format(fmts, path))
+    last = row + 1 + len(EXPECTED_LINES)
+    print_setup(ws, last, max(1 + len(aspects), 2 * len(aspects)),
+                26 + 28 + 13 * max(len(aspects), 2 * len(aspects) - 1))
 
 
 def _reliability(wb: Workbook, fmts: Formats, aspects: list[str], stats: dict) -> None:
@@ -260,11 +283,12 @@ def _reliability(wb: Workbook, fmts: Formats, aspects: list[str], stats: dict) -
     ws.write_string(row, 0, "Between aspects: Pearson r of the per-image model means",
                     fmts.section)
     header(ws, row + 1, ["pair", "r", "p"], fmts)
-    for i, (pair, value) in enumerate((stats.get("between_aspects") or {}).items(),
-                                      start=row + 2):
+    between = (stats.get("between_aspects") or {}).items()
+    for i, (pair, value) in enumerate(between, start=row + 2):
         ws.write_string(i, 0, pair, fmts.text)
         put(ws, i, 1, value_at(value, "r"), fmts.stat)
         put(ws, i, 2, value_at(value, "p"), fmts.p)
+    print_setup(ws, row + 1 + len(between), 1 + len(aspects), 26 + 28 + 13 * len(aspects))
 
 
 ERRORS_COLUMNS: list[tuple[str, str, str]] = [
@@ -280,8 +304,8 @@ ERRORS_COLUMNS: list[tuple[str, str, str]] = [
 def _errors_by_k(wb: Workbook, fmts: Formats, aspects: list[str], stats: dict) -> None:
     ws = wb.add_worksheet("ErrorsByK")
     study = study_fields(stats.get("bound"), stats.get("alpha"))
-    header(ws, 0, ["aspect", *[fill_label(h, study) for h, _, _ in ERRORS_COLUMNS]], fmts)
-    ws.set_row(0, 30)
+    header(ws, 0, ["aspect", *[fill_label(h, study) for h, _, _ in ERRORS_COLUMNS]], fmts,
+           widths=[12, *[11] * len(ERRORS_COLUMNS)])
     ws.set_column(0, 0, 12)
     ws.set_column(1, len(ERRORS_COLUMNS), 11)
     per = stats.get("aspects") or {}
@@ -300,9 +324,14 @@ def _errors_by_k(wb: Workbook, fmts: Formats, aspects: list[str], stats: dict) -
         spans.append((aspect, start, row - 1))
     ws.freeze_panes(1, 1)
     ws.autofilter(0, 0, max(row - 1, 1), len(ERRORS_COLUMNS))
+    width = 12 + 11 * len(ERRORS_COLUMNS)
     if not spans:  # an empty run: no chart (xlsxwriter refuses charts without series)
+        print_setup(ws, row - 1, len(ERRORS_COLUMNS), width)
         return
-    anchor = xl_col_to_name(len(ERRORS_COLUMNS) + 2)
+    # the charts under the table, each within the printed width, legend below, the x
+    # labels under the plot (not at r = 0)
+    chart_rows = 18
+    first_chart = row + 1
     for n, (title, col, y_title) in enumerate((
         ("MAE of the mean of the first k repeats vs human", 3, "MAE"),
         ("Pearson r of the mean of the first k repeats vs human", 5, "r"),
@@ -316,10 +345,13 @@ def _errors_by_k(wb: Workbook, fmts: Formats, aspects: list[str], stats: dict) -
                 "marker": {"type": "circle", "size": 5},
             })
         chart.set_title({"name": title, "name_font": {"size": 11}})
-        chart.set_x_axis({"name": "k (repeats averaged)"})
+        chart.set_x_axis({"name": "k (repeats averaged)", "label_position": "low"})
         chart.set_y_axis({"name": y_title, "major_gridlines": {"visible": True}})
-        chart.set_size({"width": 620, "height": 320})
-        ws.insert_chart(f"{anchor}{2 + n * 17}", chart)
+        chart.set_legend({"position": "bottom"})
+        chart.set_size({"width": 640, "height": 320})
+        ws.insert_chart(first_chart + n * chart_rows, 0, chart)
+    print_setup(ws, first_chart + 2 * chart_rows, len(ERRORS_COLUMNS), width)
+    ws.set_h_pagebreaks([first_chart + chart_rows - 1])  # each chart whole on a page
 
 
 def _cross_by_k(wb: Workbook, fmts: Formats, stats: dict) -> None:
@@ -342,6 +374,9 @@ def _cross_by_k(wb: Workbook, fmts: Formats, stats: dict) -> None:
                 put(ws, row, c, (values or {}).get(human), fmts.stat)
             row += 1
         row += 1
+    n_humans = max((len({h for v in m.values() for h in (v or {})})
+                    for m in (stats.get("cross_by_k") or {}).values()), default=1)
+    print_setup(ws, max(row - 1, 0), n_humans, 24 + 12 * n_humans, header_rows=0)
 
 
 CASES_HEADER = ["list", "rank", "image_id", "aspect", "model mean", "model SD", "n",
@@ -424,8 +459,9 @@ def case_rows(run: LoadedRun, per_image: pl.DataFrame, top_n: int = TOP_N) -> li
 def _cases(wb: Workbook, fmts: Formats, run: LoadedRun, per_image: pl.DataFrame,
            top_n: int) -> None:
     ws = wb.add_worksheet("Cases")
-    header(ws, 0, CASES_HEADER, fmts)
-    for col, width in enumerate((28, 6, 16, 11, 10, 10, 5, 9, 9, 8, 16, 12, 40, 90)):
+    widths = (28, 6, 16, 11, 10, 10, 5, 9, 9, 8, 16, 12, 40, 90)
+    header(ws, 0, CASES_HEADER, fmts, widths=widths)
+    for col, width in enumerate(widths):
         ws.set_column(col, col, width)
     rows = case_rows(run, per_image, top_n)
     fields = [("list", fmts.text), ("rank", fmts.int), ("image_id", fmts.text),
@@ -441,8 +477,12 @@ def _cases(wb: Workbook, fmts: Formats, run: LoadedRun, per_image: pl.DataFrame,
                     ws.write_string(r, c, excel_text(value), fmt)
             else:
                 put(ws, r, c, value, fmt)
+        # the answers, one per line, wrapped: the row as tall as they need
+        ws.set_row(r, text_height([(str(rec.get("note") or ""), widths[12]),
+                                   (str(rec.get("answers") or ""), widths[13])]))
     ws.freeze_panes(1, 3)
     ws.autofilter(0, 0, max(len(rows), 1), len(fields) - 1)
+    print_setup(ws, len(rows), len(fields) - 1, sum(widths), title_cols=3)
 
 
 def write_workbook(run: LoadedRun, stats_json: dict, per_image: pl.DataFrame, path: Path,

@@ -31,7 +31,7 @@ from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from vlmrate.stats.formatting import COUNT_FORMAT, P_FORMAT, STAT_FORMAT, is_missing
+from vlmrate.stats.formatting import COUNT_FORMAT, P_FORMAT, STAT_FORMAT, is_missing, yes_no
 
 EXCEL_MAX_CHARS = 32_767
 EXCEL_MAX_ROWS = 1_048_576
@@ -87,18 +87,21 @@ class Formats:
         self.stat = wb.add_format({**base, "num_format": STAT_FORMAT})
         self.p = wb.add_format({**base, "num_format": P_FORMAT})
         self.bool = wb.add_format({**base, "align": "center"})
+        self.compact = wb.add_format({**base, "num_format": "General"})  # W+ 48, 11323.5
+        self.percent = wb.add_format({**base, "num_format": "0.0%"})  # a share: 2.5%
 
     def of(self, kind: str) -> Format:
         return {"text": self.text, "wrap": self.wrap, "int": self.int, "stat": self.stat,
-                "p": self.p, "bool": self.bool, "key": self.key}[kind]
+                "p": self.p, "bool": self.bool, "key": self.key,
+                "compact": self.compact, "percent": self.percent}[kind]
 
 
 def put(ws: Worksheet, row: int, col: int, value: Any, fmt: Format | None) -> None:
     """One cell: numbers as numbers, everything else as a string; None/NaN stays empty."""
     if is_missing(value):
         return
-    if isinstance(value, bool):
-        ws.write_boolean(row, col, value, fmt)
+    if isinstance(value, bool):  # as the reports say it (LibreOffice showed 0 for False)
+        ws.write_string(row, col, yes_no(value), fmt)
     elif isinstance(value, int | float):
         ws.write_number(row, col, value, fmt)
     elif isinstance(value, str):
@@ -108,9 +111,50 @@ def put(ws: Worksheet, row: int, col: int, value: Any, fmt: Format | None) -> No
 
 
 def header(ws: Worksheet, row: int, names: Sequence[str], fmts: Formats,
-            col: int = 0) -> None:
+            col: int = 0, widths: Sequence[float] | None = None) -> None:
+    """A header row; with the columns' widths, the row is as tall as its most wrapped
+    name (LibreOffice does not grow it: wrapped names overlapped the first row)."""
     for i, name in enumerate(names):
         ws.write_string(row, col + i, name, fmts.header)
+    if widths:
+        ws.set_row(row, text_height([(n, w) for n, w in zip(names, widths, strict=False)]))
+
+
+# --- paper: every sheet prints readable ---------------------------------------------------
+
+LINE_PT = 13.0  # one line of the 10 pt text, in points
+MAX_ROW_PT = 409.0  # Excel's tallest row
+PORTRAIT_CHARS = 105  # about what fits across A4 portrait at 100 % (10 pt, narrow margins)
+
+
+def text_lines(text: str, width: float) -> int:
+    """Lines a wrapped cell of ``width`` characters needs for ``text``."""
+    per_line = max(int(width) - 1, 1)
+    return sum(max(1, -(-len(line) // per_line)) for line in str(text).split("\n"))
+
+
+def text_height(cells: Sequence[tuple[str, float]]) -> float:
+    """Points a row needs for its wrapped cells, (text, column width) each."""
+    lines = max((text_lines(text, width) for text, width in cells), default=1)
+    return min(MAX_ROW_PT, LINE_PT * lines + 2)
+
+
+def print_setup(ws: Worksheet, last_row: int, last_col: int, width_chars: float,
+                header_rows: int = 1, title_cols: int = 0) -> None:
+    """Page setup of a sheet: A4, landscape when wider than a portrait page, fitted to
+    the page width (as many pages down as needed), the header rows repeated on each page,
+    the print area, narrow margins, and the sheet name and page number in the footer."""
+    ws.set_paper(9)
+    if width_chars > PORTRAIT_CHARS:
+        ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    if header_rows:
+        ws.repeat_rows(0, header_rows - 1)
+    if title_cols:
+        ws.repeat_columns(0, title_cols - 1)
+    ws.print_area(0, 0, max(last_row, 0), max(last_col, 0))
+    ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
+    ws.set_footer("&L&A&Rpage &P of &N")
 
 
 # --- the bulk sheets, rendered column-wise -----------------------------------------------
@@ -146,9 +190,10 @@ def bulk_sheet(wb: Workbook, fmts: Formats, name: str, frame: pl.DataFrame,
             fmt = fmts.of(col.kind)
             formats.append(fmt)
             ws.set_column(i, i, col.width, fmt)
-        header(ws, 0, [c.header for c in columns], fmts)
+        header(ws, 0, [c.header for c in columns], fmts, widths=[c.width for c in columns])
         ws.freeze_panes(1, freeze_cols)
         ws.autofilter(0, 0, max(part.height, 1), len(columns) - 1)
+        print_setup(ws, part.height, len(columns) - 1, sum(c.width for c in columns))
         out.append(Bulk(sheet, part, columns, formats))
     return out
 

@@ -164,6 +164,7 @@ def read_human_sheet(
     scale: tuple[int, int] = (1, 9),
     image_ids: list[str] | None = None,
     id_source: str = "image",
+    aspects_from: str | None = None,
 ) -> HumanSheet:
     """Read and validate a human sheet. Errors are one clear UserError line.
 
@@ -192,6 +193,11 @@ def read_human_sheet(
             continue
         found = _aspect_columns(header, aspect)
         if "mean" not in found:
+            if aspects_from:  # the aspect came from a ratings file: it may be the typo
+                raise UserError(
+                    f"{aspects_from}: aspect {clip(aspect)} is not in the human sheet {path} "
+                    f"(its columns: {clip_list(header)}); check its spelling in "
+                    f"{aspects_from}")
             raise UserError(
                 f"{path}: no column for aspect {aspect!r} (looked for '{aspect}', "
                 f"'{aspect}_mean'; columns are: {clip_list(header)})"

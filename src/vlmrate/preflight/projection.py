@@ -56,29 +56,59 @@ class GpuSpec:
     note: str = ""
 
 
-#: Datasheet figures (dense, no sparsity). "unknown" is a cautious guess for other cards.
+#: Datasheet figures (dense tensor bf16, fp16 where the card has no bf16; no sparsity),
+#: most specific first. ``pattern`` finds the card in a driver's name ("NVIDIA A100-SXM4-
+#: 40GB") or in --gpu ("A100-40G", "h100 pcie"). "unknown" is a cautious guess.
 GPU_TABLE: dict[str, GpuSpec] = {
     g.name: g
     for g in (
-        GpuSpec("A100", 80 * 10**9, 312e12, 2.039e12, "A100 SXM 80 GB"),
-        GpuSpec("H100", 80 * 10**9, 989e12, 3.35e12, "H100 SXM 80 GB"),
-        GpuSpec("H200", 141 * 10**9, 989e12, 4.8e12, "H200 SXM 141 GB"),
+        GpuSpec("V100", 32 * 10**9, 125e12, 0.9e12, "Tesla V100 32 GB (fp16; 16 GB too)"),
+        GpuSpec("A10", 24 * 10**9, 125e12, 0.6e12, "A10 / A10G 24 GB"),
+        GpuSpec("A40", 48 * 10**9, 149.7e12, 0.696e12, "A40 48 GB"),
+        GpuSpec("L4", 24 * 10**9, 121e12, 0.3e12, "L4 24 GB"),
         GpuSpec("L40S", 48 * 10**9, 362e12, 0.864e12, "L40S 48 GB"),
+        GpuSpec("A6000", 48 * 10**9, 154.8e12, 0.768e12, "RTX A6000 48 GB"),
+        GpuSpec("RTX 3090", 24 * 10**9, 71e12, 0.936e12, "GeForce RTX 3090 24 GB"),
         GpuSpec("RTX 4090", 24 * 10**9, 165e12, 1.008e12, "GeForce RTX 4090 24 GB"),
+        GpuSpec("A100-40G", 40 * 10**9, 312e12, 1.555e12, "A100 40 GB"),
+        GpuSpec("A100", 80 * 10**9, 312e12, 2.039e12, "A100 SXM 80 GB"),
+        GpuSpec("H100 PCIe", 80 * 10**9, 756e12, 2.0e12, "H100 PCIe 80 GB"),
+        GpuSpec("H100", 80 * 10**9, 989e12, 3.35e12, "H100 SXM 80 GB"),
+        GpuSpec("GH200", 96 * 10**9, 989e12, 4.0e12, "GH200 96 GB (144 GB HBM3e too)"),
+        GpuSpec("H200", 141 * 10**9, 989e12, 4.8e12, "H200 SXM 141 GB"),
+        GpuSpec("B200", 180 * 10**9, 2250e12, 8.0e12, "B200 180 GB"),
+        GpuSpec("MI250X", 128 * 10**9, 383e12, 3.2e12, "Instinct MI250X 128 GB"),
+        GpuSpec("MI250", 128 * 10**9, 362e12, 3.2e12, "Instinct MI250 128 GB"),
+        GpuSpec("MI300X", 192 * 10**9, 1307e12, 5.3e12, "Instinct MI300X 192 GB"),
         GpuSpec("unknown", 24 * 10**9, 100e12, 1.0e12, "unlisted card: a guess"),
     )
+}
+#: How each card is found in a name (upper case, "-" and "_" as spaces).
+_GPU_PATTERNS: dict[str, str] = {
+    "V100": r"\bV100", "A10": r"\bA10G?\b", "A40": r"\bA40\b", "L4": r"\bL4\b",
+    "L40S": r"\bL40S\b", "A6000": r"\bA6000\b", "RTX 3090": r"\b3090\b",
+    "RTX 4090": r"\b4090\b", "A100-40G": r"\bA100\b.*\b40 ?G", "A100": r"\bA100\b",
+    "H100 PCIe": r"\bH100\b.*\bPCIE\b", "H100": r"\bH100\b", "GH200": r"\bGH200\b",
+    "H200": r"\bH200\b", "B200": r"\bB200\b", "MI250X": r"\bMI250X\b",
+    "MI250": r"\bMI250\b", "MI300X": r"\bMI300X?\b",
 }
 
 
 def gpu_spec(name: str, memory_bytes: int | None = None) -> GpuSpec | None:
-    """The table entry whose name appears in ``name`` ("NVIDIA H100 80GB HBM3" -> H100).
+    """The table entry that ``name`` names ("NVIDIA H100 80GB HBM3" -> H100, "NVIDIA
+    A100-SXM4-40GB" -> A100-40G, "h100 pcie" -> H100 PCIe), the first in table order.
 
     None for a name that matches nothing; "unknown" (with ``memory_bytes`` if given)
-    only when asked for by that name.
+    only when asked for by that name. A visible card's own memory replaces the table's.
     """
+    import re
+
     key = name.upper().replace("-", " ").replace("_", " ")
     for entry in GPU_TABLE.values():
-        if entry.name != "unknown" and entry.name.upper() in key:
+        pattern = _GPU_PATTERNS.get(entry.name)
+        if pattern and re.search(pattern, key):
+            if entry.name == "A100" and memory_bytes and memory_bytes < 60 * 10**9:
+                entry = GPU_TABLE["A100-40G"]  # its bandwidth too, not only its memory
             return entry if memory_bytes is None else _with_memory(entry, memory_bytes)
     if key.strip() == "UNKNOWN":
         entry = GPU_TABLE["unknown"]

@@ -198,6 +198,8 @@ def _read_wide(path: Path, sheet: Sheet, id_col: str, scale: tuple[int, int]
     out_ids, out_aspects, out_repeats, out_ratings = [], [], [], []
     for col, aspect, rep in columns:
         for i, cell in enumerate(frame[col].to_list()):
+            if not str(cell or "").strip():
+                continue  # an empty wide cell is no answer (not one that failed to parse)
             out_ids.append(ids[i])
             out_aspects.append(aspect)
             out_repeats.append(rep)
@@ -263,7 +265,8 @@ def import_run(ratings_path: Path, human_path: Path, run_name: str,
         raise UserError(f"{ratings_path}: no ratings rows")
     image_ids = imported.frame["image_id"].unique(maintain_order=True).to_list()
     human = read_human_sheet(human_path, imported.aspects, id_column=id_column, scale=scale,
-                             image_ids=image_ids, id_source="model-rated image")
+                             image_ids=image_ids, id_source="model-rated image",
+                             aspects_from=str(ratings_path))
     if imported.layout == "long":
         imported.aspects = _human_sheet_order(imported.aspects, human)
     repeats = int(imported.frame["repeat"].max())

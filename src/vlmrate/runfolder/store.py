@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from vlmrate.runfolder.files import (
     write_bytes_atomic,
     write_text_atomic,
 )
+from vlmrate.runfolder.parse_health import unparsed_warning
 from vlmrate.runfolder.settings import is_run_name, run_dir_for
 from vlmrate.runfolder.shapes import (
     MAX_REPEATS,
@@ -189,8 +191,16 @@ def iter_records(run_dir: Path) -> list[dict]:
 def finished_keys(run_dir: Path) -> set[Key]:
     """Keys whose latest record is an answer (an engine or image error is redone on resume;
     an answer that could not be parsed is an answer and is kept)."""
+    return finished_and_unparsed(run_dir)[0]
+
+
+def finished_and_unparsed(run_dir: Path) -> tuple[set[Key], set[Key]]:
+    """finished_keys, and those of them whose answer could not be parsed (a resume's
+    counters start from them: the parse failures on disk)."""
     answered = read_ratings(run_dir).filter(pl.col("engine_error").is_null())
-    return set(answered.select("image_id", "aspect", "repeat").iter_rows())
+    keys = ["image_id", "aspect", "repeat"]
+    unparsed = answered.filter(pl.col("parse_error").is_not_null())
+    return set(answered.select(keys).iter_rows()), set(unparsed.select(keys).iter_rows())
 
 
 class RunLock:
@@ -533,7 +543,8 @@ class LoadedRun:
 
     @property
     def status(self) -> str:
-        return self.manifest.get("status", "unknown")
+        """The manifest's status, "interrupted" for a "running" one nobody runs (killed)."""
+        return run_activity(self.path, self.manifest)
 
     @property
     def scale(self) -> tuple[int, int]:
@@ -629,42 +640,70 @@ class _LineCount:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.lock = threading.Lock()  # two loaders (refresh, timer) must not both add
         self.ident: tuple[int, int] | None = None
         self.offset = 0
         self.lines = 0
+        self.unparsed = 0  # lines whose parse_error is a text (not null)
+        self.errors = 0  # lines whose engine_error is a text
         self.bytes_read = 0
 
     def count(self) -> int:
+        with self.lock:
+            return self._count()
+
+    def _count(self) -> int:
         try:
             with open(self.path, "rb") as handle:
                 stat = os.fstat(handle.fileno())
                 ident = (stat.st_dev, stat.st_ino)
                 if ident != self.ident or stat.st_size < self.offset:
                     self.ident, self.offset, self.lines = ident, 0, 0
+                    self.unparsed = self.errors = 0
                 handle.seek(self.offset)
                 data = handle.read(max(0, stat.st_size - self.offset))
         except OSError:
             self.ident, self.offset, self.lines = None, 0, 0
+            self.unparsed = self.errors = 0
             return 0
         self.bytes_read += len(data)
         end = data.rfind(b"\n")
         if end >= 0:
             self.lines += data.count(b"\n", 0, end + 1)
+            self.unparsed += sum(data.count(marker, 0, end + 1) for marker in _UNPARSED)
+            self.errors += sum(data.count(marker, 0, end + 1) for marker in _ERRORS)
             self.offset += end + 1
         return self.lines
 
 
 _line_counts: dict[Path, _LineCount] = {}
+_line_counts_lock = threading.Lock()
+#: A record whose parse_error is a text, as RatingsWriter and json.dumps write it.
+_UNPARSED = (b'"parse_error":"', b'"parse_error": "')
+_ERRORS = (b'"engine_error":"', b'"engine_error": "')
+
+
+def _line_count(run_dir: Path) -> _LineCount:
+    path = Path(run_dir).absolute() / RATINGS
+    with _line_counts_lock:
+        counter = _line_counts.get(path)
+        if counter is None:
+            counter = _line_counts[path] = _LineCount(path)
+    return counter
 
 
 def count_records(run_dir: Path) -> int:
     """Complete lines of the run's ratings.jsonl; repeated calls (the Runs list refreshing
     while a run grows) read only the new bytes."""
-    path = Path(run_dir).absolute() / RATINGS
-    counter = _line_counts.get(path)
-    if counter is None:
-        counter = _line_counts[path] = _LineCount(path)
-    return counter.count()
+    return _line_count(run_dir).count()
+
+
+def count_records_unparsed(run_dir: Path) -> tuple[int, int, int]:
+    """(complete lines, lines with a parse failure, lines with an engine error) of the
+    run's ratings.jsonl, read as count_records reads it."""
+    counter = _line_count(run_dir)
+    with counter.lock:
+        return counter._count(), counter.unparsed, counter.errors
 
 
 def run_activity(run_dir: Path, manifest: dict) -> str:
@@ -697,6 +736,9 @@ def list_runs(runs_dir: Path = Path("runs")) -> list[dict]:
                          "created": _folder_time(run_dir)})
             continue
         dataset = manifest.get("dataset")
+        done, unparsed, errors = count_records_unparsed(run_dir)
+        sampling = manifest.get("sampling") if isinstance(manifest.get("sampling"),
+                                                           dict) else {}
         runs.append({
             "name": run_dir.name,
             "title": manifest.get("name", ""),
@@ -704,7 +746,14 @@ def list_runs(runs_dir: Path = Path("runs")) -> list[dict]:
             "status": run_activity(run_dir, manifest),
             "model": manifest.get("model", ""),
             "dataset": dataset.get("path", "") if isinstance(dataset, dict) else "",
-            "done": count_records(run_dir),
+            "done": done,
+            "unparsed": unparsed,
+            "failed": unparsed + errors,  # answers written with a parse or engine error
+            "repeats": sampling.get("repeats"),
+            "wall_s": manifest.get("wall_s"),
+            # an imported sheet's empty ratings are missing, not a model's parse failures
+            "warning": "" if manifest.get("status") == "imported" else
+            unparsed_warning(done, unparsed, sampling or None),
             "total": manifest.get("total_jobs"),
             "created": str(manifest.get("created") or _folder_time(run_dir)),
             "updated": manifest.get("updated", ""),

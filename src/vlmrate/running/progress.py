@@ -60,8 +60,41 @@ class Progress:
         return self.elapsed_s + since, self.phase_s + since
 
 
+class RateWindow:
+    """The one rate and ETA estimator (the runner's panel, bar and plain lines, and the
+    watch panel of another process's run): answers and output tokens per second over the
+    last ``window_s`` seconds of *running* time (loading the model and pauses do not
+    count), and the time left for the answers still missing at that rate."""
+
+    def __init__(self, window_s: float = RATE_WINDOW_S, since_s: float = 0.0) -> None:
+        self.window_s = window_s
+        self.since_s = since_s  # running time when counting began (a watcher's start)
+        self._answers: deque[tuple[float, int]] = deque()  # (running time, output tokens)
+
+    def add(self, running_s: float, tokens: int = 0) -> None:
+        self._answers.append((running_s, tokens))
+
+    def rates(self, running_s: float) -> tuple[float, float]:
+        """(answers/s, output tokens/s) at running time ``running_s``."""
+        start = running_s - self.window_s
+        while self._answers and self._answers[0][0] <= start:
+            self._answers.popleft()
+        span = min(self.window_s, running_s - self.since_s)
+        if span <= 0 or not self._answers:
+            return 0.0, 0.0
+        return len(self._answers) / span, sum(t for _, t in self._answers) / span
+
+    def eta(self, remaining: int, running_s: float) -> float | None:
+        """Seconds of running time left for ``remaining`` answers (None: no rate yet)."""
+        rate, _ = self.rates(running_s)
+        if remaining <= 0:
+            return 0.0
+        return remaining / rate if rate > 0 else None
+
+
 class RunClock:
-    """Times a run's phases; the rate looks at the answers of the recent running time."""
+    """Times a run's phases; its RateWindow counts the answers of the recent running
+    time."""
 
     def __init__(self, window_s: float = RATE_WINDOW_S) -> None:
         self.window_s = window_s
@@ -69,7 +102,7 @@ class RunClock:
         self.phase = "starting"
         self.phase_began = self.began
         self._running_before = 0.0  # running time of earlier running phases
-        self._answers: deque[tuple[float, int]] = deque()  # (running time, output tokens)
+        self.window = RateWindow(window_s)
 
     def set_phase(self, phase: str) -> None:
         now = time.monotonic()
@@ -85,15 +118,11 @@ class RunClock:
         return self._running_before + current
 
     def answered(self, tokens: int) -> None:
-        self._answers.append((self.running_s(), tokens))
+        self.window.add(self.running_s(), tokens)
 
     def rates(self, now: float | None = None) -> tuple[float, float]:
         """(answers/s, output tokens/s) over the last ``window_s`` of running time."""
-        running = self.running_s(now)
-        start = running - self.window_s
-        while self._answers and self._answers[0][0] <= start:
-            self._answers.popleft()
-        span = min(self.window_s, running)
-        if span <= 0 or not self._answers:
-            return 0.0, 0.0
-        return len(self._answers) / span, sum(t for _, t in self._answers) / span
+        return self.window.rates(self.running_s(now))
+
+    def eta(self, remaining: int, now: float | None = None) -> float | None:
+        return self.window.eta(remaining, self.running_s(now))

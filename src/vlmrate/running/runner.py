@@ -44,6 +44,7 @@ from vlmrate.runfolder.store import (
     WRITTEN_FILES,
     RatingsWriter,
     RunLock,
+    finished_and_unparsed,
     finished_keys,
     has_records,
     load_manifest,
@@ -196,8 +197,9 @@ class Runner:
         if human_path is not None:
             human = read_human_sheet(human_path, study.aspect_names, id_column=cfg.id_column,
                                      scale=(study.scale_min, study.scale_max),
-                                     image_ids=[i.image_id for i in (
-                                         all_images if cfg.shard is not None else images)])
+                                     # the dataset's images: --limit and --shard rate a
+                                     # part, the sheet still has a row for every image
+                                     image_ids=[i.image_id for i in all_images])
         repeats = cfg.repeats_for(study)
         sampling = cfg.sampling_for(study)
         name = cfg.run_name or default_run_name(dataset_dir, cfg.model)
@@ -392,8 +394,9 @@ class Runner:
         self._resume_event = asyncio.Event()
         if not self._paused:
             self._resume_event.set()
-        done = finished_keys(self.run_dir)
-        tracker = _Tracker(self.run_dir, self.study, self.images, self.repeats, done)
+        done, unparsed = finished_and_unparsed(self.run_dir)
+        tracker = _Tracker(self.run_dir, self.study, self.images, self.repeats, done,
+                           unparsed)
         self._tracker = tracker
         tracker.emit = self.on_progress
         if not self.pending_jobs(done):  # a resume with nothing left: say so
@@ -574,7 +577,8 @@ class _Tracker:
     """Counts what has been written and turns it into Progress snapshots."""
 
     def __init__(self, run_dir: Path, study: Study, images: list[ImageEntry], repeats: int,
-                 done: set[tuple[str, str, int]]) -> None:
+                 done: set[tuple[str, str, int]],
+                 unparsed: set[tuple[str, str, int]] = frozenset()) -> None:
         self.run_dir = run_dir
         self.totals = {a.name: len(images) * repeats for a in study.aspects}
         self.total = sum(self.totals.values())
@@ -585,7 +589,10 @@ class _Tracker:
             if image_id in ids and aspect in self.per_aspect_done and repeat <= repeats:
                 self.per_aspect_done[aspect] += 1
         self.done = sum(self.per_aspect_done.values())
-        self.parse_failures = 0
+        # the counters are the run's, on disk: a resume starts from its parse failures
+        self.parse_failures = sum(1 for image_id, aspect, repeat in unparsed
+                                  if image_id in ids and aspect in self.per_aspect_done
+                                  and repeat <= repeats)
         self.engine_errors = 0
         self.in_flight = 0
         self.clock = RunClock()
@@ -633,8 +640,7 @@ class _Tracker:
         that a listener sees each record once)."""
         now = time.monotonic()
         rate, tokens_rate = self.clock.rates(now)
-        remaining = self.total - self.done
-        eta = remaining / rate if rate > 0 and self.status == "running" else None
+        eta = self.clock.eta(self.total - self.done, now) if self.status == "running" else None
         return Progress(
             run_dir=self.run_dir, total=self.total, done=self.done,
             per_aspect={a: (self.per_aspect_done[a], t) for a, t in self.totals.items()},
@@ -664,4 +670,5 @@ class _Tracker:
                 "pid": os.getpid(), "status": snapshot.status, "message": snapshot.message,
                 "started": wall - snapshot.elapsed_s, "phase_since": wall - snapshot.phase_s,
                 "elapsed_s": snapshot.elapsed_s, "in_flight": snapshot.in_flight,
+                "running_s": snapshot.running_s,
                 "done": snapshot.done, "total": snapshot.total, "at": wall})

@@ -21,7 +21,7 @@ from vlmrate.runfolder.store import (
     is_locked,
     manifest_aspects,
 )
-from vlmrate.running.progress import RATE_WINDOW_S, Progress
+from vlmrate.running.progress import RATE_WINDOW_S, Progress, RateWindow
 
 #: Records the live panel keeps for its log and its failure list.
 RECENT_KEPT = 500
@@ -106,9 +106,12 @@ class WatchedRun:
         self.done = 0
         self.parse_failures = 0
         self.engine_errors = 0
-        self._arrivals: deque[tuple[float, int]] = deque()  # (seen at, output tokens)
-        self._watch_began = time.monotonic()
+        # the runner's estimator, over the run's running time as its heartbeat says
+        self._window: RateWindow | None = None  # made at the first poll
+        self._running_s = 0.0  # the run's running time at this poll
+        self._watch_began = time.monotonic()  # old heartbeats (no running_s): watch time
         self._last_rates: tuple[float, float] = (0.0, 0.0)  # answers/s, tokens/s
+        self._last_eta: float | None = None
         self._first = True
 
     @property
@@ -137,11 +140,14 @@ class WatchedRun:
             self.per_aspect_done = dict.fromkeys(self.totals, 0)
             self.config.model = str(manifest.get("model") or "")
         total = int(manifest.get("total_jobs") or sum(self.totals.values()))
+        beat = read_heartbeat(self.run_dir)
+        alive = is_locked(self.run_dir)
+        self._running_s = self._running_time(beat, alive, now)
+        if self._window is None:
+            self._window = RateWindow(self.window_s, since_s=self._running_s)
         for record in self.tail.read():
             self._add(record, now)
         self._first = False
-        beat = read_heartbeat(self.run_dir)
-        alive = is_locked(self.run_dir)
         if alive:
             status = str(beat.get("status") or "running")
         else:
@@ -155,18 +161,18 @@ class WatchedRun:
         elapsed = wall - started if started and alive else float(beat.get("elapsed_s") or 0)
         phase_s = wall - phase_since if phase_since and alive else 0.0
         if alive:  # once the run has stopped, its rate is the one it had when it stopped
-            self._last_rates = self._rates(now)
+            self._last_rates = self._window.rates(self._running_s)
+            self._last_eta = self._window.eta(max(0, total - self.done), self._running_s)
         rate, tokens_rate = self._last_rates
-        remaining = max(0, total - self.done)
         self.progress = Progress(
             run_dir=self.run_dir, total=total, done=self.done,
             per_aspect={a: (self.per_aspect_done.get(a, 0), t) for a, t in self.totals.items()},
             parse_failures=self.parse_failures, engine_errors=self.engine_errors,
             ratings_per_s=rate, tokens_per_s=tokens_rate, elapsed_s=max(0.0, elapsed),
-            eta_s=remaining / rate if rate > 0 and status == "running" else None,
+            eta_s=self._last_eta if status == "running" else None,
             last_record=None, status=status,
             message=self.message, in_flight=int(beat.get("in_flight") or 0),
-            phase_s=max(0.0, phase_s), at=now if alive else 0.0)
+            phase_s=max(0.0, phase_s), running_s=self._running_s, at=now if alive else 0.0)
         return self.progress
 
     def _add(self, record: dict, now: float) -> None:
@@ -178,20 +184,22 @@ class WatchedRun:
             self.engine_errors += 1
         elif record.get("parse_error"):
             self.parse_failures += 1
-        if not self._first:  # what was there before watching began is not the rate
+        if not self._first and self._window is not None:  # not what was there before
             tokens = record.get("output_tokens")
-            self._arrivals.append((now, tokens if isinstance(tokens, int) else 0))
+            self._window.add(self._running_s, tokens if isinstance(tokens, int) else 0)
         self.records.append(record)
         self.record_count += 1
         if record.get("engine_error") or record.get("parse_error"):
             self.failed.append(record)
             self.failed_count += 1
 
-    def _rates(self, now: float) -> tuple[float, float]:
-        """(answers/s, tokens/s) seen over the last ``window_s`` seconds of watching."""
-        while self._arrivals and self._arrivals[0][0] <= now - self.window_s:
-            self._arrivals.popleft()
-        span = min(self.window_s, now - self._watch_began)
-        if span <= 0 or not self._arrivals:
-            return 0.0, 0.0
-        return len(self._arrivals) / span, sum(t for _, t in self._arrivals) / span
+    def _running_time(self, beat: dict, alive: bool, now: float) -> float:
+        """The run's running time now: the heartbeat's, ticking on while it runs (a
+        heartbeat without it, from an older vlmrate: the time since watching began)."""
+        if not isinstance(beat.get("running_s"), int | float):
+            return now - self._watch_began
+        running = float(beat["running_s"])
+        at = beat.get("at")
+        if alive and beat.get("status") == "running" and isinstance(at, int | float):
+            running += max(0.0, time.time() - float(at))
+        return max(running, self._running_s)  # never backwards

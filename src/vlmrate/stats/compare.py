@@ -383,6 +383,9 @@ def best_runs(aspect: AspectComparison) -> dict[str, set[str]]:
             continue
         values = {name: getattr(r, column) for name, r in aspect.runs.items()}
         values = {k: v for k, v in values.items() if v is not None and math.isfinite(v)}
+        if column == "icc1":  # an expected rating barely varies over repeats: its ICC1
+            # is not stability in the same sense, so it is never the "best" one
+            values = {k: v for k, v in values.items() if not k.endswith(EXPECTED_SUFFIX)}
         if not values:
             best[column] = set()
             continue

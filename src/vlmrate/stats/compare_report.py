@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .compare import best_runs
+from .fit import PIPED_WIDTH, fit_parts
 
 if TYPE_CHECKING:
     from .compare import AspectComparison, Comparison
@@ -57,6 +58,35 @@ def runs_table(c: Comparison) -> Table:
                   str(r["repeats"] or "—"), str(r["n_answers"]),
                   "—" if rate is None else f"{rate:.1%}", _f(r["output_tokens_mean"], 1),
                   _f(r["wall_s"], 1))
+    return t
+
+
+def run_facts_table(c: Comparison) -> Table:
+    """What each run is, the runs as columns (narrow terminals, the TUI): the rows where
+    the runs differ are marked ≠ and bold, so what was changed between them shows."""
+    t = Table(title="the runs (≠: differs between them)", box=None, title_justify="left",
+              header_style="bold", pad_edge=False)
+    t.add_column("", no_wrap=True)
+    for r in c.runs:
+        t.add_column(str(r["name"]), justify="right", overflow="fold")
+    rows: list[tuple[str, Any]] = [
+        ("model", lambda r: str(r["model"] or "—").rsplit("/", 1)[-1]),
+        ("prompt set", lambda r: str(r["prompts"] or "—")),
+        ("mode", lambda r: "rating-only" if r.get("rating_only") else "full"),
+        ("engine", lambda r: str(r["engine"] or "—")),
+        ("temperature", lambda r: _f(r["temperature"], 2)),
+        ("K (repeats)", lambda r: str(r["repeats"] or "—")),
+        ("answers", lambda r: str(r["n_answers"])),
+        ("parse failures", lambda r: "—" if r["parse_failure_rate"] is None
+         else f"{r['parse_failure_rate']:.1%}"),
+        ("wall time", lambda r: "—" if r["wall_s"] is None else f"{r['wall_s']:.0f} s"),
+    ]
+    for label, value in rows:
+        cells = [value(r) for r in c.runs]
+        differs = len(set(cells)) > 1
+        style = "bold" if differs else ""
+        t.add_row(Text(f"{label} ≠" if differs else label, style=style),
+                  *[Text(v, style=style) for v in cells])
     return t
 
 
@@ -137,7 +167,8 @@ def pair_measures_table(a: AspectComparison, confidence: float, alpha: float) ->
     return t
 
 
-def render_compare(c: Comparison) -> Group:
+def render_compare(c: Comparison, width: int = PIPED_WIDTH) -> Group:
+    """The comparison as rich tables that fit ``width`` (``stats.fit``)."""
     parts: list[Any] = [runs_table(c)]
     for a in c.aspects.values():
         parts += [aspect_runs_table(a, c.confidence), pairs_table(a, c.confidence, c.alpha)]
@@ -146,4 +177,4 @@ def render_compare(c: Comparison) -> Group:
         f"±{c.bound:g}; pairs: MAE diff with a paired bootstrap {c.confidence:.0%} interval, "
         f"Williams' t (df = n − 3) for r(A,h) − r(B,h), Wilcoxon signed-rank on |d_A| − |d_B|.",
         style="dim"))
-    return Group(*parts)
+    return Group(*fit_parts(parts, width))

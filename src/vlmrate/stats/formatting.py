@@ -33,7 +33,8 @@ def number(value: Any, digits: int = 3) -> str:
     """A statistic with a fixed number of decimals: 0.123."""
     if is_missing(value):
         return MISSING
-    return f"{value:.{digits}f}"
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.") else text  # not -0.000
 
 
 def compact(value: Any) -> str:

@@ -28,6 +28,7 @@ report line, or a placeholder in one, if the CLI report should show it).
 from __future__ import annotations
 
 import dataclasses
+import re
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -81,7 +82,7 @@ STATISTICS: tuple[Statistic, ...] = (
     *_icc("ICC1"),
     *_icc("ICC1k"),
     Statistic("ICC1k", "n0 (repeats per image, corrected)", "icc.n0", Kind.STAT, digits=2),
-    Statistic("icc_reference", "ICC as in the reference study", "icc.icc_reference",
+    Statistic("ICC, reference formula", "ICC as in the reference study", "icc.icc_reference",
               Kind.STAT, _R),
     Statistic("answers needed", "for reliability 0.8 (Spearman–Brown)", "icc.k_needed.0.8",
               Kind.STAT, _R, 1),
@@ -295,6 +296,28 @@ def sheet_rows(sheet: str) -> list[Statistic]:
 def kind_of(path: str) -> Kind:
     """The kind of the statistic at path; KeyError for a path not in STATISTICS."""
     return _BY_PATH[path].kind
+
+
+def readable_note(note: str) -> str:
+    """A note of ``notes`` ("icc.k_needed.0.8, icc.k_needed.0.9: why") with the paths
+    named as the views label them ("answers needed: for reliability 0.8 …: why")."""
+    head, sep, why = note.partition(": ")
+    if not sep:
+        return note
+    names = []
+    for path in head.split(", "):
+        stat = _BY_PATH.get(path.strip())
+        if stat is None:
+            return note  # not a list of statistics (e.g. "cross_by_k 4..10"): as it is
+        section = re.sub(r"\{\w+\}\s*", "", stat.section).strip()
+        text = re.sub(r"\{\w+\}\s*", "", stat.label).strip()
+        names.append(text if text.lower().startswith(section.lower()) else f"{section} {text}")
+    return f"{', '.join(names)}: {why}"
+
+
+def digits_of(path: str) -> int | None:
+    """The decimals of the statistic at path (None: as short as exact, e.g. W+ 48)."""
+    return _BY_PATH[path].digits
 
 
 def value_at(data: Any, path: str | Sequence[str]) -> Any:

@@ -1,4 +1,5 @@
-"""A readable report of :class:`StudyStats` as rich tables, at most 100 columns wide."""
+"""A readable report of :class:`StudyStats` as rich tables that fit the given width
+(``stats.fit``: wide columns stack under their row when the terminal is narrow)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from .fit import fit_parts
 from .formatting import interval, number, p_value
 from .layout import EXPECTED_LINES, REPORT_LINES, cell, label, render, study_fields
 from .methods import methods_text
@@ -56,8 +58,11 @@ def expected_table(s: AspectStats, bound: float, alpha: float) -> Table:
 
 
 def notes_text(s: AspectStats) -> Text:
-    """Why each empty cell of the aspect is empty (its ``notes``)."""
-    return Text("\n".join(f"  note: {n}" for n in s.notes), style="dim")
+    """Why each empty cell of the aspect is empty (its ``notes``), statistics named as
+    the report names them."""
+    from .layout import readable_note
+
+    return Text("\n".join(f"  note: {readable_note(n)}" for n in s.notes), style="dim")
 
 
 def errors_table(s: AspectStats, alpha: float = 0.05) -> Table:
@@ -101,8 +106,9 @@ def cross_table(stats: StudyStats, k: int) -> Table:
     return t
 
 
-def render_report(stats: StudyStats) -> Group:
-    """Every analysis as rich tables (fits a 100-column terminal); print with rich."""
+def render_report(stats: StudyStats, width: int = WIDTH) -> Group:
+    """Every analysis as rich tables that fit ``width`` columns; print with rich at
+    that width."""
     parts: list[RenderableType] = [
         Text.assemble(
             ("Run ", "bold"),
@@ -127,4 +133,4 @@ def render_report(stats: StudyStats) -> Group:
         parts.append(cross_table(stats, max(stats.cross_by_k)))
     parts.append(Text(""))
     parts.append(Text(methods_text(stats)))
-    return Group(*parts)
+    return Group(*fit_parts(parts, width))

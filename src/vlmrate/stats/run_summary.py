@@ -7,6 +7,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from vlmrate.runfolder.parse_health import unparsed_warning
 from vlmrate.runfolder.store import LoadedRun
 from vlmrate.stats.frames import error_counts
 
@@ -51,6 +52,18 @@ def partial_note(run: LoadedRun) -> str:
     return f"partial: {answers:,} of {total:,} answers"
 
 
+def parse_note(run: LoadedRun) -> str:
+    """"294 of 298 answers could not be parsed: <the likely fix>" for a run whose answers
+    mostly failed to parse (runfolder.parse_health), else ""."""
+    ratings = run.ratings
+    if ratings.is_empty() or "parse_error" not in ratings.columns or \
+            run.manifest.get("status") == "imported":  # empty cells of a sheet: missing
+        return ""
+    sampling = run.manifest.get("sampling")
+    return unparsed_warning(ratings.height, int(ratings["parse_error"].is_not_null().sum()),
+                            sampling if isinstance(sampling, dict) else None)
+
+
 def render_summary(run: LoadedRun) -> Group:
     counts = run_counts(run)
     head = Text.assemble(
@@ -76,4 +89,6 @@ def render_summary(run: LoadedRun) -> Group:
     if partial_note(run):
         parts.insert(0, Text(partial_note(run), style="bold yellow"))
     parts += [Text(f"note: {w}", style="yellow") for w in warnings]
+    if parse_note(run):
+        parts.append(Text(parse_note(run), style="bold yellow"))
     return Group(*parts)

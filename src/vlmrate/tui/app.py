@@ -54,6 +54,7 @@ class VlmrateApp(App[int]):
         self.image_mode = image_mode  # "auto" | "halfcell" | "placeholder"
         self.runner_factory: RunnerFactory = runner_factory or default_runner_factory
         self.jobs: dict[str, Job] = {}
+        self.select_in_runs: str | None = None  # the run just started: Runs selects it
 
     def on_mount(self) -> None:
         from vlmrate.tui.screens.runs import RunsScreen
@@ -171,6 +172,7 @@ class VlmrateApp(App[int]):
     def start_job(self, job: Job) -> None:
         """Run a prepared job in a thread worker owned by the app (it outlives screens)."""
         self.jobs[job.name] = job
+        self.select_in_runs = job.name
         self.run_worker(job.run_blocking, name=f"job:{job.name}", group="jobs", thread=True,
                         exit_on_error=False, description=f"run {job.name}")
 

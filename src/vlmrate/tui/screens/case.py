@@ -10,7 +10,9 @@ clipboard (OSC 52: works over SSH and inside tmux). z shows the image on the who
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from rich.console import Group
@@ -49,6 +51,8 @@ def rating_histogram(ratings: list[int], human_mean: float | None,
     text.append(rows[0] + "\n", style="bold cyan")
     text.append(rows[1] + "\n", style="bold cyan")
     text.append("".join(str(v % 10) for v in range(low, high + 1)) + "\n", style="dim")
+    if counts:  # the counts the bars stand for
+        text.append(" ".join(f"{v}×{counts[v]}" for v in sorted(counts)) + "\n")
     if human_mean is not None:
         at = round(human_mean - low) if high > low else 0
         at = max(0, min(high - low, at))
@@ -90,8 +94,29 @@ def _d_style(d: Any) -> str:
     return "green" if float(d) < -0.5 else ("red" if float(d) > 0.5 else "")
 
 
-def answer_block(answer: Answer, raw: bool, scale: tuple[int, int]) -> Group:
-    """One answer as a full-width block."""
+def probs_text(probs: list[float], scale: tuple[int, int], label: str = "  P ") -> Text:
+    """The probabilities of the rating digits, "P 1:.02 2:.10 …" (0.25 and more bold)."""
+    text = Text(label, style="dim")
+    for offset, p in enumerate(probs):
+        text.append(f"{scale[0] + offset}:", style="dim")
+        text.append(f"{p:.2f} ".replace("0.", ".", 1) if p < 1 else "1.0 ",
+                    style="bold" if p >= 0.25 else "")
+    return text
+
+
+def shared_probs(answers: list[Answer]) -> list[float] | None:
+    """The digit probabilities when every answer (two or more) shows the same ones (the
+    prefix up to the rating is the same, so is its next-token distribution): shown once."""
+    shown = [tuple(f"{p:.2f}" for p in a.rating_probs) if a.rating_probs else None
+             for a in answers]
+    if len(answers) > 1 and shown[0] is not None and all(s == shown[0] for s in shown):
+        return list(answers[0].rating_probs or [])
+    return None
+
+
+def answer_block(answer: Answer, raw: bool, scale: tuple[int, int],
+                 probs: bool = True) -> Group:
+    """One answer as a full-width block (``probs``: with its digit probabilities)."""
     head = Text()
     head.append(f"#{answer.repeat}", style="bold")
     head.append("  rating ")
@@ -107,14 +132,8 @@ def answer_block(answer: Answer, raw: bool, scale: tuple[int, int]) -> Group:
     if answer.expected_rating is not None:
         head.append(f"  · expected {answer.expected_rating:.2f}")
     parts: list[Text] = [head]
-    if answer.rating_probs:
-        probs = Text("  P ", style="dim")
-        low = scale[0]
-        for offset, p in enumerate(answer.rating_probs):
-            probs.append(f"{low + offset}:", style="dim")
-            probs.append(f"{p:.2f} ".replace("0.", ".", 1) if p < 1 else "1.0 ",
-                         style="bold" if p >= 0.25 else "")
-        parts.append(probs)
+    if answer.rating_probs and probs:
+        parts.append(probs_text(answer.rating_probs, scale))
     if answer.error:
         body = Text.assemble((f"[{visible(answer.error)}] ", "red"),
                              visible(answer.raw or "(empty answer)"))
@@ -150,6 +169,16 @@ class AnswerBlock(Static):
     """One answer; the current one is highlighted."""
 
 
+def copy_message(what: str, environ: Mapping[str, str] | None = None) -> str:
+    """What a copy can truthfully say: the text went to the terminal (OSC 52), which may
+    or may not pass it to the clipboard; tmux drops it unless set-clipboard is on."""
+    environ = os.environ if environ is None else environ
+    text = f"sent {what} to the terminal's clipboard (OSC 52; not every terminal accepts it)"
+    if environ.get("TMUX"):
+        text += "; in tmux it arrives only with `set -g set-clipboard on` in ~/.tmux.conf"
+    return text
+
+
 class CaseScreen(AppScreen):
     """One image: picture, human and model ratings, the answers of one aspect."""
 
@@ -174,7 +203,7 @@ class CaseScreen(AppScreen):
         Binding("C", "copy_case", "Copy the whole case", id="case.copy_case", show=False),
         Binding("z", "full_image", "Image", id="case.image"),
         Binding("r", "raw", "Raw answers / reasons", id="case.raw", show=False),
-        Binding("escape", "back", "Back", id="case.back"),
+        Binding("escape,q", "back", "Back", id="case.back"),  # q too, as in Runs
     ]
 
     def __init__(self, data: RunData, order: list[str], index: int, aspect: str) -> None:
@@ -254,8 +283,13 @@ class CaseScreen(AppScreen):
             if (self.data.run.manifest.get("sampling") or {}).get("rating_only"):
                 await box.mount(Static(Text("no reasons (rating-only run): the raw answers",
                                             style="italic")))
+            shared = shared_probs(answers)
+            if shared is not None:  # once, not the same line under every answer
+                await box.mount(Static(probs_text(shared, self.data.run.scale,
+                                                  "every answer: P ")))
             await box.mount_all(
-                AnswerBlock(answer_block(a, self.raw, self.data.run.scale),
+                AnswerBlock(answer_block(a, self.raw, self.data.run.scale,
+                                         probs=shared is None),
                             classes="answer" + (" current" if n == self.current else ""))
                 for n, a in enumerate(answers))
         entry = self.data.entry(self.image_id, self.aspect)
@@ -378,11 +412,11 @@ class CaseScreen(AppScreen):
             return
         answer = answers[self.current]
         self.app.copy_to_clipboard(answer.reason or answer.raw)
-        self.notify(f"copied the reason of #{answer.repeat}", timeout=1.5)
+        self.notify(copy_message(f"the reason of #{answer.repeat}"), timeout=6)
 
     def action_copy_case(self) -> None:
         self.app.copy_to_clipboard(case_as_text(self.data, self.image_id, self.data.aspects))
-        self.notify(f"copied case {self.image_id}", timeout=1.5)
+        self.notify(copy_message(f"case {self.image_id}"), timeout=6)
 
     def action_full_image(self) -> None:
         self.vapp.open_image(self.data.image_path(self.image_id), self.image_id,

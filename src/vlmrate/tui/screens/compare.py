@@ -40,7 +40,7 @@ class CompareScreen(AppScreen):
         Binding("1", "tab('cmp-tables')", "Tables", id="compare.tables"),
         Binding("2", "tab('cmp-byk')", "MAE by k", id="compare.byk"),
         Binding("3", "tab('cmp-disagree')", "Disagree", id="compare.disagree"),
-        Binding("escape", "back", "Back", id="compare.back"),
+        Binding("escape,q", "back", "Back", id="compare.back"),  # q too, as in Runs
     ]
 
     def __init__(self, run_paths: list[Path]) -> None:
@@ -55,6 +55,7 @@ class CompareScreen(AppScreen):
         yield Static("comparing…", id="compare-info", classes="info")
         with TabbedContent(id="compare-tabs"):
             with TabPane("Tables", id="cmp-tables"), VerticalScroll():
+                yield Static("", id="compare-facts")  # how the runs differ
                 yield Static("", id="compare-runs")
                 yield Static("", id="compare-pairs")
             with TabPane("MAE by k", id="cmp-byk"):
@@ -96,7 +97,11 @@ class CompareScreen(AppScreen):
 
     def show_aspect(self) -> None:
         from vlmrate.stats.compare import disagreements
-        from vlmrate.stats.compare_report import measures_table, pair_measures_table
+        from vlmrate.stats.compare_report import (
+            measures_table,
+            pair_measures_table,
+            run_facts_table,
+        )
 
         result, aspect = self.result, self.aspect
         if result is None or aspect is None:
@@ -105,6 +110,7 @@ class CompareScreen(AppScreen):
         names = list(a.runs)
         self.query_one("#compare-info", Static).update(
             f"{aspect} · {a.n_common} common images · {len(names)} runs · a: next aspect")
+        self.query_one("#compare-facts", Static).update(Group(run_facts_table(result), ""))
         self.query_one("#compare-runs", Static).update(measures_table(a, result.confidence))
         self.query_one("#compare-pairs", Static).update(
             Group("", pair_measures_table(a, result.confidence, result.alpha)))

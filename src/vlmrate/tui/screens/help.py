@@ -40,7 +40,7 @@ class KeySection:
 def screen_summary(screen: Screen) -> str:
     """The first line of the screen class's docstring: what the screen is for."""
     doc = (type(screen).__doc__ or "").strip()
-    return doc.splitlines()[0].strip() if doc else ""
+    return " ".join(doc.split("\n\n")[0].split()) if doc else ""  # the first paragraph
 
 
 def screen_name(screen: Screen) -> str:
@@ -91,7 +91,10 @@ def _widget_name(node: DOMNode) -> str:
     names = {"DataTable": "table", "FrameTable": "table", "Input": "text field",
              "RichLog": "log", "Select": "choice list", "TabbedContent": "tabs",
              "Tabs": "tabs"}
-    return names.get(type(node).__name__, type(node).__name__)
+    for cls in type(node).__mro__:  # RunsTable is a table, not "the RunsTable"
+        if cls.__name__ in names:
+            return names[cls.__name__]
+    return "focused widget"
 
 
 def _app_help_bindings(screen: Screen) -> list[Binding]:
@@ -118,13 +121,18 @@ def render_help(screen: Screen) -> Text:
     if summary:
         text.append(f" — {summary}")
     text.append("\n")
-    for section in key_sections(screen):
+    extra = getattr(screen, "HELP_EXTRA", None)  # (title, text): e.g. the filter language
+    for n, section in enumerate(key_sections(screen)):
+        if n == 1 and extra:  # right after the screen's own keys, before the general ones
+            _extra(text, extra)
+            extra = None
         text.append(f"\n{section.title}\n", style="bold underline")
         if section.compact:
             for n, entry in enumerate(section.keys):
                 text.append(" · " if n else "  ", style="dim")
                 text.append(entry.key, style="bold")
-                text.append(f" {entry.description.lower()}")
+                if entry.description.lower() != entry.key.lower():  # not "home home"
+                    text.append(f" {entry.description.lower()}")
             text.append("\n")
             continue
         width = max(len(k.key) for k in section.keys)
@@ -134,8 +142,15 @@ def render_help(screen: Screen) -> Text:
             if not entry.enabled:
                 text.append("  (not now)", style="dim italic")
             text.append("\n")
+    if extra:
+        _extra(text, extra)
     text.append(f"\n{palette_line(screen)}\n", style="italic")
     return text
+
+
+def _extra(text: Text, extra: tuple[str, str]) -> None:
+    text.append(f"\n{extra[0]}\n", style="bold underline")
+    text.append("".join(f"  {line}\n" for line in extra[1].splitlines()))
 
 
 class HelpScreen(ModalScreen[None]):

@@ -12,6 +12,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Label, ProgressBar, RichLog, Static
 
 from vlmrate.engines.servers import servers_line
+from vlmrate.runfolder.parse_health import unparsed_warning
 from vlmrate.running.progress import PHASE_WORDS, clock
 from vlmrate.tui.jobs import Job
 from vlmrate.tui.screens.base import AppScreen
@@ -48,7 +49,7 @@ class JobScreen(AppScreen):
         Binding("p", "pause", "Pause/resume", id="job.pause"),
         Binding("c", "cancel_run", "Cancel run", id="job.cancel"),
         Binding("o", "results", "Results", id="job.results"),
-        Binding("escape", "back", "Back", id="job.back"),
+        Binding("escape,q", "back", "Back", id="job.back"),  # q too, as in Runs
     ]
 
     REFRESH_S: ClassVar[float] = REFRESH_S
@@ -185,6 +186,9 @@ def phase_line(progress: Progress | None, status: str, now: float | None = None)
     if progress is None:
         return text
     _, phase_s = progress.ticked(now)
+    if status == "running" and progress.status == "running":
+        # the running time of the whole session: a pause does not start it again
+        phase_s = progress.running_s + (phase_s - progress.phase_s)
     if status in ("pausing", "cancelling"):
         text.append(f" {progress.in_flight} in flight", style=_status_style(status))
     elif status not in ("done", "cancelled", "failed") and progress.status == status:
@@ -209,7 +213,7 @@ def _counters(progress: Progress, status: str | None = None) -> Text:
     elapsed, _ = progress.ticked()
     text = Text()
     text.append(f"{progress.done}/{progress.total} done", style="bold")
-    text.append(f" · {progress.ratings_per_s:.1f} ratings/s"
+    text.append(f" · {progress.ratings_per_s:.1f} answers/s"
                 f" · {progress.tokens_per_s:.0f} tokens/s · elapsed {clock(elapsed)}")
     if status == "running" and progress.eta_s is not None:
         text.append(f" · ETA {clock(progress.eta_s)}")
@@ -217,6 +221,9 @@ def _counters(progress: Progress, status: str | None = None) -> Text:
     text.append(f"\nparse failures {failures}", style="yellow" if failures else "")
     text.append(" · ")
     text.append(f"engine errors {errors}", style="red" if errors else "")
+    warning = unparsed_warning(progress.done, failures)
+    if warning:  # most answers unparsed: say so, with the likely fix
+        text.append(f"\n⚠ {warning}", style="bold yellow")
     servers = servers_line(progress.servers)
     if servers:
         text.append(f"\n{servers}", style="red" if " OUT " in servers else "")

@@ -107,6 +107,24 @@ PROJECTION_FIELDS = ("dataset", "model", "engine", "prompts", "repeats", "rating
 PROJECTION_DELAY_S = 0.6
 
 
+def models_hint(local: list[tuple[str, str]]) -> Text:
+    """The line under the model field: the models found here, or that none were."""
+    text = Text("  ")
+    if not local:
+        text.append(f"no local model found (`vlmrate demo` builds a tiny one); "
+                    f"{DEFAULT_MODEL} downloads from the hub", style="dim")
+        return text
+    text.append("found here: ", style="dim")
+    for n, (model, where) in enumerate(local[:4]):
+        if n:
+            text.append(" · ", style="dim")
+        text.append(model.rstrip("/").rsplit("/", 1)[-1] if model.startswith("/") else model)
+        text.append(f" ({where})", style="dim")
+    if len(local) > 4:
+        text.append(f" · {len(local) - 4} more (type to complete)", style="dim")
+    return text
+
+
 def projection_text(values: dict[str, Any], prompts_dir: Path) -> str:
     """The `vlmrate check` projection of the form's values, as one line (errors included)."""
     from vlmrate.preflight.report import CheckRequest, build_report, summary_line
@@ -208,7 +226,10 @@ class NewRunScreen(AppScreen):
                          prompts_dir=self.vapp.prompts_dir)
 
     def compose(self) -> ComposeResult:
+        from vlmrate.engines.model_source import local_models
+
         c = self.initial
+        local = local_models()  # offered first: they load without a download
         sets = _prompt_sets(self.vapp.prompts_dir) or ["reference"]
         prompts = c.prompts if c else "reference"
         if prompts not in sets:
@@ -233,8 +254,11 @@ class NewRunScreen(AppScreen):
             yield self._field("prompt set", Select(
                 [(s, s) for s in sets], value=prompts, allow_blank=False, id="prompts",
                 compact=True))
-            yield self._field("model", Input(c.model if c else DEFAULT_MODEL, id="model",
-                                             compact=True))
+            yield self._field("model", Input(
+                c.model if c else (local[0][0] if local else DEFAULT_MODEL), id="model",
+                compact=True, suggester=SuggestFromList([m for m, _ in local]
+                                                        + [DEFAULT_MODEL])))
+            yield Static(models_hint(local), id="model-hint", classes="info")
             yield self._field("engine", Select(
                 [(e, e) for e in ENGINES], value=c.engine if c else "vllm", allow_blank=False,
                 id="engine", compact=True))
@@ -263,7 +287,7 @@ class NewRunScreen(AppScreen):
                     shown(c.seed if c else 0), placeholder="0", id="seed", compact=True))
                 yield self._field("structured", Checkbox(
                     "constrain answers to the template (vLLM structured outputs)",
-                    bool(c and c.structured), id="structured", compact=True))
+                    c.structured if c else True, id="structured", compact=True))
                 yield self._field("logprobs", Checkbox(
                     "store the probabilities of the digits 1..9 at the rating",
                     bool(c and c.logprobs), id="logprobs", compact=True))

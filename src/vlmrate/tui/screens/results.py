@@ -19,8 +19,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Footer, Header, Input, Static
 
-from vlmrate.stats.run_summary import partial_note
+from vlmrate.stats.run_summary import parse_note, partial_note
 from vlmrate.tui.data import RunData, fmt
+from vlmrate.tui.filter_expr import LANGUAGE as FILTER_LANGUAGE
 from vlmrate.tui.screens.base import AppScreen
 from vlmrate.tui.widgets.frame_table import Column, FrameTable
 
@@ -105,17 +106,20 @@ def with_review(frame: pl.DataFrame, data: RunData) -> pl.DataFrame:
     """The frame with each aspect's flag category, note and marker as the review is now."""
     import polars as pl
 
-    from vlmrate.tui.filter_expr import category_column, note_column
+    from vlmrate.tui.filter_expr import category_column, note_column, note_text_column
 
     ids = frame.get_column("image_id").to_list()
     columns = []
     for aspect in data.aspects:
         categories = [data.category(i, aspect) for i in ids]
-        notes = [bool(data.entry(i, aspect).get("note", "").strip()) for i in ids]
+        texts = [str(data.entry(i, aspect).get("note", "") or "").strip() for i in ids]
+        notes = [bool(t) for t in texts]
         marks = [("⚑" if c else "") + ("✎" if n else "")
                  for c, n in zip(categories, notes, strict=True)]
         columns += [pl.Series(category_column(aspect), categories, dtype=pl.String),
                     pl.Series(note_column(aspect), notes, dtype=pl.Boolean),
+                    pl.Series(note_text_column(aspect), [t.lower() for t in texts],
+                              dtype=pl.String),
                     pl.Series(mark_column(aspect), marks, dtype=pl.String)]
     return frame.with_columns(columns)
 
@@ -184,17 +188,18 @@ class ResultsScreen(AppScreen):
     """Per-image table; s sorts by the column under the cursor, d by |d|, / filters,
     a switches the aspect, enter opens the case. The view is kept in review.json."""
 
+    HELP_EXTRA = ("The filter line (/)", FILTER_LANGUAGE)  # shown by the help, F1 or ?
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open_case", "Case", id="results.open_case", show=False),
         Binding("s", "sort_column", "Sort", id="results.sort"),
         Binding("d", "sort_abs_d", "|d|", id="results.sort_abs_d"),
         Binding("slash", "filter", "Filter", id="results.filter"),
         Binding("a", "aspect", "Aspect", id="results.aspect"),
-        Binding("t", "stats", "Stats", id="results.stats"),
+        Binding("t", "stats", "Stats", id="results.stats", show=False),  # footer fits 80
         Binding("S", "sort_reverse", "Reverse the order", id="results.reverse", show=False),
         Binding("r", "reload", "Reload", id="results.reload", show=False),
         Binding("x", "export", "Export workbook", id="results.export", show=False),
-        Binding("escape", "back", "Back", id="results.back"),
+        Binding("escape,q", "back", "Back", id="results.back"),  # q too, as in Runs
     ]
 
     def __init__(self, run_path: Path) -> None:
@@ -204,7 +209,9 @@ class ResultsScreen(AppScreen):
         self.focus_aspect = ALL
         self.sort_column: str | None = None
         self.descending = False
-        self.filter_text = ""  # the filter in force (the last one that parsed)
+        self.filter_text = ""  # the filter in force: exactly what enter applied
+        self._preview: str | None = None  # what is being typed, while it parses
+        self._parse_note = ""  # run_summary.parse_note of the data
         self.frame: pl.DataFrame | None = None  # table_frame() of the data
         self.order: list[str] = []  # image ids as shown
         self._case: CaseScreen | None = None  # the Case opened from here, while it is open
@@ -216,8 +223,9 @@ class ResultsScreen(AppScreen):
         yield ResultsTable(id="results-table", key_column="image_id", zebra_stripes=True,
                            fixed_columns=1)
         with Vertical(id="results-filter-box", classes="hidden"):
-            yield Input(placeholder="filter: d > 2 and sd < 1 · |d| >= 1.5 · flagged · "
-                        "failures · note · text", id="results-filter", compact=True)
+            yield Input(placeholder="filter: d > 2 or |d| >= 1.5 · flag = \"model wrong\" · "
+                        "note ~ text · (A or B) and not C · F1 lists all",
+                        id="results-filter", compact=True)
             yield Static("", id="results-filter-error")
         yield Footer()
 
@@ -262,6 +270,7 @@ class ResultsScreen(AppScreen):
             self.notify("; ".join(skipped), title="parts of this run were skipped",
                         severity="warning", timeout=10)
         self.data, self.frame = data, frame
+        self._parse_note = parse_note(data.run)
         if not reload:
             self._restore(data.view)
         for problem in data.review_problems:
@@ -316,7 +325,13 @@ class ResultsScreen(AppScreen):
 
         assert self.data is not None and self.frame is not None
         aspect = None if self.focus_aspect == ALL else self.focus_aspect
-        return apply_filter(self.frame, self.filter_text, self.data.aspects, aspect)
+        return apply_filter(self.frame, self.shown_filter, self.data.aspects, aspect)
+
+    @property
+    def shown_filter(self) -> str:
+        """The filter the rows show: the line being typed while it parses, else the one
+        in force."""
+        return self.filter_text if self._preview is None else self._preview
 
     def show(self, select: str | None = None) -> None:
         """Show the rows in the current order; the cursor goes to `select` if shown, else
@@ -365,6 +380,8 @@ class ResultsScreen(AppScreen):
 
     def _info_line(self, n_all: int) -> Text:
         text = Text()
+        if self._parse_note:  # most answers unparsed: the likely fix, first
+            text.append(f"⚠ {self._parse_note}\n", style="bold yellow")
         note = partial_note(self.data.run) if self.data is not None else ""
         if note:
             text.append(f"{note} (r reloads) · ", style="bold yellow")
@@ -376,9 +393,11 @@ class ResultsScreen(AppScreen):
             label = sort_label(self.sort_column, dict(self.columns()),
                                self.data.aspects if self.data else [])
             text.append(f" · by {label} {'↓' if self.descending else '↑'}")
-        if self.filter_text:
-            text.append(f" · “{self.filter_text}”", style="bold")
-        if self.focus_aspect == ALL and not self.filter_text:
+        if self.shown_filter:
+            text.append(f" · “{self.shown_filter}”", style="bold")
+            if self._preview is not None and self._preview != self.filter_text:
+                text.append(" (enter applies)", style="dim")
+        if self.focus_aspect == ALL and not self.shown_filter:
             text.append(" · m model, h human, d = m − h", style="dim")
         return text
 
@@ -479,26 +498,43 @@ class ResultsScreen(AppScreen):
             error.update(Text(f"✗ {exc}", style="bold red"))
             return
         error.update("")
-        if event.value != self.filter_text:
-            self.filter_text = event.value
+        if event.value != self.shown_filter:
+            self._preview = event.value
             self.show(select=self.current_id())
 
     @on(Input.Submitted, "#results-filter")
     def _filter_submitted(self) -> None:
-        box = self.query_one("#results-filter-box")
-        box.add_class("hidden")
+        """Enter: the line as typed becomes the filter; a line that does not parse
+        stays open with its error (nothing else is applied)."""
+        from vlmrate.tui.filter_expr import FilterError, parse_filter
+
+        line = self.query_one("#results-filter", Input)
+        error = self.query_one("#results-filter-error", Static)
+        if self.data is not None:
+            try:
+                parse_filter(line.value, self.data.aspects)
+            except FilterError as exc:
+                error.update(Text(f"✗ {exc} (enter again when it is fixed; escape "
+                                  "clears the filter)", style="bold red"))
+                self.app.bell()
+                return
+            self.filter_text = line.value
+        self._close_filter()
+
+    def _close_filter(self) -> None:
+        self._preview = None
+        self.query_one("#results-filter-box").add_class("hidden")
         self.query_one("#results-filter", Input).value = self.filter_text
         self.query_one("#results-filter-error", Static).update("")
         self.query_one("#results-table", FrameTable).focus()
+        self.show(select=self.current_id())
         self.remember()
 
     def action_back(self) -> None:
         box = self.query_one("#results-filter-box")
         if not box.has_class("hidden") or self.filter_text:  # first clear the filter
-            self.query_one("#results-filter", Input).value = ""
             self.filter_text = ""
-            self._filter_submitted()
-            self.show(select=self.current_id())
+            self._close_filter()
             return
         self.remember()
         self.app.pop_screen()

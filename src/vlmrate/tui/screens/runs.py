@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -23,6 +23,34 @@ COLUMNS = ("name", "status", "progress", "created", "model", "dataset")
 NAME_WIDTH = 26
 
 
+@dataclass(frozen=True)
+class RunsLayout:
+    """The Runs table's columns for a terminal width: the widest cells of each."""
+
+    columns: tuple[str, ...]
+    name: int
+    model: int
+    dataset: int
+    short_date: bool  # "12-03 01:20" instead of "2026-12-03 01:20"
+
+
+def runs_layout(width: int) -> RunsLayout:
+    """Narrow (under 100 columns): every column within the width, names cut shorter;
+    wide (140 and more): also repeats, answers that failed and wall time."""
+    if width < 100:
+        return RunsLayout(COLUMNS, 16, 12, 10, True)
+    if width < 140:
+        return RunsLayout(COLUMNS, NAME_WIDTH, 24, 16, False)
+    return RunsLayout(("name", "status", "progress", "K", "failed", "wall", "created",
+                       "model", "dataset"), 36, 36, 28, False)
+
+
+def _wall(seconds: Any) -> str:
+    from vlmrate.running.progress import clock
+
+    return clock(float(seconds)) if isinstance(seconds, int | float) else ""
+
+
 def _short(text: Any, width: int) -> str:
     text = "" if text is None else str(text)
     return text if len(text) <= width else "…" + text[-(width - 1):]
@@ -37,14 +65,25 @@ def middle_cut(text: str, width: int) -> str:
     return text[:head] + "…" + text[-tail:]
 
 
-def run_row(run: dict, name_width: int = NAME_WIDTH) -> tuple[str, ...]:
+def run_row(run: dict, layout: RunsLayout | None = None) -> tuple[str, ...]:
+    layout = layout or runs_layout(100)
     done, total = run.get("done"), run.get("total")
     progress = f"{done}/{total}" if total else (str(done) if done is not None else "")
     model = str(run.get("model") or "").rsplit("/", 1)[-1]
     dataset = Path(str(run.get("dataset") or "")).name or "—"
     created = str(run.get("created") or "")[:16].replace("T", " ")
-    return (middle_cut(run["name"], name_width), str(run.get("status", "")), progress,
-            created, _short(model, 24), _short(dataset, 16))
+    if layout.short_date:
+        created = created[5:]
+    status = str(run.get("status", ""))
+    if run.get("warning"):
+        status += " ⚠"  # mostly unparsed: the info line says what and the likely fix
+    failed = run.get("failed")
+    cells = {"name": middle_cut(run["name"], layout.name), "status": status,
+             "progress": progress, "created": created, "model": _short(model, layout.model),
+             "dataset": _short(dataset, layout.dataset),
+             "K": str(run.get("repeats") or ""), "failed": "" if failed is None else str(failed),
+             "wall": _wall(run.get("wall_s"))}
+    return tuple(cells[c] for c in layout.columns)
 
 
 def run_detail(run: dict) -> str:
@@ -60,6 +99,8 @@ def run_detail(run: dict) -> str:
         return f"{name}: interrupted (its process ended) · R resumes it"
     if status == "cancelled":
         return f"{name}: cancelled · R resumes it"
+    if run.get("warning"):
+        return f"{name}: {status} ⚠ {run['warning']}"
     if not run.get("done") and status not in ("imported",):
         return f"{name}: no ratings yet"
     return ""
@@ -71,7 +112,18 @@ class RunsTable(DataTable[str]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select_cursor", "Open", id="runs.open"),
+        Binding("home", "first_row", "First run", id="runs.first", show=False),
+        Binding("end", "last_row", "Last run", id="runs.last", show=False),
     ]
+
+    def action_first_row(self) -> None:
+        """Home: the cursor to the first run (DataTable's home only scrolled)."""
+        if self.row_count:
+            self.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1)
 
 
 class RunsScreen(AppScreen):
@@ -80,11 +132,11 @@ class RunsScreen(AppScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new_run", "New run", id="runs.new"),
         Binding("s", "stats", "Stats", id="runs.stats"),
-        Binding("space", "mark", "Mark", id="runs.mark"),
+        Binding("space", "mark", "Mark", id="runs.mark", show=False),  # footer fits 80
         Binding("c", "compare", "Compare", id="runs.compare"),
         Binding("R", "resume", "Resume", id="runs.resume"),
         Binding("N", "clone", "Clone as new run…", id="runs.clone", show=False),
-        Binding("r", "refresh", "Refresh", id="runs.refresh"),
+        Binding("r", "refresh", "Refresh", id="runs.refresh", show=False),
         Binding("q", "app.quit", "Quit", id="runs.quit"),
     ]
 
@@ -92,12 +144,12 @@ class RunsScreen(AppScreen):
         super().__init__()
         self.runs: list[dict] = []
         self.marked: list[str] = []  # run names marked for Compare, in marking order
+        self._layout: RunsLayout | None = None  # the table's columns now
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="runs-info", classes="info")
         table = RunsTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns(*COLUMNS)
         yield table
         yield Footer()
 
@@ -131,15 +183,27 @@ class RunsScreen(AppScreen):
             return
         self.app.call_from_thread(self.show_runs, runs)
 
+    def on_resize(self) -> None:
+        if self.runs:
+            self.show_runs(self.runs)  # the columns follow the width
+
     def show_runs(self, runs: list[dict]) -> None:
         self.runs = runs
         table = self.query_one("#runs-table", DataTable)
         selected = self.selected_name()
+        layout = runs_layout(self.size.width or 100)
+        if layout != self._layout:
+            table.clear(columns=True)
+            table.add_columns(*layout.columns)
+            self._layout = layout
+        started = self.vapp.select_in_runs
+        if started is not None and started in {r["name"] for r in runs}:
+            selected, self.vapp.select_in_runs = started, None  # R resumes what n started
         table.clear()
         names = {r["name"] for r in runs}
         self.marked = [m for m in self.marked if m in names]
         for run in runs:
-            row: list[Any] = list(run_row(run))
+            row: list[Any] = list(run_row(run, layout))
             job = self.vapp.jobs.get(run["name"])
             if job is not None and job.active:
                 row[1] = job.status
@@ -168,8 +232,13 @@ class RunsScreen(AppScreen):
             plural = "run" if len(runs) == 1 else "runs"
             marked = f" · {len(self.marked)} marked, c compares" if self.marked else (
                 " · space marks runs to compare")
+            what = ""
+            if selected is not None and self._layout is not None and self._layout.short_date:
+                # narrow: the cut cells of the row, whole
+                what = (f"{selected['name']} · {selected.get('model') or '—'} · "
+                        f"{Path(str(selected.get('dataset') or '')).name or '—'}\n")
             # Text, not markup: a run's error is a server's text ("[/bold]" is no tag)
-            info.update(Text(detail or f"{len(runs)} {plural} · enter opens · n starts a "
+            info.update(Text(detail or f"{what}{len(runs)} {plural} · enter opens · n starts a "
                              f"new run{marked}"))
         else:
             info.update(Text(f"no runs in {self.vapp.runs_dir}/ yet · n starts a new run "

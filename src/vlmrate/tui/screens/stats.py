@@ -45,10 +45,11 @@ def summary_table(per_aspect: Mapping[str, Any], aspects: list[str],
     from vlmrate.stats.layout import format_value, label, study_fields, value_at, visible_rows
 
     study = study if study is not None else study_fields(None, None)
-    table = Table(box=None, header_style="bold", expand=True, pad_edge=False)
+    # not expanded: in a wide terminal the values stay next to their labels
+    table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("measure", no_wrap=True)
     for aspect in aspects:
-        table.add_column(aspect, justify="right")
+        table.add_column(aspect, justify="right", min_width=10)
     section = None
     for stat in visible_rows({a: per_aspect.get(a) for a in aspects}):
         if stat.section != section:
@@ -82,9 +83,9 @@ def expected_table(aspect_stats: Any, aspect: str, study: Mapping[str, Any]) -> 
 
 def notes_text(aspect_stats: Any, aspect: str) -> Text:
     """Why the empty cells of one aspect are empty."""
-    from vlmrate.stats.layout import value_at
+    from vlmrate.stats.layout import readable_note, value_at
 
-    notes = value_at(aspect_stats, "notes") or []
+    notes = [readable_note(n) for n in value_at(aspect_stats, "notes") or []]
     if not notes:
         return Text("")
     return Text("\n".join([f"{aspect}: why some cells are empty", *(f"  {n}" for n in notes)]),
@@ -122,7 +123,8 @@ def cross_table(stats: dict, aspects: list[str], k: str) -> Table:
     from vlmrate.stats.layout import value_at
 
     matrix = value_at(stats, ("cross_by_k", k)) or {}
-    table = Table(title=f"Pearson r, model mean of the first {k} repeats (rows) vs human "
+    first = "the first repeat" if str(k) == "1" else f"the first {k} repeats"
+    table = Table(title=f"Pearson r, model mean of {first} (rows) vs human "
                   "mean (columns)", title_justify="left", box=None, header_style="bold",
                   pad_edge=False)
     table.add_column("model \\ human")
@@ -140,11 +142,12 @@ class StatsScreen(AppScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "aspect", "Aspect", id="stats.aspect"),
         Binding("right_square_bracket", "tab(1)", "Next tab", id="stats.next_tab"),
-        Binding("left_square_bracket", "tab(-1)", "Prev tab", id="stats.prev_tab"),
+        Binding("left_square_bracket", "tab(-1)", "Prev tab", id="stats.prev_tab",
+                show=False),  # the footer fits 80 columns
         Binding("k", "cross_k", "Cross k", id="stats.cross_k"),
         Binding("x", "export", "Export", id="stats.export"),
         Binding("r", "reload", "Recompute", id="stats.reload", show=False),
-        Binding("escape", "back", "Back", id="stats.back"),
+        Binding("escape,q", "back", "Back", id="stats.back"),  # q too, as in Runs
     ]
 
     def __init__(self, run_path: Path) -> None:

@@ -10,6 +10,10 @@ from textual_plotext import PlotextPlot
 BINS = 18
 
 
+#: Point markers of the series of one chart, in order: told apart without colour.
+MARKERS = ("•", "x", "+", "o", "*", "#")
+
+
 def count_ticks(top: int, most: int = 6) -> list[int]:
     """Whole-number ticks 0..top for an axis of counts (at most about ``most`` of them)."""
     step = max(1, math.ceil(top / most))
@@ -68,9 +72,12 @@ def bland_altman(chart: Chart, means: list[float], diffs: list[float], bias: Any
         return
     plt = chart.start(title)
     plt.scatter(means, diffs, marker="dot")
-    for value in (bias, lower, upper):
-        if isinstance(value, int | float):
+    right = max(means)
+    for name, value in (("bias", bias), ("lower limit", lower), ("upper limit", upper)):
+        if isinstance(value, int | float) and value == value:
             plt.hline(float(value))
+            # the line says what it is, at its right end (not only its colour)
+            plt.text(f"{name} {float(value):.2f}", right, float(value), alignment="right")
     plt.xlabel("(model + human) / 2")
     plt.ylabel("model − human")
     chart.refresh()
@@ -98,11 +105,11 @@ def errors_by_k(chart: Chart, rows: list[dict], title: str) -> None:
         return
     plt = chart.start(title)
     plt.plot(ks, [row["mae"] for row in rows if isinstance(row.get("mae"), int | float)],
-             label="MAE (left axis)", marker="dot")
+             label="MAE (left axis)", marker=MARKERS[0])
     rs = [(row["k"], row["r"]) for row in rows if isinstance(row.get("r"), int | float)]
-    if rs:
+    if rs:  # another marker: the two lines differ without colour
         plt.plot([k for k, _ in rs], [r for _, r in rs], label="r (right axis)",
-                 marker="dot", yside="right")
+                 marker=MARKERS[1], yside="right")
     plt.xlabel("k (first k repeats)")
     plt.xticks(ks)
     chart.refresh()
@@ -118,8 +125,9 @@ def mae_by_k_runs(chart: Chart, series: dict[str, list[tuple[int, float | None]]
         chart.empty(title, "no errors by k")
         return
     plt = chart.start(title)
-    for name, points in lines.items():
-        plt.plot([k for k, _ in points], [v for _, v in points], label=name, marker="dot")
+    for n, (name, points) in enumerate(lines.items()):
+        plt.plot([k for k, _ in points], [v for _, v in points], label=name,
+                 marker=MARKERS[n % len(MARKERS)])
     ks = sorted({k for points in lines.values() for k, _ in points})
     plt.xticks(ks)
     plt.xlabel("k (first k repeats)")
