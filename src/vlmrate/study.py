@@ -41,7 +41,7 @@ class Study:
     repeats: int = 10
     temperature: float = 0.3
     top_p: float = 1.0
-    max_tokens: int = 160
+    max_tokens: int = 320
     description: str = ""
     path: Path | None = field(default=None, compare=False)
     review_categories: tuple[str, ...] = ()  # [review] categories: the flag categories
@@ -137,7 +137,7 @@ def load_study(name_or_path: str = "reference", prompts_dir: Path = Path("prompt
         repeats=int(config.get("repeats", 10)),
         temperature=float(config.get("temperature", 0.3)),
         top_p=float(config.get("top_p", 1.0)),
-        max_tokens=int(config.get("max_tokens", 160)),
+        max_tokens=int(config.get("max_tokens", 320)),
         description=config.get("description", ""),
         path=folder,
         review_categories=tuple(_categories(config.get("review"), toml_path)),

@@ -25,13 +25,24 @@ __all__ = [
     "SamplingConfig",
     "digit_probs",
     "rating_token_index",
+    "reason_max_chars",
     "structured_regex",
 ]
 
-#: Longest reason the structured template allows (characters).
-MAX_REASON_CHARS = 150
+#: Longest reason the structured template allows (characters). The reference study's
+#: published llava-v1.6-vicuna-13b answers have reasons of 230-585 characters.
+MAX_REASON_CHARS = 1000
+#: The reason's bound in characters per token of ``max_tokens`` left after the template:
+#: English text is ~4-5 characters per LLaMA token (the published answers 4.2-4.8), so at 3
+#: a reason that reaches the bound still ends before ``max_tokens`` in practice.
+REASON_CHARS_PER_TOKEN = 3
 #: Upper bound of the tokens "Rating: N. Reason: " plus the end-of-sequence token can take.
 _TEMPLATE_OVERHEAD_TOKENS = 24
+#: What a reason may hold: any character but control characters (C0, DEL, C1), so no
+#: newline; letters of any script, digits, quotes, parentheses, semicolons, ...
+_REASON_CHAR = r"[^\x00-\x1f\x7f-\x9f]"
+#: Its first character: the same, not a space.
+_REASON_FIRST = r"[^\x00-\x20\x7f-\x9f]"
 
 
 class EngineUnavailable(Exception):
@@ -44,7 +55,7 @@ class SamplingConfig:
 
     temperature: float = 0.3
     top_p: float = 1.0
-    max_tokens: int = 128
+    max_tokens: int = 320
     structured: bool = False
     logprobs: bool = False
     scale_min: int = 1
@@ -132,19 +143,28 @@ def _scale_pattern(lo: int, hi: int) -> str:
     return "(" + "|".join(re.escape(n) for n in numbers) + ")"
 
 
+def reason_max_chars(max_tokens: int) -> int:
+    """The longest reason (characters) the structured template allows at ``max_tokens``."""
+    budget = REASON_CHARS_PER_TOKEN * (max_tokens - _TEMPLATE_OVERHEAD_TOKENS)
+    return max(1, min(MAX_REASON_CHARS, budget))
+
+
 def structured_regex(cfg: SamplingConfig) -> str:
     """The answer template as a regex for structured outputs.
 
-    ``Rating: N. Reason: text`` with N on the scale and a reason short enough that the
-    whole answer (plus the end token) fits in ``cfg.max_tokens`` even at one token per
-    character, so a constrained answer ends with ``stop``, not ``length``. With
-    ``cfg.rating_only`` the answer is ``Rating: N`` alone.
+    `` ?Rating: N. Reason: text``: an optional leading space (a SentencePiece model's first
+    token after ``ASSISTANT:`` is ``▁R``, " R"; without it the grammar would force the model
+    into tokens it never produces, right before the digit), N on the scale, and a reason of
+    any characters but control characters (so no newline), starting with a non-space,
+    at most :func:`reason_max_chars` long. With ``cfg.rating_only`` the answer is
+    `` ?Rating: N`` alone. Compiled by vLLM's structured-output backend (xgrammar in vLLM
+    0.32); tests/engines/test_grammar_real_tokens.py compiles it against LLaMA's tokenizer.
     """
     scale = _scale_pattern(cfg.scale_min, cfg.scale_max)
     if cfg.rating_only:
-        return rf"Rating: {scale}"
-    reason_max = max(1, min(MAX_REASON_CHARS, cfg.max_tokens - _TEMPLATE_OVERHEAD_TOKENS))
-    return rf"Rating: {scale}\. Reason: [A-Za-z][A-Za-z ,.'-]{{0,{reason_max - 1}}}"
+        return rf" ?Rating: {scale}"
+    reason_max = reason_max_chars(cfg.max_tokens)
+    return (rf" ?Rating: {scale}\. Reason: {_REASON_FIRST}{_REASON_CHAR}{{0,{reason_max - 1}}}")
 
 
 _BYTE_TOKEN = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")

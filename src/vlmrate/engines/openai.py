@@ -376,6 +376,8 @@ class OpenAIEngine:
             "api_key_env": self.api_key_env,
             "image_format": self.image_format,
             "sampling": asdict(self.sampling),
+            "structured_regex": structured_regex(self.sampling) if self.sampling.structured
+            else None,
         }
 
     def server_stats(self) -> list[dict[str, Any]]:
