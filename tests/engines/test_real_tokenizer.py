@@ -47,7 +47,7 @@ def test_the_vendored_package_is_the_published_one(tmp_path: Path) -> None:
         byte = fh.read(1)
         fh.seek(1000)
         fh.write(bytes([byte[0] ^ 0xFF]))
-    with pytest.raises(ValueError, match="dist.integrity"):
+    with pytest.raises(ValueError, match=r"dist\.integrity"):
         read_vocabulary(tampered)
 
 

@@ -32,11 +32,11 @@ __all__ = [
     "PAD_TOKEN_ID",
     "LlamaVocabulary",
     "llama_tokenizer_json",
-    "save_llava_hf_tokenizer",
     "llava_hf_tokenizer_config",
     "package_tarball",
     "published_test_vectors",
     "read_vocabulary",
+    "save_llava_hf_tokenizer",
 ]
 
 PACKAGE = "llama-tokenizer-js"
