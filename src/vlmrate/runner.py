@@ -98,6 +98,10 @@ def resume_differences(old: dict, new: dict) -> list[str]:
         if old_sampling.get(key) != new_sampling.get(key):
             found.append(f"{key.replace('_', ' ')}: was {_value(old_sampling.get(key))}, "
                          f"now {_value(new_sampling.get(key))}")
+    old_system = (old.get("study") or {}).get("system")
+    new_system = new["study"].get("system")
+    if old_system != new_system:
+        found.append(f"system text: was {_value(old_system)}, now {_value(new_system)}")
     old_prompts = {a.get("name"): (a.get("sha256"), a.get("reverse", False))
                    for a in (old.get("study") or {}).get("aspects", []) if isinstance(a, dict)}
     new_prompts = {a["name"]: (a["sha256"], a.get("reverse", False))
@@ -328,6 +332,7 @@ class Runner:
                     await engine.start()
                 except EngineUnavailable as exc:
                     raise UserError(str(exc)) from None
+                self._record_engine(engine)
                 tracker.message = ""
                 tracker.server_stats = getattr(engine, "server_stats", None)
                 try:
@@ -390,6 +395,31 @@ class Runner:
             if not self._aborted:
                 return  # the plan went through (failures are records too)
 
+    def _record_engine(self, engine: Engine) -> None:
+        """After the engine started: what it resolved (``engine_info``: its arguments, the
+        structured-output regex, the platform) and, where the engine can render them, the
+        prompts as the model sees them (``rendered_prompts``: per aspect the chat
+        template's text and its token count) go into the manifest. Informational: resume
+        does not compare them."""
+        assert self.run_dir and self.study
+        try:
+            info = engine.info()
+        except Exception:  # an engine's self-description must not stop the run
+            info = {}
+        rendered = None
+        render = getattr(engine, "rendered_prompts", None)
+        if callable(render):
+            try:
+                rendered = render({a.name: a.prompt for a in self.study.aspects},
+                                  self.study.system)
+            except Exception:
+                rendered = None
+        with contextlib.suppress(OSError, UserError, TypeError, ValueError):
+            manifest = read_manifest(self.run_dir)
+            manifest["engine_info"] = self._redactor.value(info)
+            manifest["rendered_prompts"] = rendered
+            write_manifest(self.run_dir, manifest)
+
     def _finish(self, status: str, session_s: float = 0.0) -> None:
         """Write the final status (and the failure's one-line reason); ``wall_s`` adds up
         the wall time of every session (engine start included)."""
@@ -429,7 +459,7 @@ class Runner:
                 yield RatingRequest(
                     image_id=entry.image_id, aspect=aspect, repeat=repeat,
                     seed=repeat_seed(self.config.seed, entry.image_id, aspect, repeat),
-                    prompt=prompts[aspect], image=image,
+                    prompt=prompts[aspect], image=image, system=self.study.system,
                 )
 
     def _record(self, result: RatingResult) -> dict:

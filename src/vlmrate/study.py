@@ -45,6 +45,9 @@ class Study:
     description: str = ""
     path: Path | None = field(default=None, compare=False)
     review_categories: tuple[str, ...] = ()  # [review] categories: the flag categories
+    #: ``system = "..."`` of study.toml: a system message before every prompt, rendered by
+    #: the model's chat template (None: no system message).
+    system: str | None = None
 
     @property
     def aspect_names(self) -> list[str]:
@@ -74,6 +77,7 @@ class Study:
             "name": self.name,
             "path": str(self.path) if self.path else None,
             "scale": {"min": self.scale_min, "max": self.scale_max},
+            "system": self.system,
             "aspects": [
                 {"name": a.name, "prompt": a.prompt, "sha256": a.sha256, "low": a.low,
                  "high": a.high, "reverse": a.reverse}
@@ -141,10 +145,23 @@ def load_study(name_or_path: str = "reference", prompts_dir: Path = Path("prompt
         description=config.get("description", ""),
         path=folder,
         review_categories=tuple(_categories(config.get("review"), toml_path)),
+        system=_system(config.get("system"), toml_path),
     )
     if study.scale_min >= study.scale_max:
         raise UserError(f"{toml_path}: scale min must be below max")
     return study
+
+
+def _system(value: object, toml_path: Path) -> str | None:
+    """``system = "..."`` of a study.toml: one line of text, or absent/empty for none."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise UserError(f"{toml_path}: system must be a text (or left out for none)")
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+        raise UserError(f"{toml_path}: system must be one line of text, without control "
+                        "characters")
+    return value.strip() or None
 
 
 def _categories(section: object, toml_path: Path) -> list[str]:

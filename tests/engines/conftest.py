@@ -227,7 +227,7 @@ class FakeServer:
 
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:
         """A chat.completion like vLLM's, derived from the request."""
-        content = body["messages"][0]["content"]
+        content = body["messages"][-1]["content"]  # the user turn (after a system message)
         image_url = next(p for p in content if p["type"] == "image_url")["image_url"]["url"]
         prompt = next(p for p in content if p["type"] == "text")["text"]
         Image.open(io.BytesIO(base64.b64decode(image_url.split(",", 1)[1]))).load()

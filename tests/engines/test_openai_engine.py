@@ -97,8 +97,10 @@ async def test_batch_returns_every_result_once(server: FakeServer, make_engine: 
         assert "structured_outputs" not in body and "guided_regex" not in body
         assert "logprobs" not in body
         content = body["messages"][0]["content"]
-        assert body["messages"][0]["role"] == "user"
+        assert body["messages"][0]["role"] == "user"  # no system text: no system message
         assert [p["type"] for p in content] == ["image_url", "text"]
+        # <s> first, as the in-process engine's prompt (vLLM's chat default is false)
+        assert body["add_special_tokens"] is True
     assert sorted(b["seed"] for b in server.bodies) == sorted(r.seed for r in requests)
 
     # each image encoded once, cache empty of in-flight entries afterwards
@@ -593,3 +595,26 @@ async def test_cancel_at_any_point_returns_every_permit(
         assert engine._runs == set()
     # and it still rates afterwards
     assert len(await collect(engine, make_requests(n_images=1, repeats=1))) == 3
+
+
+async def test_system_text_is_a_system_message_before_the_user_turn(
+        server: FakeServer, make_engine: EngineFactory) -> None:
+    from dataclasses import replace
+
+    requests = [replace(r, system="Be a careful rater.")
+                for r in make_requests(n_images=2, aspects=("beauty",), repeats=1)]
+    engine = make_engine(SamplingConfig(structured=True))
+    await engine.start()
+    results = await collect(engine, requests)
+    assert all(r.engine_error is None for r in results) and len(results) == 2
+    for body in server.bodies:
+        system, user = body["messages"]
+        # a list of parts, as llava-hf's template needs (a plain string renders as nothing)
+        assert system == {"role": "system",
+                          "content": [{"type": "text", "text": "Be a careful rater."}]}
+        assert user["role"] == "user"
+        assert [p["type"] for p in user["content"]] == ["image_url", "text"]
+        assert body["add_special_tokens"] is True
+    info = engine.info()
+    assert info["structured_regex"] == structured_regex(SamplingConfig(structured=True))
+    assert info["add_special_tokens"] is True

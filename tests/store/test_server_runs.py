@@ -132,7 +132,9 @@ def test_second_process_on_the_same_run_is_refused(tmp_path: Path,
                              cwd=ROOT)
     try:
         assert first.stdout is not None
-        first.stdout.readline()  # it has started writing
+        # it has written answers (the manifest got the started engine's info before them)
+        while int(first.stdout.readline().strip() or 0) < 1:
+            pass
         manifest = (tmp_path / "runs/r" / MANIFEST).read_bytes()
         code = main(["run", str(tmp_path / "data"), "--run", "r", "--runs-dir",
                      str(tmp_path / "runs"), "--repeats", "2", "--model", "scripted",

@@ -23,6 +23,7 @@ __all__ = [
     "RatingRequest",
     "RatingResult",
     "SamplingConfig",
+    "chat_messages",
     "digit_probs",
     "rating_token_index",
     "reason_max_chars",
@@ -74,6 +75,9 @@ class RatingRequest:
     seed: int
     prompt: str
     image: Image
+    #: The study's system text (a system message before the user turn); None: no system
+    #: message. Rendered through the model's chat template by both engines.
+    system: str | None = None
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -165,6 +169,20 @@ def structured_regex(cfg: SamplingConfig) -> str:
         return rf" ?Rating: {scale}"
     reason_max = reason_max_chars(cfg.max_tokens)
     return (rf" ?Rating: {scale}\. Reason: {_REASON_FIRST}{_REASON_CHAR}{{0,{reason_max - 1}}}")
+
+
+def chat_messages(prompt: str, system: str | None = None,
+                  image: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The conversation both engines send: an optional system message, then the user turn
+    with the image first and the prompt text. Every content is a list of parts, as
+    llava-hf's template needs (it renders a plain-string content as nothing).
+    ``image`` is the image part (default ``{"type": "image"}``, the processor's form)."""
+    messages: list[dict[str, Any]] = []
+    if system:
+        messages.append({"role": "system", "content": [{"type": "text", "text": system}]})
+    messages.append({"role": "user", "content": [image or {"type": "image"},
+                                                 {"type": "text", "text": prompt}]})
+    return messages
 
 
 _BYTE_TOKEN = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")

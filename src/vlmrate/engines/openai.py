@@ -45,6 +45,7 @@ from vlmrate.engines.base import (
     RatingRequest,
     RatingResult,
     SamplingConfig,
+    chat_messages,
     digit_probs,
     structured_regex,
 )
@@ -54,6 +55,9 @@ from vlmrate.redact import redact_url as _redact_url
 if TYPE_CHECKING:
     from PIL import Image
 
+#: Ask vLLM's chat endpoint to add the tokenizer's special tokens (<s>) to the rendered
+#: prompt, as vLLM does for the in-process engine's text prompt: both send the same ids.
+ADD_SPECIAL_TOKENS = True
 TOP_LOGPROBS = 20  # vLLM's default --max-logprobs; >= 9 so every digit can show up
 MAX_BACKOFF_S = 30.0
 MAX_RETRY_AFTER_S = 300.0
@@ -378,6 +382,7 @@ class OpenAIEngine:
             "sampling": asdict(self.sampling),
             "structured_regex": structured_regex(self.sampling) if self.sampling.structured
             else None,
+            "add_special_tokens": ADD_SPECIAL_TOKENS,
         }
 
     def server_stats(self) -> list[dict[str, Any]]:
@@ -587,15 +592,13 @@ class OpenAIEngine:
         cfg = self.sampling
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [
-                {
-                    "role": "user",
-                    "content": [
-                        {"type": "image_url", "image_url": {"url": data_url}},
-                        {"type": "text", "text": request.prompt},
-                    ],
-                }
-            ],
+            "messages": chat_messages(
+                request.prompt, request.system,
+                image={"type": "image_url", "image_url": {"url": data_url}}),
+            # vLLM's chat endpoint tokenizes the rendered template without special tokens
+            # by default, and llava-hf's template has no {{ bos_token }}: without this the
+            # prompt lacks the <s> the in-process engine (and LLaVA's training) put first
+            "add_special_tokens": ADD_SPECIAL_TOKENS,
             "temperature": cfg.temperature,
             "top_p": cfg.top_p,
             "max_tokens": cfg.max_tokens,

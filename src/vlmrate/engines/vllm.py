@@ -40,6 +40,7 @@ from vlmrate.engines.base import (
     RatingRequest,
     RatingResult,
     SamplingConfig,
+    chat_messages,
     digit_probs,
     rating_token_index,
     structured_regex,
@@ -166,7 +167,7 @@ class VllmEngine:
         self._engine_args: dict[str, Any] = {}
         self._regex = structured_regex(sampling) if sampling.structured else None
         self._processor: Any = None
-        self._rendered: dict[str, str] = {}
+        self._rendered: dict[tuple[str, str | None], str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._commands: queue.Queue[_Command] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -344,7 +345,7 @@ class VllmEngine:
             self._deliver(rid, None, f"engine stopped: {self._dead}")
             return
         try:
-            prompt = self._render(req.prompt)
+            prompt = self._render(req.prompt, req.system)
             params = self._sampling_params(req)
         except Exception as exc:  # a bad prompt or seed fails this request only
             self._deliver(rid, None, _describe(exc))
@@ -352,20 +353,29 @@ class VllmEngine:
         inputs = {"prompt": prompt, "multi_modal_data": {"image": req.image}}
         self._commands.put(_AddRequest(rid, inputs, params))
 
-    def _render(self, prompt: str) -> str:
-        rendered = self._rendered.get(prompt)
+    def _render(self, prompt: str, system: str | None = None) -> str:
+        rendered = self._rendered.get((prompt, system))
         if rendered is None:
-            messages = [
-                {
-                    "role": "user",
-                    "content": [{"type": "image"}, {"type": "text", "text": prompt}],
-                }
-            ]
             rendered = self._processor.apply_chat_template(
-                messages, add_generation_prompt=True, tokenize=False
+                chat_messages(prompt, system), add_generation_prompt=True, tokenize=False
             )
-            self._rendered[prompt] = rendered
+            self._rendered[(prompt, system)] = rendered
         return rendered
+
+    def rendered_prompts(self, prompts: dict[str, str],
+                         system: str | None) -> dict[str, dict[str, Any]]:
+        """Per aspect: the prompt as the model sees it (the chat template's text, one
+        ``<image>`` placeholder) and its token count as vLLM counts it before the image is
+        expanded (``<s>`` included: vLLM tokenizes a text prompt with special tokens)."""
+        tokenizer = getattr(self._processor, "tokenizer", None)
+        shown: dict[str, dict[str, Any]] = {}
+        for aspect, prompt in prompts.items():
+            text = self._render(prompt, system)
+            tokens = None
+            if tokenizer is not None:
+                tokens = len(tokenizer(text, add_special_tokens=True)["input_ids"])
+            shown[aspect] = {"text": text, "tokens": tokens}
+        return shown
 
     def _sampling_params(self, req: RatingRequest) -> Any:
         cfg = self.sampling
