@@ -24,7 +24,7 @@ pytest.importorskip("vllm")
 pytestmark = [pytest.mark.engine]
 
 REPO = Path(__file__).resolve().parents[2]
-TEMPLATE = re.compile(r"Rating: ([1-9])\. Reason: [A-Za-z][A-Za-z ,.'-]*")
+TEMPLATE = re.compile(r" ?Rating: ([1-9])\. Reason: [^\x00-\x20\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*")  # structured_regex, written out
 ASPECTS = ("relevance", "arousal", "valence")
 
 

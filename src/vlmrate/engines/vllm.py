@@ -5,7 +5,9 @@ vLLM 0.32's ``AsyncLLM`` always starts its engine core in a spawned subprocess (
 engine drives vLLM's ``LLMEngine`` instead, the engine behind ``vllm.LLM``: a dedicated thread
 owns it, adds requests, calls ``step()`` and hands finished outputs to the asyncio loop. On
 the CPU build the engine core then runs in-process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``,
-~3-10 s to start); on a GPU vLLM's default multiprocess engine core is kept.
+~3-10 s to start); on a GPU vLLM's multiprocess engine core is kept, spawned (not forked:
+see :func:`engine_process_env`), and the GPU is found without initialising CUDA here
+(:func:`cuda_gpu_visible`).
 
 vllm and torch are imported in :meth:`VllmEngine.start` only, so importing this module is
 instant and works without vLLM installed.
@@ -46,7 +48,15 @@ from vlmrate.engines.base import (
     structured_regex,
 )
 
-__all__ = ["INSTALL_HINT", "SEED_MODULUS", "VllmEngine", "engine_seed", "model_load_running"]
+__all__ = [
+    "INSTALL_HINT",
+    "SEED_MODULUS",
+    "VllmEngine",
+    "cuda_gpu_visible",
+    "engine_process_env",
+    "engine_seed",
+    "model_load_running",
+]
 
 INSTALL_HINT = (
     "vLLM is not installed: pip install 'vlmrate[gpu]' (CUDA) or 'vlmrate[cpu]' (CPU build), "
@@ -681,7 +691,13 @@ class VllmEngine:
 
 
 def _prepare_environment(batch_invariant: bool = False) -> bool:
-    """Set vLLM's environment before it is imported; True when no CUDA GPU is visible."""
+    """Set vLLM's environment before it is imported; True when no CUDA GPU is visible.
+
+    The GPU is looked for through NVML (:func:`cuda_gpu_visible`), never by initialising
+    CUDA here: a CUDA call in this process before vLLM starts its engine core would make a
+    forked core fail on its first CUDA call. With a GPU the engine core is spawned
+    (:func:`engine_process_env`).
+    """
     quiet_environment()
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
     os.environ.setdefault("VLLM_DO_NOT_TRACK", "1")
@@ -689,7 +705,7 @@ def _prepare_environment(batch_invariant: bool = False) -> bool:
         import torch
     except ImportError as exc:
         raise EngineUnavailable(INSTALL_HINT) from exc
-    on_cpu = not torch.cuda.is_available()
+    on_cpu = not cuda_gpu_visible(torch)
     if batch_invariant and on_cpu and not _other_accelerator(torch):
         # Measured with vLLM 0.32's CPU build: its batch-invariant overrides are Triton
         # kernels, Triton has no CPU driver, and every request fails.
@@ -698,10 +714,42 @@ def _prepare_environment(batch_invariant: bool = False) -> bool:
             "its CPU build")
     if batch_invariant:  # vLLM's batch-invariant kernels (read when the engine is built)
         os.environ["VLLM_BATCH_INVARIANT"] = "1"
-    if on_cpu:
-        # In-process engine core: ~3 s to start instead of ~17-35 s on 2 cores.
-        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    for key, value in engine_process_env(gpu=not on_cpu, env=os.environ).items():
+        os.environ[key] = value
     return on_cpu
+
+
+def cuda_gpu_visible(torch: Any) -> bool:
+    """Whether a CUDA GPU is visible, asked without initialising CUDA in this process.
+
+    ``torch.cuda.is_available()`` calls ``cudaGetDeviceCount`` unless
+    ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` (vLLM sets it only when it is imported, after us),
+    and a process that has called into CUDA cannot hand it to a forked child. With the
+    variable set torch counts devices through NVML, which forks safely
+    (bench/gpu_fork_check.py shows both orders on a CUDA machine).
+    """
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    try:
+        return bool(torch.cuda.is_available())
+    except Exception:  # a broken driver: no usable GPU
+        return False
+
+
+def engine_process_env(*, gpu: bool, env: Any) -> dict[str, str]:
+    """The environment variables to set for vLLM's engine core process (those the user
+    has set are kept).
+
+    - No GPU (vLLM's CPU build): the engine core runs in this process
+      (``VLLM_ENABLE_V1_MULTIPROCESSING=0``; ~3 s to start instead of ~17-35 s on 2 cores).
+    - A GPU: vLLM's multiprocess engine core, started with ``spawn``
+      (``VLLM_WORKER_MULTIPROC_METHOD``). vLLM forks by default and switches to spawn only
+      when ``torch.cuda.is_initialized()``; this process runs threads (the TUI, asyncio, the
+      engine thread) and fork copies their locks mid-use, and a fork after any CUDA call
+      fails in the child.
+    """
+    wanted = ({"VLLM_WORKER_MULTIPROC_METHOD": "spawn"} if gpu
+              else {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"})
+    return {key: value for key, value in wanted.items() if not env.get(key)}
 
 
 def _other_accelerator(torch: Any) -> bool:
