@@ -47,6 +47,7 @@ from vlmrate.engines.base import (
     rating_token_index,
     structured_regex,
 )
+from vlmrate.engines.batching import engine_batch_sizes
 
 __all__ = [
     "INSTALL_HINT",
@@ -56,6 +57,7 @@ __all__ = [
     "engine_process_env",
     "engine_seed",
     "model_load_running",
+    "resolved_dtype",
 ]
 
 INSTALL_HINT = (
@@ -119,11 +121,12 @@ _Command = _AddRequest | _AbortRequests | _Stop
 
 
 def _configured_max_len(model: str) -> int | None:
-    """The context length in a local checkpoint's config (None when not on this machine)."""
-    from vlmrate.model_specs import local_model_dir, spec_from_folder
+    """The model's context length: its local config, else the built-in table (None when
+    neither knows it)."""
+    from vlmrate.model_specs import resolve_spec
 
-    folder = local_model_dir(model)
-    return spec_from_folder(folder, model).max_model_len if folder is not None else None
+    spec = resolve_spec(model)  # the local config, else vlmrate's built-in table
+    return spec.max_model_len if spec is not None else None
 
 
 class _Call:
@@ -175,6 +178,7 @@ class VllmEngine:
 
         self._platform: str | None = None
         self._engine_args: dict[str, Any] = {}
+        self._resolved: dict[str, Any] = {}  # what vLLM made of them (after start)
         self._regex = structured_regex(sampling) if sampling.structured else None
         self._processor: Any = None
         self._rendered: dict[tuple[str, str | None], str] = {}
@@ -274,6 +278,7 @@ class VllmEngine:
             "extra": {k: v for k, v in self.extra.items() if _is_plain(v)},
             "platform": self._platform,
             "engine_args": {k: v for k, v in self._engine_args.items() if _is_plain(v)},
+            "engine_resolved": dict(self._resolved),
             "sampling": asdict(self.sampling),
             "structured_regex": self._regex,
             "seed_modulus": SEED_MODULUS,
@@ -600,6 +605,45 @@ class VllmEngine:
 
             gc.collect()
 
+    def _engine_kwargs(self, on_cpu: bool) -> dict[str, Any]:
+        """vLLM's ``EngineArgs`` for this engine (recorded in the manifest as resolved).
+
+        Batch sizes from :func:`engine_batch_sizes` on every platform; ``dtype`` "auto"
+        means bfloat16 on a GPU (the dtype LLaVA-1.6 was trained in, and the README's
+        ``vllm serve --dtype bfloat16``: both engines alike) and the checkpoint's on the CPU
+        build (whose bfloat16 support depends on the CPU). Pure: no vLLM import.
+        """
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "tensor_parallel_size": self.tensor_parallel_size,
+            "max_model_len": self.max_model_len,
+            "gpu_memory_utilization": self.gpu_memory_utilization,
+            "dtype": resolved_dtype(self.dtype, on_cpu),
+            "enforce_eager": self.enforce_eager,
+            "enable_prefix_caching": True,
+            "disable_log_stats": True,
+            "limit_mm_per_prompt": {"image": 1},
+            "use_tqdm_on_load": False,
+        }
+        # The Runner's window and several image prefills a step (engines/batching.py):
+        # vLLM's engine context would give 128 sequences and 2,048 tokens a step.
+        context = self.max_model_len or _configured_max_len(self.model)
+        kwargs.update(engine_batch_sizes(self.max_in_flight, context))
+        if on_cpu:
+            # Seeded requests crash the CPU engine with chunked prefill on; without it vLLM
+            # raises max_num_batched_tokens to at least max_model_len by itself.
+            kwargs["enable_chunked_prefill"] = False
+            # The step token budget also sizes vLLM's encoder budget and encoder cache; at
+            # max_model_len it holds one LLaVA-NeXT image (up to 2,928 tokens), so a second
+            # new image in the same step is cut before its image: a partial prefill, whose
+            # discarded sample rewinds the seeded CPU generator and kills the engine
+            # ("CPU Generator does not use offset"; bench/README.md, bench_geometry.py).
+            # engine_batch_sizes gives 4 x the context.
+            if not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+                kwargs["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
+        kwargs.update(self.extra)
+        return kwargs
+
     def _create_engine(self) -> Any:
         """Import vLLM and build the engine. Runs in the engine thread."""
         on_cpu = _prepare_environment(self.batch_invariant)
@@ -636,33 +680,7 @@ class VllmEngine:
             "version": getattr(vllm, "__version__", None),
         }
 
-        kwargs: dict[str, Any] = {
-            "model": self.model,
-            "tensor_parallel_size": self.tensor_parallel_size,
-            "max_model_len": self.max_model_len,
-            "gpu_memory_utilization": self.gpu_memory_utilization,
-            "dtype": self.dtype,
-            "enforce_eager": self.enforce_eager,
-            "enable_prefix_caching": True,
-            "disable_log_stats": True,
-            "limit_mm_per_prompt": {"image": 1},
-            "use_tqdm_on_load": False,
-        }
-        if on_cpu:
-            # Seeded requests crash the CPU engine with chunked prefill on; without it vLLM
-            # raises max_num_batched_tokens to at least max_model_len by itself.
-            kwargs["enable_chunked_prefill"] = False
-            # The step token budget also sizes vLLM's encoder budget and encoder cache; at
-            # max_model_len it holds one LLaVA-NeXT image (up to 2,928 tokens), so a second
-            # new image in the same step is cut before its image: a partial prefill, whose
-            # discarded sample rewinds the seeded CPU generator and kills the engine
-            # ("CPU Generator does not use offset"; bench/README.md, bench_geometry.py).
-            context = self.max_model_len or _configured_max_len(self.model)
-            if context:
-                kwargs["max_num_batched_tokens"] = 4 * context
-            if not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
-                kwargs["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
-        kwargs.update(self.extra)
+        kwargs = self._engine_kwargs(on_cpu)
         self._engine_args = kwargs
 
         from transformers import AutoProcessor
@@ -687,7 +705,16 @@ class VllmEngine:
         self._processor = processor
 
         engine_args = EngineArgs(**kwargs)
-        return LLMEngine.from_engine_args(engine_args)
+        engine = LLMEngine.from_engine_args(engine_args)
+        with contextlib.suppress(Exception):
+            self._resolved = {
+                "dtype": str(engine.model_config.dtype).removeprefix("torch."),
+                "max_num_seqs": engine.vllm_config.scheduler_config.max_num_seqs,
+                "max_num_batched_tokens":
+                    engine.vllm_config.scheduler_config.max_num_batched_tokens,
+                "max_model_len": engine.model_config.max_model_len,
+            }
+        return engine
 
 
 def _prepare_environment(batch_invariant: bool = False) -> bool:
@@ -717,6 +744,18 @@ def _prepare_environment(batch_invariant: bool = False) -> bool:
     for key, value in engine_process_env(gpu=not on_cpu, env=os.environ).items():
         os.environ[key] = value
     return on_cpu
+
+
+#: The in-process engine's dtype where a GPU is and --dtype says "auto" (the default).
+GPU_DTYPE = "bfloat16"
+
+
+def resolved_dtype(dtype: str | None, on_cpu: bool) -> str:
+    """The dtype handed to vLLM: an explicit one as given; "auto" is bfloat16 on a GPU (what
+    the README's ``vllm serve`` line uses) and the checkpoint's on the CPU build."""
+    if dtype and dtype != "auto":
+        return dtype
+    return "auto" if on_cpu else GPU_DTYPE
 
 
 def cuda_gpu_visible(torch: Any) -> bool:
