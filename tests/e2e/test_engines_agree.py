@@ -42,6 +42,9 @@ ASPECTS = ("relevance", "valence")
 SIZES = {"wide": (400, 300), "tall": (300, 400)}
 SAMPLING = SamplingConfig(temperature=0.3, max_tokens=40, structured=True, logprobs=True)
 KV_BYTES = 256 << 20
+#: Both engines explicitly (vLLM's CPU build makes "auto" bfloat16 for this float32
+#: checkpoint; in bfloat16 the two processes' logits differ in the 3rd digit).
+DTYPE = os.environ.get("VLMRATE_AGREE_DTYPE", "float32")
 
 
 def _free_port() -> int:
@@ -73,14 +76,16 @@ def server(real_geometry_model_dir: Path, tmp_path_factory: pytest.TempPathFacto
     port = _free_port()
     env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
     # the in-process engine's arguments on a CPU (engines/vllm.py): no chunked prefill, a
-    # step budget of 4 x the context, prefix caching, one image per prompt
+    # step budget of 4 x the context, prefix caching, one image per prompt, max_num_seqs =
+    # its window (1 here), the same dtype
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
              "--model", str(real_geometry_model_dir), "--host", "127.0.0.1", "--port", str(port),
              "--enforce-eager", "--max-model-len", "4096", "--no-enable-chunked-prefill",
              "--max-num-batched-tokens", str(4 * 4096), "--enable-prefix-caching",
-             "--limit-mm-per-prompt", '{"image": 1}', "--kv-cache-memory-bytes", str(KV_BYTES)],
+             "--limit-mm-per-prompt", '{"image": 1}', "--kv-cache-memory-bytes", str(KV_BYTES),
+             "--dtype", DTYPE, "--max-num-seqs", "1"],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}/v1"
     try:
@@ -116,7 +121,8 @@ def _in_process(model: Path, requests: list[RatingRequest]
             ids[req.key] = list(output.prompt_token_ids)
             return super()._to_result(req, output, latency)
 
-    options = {**REAL_GEOMETRY_ENGINE_OPTIONS, "extra": {"kv_cache_memory_bytes": KV_BYTES}}
+    options = {**REAL_GEOMETRY_ENGINE_OPTIONS, "extra": {"kv_cache_memory_bytes": KV_BYTES},
+               "dtype": DTYPE}
 
     async def go() -> tuple[list[RatingResult], dict[str, Any]]:
         engine = Capturing(str(model), SAMPLING, max_in_flight=1, **options)
