@@ -92,8 +92,8 @@ def resume_differences(old: dict, new: dict) -> list[str]:
     if not isinstance(old_sampling, dict):
         old_sampling = {}
     # settings added later (rating_only) read as their default in older manifests
-    old_sampling = {"rating_only": False, **old_sampling}
-    new_sampling = {"rating_only": False, **new_sampling}
+    old_sampling = {"rating_only": False, "logprobs_mode": "raw_logprobs", **old_sampling}
+    new_sampling = {"rating_only": False, "logprobs_mode": "raw_logprobs", **new_sampling}
     for key in dict.fromkeys([*old_sampling, *new_sampling]):
         if old_sampling.get(key) != new_sampling.get(key):
             found.append(f"{key.replace('_', ' ')}: was {_value(old_sampling.get(key))}, "
@@ -489,6 +489,7 @@ class Runner:
             "engine_error": None if result.engine_error is None else clean(result.engine_error),
             "server": None if result.server is None else clean(result.server),
             "time": now_iso(),
+            "digit_mass": result.digit_mass,
         }
 
     def _error_record(self, image_id: str, aspect: str, repeat: int, error: str) -> dict:
@@ -499,6 +500,7 @@ class Runner:
             "prompt_tokens": None, "output_tokens": None, "latency_s": None,
             "expected_rating": None, "rating_probs": None,
             "engine_error": self._redactor.text(error), "server": None, "time": now_iso(),
+            "digit_mass": None,
         }
 
 

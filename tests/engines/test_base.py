@@ -15,6 +15,7 @@ import pytest
 from vlmrate.engines.base import (
     RatingRequest,
     SamplingConfig,
+    digit_mass,
     digit_probs,
     rating_token_index,
     reason_max_chars,
@@ -239,3 +240,14 @@ def test_repair_torchvision_patch_is_idempotent() -> None:
     assert patched.count("@_vlmrate_register_fake('torchvision::qnms')") == 1
     assert mod.patch_source(patched) == patched
     compile(patched, "_meta_registrations.py", "exec")
+
+
+def test_digit_mass_is_the_probability_before_renormalising() -> None:
+    # 0.5 on "7" (two spellings), 0.2 on " 3", 0.1 on a word, 0.05 on "0" (off the scale)
+    lp = {"7": math.log(0.3), "\u25817": math.log(0.2), " 3": math.log(0.2),
+          "the": math.log(0.1), "0": math.log(0.05)}
+    assert digit_mass(lp) == pytest.approx(0.7)
+    assert digit_probs(lp) == pytest.approx([0, 0, 0.2 / 0.7, 0, 0, 0, 0.5 / 0.7, 0, 0])
+    assert digit_mass(lp, 0, 9) == pytest.approx(0.75)
+    assert digit_mass({"the": 0.0}) is None
+    assert digit_mass({"7": -math.inf}) == 0.0

@@ -80,7 +80,8 @@ def test_installed_vllm_takes_every_argument() -> None:
 
     fields = {f.name for f in dataclasses.fields(EngineArgs)}
     for on_cpu in (False, True):
-        args = VllmEngine(REAL, SamplingConfig())._engine_kwargs(on_cpu=on_cpu)
+        args = VllmEngine(REAL, SamplingConfig(logprobs=True))._engine_kwargs(on_cpu=on_cpu)
+        assert args["logprobs_mode"] == "raw_logprobs"
         assert set(args) <= fields, set(args) - fields
 
 

@@ -247,6 +247,23 @@ def test_rating_position_sampled_token_added_when_missing_from_top():
     assert probs == pytest.approx([0, 0, 0, 0, 1, 0, 0, 0, 0])
 
 
+def test_two_tokens_of_the_same_text_add_up():
+    """LLaMA writes "7" as the token 7 or as its byte token <0x37>; vLLM shows both as "7"
+    (seen against a real vllm serve: the grammar leaves both spellings at the digit)."""
+    import math
+
+    from vlmrate.engines.openai import rating_logprobs_table
+
+    top = [("7", math.log(0.3)), ("8", math.log(0.2)), ("7", math.log(0.1)), ("8", math.log(0.4))]
+    item = {"token": "7", "logprob": math.log(0.3),
+            "top_logprobs": [{"token": t, "logprob": lp} for t, lp in top]}
+    content = [_lp("Rating"), _lp(":"), _lp(" "), item]
+    table = rating_logprobs_table(content)
+    assert table is not None
+    assert math.exp(table["7"]) == pytest.approx(0.4) and math.exp(table["8"]) == pytest.approx(0.6)
+    assert rating_probs_from_logprobs(content) == pytest.approx([0, 0, 0, 0, 0, 0, 0.4, 0.6, 0])
+
+
 def test_rating_position_none_without_digit_or_label():
     assert rating_probs_from_logprobs(None) is None
     assert rating_probs_from_logprobs([_lp("I"), _lp(" rate"), _lp(" 7")]) is None

@@ -24,6 +24,7 @@ __all__ = [
     "RatingResult",
     "SamplingConfig",
     "chat_messages",
+    "digit_mass",
     "digit_probs",
     "rating_token_index",
     "reason_max_chars",
@@ -63,6 +64,10 @@ class SamplingConfig:
     scale_max: int = 9
     #: With ``structured``: the answer is ``Rating: N`` and nothing else (no reason).
     rating_only: bool = False
+    #: Which probabilities ``rating_probs`` are read from (vLLM's ``logprobs_mode``):
+    #: "raw_logprobs", the model's own distribution (temperature 1, before top_p and the
+    #: grammar mask), so the expected rating does not depend on the sampling settings.
+    logprobs_mode: str = "raw_logprobs"
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,10 @@ class RatingResult:
     rating_probs: list[float] | None = None
     engine_error: str | None = None
     server: str | None = None
+    #: The probability the digits of the scale had together at the rating position before
+    #: ``rating_probs`` were renormalised over them (low: the expected rating is not to be
+    #: trusted: the model meant another token there).
+    digit_mass: float | None = None
 
     @classmethod
     def failed(cls, request: RatingRequest, message: str, latency_s: float) -> RatingResult:
@@ -219,6 +228,20 @@ def digit_probs(top_logprobs: dict[str, float], lo: int = 1, hi: int = 9) -> lis
     if total <= 0.0 or not math.isfinite(total):
         return None
     return [m / total for m in mass]
+
+
+def digit_mass(top_logprobs: dict[str, float], lo: int = 1, hi: int = 9) -> float | None:
+    """The summed probability of the ratings lo..hi among one position's top logprobs
+    (the mass :func:`digit_probs` renormalises); None when no rating token is there."""
+    total = 0.0
+    found = False
+    for token, logprob in top_logprobs.items():
+        value = _token_digit(token)
+        if value is None or not lo <= value <= hi or logprob is None or math.isnan(logprob):
+            continue
+        found = True
+        total += math.exp(logprob) if logprob > -math.inf else 0.0
+    return min(1.0, total) if found else None
 
 
 _RATING_LABEL = re.compile(r"rating\s*[:=]?", re.IGNORECASE)

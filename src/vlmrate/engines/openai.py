@@ -46,6 +46,7 @@ from vlmrate.engines.base import (
     RatingResult,
     SamplingConfig,
     chat_messages,
+    digit_mass,
     digit_probs,
     structured_regex,
 )
@@ -96,6 +97,12 @@ def rating_probs_from_logprobs(
     The rating position is the first generated token after "Rating:" (or "rating =")
     that is a digit; None when there is no such token or no digit in its top logprobs.
     """
+    table = rating_logprobs_table(content)
+    return None if table is None else digit_probs(table, lo, hi)
+
+
+def rating_logprobs_table(content: list[dict[str, Any]] | None) -> dict[str, float] | None:
+    """Token -> logprob at the rating position (see :func:`rating_probs_from_logprobs`)."""
     if not content:
         return None
     tokens = [str(item.get("token", "")) if isinstance(item, dict) else "" for item in content]
@@ -110,13 +117,17 @@ def rating_probs_from_logprobs(
             # Only the part of the token after the label counts ("Rating:" + " 7" or ": 7").
             tail = token[max(0, label.end() - start) :]
             if tail.strip(" ▁Ġ") and _is_digit_token(tail):
+                # Two token ids may decode to the same text (LLaMA's "7" and its byte
+                # spelling <0x37>): their probabilities add up, as in the in-process engine.
                 top: dict[str, float] = {}
+                seen: set[tuple[str, float]] = set()
                 for alt in item.get("top_logprobs") or []:
                     if isinstance(alt, dict) and "token" in alt:
+                        seen.add((str(alt["token"]), alt.get("logprob")))
                         _add_logprob(top, str(alt["token"]), alt.get("logprob"))
-                if token not in top:
+                if (token, item.get("logprob")) not in seen:  # the sampled token, if not listed
                     _add_logprob(top, token, item.get("logprob"))
-                return digit_probs(top, lo, hi)
+                return top
             if not _BYTE_DIGIT.match(tail) and any(ch.isalpha() for ch in tail.strip("▁Ġ")):
                 return None  # words before any digit: no rating digit to read
         start = end
@@ -129,7 +140,14 @@ def _is_digit_token(token: str) -> bool:
 
 
 def _add_logprob(top: dict[str, float], token: str, logprob: Any) -> None:
-    if isinstance(logprob, int | float) and not math.isnan(logprob):
+    """Add a token's probability to ``top`` (summed with another token of the same text)."""
+    if not isinstance(logprob, int | float) or math.isnan(logprob):
+        return
+    if token in top:
+        a, b = top[token], float(logprob)
+        hi = max(a, b)
+        top[token] = hi if hi == -math.inf else hi + math.log1p(math.exp(min(a, b) - hi))
+    else:
         top[token] = float(logprob)
 
 
@@ -709,15 +727,14 @@ class OpenAIEngine:
             content = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
         usage = body.get("usage")
         usage = usage if isinstance(usage, dict) else {}
-        probs = None
+        probs = mass = None
         if self.sampling.logprobs:
             logprobs = choice.get("logprobs")
             items = logprobs.get("content") if isinstance(logprobs, dict) else None
-            probs = rating_probs_from_logprobs(
-                items if isinstance(items, list) else None,
-                self.sampling.scale_min,
-                self.sampling.scale_max,
-            )
+            table = rating_logprobs_table(items if isinstance(items, list) else None)
+            if table is not None:
+                lo, hi = self.sampling.scale_min, self.sampling.scale_max
+                probs, mass = digit_probs(table, lo, hi), digit_mass(table, lo, hi)
         return RatingResult(
             request=request,
             text=content if isinstance(content, str) else "",
@@ -727,6 +744,7 @@ class OpenAIEngine:
             latency_s=latency,
             rating_probs=probs,
             engine_error=None,
+            digit_mass=mass,
         )
 
 

@@ -43,6 +43,7 @@ from vlmrate.engines.base import (
     RatingResult,
     SamplingConfig,
     chat_messages,
+    digit_mass,
     digit_probs,
     rating_token_index,
     structured_regex,
@@ -441,10 +442,13 @@ class VllmEngine:
                 latency_s=latency,
                 engine_error="vLLM returned no completion",
             )
-        probs = None
+        probs = mass = None
         if self.sampling.logprobs:
             try:
-                probs = self._rating_probs(completion)
+                table = self._rating_table(completion)
+                if table is not None:
+                    lo, hi = self.sampling.scale_min, self.sampling.scale_max
+                    probs, mass = digit_probs(table, lo, hi), digit_mass(table, lo, hi)
             except Exception:
                 _log.warning("could not read rating logprobs", exc_info=True)
         return RatingResult(
@@ -456,9 +460,17 @@ class VllmEngine:
             latency_s=latency,
             rating_probs=probs,
             engine_error=None,
+            digit_mass=mass,
         )
 
     def _rating_probs(self, completion: Any) -> list[float] | None:
+        table = self._rating_table(completion)
+        if table is None:
+            return None
+        return digit_probs(table, self.sampling.scale_min, self.sampling.scale_max)
+
+    def _rating_table(self, completion: Any) -> dict[str, float] | None:
+        """Token text -> logprob at the rating digit's position (None: no such position)."""
         logprobs = completion.logprobs
         if not logprobs:
             return None
@@ -482,7 +494,7 @@ class VllmEngine:
             )
             if text is not None and lp.logprob is not None:
                 _merge_logprob(table, text, float(lp.logprob))
-        return digit_probs(table, lo, hi)
+        return table
 
     def _decode_token(self, token_id: int) -> str | None:
         tokenizer = getattr(self._processor, "tokenizer", None)
@@ -625,6 +637,8 @@ class VllmEngine:
             "limit_mm_per_prompt": {"image": 1},
             "use_tqdm_on_load": False,
         }
+        if self.sampling.logprobs:  # which probabilities rating_probs are read from
+            kwargs["logprobs_mode"] = self.sampling.logprobs_mode
         # The Runner's window and several image prefills a step (engines/batching.py):
         # vLLM's engine context would give 128 sequences and 2,048 tokens a step.
         context = self.max_model_len or _configured_max_len(self.model)
