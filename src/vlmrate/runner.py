@@ -328,6 +328,14 @@ class Runner:
                 self._engine = engine
                 if hasattr(engine, "on_notice"):  # e.g. the openai engine waiting to retry
                     engine.on_notice = tracker.notice
+                if hasattr(engine, "on_phase"):  # the in-process engine downloading weights
+                    loading = tracker.message
+
+                    def phase(text: str | None, loading: str = loading) -> None:
+                        tracker.message = text or loading
+                        tracker.publish()
+
+                    engine.on_phase = phase
                 try:
                     await engine.start()
                 except EngineUnavailable as exc:

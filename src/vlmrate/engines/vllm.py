@@ -195,6 +195,9 @@ class VllmEngine:
         self._log_route = LogRoute(self.log_file)
         # Filled by the worker thread with the vLLM classes it imported.
         self._vllm: dict[str, Any] = {}
+        #: Called (on the event loop) with a phase line while the weights download
+        #: ("downloading model 12.3 / 26.7 GB"), then with None when they are there.
+        self.on_phase: Any = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -215,6 +218,15 @@ class VllmEngine:
         if problem:
             raise EngineUnavailable(problem)
         self._loop = asyncio.get_running_loop()
+        # the weights first, with visible progress (inside vLLM the download is silent)
+        from vlmrate.engines.download import download_message, fetch_model
+
+        def progress(done: int, total: int) -> None:
+            if self.on_phase is not None:
+                self._post(self.on_phase, download_message(done, total))
+
+        if await asyncio.to_thread(fetch_model, self.model, progress) and self.on_phase:
+            self.on_phase(None)
         ready: asyncio.Future[None] = self._loop.create_future()
         self._thread = threading.Thread(
             target=self._thread_main, args=(ready,), name="vlmrate-vllm", daemon=True
