@@ -331,8 +331,10 @@ class Runner:
                 if hasattr(engine, "on_phase"):  # the in-process engine downloading weights
                     loading = tracker.message
 
-                    def phase(text: str | None, loading: str = loading) -> None:
+                    def phase(text: str | None, done: int | None = None,
+                              total: int | None = None, loading: str = loading) -> None:
                         tracker.message = text or loading
+                        tracker.download = (done, total) if text and total else None
                         tracker.publish()
 
                     engine.on_phase = phase
@@ -549,6 +551,7 @@ class _Tracker:
         self._beat_status = ""
         self._beat_at = 0.0
         self.server_stats: Callable[[], list[dict]] | None = None
+        self.download: tuple[int, int] | None = None  # the model download, in bytes
 
     def set_status(self, status: str) -> None:
         """A new phase: timed from now, and reported at once."""
@@ -598,6 +601,7 @@ class _Tracker:
             in_flight=self.in_flight, phase_s=now - self.clock.phase_began,
             running_s=self.clock.running_s(now), at=now,
             servers=self.server_stats() if self.server_stats else [],
+            download=self.download,
         )
 
     def publish(self, record: dict | None = None) -> None:

@@ -84,7 +84,7 @@ class _Downloading(ScriptedEngine):
 
     async def start(self) -> None:
         for done in (0, 5_000_000_000, 26_700_000_000):
-            self.on_phase(download_message(done, 26_700_000_000))
+            self.on_phase(download_message(done, 26_700_000_000), done, 26_700_000_000)
             await asyncio.sleep(0)
         self.on_phase(None)
 
@@ -93,10 +93,34 @@ def test_runner_shows_the_download_as_its_message(tmp_path: Path) -> None:
     make_dataset(tmp_path, 1)
     runner = runner_for(tmp_path, _Downloading())
     messages: list[str] = []
-    runner.on_progress = lambda p: messages.append(p.message)
+    downloads: list[tuple[int, int] | None] = []
+
+    def seen(progress) -> None:  # type: ignore[no-untyped-def]
+        messages.append(progress.message)
+        downloads.append(progress.download)
+
+    runner.on_progress = seen
     assert asyncio.run(runner.run()).status == "done"
+    # the bytes for the terminal's bar, while the phase lasts
+    assert [d for d in downloads if d] == [(0, 26_700_000_000), (5_000_000_000, 26_700_000_000),
+                                           (26_700_000_000, 26_700_000_000)]
+    assert downloads[-1] is None
     shown = [m for m in messages if m.startswith("downloading")]
     assert shown == ["downloading model 0.0 / 26.7 GB", "downloading model 5.0 / 26.7 GB",
                      "downloading model 26.7 / 26.7 GB"]
     after = messages[messages.index(shown[-1]) + 1]
     assert after.startswith("loading ")  # back to the loading line once the files are there
+
+
+def test_terminal_bar_runs_through_the_download(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from vlmrate.commands.run import run_with_progress
+
+    make_dataset(tmp_path, 1)
+    out = io.StringIO()
+    final = run_with_progress(runner_for(tmp_path, _Downloading()),
+                              Console(file=out, force_terminal=True, width=120))
+    assert final.status == "done" and final.done == final.total

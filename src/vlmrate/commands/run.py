@@ -67,7 +67,10 @@ def run_with_progress(runner: Runner, console: Console) -> RunProgress:
             label = progress.message or progress.status
             if progress.parse_failures or progress.engine_errors:
                 label += f" ({progress.parse_failures} unparsed, {progress.engine_errors} errors)"
-            bar.update(task, total=progress.total, completed=progress.done, description=label,
+            total, done = progress.total, progress.done
+            if progress.download is not None:  # the model download: the bar counts MB
+                done, total = (n // 1_000_000 for n in progress.download)
+            bar.update(task, total=total, completed=done, description=label,
                        rate=f"{progress.ratings_per_s:.1f}/s" if progress.ratings_per_s else "",
                        servers=servers_line(progress.servers))
 

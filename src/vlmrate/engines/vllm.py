@@ -195,8 +195,9 @@ class VllmEngine:
         self._log_route = LogRoute(self.log_file)
         # Filled by the worker thread with the vLLM classes it imported.
         self._vllm: dict[str, Any] = {}
-        #: Called (on the event loop) with a phase line while the weights download
-        #: ("downloading model 12.3 / 26.7 GB"), then with None when they are there.
+        #: Called (on the event loop) with a phase line and the bytes done and in all while
+        #: the weights download ("downloading model 12.3 / 26.7 GB", done, total), then
+        #: with None when they are there.
         self.on_phase: Any = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -223,7 +224,7 @@ class VllmEngine:
 
         def progress(done: int, total: int) -> None:
             if self.on_phase is not None:
-                self._post(self.on_phase, download_message(done, total))
+                self._post(self.on_phase, download_message(done, total), done, total)
 
         if await asyncio.to_thread(fetch_model, self.model, progress) and self.on_phase:
             self.on_phase(None)
