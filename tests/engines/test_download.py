@@ -74,6 +74,20 @@ def test_unreachable_hub_is_one_line(hub: FakeHub, monkeypatch: pytest.MonkeyPat
     assert "\n" not in str(caught.value)
 
 
+def test_cached_model_with_the_hub_out_of_reach_loads_from_the_cache(
+        hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub.constants as constants
+
+    assert fetch_model("org/tiny-llava", lambda d, t: None, poll_s=0.05)
+    dead = "http://127.0.0.1:9"  # discard port: nothing answers
+    monkeypatch.setattr(constants, "ENDPOINT", dead)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                        dead + "/{repo_id}/resolve/{revision}/{filename}")
+    assert fetch_model("org/tiny-llava", lambda d, t: None) is False
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert fetch_model("org/other", lambda d, t: None) is False
+
+
 def test_message() -> None:
     assert download_message(12_300_000_000, 26_700_000_000) == \
         "downloading model 12.3 / 26.7 GB"

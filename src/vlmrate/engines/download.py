@@ -56,9 +56,15 @@ def fetch_model(model: str, on_progress: Callable[[int, int], None],
     from huggingface_hub.utils import disable_progress_bars
 
     disable_progress_bars()  # our line is the progress; theirs would garble the screen
+    if constants.HF_HUB_OFFLINE:
+        return False  # the cache is all there is; vLLM says what is missing
     try:
         plan = snapshot_download(model, allow_patterns=WEIGHT_PATTERNS, dry_run=True)
     except Exception as exc:
+        from huggingface_hub import try_to_load_from_cache
+
+        if isinstance(try_to_load_from_cache(model, "config.json"), str):
+            return False  # cached, the hub out of reach: load what is there
         raise EngineUnavailable(f"cannot download {model}: {_one_line(exc)}") from None
     files = [f for f in plan if not isinstance(f, str)]
     if not any(f.will_download for f in files):
