@@ -133,8 +133,10 @@ def test_second_process_on_the_same_run_is_refused(tmp_path: Path,
     try:
         assert first.stdout is not None
         # it has written answers (the manifest got the started engine's info before them)
-        while int(first.stdout.readline().strip() or 0) < 1:
-            pass
+        line = first.stdout.readline()
+        while line and not (line.strip().isdigit() and int(line) >= 1):
+            line = first.stdout.readline()
+        assert line, "the first run ended before writing an answer"
         manifest = (tmp_path / "runs/r" / MANIFEST).read_bytes()
         code = main(["run", str(tmp_path / "data"), "--run", "r", "--runs-dir",
                      str(tmp_path / "runs"), "--repeats", "2", "--model", "scripted",
