@@ -73,6 +73,7 @@ def test_check_projects_with_the_engines_numbers() -> None:
     assert projection.prefill_steps == -(-projection.prefill_tokens // 16384)
 
 
+@pytest.mark.engine  # imports vLLM (~10 s): with the slow tests
 def test_installed_vllm_takes_every_argument() -> None:
     """The builder's keys are fields of the installed vLLM's EngineArgs (the pinned 0.32)."""
     pytest.importorskip("vllm")

@@ -67,6 +67,7 @@ def test_prepare_environment_on_a_gpu_and_on_a_cpu(environ: dict[str, str],
     assert "VLLM_WORKER_MULTIPROC_METHOD" not in os.environ
 
 
+@pytest.mark.engine  # imports vLLM (~10 s): with the slow tests
 def test_installed_vllm_spawns_when_told(environ: dict[str, str]) -> None:
     """vLLM 0.32 reads VLLM_WORKER_MULTIPROC_METHOD when it starts a process (default fork)."""
     pytest.importorskip("vllm")
