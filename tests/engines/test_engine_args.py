@@ -45,7 +45,9 @@ def test_cpu_arguments() -> None:
 
 def test_dtype_default_matches_the_readmes_serve_line() -> None:
     assert resolved_dtype("auto", on_cpu=False) == resolved_dtype(None, on_cpu=False)
-    serve = re.findall(r"--dtype (\w+)", README.read_text())
+    # the README's `vllm serve` command lines (continued with a backslash)
+    commands = re.findall(r"vllm serve (?:[^\n]*\\\n)*[^\n]*", README.read_text())
+    serve = [d for c in commands for d in re.findall(r"--dtype (\w+)", c)]
     assert serve and set(serve) == {resolved_dtype("auto", on_cpu=False)}
 
 
