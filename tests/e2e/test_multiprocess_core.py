@@ -23,7 +23,7 @@ pytest.importorskip("vllm")
 pytestmark = [pytest.mark.engine]
 
 REPO = Path(__file__).resolve().parents[2]
-TEMPLATE = re.compile(r"Rating: ([1-9])\. Reason: [A-Za-z][A-Za-z ,.'-]*")
+TEMPLATE = re.compile(r" ?Rating: ([1-9])\. Reason: [^\x00-\x20\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*")  # structured_regex, written out
 
 
 def start(model: Path, data: Path, runs: Path, name: str, *extra: str) -> subprocess.Popen:
@@ -74,7 +74,9 @@ def test_multiprocess_engine_core_run_every_record(tiny_model_dir: Path, synthet
         match = TEMPLATE.fullmatch(r["raw"])
         assert match, r["raw"]
         assert r["rating"] == int(match.group(1)) and r["engine_error"] is None
-        assert r["finish_reason"] == "stop" and r["server"] is None
+        assert r["server"] is None  # a toy-model reason may stop at --max-tokens (32)
+        assert r["finish_reason"] == "stop" or (
+            r["finish_reason"] == "length" and r["output_tokens"] == 32)
         assert r["seed"] == repeat_seed(0, r["image_id"], r["aspect"], r["repeat"])
         assert r["prompt_tokens"] > 50 and len(r["rating_probs"]) == 9
 

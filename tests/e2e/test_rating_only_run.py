@@ -33,7 +33,7 @@ def test_rating_only_records(tiny_model_dir: Path, synthetic_dataset: Path,
     frame = read_ratings(tmp_path / "fast")
     assert frame.height == 3 * 3 and set(frame["repeat"]) == {1}
     for rec in frame.iter_rows(named=True):
-        match = re.fullmatch(r"Rating: ([1-9])", rec["raw"])
+        match = re.fullmatch(r" ?Rating: ([1-9])", rec["raw"])
         assert match, rec["raw"]
         assert rec["rating"] == int(match.group(1)) and rec["reason"] is None
         assert rec["parse_error"] is None and rec["finish_reason"] == "stop"

@@ -16,6 +16,7 @@ import pytest
 
 from tests.preflight.anyres_formula import anyres_image_tokens
 from vlmrate.engines.base import digit_probs, rating_token_index
+from vlmrate.inputs.study import load_study
 from vlmrate.runfolder.store import RATINGS, read_manifest
 
 pytest.importorskip("vllm")
@@ -61,9 +62,13 @@ def _text_tokens(model_dir: Path, aspect: str) -> int:
     from transformers import AutoProcessor
 
     processor = AutoProcessor.from_pretrained(str(model_dir))
+    study = load_study(str(REPO / "prompts" / "reference"))
     prompt = (REPO / "prompts" / "reference" / f"{aspect}.txt").read_text(encoding="utf-8")
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+    # the reference set's system line (LLaVA's llava_v1) first, as a system message
+    messages = [{"role": "system", "content": [{"type": "text", "text": study.system}]},
+                {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
     rendered = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    assert rendered.startswith(study.system + " USER: <image>\n")
     ids = processor.tokenizer(rendered, add_special_tokens=True)["input_ids"]
     image_id = processor.tokenizer.convert_tokens_to_ids("<image>")
     assert ids.count(image_id) == 1

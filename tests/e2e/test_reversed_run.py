@@ -17,7 +17,7 @@ pytest.importorskip("vllm")
 
 pytestmark = [pytest.mark.engine]
 
-ANSWER = re.compile(r"Rating: ([1-9])\. Reason: ")
+ANSWER = re.compile(r" ?Rating: ([1-9])\. Reason: ")
 
 
 def test_reversed_prompts_store_mapped_ratings(tiny_model_dir: Path, synthetic_dataset: Path,

@@ -24,7 +24,7 @@ pytest.importorskip("vllm")
 pytestmark = [pytest.mark.engine]
 
 REPO = Path(__file__).resolve().parents[2]
-TEMPLATE = re.compile(r"Rating: ([1-9])\. Reason: [A-Za-z][A-Za-z ,.'-]*")
+TEMPLATE = re.compile(r" ?Rating: ([1-9])\. Reason: [^\x00-\x20\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*")  # structured_regex, written out
 ASPECTS = ("relevance", "arousal", "valence")
 
 
@@ -65,7 +65,10 @@ def test_every_record_of_a_structured_run(straight_run: Path) -> None:
         match = TEMPLATE.fullmatch(r["raw"])
         assert match, r["raw"]
         assert r["rating"] == int(match.group(1)) and r["parse_error"] is None
-        assert r["engine_error"] is None and r["finish_reason"] == "stop"
+        # the toy model writes ~1 character a token; the reason's bound assumes >= 3
+        # (engines/base.py), so it may stop at --max-tokens after the rating
+        assert r["engine_error"] is None and (r["finish_reason"] == "stop" or (
+            r["finish_reason"] == "length" and r["output_tokens"] == 48))
         assert r["seed"] == repeat_seed(0, r["image_id"], r["aspect"], r["repeat"])
         assert r["prompt_tokens"] > 50 and r["output_tokens"] > 3 and r["latency_s"] > 0
         probs = r["rating_probs"]

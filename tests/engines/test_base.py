@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import subprocess
@@ -14,35 +15,57 @@ import pytest
 from vlmrate.engines.base import (
     RatingRequest,
     SamplingConfig,
+    digit_mass,
     digit_probs,
     rating_token_index,
+    reason_max_chars,
     structured_regex,
 )
 
 SRC = Path(__file__).resolve().parents[2] / "src"
+#: The five llava-v1.6-vicuna-13b answers the reference study published (shared/protocol)
+EXAMPLE_ANSWERS = Path(__file__).resolve().parents[1] / "fixtures" / "data" / "example_answers.jsonl"
 
 
 def test_structured_regex_accepts_template_answers() -> None:
     pattern = re.compile(structured_regex(SamplingConfig(structured=True)))
     assert pattern.fullmatch("Rating: 7. Reason: the sky is grey, and it's calm.")
     assert pattern.fullmatch("Rating: 1. Reason: x")
+    # what real reasons hold: digits, parentheses, quotes, semicolons, accents, a leading
+    # space (SentencePiece's "▁R" as the first token)
+    assert pattern.fullmatch(' Rating: 9. Reason: two polar bears (Arctic); "melting" café 2°C')
     assert not pattern.fullmatch("Rating: 0. Reason: x")
     assert not pattern.fullmatch("Rating: 10. Reason: x")
     assert not pattern.fullmatch("Rating: 5. Reason: ")
+    assert not pattern.fullmatch("Rating: 5. Reason:  x")  # the reason starts with text
     assert not pattern.fullmatch("Rating: 5.")
+    assert not pattern.fullmatch("  Rating: 5. Reason: x")  # one optional space, not two
+    for control in ("\n", "\r", "\t", "\x1b", "\x7f", "\x85"):
+        assert not pattern.fullmatch(f"Rating: 5. Reason: a{control}b"), repr(control)
 
 
-def test_structured_regex_reason_fits_max_tokens() -> None:
-    for max_tokens in (8, 32, 128, 1024):
+def test_structured_regex_reason_is_bounded_by_max_tokens() -> None:
+    for max_tokens, bound in ((8, 1), (32, 24), (128, 312), (320, 888), (1024, 1000)):
         regex = structured_regex(SamplingConfig(max_tokens=max_tokens))
-        bound = int(re.search(r"\{0,(\d+)\}", regex).group(1)) + 1  # type: ignore[union-attr]
-        assert 1 <= bound <= 150
-        assert bound <= max(1, max_tokens - 20)
+        assert reason_max_chars(max_tokens) == bound
+        pattern = re.compile(regex)
+        assert pattern.fullmatch("Rating: 5. Reason: " + "a" * bound)
+        assert not pattern.fullmatch("Rating: 5. Reason: " + "a" * (bound + 1))
+
+
+def test_default_max_tokens_leaves_room_for_the_published_answers() -> None:
+    answers = [json.loads(line)["answer"] for line in EXAMPLE_ANSWERS.read_text().splitlines()]
+    assert len(answers) == 5 and max(len(a) for a in answers) == 604
+    pattern = re.compile(structured_regex(SamplingConfig()))
+    for answer in answers:
+        assert pattern.fullmatch(answer), answer[:40]
+        assert pattern.fullmatch(" " + answer)
 
 
 def test_structured_regex_rating_only() -> None:
     pattern = re.compile(structured_regex(SamplingConfig(structured=True, rating_only=True)))
     assert pattern.fullmatch("Rating: 7")
+    assert pattern.fullmatch(" Rating: 7")
     assert not pattern.fullmatch("Rating: 7. Reason: x")
     assert not pattern.fullmatch("Rating: 0")
     wide = re.compile(structured_regex(SamplingConfig(rating_only=True, scale_max=10)))
@@ -217,3 +240,14 @@ def test_repair_torchvision_patch_is_idempotent() -> None:
     assert patched.count("@_vlmrate_register_fake('torchvision::qnms')") == 1
     assert mod.patch_source(patched) == patched
     compile(patched, "_meta_registrations.py", "exec")
+
+
+def test_digit_mass_is_the_probability_before_renormalising() -> None:
+    # 0.5 on "7" (two spellings), 0.2 on " 3", 0.1 on a word, 0.05 on "0" (off the scale)
+    lp = {"7": math.log(0.3), "\u25817": math.log(0.2), " 3": math.log(0.2),
+          "the": math.log(0.1), "0": math.log(0.05)}
+    assert digit_mass(lp) == pytest.approx(0.7)
+    assert digit_probs(lp) == pytest.approx([0, 0, 0.2 / 0.7, 0, 0, 0, 0.5 / 0.7, 0, 0])
+    assert digit_mass(lp, 0, 9) == pytest.approx(0.75)
+    assert digit_mass({"the": 0.0}) is None
+    assert digit_mass({"7": -math.inf}) == 0.0

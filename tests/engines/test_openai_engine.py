@@ -97,8 +97,10 @@ async def test_batch_returns_every_result_once(server: FakeServer, make_engine: 
         assert "structured_outputs" not in body and "guided_regex" not in body
         assert "logprobs" not in body
         content = body["messages"][0]["content"]
-        assert body["messages"][0]["role"] == "user"
+        assert body["messages"][0]["role"] == "user"  # no system text: no system message
         assert [p["type"] for p in content] == ["image_url", "text"]
+        # <s> first, as the in-process engine's prompt (vLLM's chat default is false)
+        assert body["add_special_tokens"] is True
     assert sorted(b["seed"] for b in server.bodies) == sorted(r.seed for r in requests)
 
     # each image encoded once, cache empty of in-flight entries afterwards
@@ -243,6 +245,23 @@ def test_rating_position_sampled_token_added_when_missing_from_top():
     content = [_lp("Rating"), _lp(":"), {"token": " 5", "logprob": -0.2, "top_logprobs": []}]
     probs = rating_probs_from_logprobs(content)
     assert probs == pytest.approx([0, 0, 0, 0, 1, 0, 0, 0, 0])
+
+
+def test_two_tokens_of_the_same_text_add_up():
+    """LLaMA writes "7" as the token 7 or as its byte token <0x37>; vLLM shows both as "7"
+    (seen against a real vllm serve: the grammar leaves both spellings at the digit)."""
+    import math
+
+    from vlmrate.engines.openai import rating_logprobs_table
+
+    top = [("7", math.log(0.3)), ("8", math.log(0.2)), ("7", math.log(0.1)), ("8", math.log(0.4))]
+    item = {"token": "7", "logprob": math.log(0.3),
+            "top_logprobs": [{"token": t, "logprob": lp} for t, lp in top]}
+    content = [_lp("Rating"), _lp(":"), _lp(" "), item]
+    table = rating_logprobs_table(content)
+    assert table is not None
+    assert math.exp(table["7"]) == pytest.approx(0.4) and math.exp(table["8"]) == pytest.approx(0.6)
+    assert rating_probs_from_logprobs(content) == pytest.approx([0, 0, 0, 0, 0, 0, 0.4, 0.6, 0])
 
 
 def test_rating_position_none_without_digit_or_label():
@@ -593,3 +612,26 @@ async def test_cancel_at_any_point_returns_every_permit(
         assert engine._runs == set()
     # and it still rates afterwards
     assert len(await collect(engine, make_requests(n_images=1, repeats=1))) == 3
+
+
+async def test_system_text_is_a_system_message_before_the_user_turn(
+        server: FakeServer, make_engine: EngineFactory) -> None:
+    from dataclasses import replace
+
+    requests = [replace(r, system="Be a careful rater.")
+                for r in make_requests(n_images=2, aspects=("beauty",), repeats=1)]
+    engine = make_engine(SamplingConfig(structured=True))
+    await engine.start()
+    results = await collect(engine, requests)
+    assert all(r.engine_error is None for r in results) and len(results) == 2
+    for body in server.bodies:
+        system, user = body["messages"]
+        # a list of parts, as llava-hf's template needs (a plain string renders as nothing)
+        assert system == {"role": "system",
+                          "content": [{"type": "text", "text": "Be a careful rater."}]}
+        assert user["role"] == "user"
+        assert [p["type"] for p in user["content"]] == ["image_url", "text"]
+        assert body["add_special_tokens"] is True
+    info = engine.info()
+    assert info["structured_regex"] == structured_regex(SamplingConfig(structured=True))
+    assert info["add_special_tokens"] is True

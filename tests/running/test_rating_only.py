@@ -35,7 +35,7 @@ def test_rating_only_settings() -> None:
     assert config.repeats_for(study) == 1
     assert sampling.rating_only and sampling.structured and sampling.logprobs
     assert sampling.max_tokens == RATING_ONLY_MAX_TOKENS
-    assert structured_regex(sampling) == "Rating: [1-9]"
+    assert structured_regex(sampling) == " ?Rating: [1-9]"  # " R" is LLaMA's first token
     assert RunConfig(dataset=Path("d"), rating_only=True, repeats=5).repeats_for(study) == 5
     manifest = config.to_manifest(sampling, 1)
     assert manifest["sampling"]["rating_only"] is True

@@ -153,7 +153,7 @@ def test_sampling_from_study_defaults(tmp_path: Path) -> None:
     make_dataset(tmp_path)
     runner = runner_for(tmp_path, ScriptedEngine())
     runner.prepare()
-    assert runner.sampling == SamplingConfig(temperature=0.3, top_p=1.0, max_tokens=160)
+    assert runner.sampling == SamplingConfig(temperature=0.3, top_p=1.0, max_tokens=320)
 
 
 def test_engine_options_checked_before_anything_is_written(tmp_path: Path) -> None:

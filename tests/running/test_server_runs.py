@@ -132,7 +132,11 @@ def test_second_process_on_the_same_run_is_refused(tmp_path: Path,
                              cwd=ROOT)
     try:
         assert first.stdout is not None
-        first.stdout.readline()  # it has started writing
+        # it has written answers (the manifest got the started engine's info before them)
+        line = first.stdout.readline()
+        while line and not (line.strip().isdigit() and int(line) >= 1):
+            line = first.stdout.readline()
+        assert line, "the first run ended before writing an answer"
         manifest = (tmp_path / "runs/r" / MANIFEST).read_bytes()
         code = main(["run", str(tmp_path / "data"), "--run", "r", "--runs-dir",
                      str(tmp_path / "runs"), "--repeats", "2", "--model", "scripted",

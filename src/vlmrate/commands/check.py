@@ -160,6 +160,10 @@ def render(report: dict[str, Any]) -> Any:
         table.add_row("  prefill", f"{report['prefill_tokens']:,} tokens with prefix reuse "
                       f"({report['prefill_tokens_no_reuse']:,} without): "
                       f"{_seconds(report['prefill_s'])}")
+        if report.get("max_num_batched_tokens"):
+            table.add_row("  engine batch", f"{report['max_num_seqs']} sequences, "
+                          f"{report['max_num_batched_tokens']:,} tokens a step "
+                          f"({report['prefill_steps']:,} prefill steps)")
         table.add_row("  decode", f"{report['decode_tokens']:,} tokens in "
                       f"{report['decode_steps']:,} steps: {_seconds(report['decode_s'])}")
     measured = report.get("measured")

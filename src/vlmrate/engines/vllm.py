@@ -5,7 +5,9 @@ vLLM 0.32's ``AsyncLLM`` always starts its engine core in a spawned subprocess (
 engine drives vLLM's ``LLMEngine`` instead, the engine behind ``vllm.LLM``: a dedicated thread
 owns it, adds requests, calls ``step()`` and hands finished outputs to the asyncio loop. On
 the CPU build the engine core then runs in-process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``,
-~3-10 s to start); on a GPU vLLM's default multiprocess engine core is kept.
+~3-10 s to start); on a GPU vLLM's multiprocess engine core is kept, spawned (not forked:
+see :func:`engine_process_env`), and the GPU is found without initialising CUDA here
+(:func:`cuda_gpu_visible`).
 
 vllm and torch are imported in :meth:`VllmEngine.start` only, so importing this module is
 instant and works without vLLM installed.
@@ -33,10 +35,13 @@ from vlmrate.engines.base import (
     RatingRequest,
     RatingResult,
     SamplingConfig,
+    chat_messages,
+    digit_mass,
     digit_probs,
     rating_token_index,
     structured_regex,
 )
+from vlmrate.engines.batching import engine_batch_sizes
 from vlmrate.engines.output import (
     LogRoute,
     quiet_environment,
@@ -45,7 +50,16 @@ from vlmrate.engines.output import (
     stderr_to,
 )
 
-__all__ = ["INSTALL_HINT", "SEED_MODULUS", "VllmEngine", "engine_seed", "model_load_running"]
+__all__ = [
+    "INSTALL_HINT",
+    "SEED_MODULUS",
+    "VllmEngine",
+    "cuda_gpu_visible",
+    "engine_process_env",
+    "engine_seed",
+    "model_load_running",
+    "resolved_dtype",
+]
 
 INSTALL_HINT = (
     "vLLM is not installed: pip install 'vlmrate[gpu]' (CUDA) or 'vlmrate[cpu]' (CPU build), "
@@ -108,11 +122,12 @@ _Command = _AddRequest | _AbortRequests | _Stop
 
 
 def _configured_max_len(model: str) -> int | None:
-    """The context length in a local checkpoint's config (None when not on this machine)."""
-    from vlmrate.engines.model_specs import local_model_dir, spec_from_folder
+    """The model's context length: its local config, else the built-in table (None when
+    neither knows it)."""
+    from vlmrate.engines.model_specs import resolve_spec
 
-    folder = local_model_dir(model)
-    return spec_from_folder(folder, model).max_model_len if folder is not None else None
+    spec = resolve_spec(model)  # the local config, else vlmrate's built-in table
+    return spec.max_model_len if spec is not None else None
 
 
 class _Call:
@@ -164,9 +179,10 @@ class VllmEngine:
 
         self._platform: str | None = None
         self._engine_args: dict[str, Any] = {}
+        self._resolved: dict[str, Any] = {}  # what vLLM made of them (after start)
         self._regex = structured_regex(sampling) if sampling.structured else None
         self._processor: Any = None
-        self._rendered: dict[str, str] = {}
+        self._rendered: dict[tuple[str, str | None], str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._commands: queue.Queue[_Command] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -179,6 +195,10 @@ class VllmEngine:
         self._log_route = LogRoute(self.log_file)
         # Filled by the worker thread with the vLLM classes it imported.
         self._vllm: dict[str, Any] = {}
+        #: Called (on the event loop) with a phase line and the bytes done and in all while
+        #: the weights download ("downloading model 12.3 / 26.7 GB", done, total), then
+        #: with None when they are there.
+        self.on_phase: Any = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -199,6 +219,15 @@ class VllmEngine:
         if problem:
             raise EngineUnavailable(problem)
         self._loop = asyncio.get_running_loop()
+        # the weights first, with visible progress (inside vLLM the download is silent)
+        from vlmrate.engines.download import download_message, fetch_model
+
+        def progress(done: int, total: int) -> None:
+            if self.on_phase is not None:
+                self._post(self.on_phase, download_message(done, total), done, total)
+
+        if await asyncio.to_thread(fetch_model, self.model, progress) and self.on_phase:
+            self.on_phase(None)
         ready: asyncio.Future[None] = self._loop.create_future()
         self._thread = threading.Thread(
             target=self._thread_main, args=(ready,), name="vlmrate-vllm", daemon=True
@@ -263,6 +292,7 @@ class VllmEngine:
             "extra": {k: v for k, v in self.extra.items() if _is_plain(v)},
             "platform": self._platform,
             "engine_args": {k: v for k, v in self._engine_args.items() if _is_plain(v)},
+            "engine_resolved": dict(self._resolved),
             "sampling": asdict(self.sampling),
             "structured_regex": self._regex,
             "seed_modulus": SEED_MODULUS,
@@ -344,7 +374,7 @@ class VllmEngine:
             self._deliver(rid, None, f"engine stopped: {self._dead}")
             return
         try:
-            prompt = self._render(req.prompt)
+            prompt = self._render(req.prompt, req.system)
             params = self._sampling_params(req)
         except Exception as exc:  # a bad prompt or seed fails this request only
             self._deliver(rid, None, _describe(exc))
@@ -352,20 +382,29 @@ class VllmEngine:
         inputs = {"prompt": prompt, "multi_modal_data": {"image": req.image}}
         self._commands.put(_AddRequest(rid, inputs, params))
 
-    def _render(self, prompt: str) -> str:
-        rendered = self._rendered.get(prompt)
+    def _render(self, prompt: str, system: str | None = None) -> str:
+        rendered = self._rendered.get((prompt, system))
         if rendered is None:
-            messages = [
-                {
-                    "role": "user",
-                    "content": [{"type": "image"}, {"type": "text", "text": prompt}],
-                }
-            ]
             rendered = self._processor.apply_chat_template(
-                messages, add_generation_prompt=True, tokenize=False
+                chat_messages(prompt, system), add_generation_prompt=True, tokenize=False
             )
-            self._rendered[prompt] = rendered
+            self._rendered[(prompt, system)] = rendered
         return rendered
+
+    def rendered_prompts(self, prompts: dict[str, str],
+                         system: str | None) -> dict[str, dict[str, Any]]:
+        """Per aspect: the prompt as the model sees it (the chat template's text, one
+        ``<image>`` placeholder) and its token count as vLLM counts it before the image is
+        expanded (``<s>`` included: vLLM tokenizes a text prompt with special tokens)."""
+        tokenizer = getattr(self._processor, "tokenizer", None)
+        shown: dict[str, dict[str, Any]] = {}
+        for aspect, prompt in prompts.items():
+            text = self._render(prompt, system)
+            tokens = None
+            if tokenizer is not None:
+                tokens = len(tokenizer(text, add_special_tokens=True)["input_ids"])
+            shown[aspect] = {"text": text, "tokens": tokens}
+        return shown
 
     def _sampling_params(self, req: RatingRequest) -> Any:
         cfg = self.sampling
@@ -416,10 +455,13 @@ class VllmEngine:
                 latency_s=latency,
                 engine_error="vLLM returned no completion",
             )
-        probs = None
+        probs = mass = None
         if self.sampling.logprobs:
             try:
-                probs = self._rating_probs(completion)
+                table = self._rating_table(completion)
+                if table is not None:
+                    lo, hi = self.sampling.scale_min, self.sampling.scale_max
+                    probs, mass = digit_probs(table, lo, hi), digit_mass(table, lo, hi)
             except Exception:
                 _log.warning("could not read rating logprobs", exc_info=True)
         return RatingResult(
@@ -431,9 +473,17 @@ class VllmEngine:
             latency_s=latency,
             rating_probs=probs,
             engine_error=None,
+            digit_mass=mass,
         )
 
     def _rating_probs(self, completion: Any) -> list[float] | None:
+        table = self._rating_table(completion)
+        if table is None:
+            return None
+        return digit_probs(table, self.sampling.scale_min, self.sampling.scale_max)
+
+    def _rating_table(self, completion: Any) -> dict[str, float] | None:
+        """Token text -> logprob at the rating digit's position (None: no such position)."""
         logprobs = completion.logprobs
         if not logprobs:
             return None
@@ -457,7 +507,7 @@ class VllmEngine:
             )
             if text is not None and lp.logprob is not None:
                 _merge_logprob(table, text, float(lp.logprob))
-        return digit_probs(table, lo, hi)
+        return table
 
     def _decode_token(self, token_id: int) -> str | None:
         tokenizer = getattr(self._processor, "tokenizer", None)
@@ -580,6 +630,47 @@ class VllmEngine:
 
             gc.collect()
 
+    def _engine_kwargs(self, on_cpu: bool) -> dict[str, Any]:
+        """vLLM's ``EngineArgs`` for this engine (recorded in the manifest as resolved).
+
+        Batch sizes from :func:`engine_batch_sizes` on every platform; ``dtype`` "auto"
+        means bfloat16 on a GPU (the dtype LLaVA-1.6 was trained in, and the README's
+        ``vllm serve --dtype bfloat16``: both engines alike) and the checkpoint's on the CPU
+        build (whose bfloat16 support depends on the CPU). Pure: no vLLM import.
+        """
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "tensor_parallel_size": self.tensor_parallel_size,
+            "max_model_len": self.max_model_len,
+            "gpu_memory_utilization": self.gpu_memory_utilization,
+            "dtype": resolved_dtype(self.dtype, on_cpu),
+            "enforce_eager": self.enforce_eager,
+            "enable_prefix_caching": True,
+            "disable_log_stats": True,
+            "limit_mm_per_prompt": {"image": 1},
+            "use_tqdm_on_load": False,
+        }
+        if self.sampling.logprobs:  # which probabilities rating_probs are read from
+            kwargs["logprobs_mode"] = self.sampling.logprobs_mode
+        # The Runner's window and several image prefills a step (engines/batching.py):
+        # vLLM's engine context would give 128 sequences and 2,048 tokens a step.
+        context = self.max_model_len or _configured_max_len(self.model)
+        kwargs.update(engine_batch_sizes(self.max_in_flight, context))
+        if on_cpu:
+            # Seeded requests crash the CPU engine with chunked prefill on; without it vLLM
+            # raises max_num_batched_tokens to at least max_model_len by itself.
+            kwargs["enable_chunked_prefill"] = False
+            # The step token budget also sizes vLLM's encoder budget and encoder cache; at
+            # max_model_len it holds one LLaVA-NeXT image (up to 2,928 tokens), so a second
+            # new image in the same step is cut before its image: a partial prefill, whose
+            # discarded sample rewinds the seeded CPU generator and kills the engine
+            # ("CPU Generator does not use offset"; bench/README.md, bench_geometry.py).
+            # engine_batch_sizes gives 4 x the context.
+            if not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+                kwargs["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
+        kwargs.update(self.extra)
+        return kwargs
+
     def _create_engine(self) -> Any:
         """Import vLLM and build the engine. Runs in the engine thread."""
         on_cpu = _prepare_environment(self.batch_invariant)
@@ -616,33 +707,7 @@ class VllmEngine:
             "version": getattr(vllm, "__version__", None),
         }
 
-        kwargs: dict[str, Any] = {
-            "model": self.model,
-            "tensor_parallel_size": self.tensor_parallel_size,
-            "max_model_len": self.max_model_len,
-            "gpu_memory_utilization": self.gpu_memory_utilization,
-            "dtype": self.dtype,
-            "enforce_eager": self.enforce_eager,
-            "enable_prefix_caching": True,
-            "disable_log_stats": True,
-            "limit_mm_per_prompt": {"image": 1},
-            "use_tqdm_on_load": False,
-        }
-        if on_cpu:
-            # Seeded requests crash the CPU engine with chunked prefill on; without it vLLM
-            # raises max_num_batched_tokens to at least max_model_len by itself.
-            kwargs["enable_chunked_prefill"] = False
-            # The step token budget also sizes vLLM's encoder budget and encoder cache; at
-            # max_model_len it holds one LLaVA-NeXT image (up to 2,928 tokens), so a second
-            # new image in the same step is cut before its image: a partial prefill, whose
-            # discarded sample rewinds the seeded CPU generator and kills the engine
-            # ("CPU Generator does not use offset"; bench/README.md, bench_geometry.py).
-            context = self.max_model_len or _configured_max_len(self.model)
-            if context:
-                kwargs["max_num_batched_tokens"] = 4 * context
-            if not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
-                kwargs["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
-        kwargs.update(self.extra)
+        kwargs = self._engine_kwargs(on_cpu)
         self._engine_args = kwargs
 
         from transformers import AutoProcessor
@@ -667,11 +732,26 @@ class VllmEngine:
         self._processor = processor
 
         engine_args = EngineArgs(**kwargs)
-        return LLMEngine.from_engine_args(engine_args)
+        engine = LLMEngine.from_engine_args(engine_args)
+        with contextlib.suppress(Exception):
+            self._resolved = {
+                "dtype": str(engine.model_config.dtype).removeprefix("torch."),
+                "max_num_seqs": engine.vllm_config.scheduler_config.max_num_seqs,
+                "max_num_batched_tokens":
+                    engine.vllm_config.scheduler_config.max_num_batched_tokens,
+                "max_model_len": engine.model_config.max_model_len,
+            }
+        return engine
 
 
 def _prepare_environment(batch_invariant: bool = False) -> bool:
-    """Set vLLM's environment before it is imported; True when no CUDA GPU is visible."""
+    """Set vLLM's environment before it is imported; True when no CUDA GPU is visible.
+
+    The GPU is looked for through NVML (:func:`cuda_gpu_visible`), never by initialising
+    CUDA here: a CUDA call in this process before vLLM starts its engine core would make a
+    forked core fail on its first CUDA call. With a GPU the engine core is spawned
+    (:func:`engine_process_env`).
+    """
     quiet_environment()
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
     os.environ.setdefault("VLLM_DO_NOT_TRACK", "1")
@@ -679,7 +759,7 @@ def _prepare_environment(batch_invariant: bool = False) -> bool:
         import torch
     except ImportError as exc:
         raise EngineUnavailable(INSTALL_HINT) from exc
-    on_cpu = not torch.cuda.is_available()
+    on_cpu = not cuda_gpu_visible(torch)
     if batch_invariant and on_cpu and not _other_accelerator(torch):
         # Measured with vLLM 0.32's CPU build: its batch-invariant overrides are Triton
         # kernels, Triton has no CPU driver, and every request fails.
@@ -688,10 +768,54 @@ def _prepare_environment(batch_invariant: bool = False) -> bool:
             "its CPU build")
     if batch_invariant:  # vLLM's batch-invariant kernels (read when the engine is built)
         os.environ["VLLM_BATCH_INVARIANT"] = "1"
-    if on_cpu:
-        # In-process engine core: ~3 s to start instead of ~17-35 s on 2 cores.
-        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    for key, value in engine_process_env(gpu=not on_cpu, env=os.environ).items():
+        os.environ[key] = value
     return on_cpu
+
+
+#: The in-process engine's dtype where a GPU is and --dtype says "auto" (the default).
+GPU_DTYPE = "bfloat16"
+
+
+def resolved_dtype(dtype: str | None, on_cpu: bool) -> str:
+    """The dtype handed to vLLM: an explicit one as given; "auto" is bfloat16 on a GPU (what
+    the README's ``vllm serve`` line uses) and the checkpoint's on the CPU build."""
+    if dtype and dtype != "auto":
+        return dtype
+    return "auto" if on_cpu else GPU_DTYPE
+
+
+def cuda_gpu_visible(torch: Any) -> bool:
+    """Whether a CUDA GPU is visible, asked without initialising CUDA in this process.
+
+    ``torch.cuda.is_available()`` calls ``cudaGetDeviceCount`` unless
+    ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` (vLLM sets it only when it is imported, after us),
+    and a process that has called into CUDA cannot hand it to a forked child. With the
+    variable set torch counts devices through NVML, which forks safely
+    (bench/gpu_fork_check.py shows both orders on a CUDA machine).
+    """
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    try:
+        return bool(torch.cuda.is_available())
+    except Exception:  # a broken driver: no usable GPU
+        return False
+
+
+def engine_process_env(*, gpu: bool, env: Any) -> dict[str, str]:
+    """The environment variables to set for vLLM's engine core process (those the user
+    has set are kept).
+
+    - No GPU (vLLM's CPU build): the engine core runs in this process
+      (``VLLM_ENABLE_V1_MULTIPROCESSING=0``; ~3 s to start instead of ~17-35 s on 2 cores).
+    - A GPU: vLLM's multiprocess engine core, started with ``spawn``
+      (``VLLM_WORKER_MULTIPROC_METHOD``). vLLM forks by default and switches to spawn only
+      when ``torch.cuda.is_initialized()``; this process runs threads (the TUI, asyncio, the
+      engine thread) and fork copies their locks mid-use, and a fork after any CUDA call
+      fails in the child.
+    """
+    wanted = ({"VLLM_WORKER_MULTIPROC_METHOD": "spawn"} if gpu
+              else {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"})
+    return {key: value for key, value in wanted.items() if not env.get(key)}
 
 
 def _other_accelerator(torch: Any) -> bool:

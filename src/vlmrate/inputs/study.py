@@ -42,10 +42,13 @@ class Study:
     repeats: int = 10
     temperature: float = 0.3
     top_p: float = 1.0
-    max_tokens: int = 160
+    max_tokens: int = 320
     description: str = ""
     path: Path | None = field(default=None, compare=False)
     review_categories: tuple[str, ...] = ()  # [review] categories: the flag categories
+    #: ``system = "..."`` of study.toml: a system message before every prompt, rendered by
+    #: the model's chat template (None: no system message).
+    system: str | None = None
 
     @property
     def aspect_names(self) -> list[str]:
@@ -75,6 +78,7 @@ class Study:
             "name": self.name,
             "path": str(self.path) if self.path else None,
             "scale": {"min": self.scale_min, "max": self.scale_max},
+            "system": self.system,
             "aspects": [
                 {"name": a.name, "prompt": a.prompt, "sha256": a.sha256, "low": a.low,
                  "high": a.high, "reverse": a.reverse}
@@ -160,10 +164,11 @@ def load_study(name_or_path: str = "reference", prompts_dir: Path = Path("prompt
             repeats=limits.repeats(config.get("repeats", 10)),
             temperature=limits.temperature(config.get("temperature", 0.3)),
             top_p=limits.top_p(config.get("top_p", 1.0), "top_p"),
-            max_tokens=limits.max_tokens(config.get("max_tokens", 160), "max_tokens"),
+            max_tokens=limits.max_tokens(config.get("max_tokens", 320), "max_tokens"),
             description=config.get("description", ""),
             path=folder,
             review_categories=tuple(_categories(config.get("review"), toml_path)),
+            system=_system(config.get("system"), toml_path),
         )
     except UserError as exc:
         raise UserError(f"{toml_path}: {exc}") from None
@@ -183,6 +188,18 @@ def _prompt_file(folder: Path, toml_path: Path, name: str, value: object) -> Pat
     if not path.is_file():
         raise UserError(f"{toml_path}: prompt file {path.name} for {name!r} is missing")
     return path
+
+
+def _system(value: object, toml_path: Path) -> str | None:
+    """``system = "..."`` of a study.toml: one line of text, or absent/empty for none."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise UserError(f"{toml_path}: system must be a text (or left out for none)")
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+        raise UserError(f"{toml_path}: system must be one line of text, without control "
+                        "characters")
+    return value.strip() or None
 
 
 def _categories(section: object, toml_path: Path) -> list[str]:

@@ -33,6 +33,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from vlmrate.engines.batching import engine_batch_sizes
 from vlmrate.engines.model_specs import ModelSpec
 
 #: Tokens of the chat template around one prompt (BOS, "USER:", "\n", "ASSISTANT:").
@@ -221,6 +222,11 @@ class Projection:
     decode_s: float
     projected_s: float | None
     fits: bool
+    #: The engine's batch sizes (engines/batching.py: what VllmEngine gives vLLM) and the
+    #: engine steps the prefill needs at that token budget.
+    max_num_seqs: int = 0
+    max_num_batched_tokens: int = 0
+    prefill_steps: int = 0
 
     def to_json(self) -> dict[str, object]:
         tokens = self.image_tokens
@@ -235,7 +241,8 @@ class Projection:
                 "kv_bytes_per_token", "weight_bytes", "kv_budget_bytes", "kv_bytes_per_context",
                 "contexts_fit_unshared", "images_in_flight", "answers_in_flight",
                 "prefill_tokens", "prefill_tokens_no_reuse", "prefill_flops", "prefill_s",
-                "decode_tokens", "decode_steps", "decode_s", "projected_s", "fits")},
+                "decode_tokens", "decode_steps", "decode_s", "projected_s", "fits",
+                "max_num_seqs", "max_num_batched_tokens", "prefill_steps")},
         }
 
 
@@ -259,7 +266,8 @@ def project(spec: ModelSpec, gpu: GpuSpec, study: StudyShape,
                        + study.answers_per_image * (study.answer_tokens
                                                     + assume.block_size / 2)) * kv
     images_fit = max(0.0, budget / per_image_group) if per_image_group else 0.0
-    in_flight = int(min(assume.max_in_flight, images_fit * study.answers_per_image,
+    batch = engine_batch_sizes(assume.max_in_flight, spec.max_model_len)
+    in_flight = int(min(batch["max_num_seqs"], images_fit * study.answers_per_image,
                         study.answers))
     in_flight = max(in_flight, 1 if fits else 0)
 
@@ -291,4 +299,8 @@ def project(spec: ModelSpec, gpu: GpuSpec, study: StudyShape,
         prefill_tokens_no_reuse=no_reuse, prefill_flops=prefill_flops, prefill_s=prefill_s,
         decode_tokens=decode_tokens, decode_steps=steps, decode_s=decode_s,
         projected_s=projected, fits=fits,
+        max_num_seqs=batch["max_num_seqs"],
+        max_num_batched_tokens=batch.get("max_num_batched_tokens", 0),
+        prefill_steps=(math.ceil(prefill_tokens / batch["max_num_batched_tokens"])
+                       if batch.get("max_num_batched_tokens") else 0),
     )

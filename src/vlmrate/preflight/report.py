@@ -115,7 +115,10 @@ def build_report(req: CheckRequest) -> dict[str, Any]:
     else:
         sizes, unreadable = [REFERENCE_SIZE] * REFERENCE_IMAGES, []
         dataset_label = f"none: the reference study ({REFERENCE_IMAGES} images at 800x600)"
-    text_tokens, text_source = _text_tokens([a.prompt for a in study.aspects], model_dir)
+    # the study's system text goes before every prompt (a system message)
+    system = f"{study.system} " if study.system else ""
+    text_tokens, text_source = _text_tokens([system + a.prompt for a in study.aspects],
+                                            model_dir)
     gpu, gpu_source = _target_gpu(req.gpu, gpus)
     answer_tokens = ANSWER_TOKENS_RATING_ONLY if req.rating_only else ANSWER_TOKENS_FULL
     shape = StudyShape(image_sizes=tuple(sizes), aspect_text_tokens=tuple(text_tokens),

@@ -238,6 +238,7 @@ def _records(ids: list, aspects: list, repeats: list, ratings: list, reasons: li
         pl.lit(None, pl.String).alias("engine_error"),
         pl.lit(None, pl.String).alias("server"),
         pl.lit(now_iso()).alias("time"),
+        pl.lit(None, pl.Float64).alias("digit_mass"),
     ).select(list(RATINGS_SCHEMA)).cast(RATINGS_SCHEMA)
 
 

@@ -262,6 +262,8 @@ class RunConfig:
                 "max_tokens": sampling.max_tokens, "seed": self.seed, "repeats": repeats,
                 "structured": sampling.structured, "logprobs": sampling.logprobs,
                 "rating_only": sampling.rating_only,
+                # which probabilities rating_probs / expected_rating are read from
+                "logprobs_mode": sampling.logprobs_mode,
             },
         }
 

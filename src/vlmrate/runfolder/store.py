@@ -77,6 +77,9 @@ RATINGS_SCHEMA: dict[str, Any] = {
     "engine_error": pl.String,
     "server": pl.String,  # the base URL that answered (openai engine); null in-process
     "time": pl.String,
+    # the digits' probability mass at the rating position before rating_probs were
+    # renormalised over them (--logprobs); null in records written before issue 22
+    "digit_mass": pl.Float64,
 }
 RECORD_FIELDS = tuple(RATINGS_SCHEMA)
 STATUSES = ("running", "done", "failed", "imported", "cancelled")

@@ -50,6 +50,8 @@ class Progress:
     # openai engine: one dict per server (url, up, in_flight, answered, answers_per_s,
     # times_down, down_reason); empty for the in-process engine
     servers: list[dict] = field(default_factory=list)
+    #: While the in-process engine downloads the model: (bytes done, bytes in all).
+    download: tuple[int, int] | None = None
 
     def ticked(self, now: float | None = None) -> tuple[float, float]:
         """(elapsed, phase time) now: the clocks go on between snapshots while the run is

@@ -105,13 +105,17 @@ def resume_differences(old: dict, new: dict) -> list[str]:
     if not isinstance(old_sampling, dict):
         old_sampling = {}
     # settings added later (rating_only) read as their default in older manifests
-    old_sampling = {"rating_only": False, **old_sampling}
-    new_sampling = {"rating_only": False, **new_sampling}
+    old_sampling = {"rating_only": False, "logprobs_mode": "raw_logprobs", **old_sampling}
+    new_sampling = {"rating_only": False, "logprobs_mode": "raw_logprobs", **new_sampling}
     for key in dict.fromkeys([*old_sampling, *new_sampling]):
         if old_sampling.get(key) != new_sampling.get(key):
             found.append(f"{key.replace('_', ' ')}: was {_value(old_sampling.get(key))}, "
                          f"now {_value(new_sampling.get(key))}")
     found += _selection_differences(old, new)
+    old_system = (old.get("study") or {}).get("system")
+    new_system = new["study"].get("system")
+    if old_system != new_system:
+        found.append(f"system text: was {_value(old_system)}, now {_value(new_system)}")
     old_prompts = {a.get("name"): (a.get("sha256"), a.get("reverse", False))
                    for a in (old.get("study") or {}).get("aspects", []) if isinstance(a, dict)}
     new_prompts = {a["name"]: (a["sha256"], a.get("reverse", False))
@@ -415,10 +419,21 @@ class Runner:
                 self._engine = engine
                 if hasattr(engine, "on_notice"):  # e.g. the openai engine waiting to retry
                     engine.on_notice = tracker.notice
+                if hasattr(engine, "on_phase"):  # the in-process engine downloading weights
+                    loading = tracker.message
+
+                    def phase(text: str | None, done: int | None = None,
+                              total: int | None = None, loading: str = loading) -> None:
+                        tracker.message = text or loading
+                        tracker.download = (done, total) if text and total else None
+                        tracker.publish()
+
+                    engine.on_phase = phase
                 try:
                     await engine.start()
                 except EngineUnavailable as exc:
                     raise UserError(str(exc)) from None
+                self._record_engine(engine)
                 tracker.message = ""
                 tracker.server_stats = getattr(engine, "server_stats", None)
                 try:
@@ -481,6 +496,31 @@ class Runner:
             if not self._aborted:
                 return  # the plan went through (failures are records too)
 
+    def _record_engine(self, engine: Engine) -> None:
+        """After the engine started: what it resolved (``engine_info``: its arguments, the
+        structured-output regex, the platform) and, where the engine can render them, the
+        prompts as the model sees them (``rendered_prompts``: per aspect the chat
+        template's text and its token count) go into the manifest. Informational: resume
+        does not compare them."""
+        assert self.run_dir and self.study
+        try:
+            info = engine.info()
+        except Exception:  # an engine's self-description must not stop the run
+            info = {}
+        rendered = None
+        render = getattr(engine, "rendered_prompts", None)
+        if callable(render):
+            try:
+                rendered = render({a.name: a.prompt for a in self.study.aspects},
+                                  self.study.system)
+            except Exception:
+                rendered = None
+        with contextlib.suppress(OSError, UserError, TypeError, ValueError):
+            manifest = read_manifest(self.run_dir)
+            manifest["engine_info"] = self._redactor.value(info)
+            manifest["rendered_prompts"] = rendered
+            write_manifest(self.run_dir, manifest)
+
     def _finish(self, status: str, session_s: float = 0.0) -> None:
         """Write the final status (and the failure's one-line reason); ``wall_s`` adds up
         the wall time of every session (engine start included)."""
@@ -520,7 +560,7 @@ class Runner:
                 yield RatingRequest(
                     image_id=entry.image_id, aspect=aspect, repeat=repeat,
                     seed=repeat_seed(self.config.seed, entry.image_id, aspect, repeat),
-                    prompt=prompts[aspect], image=image,
+                    prompt=prompts[aspect], image=image, system=self.study.system,
                 )
 
     def _record(self, result: RatingResult) -> dict:
@@ -550,6 +590,7 @@ class Runner:
             "engine_error": None if result.engine_error is None else clean(result.engine_error),
             "server": None if result.server is None else clean(result.server),
             "time": now_iso(),
+            "digit_mass": result.digit_mass,
         }
 
     def _error_record(self, image_id: str, aspect: str, repeat: int, error: str) -> dict:
@@ -560,6 +601,7 @@ class Runner:
             "prompt_tokens": None, "output_tokens": None, "latency_s": None,
             "expected_rating": None, "rating_probs": None,
             "engine_error": self._redactor.text(error), "server": None, "time": now_iso(),
+            "digit_mass": None,
         }
 
 
@@ -604,6 +646,7 @@ class _Tracker:
         self._beat_status = ""
         self._beat_at = 0.0
         self.server_stats: Callable[[], list[dict]] | None = None
+        self.download: tuple[int, int] | None = None  # the model download, in bytes
 
     def set_status(self, status: str) -> None:
         """A new phase: timed from now, and reported at once."""
@@ -652,6 +695,7 @@ class _Tracker:
             in_flight=self.in_flight, phase_s=now - self.clock.phase_began,
             running_s=self.clock.running_s(now), at=now,
             servers=self.server_stats() if self.server_stats else [],
+            download=self.download,
         )
 
     def publish(self, record: dict | None = None) -> None:

@@ -33,7 +33,7 @@ from .agreement import (
 )
 from .cases import Cases, cases
 from .errors_by_k import ErrorAtK, cross_by_k, errors_by_k
-from .expected import ExpectedStats, expected_stats
+from .expected import ExpectedStats, digit_mass_mean, expected_stats
 from .frames import (
     error_counts,
     expected_vector,
@@ -211,6 +211,9 @@ def analyse(
                 np.where(~np.isnan(h_all), e_all, np.nan), h_all, m_all, bound=bound, alpha=alpha
             ),
         )
+        if stats_a.expected is not None:
+            stats_a = replace(stats_a, expected=replace(
+                stats_a.expected, digit_mass_mean=digit_mass_mean(ratings, a)))
         results[a] = stats_a
 
     union = np.zeros(n_all, dtype=bool)
@@ -322,6 +325,7 @@ def _expected_json(e: ExpectedStats | None, bound: float) -> dict[str, Any] | No
         "wilcoxon": wilcoxon_json(e.wilcoxon),
         "tost": tost_json(e.tost, bound),
         "vs_sampled": {"r": _num(e.vs_sampled.r), "mae": _num(e.vs_sampled.mae)},
+        "digit_mass_mean": _num(e.digit_mass_mean),
     }
 
 

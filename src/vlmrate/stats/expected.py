@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 
 from .agreement import (
     Correlation,
@@ -43,6 +44,9 @@ class ExpectedStats:
     wilcoxon: WilcoxonResult
     tost: TostResult
     vs_sampled: VsSampled
+    #: Mean over the aspect's answers of the digits' probability mass at the rating
+    #: position (see :func:`digit_mass_mean`); NaN when no answer stored one.
+    digit_mass_mean: float = NAN
 
 
 def expected_stats(
@@ -79,3 +83,19 @@ def expected_stats(
             mae=float(np.abs(m[both] - e[both]).mean()) if both.any() else NAN,
         ),
     )
+
+
+def digit_mass_mean(ratings: pl.DataFrame, aspect: str) -> float:
+    """Mean digit probability mass of an aspect's answers: (1/n) sum_j M_j over the n answers
+    with a stored ``digit_mass``, where M_j = sum_{r=lo..hi} P_j(r) is the probability the
+    scale's digit tokens had at answer j's rating position before ``rating_probs`` were
+    renormalised (P_j from vLLM's logprobs, see engines/base.py ``digit_mass``). A mean far
+    below 1 says the model put its probability elsewhere there, so its expected rating
+    rests on a small part of its distribution. NaN when no answer has one (runs without
+    --logprobs, or older runs).
+    """
+    if "digit_mass" not in ratings.columns:
+        return NAN
+    values = (ratings.filter(pl.col("aspect") == aspect)["digit_mass"]
+              .cast(pl.Float64).drop_nulls().drop_nans())
+    return float(values.mean()) if len(values) else NAN

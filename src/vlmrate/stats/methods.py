@@ -94,6 +94,10 @@ def methods_text(stats: StudyStats) -> str:
     if has_expected:
         sentences.append(
             "The logprob expected rating (the probability-weighted mean of the rating "
-            "digits), averaged per image, is analysed as a second rater in the same way."
+            "digits), averaged per image, is analysed as a second rater in the same way. "
+            "Its probabilities are vLLM's raw log-probabilities at the rating digit "
+            "(temperature 1, not the sampling temperature; after the structured-output "
+            "mask when answers are constrained), renormalised over the digits; the mass "
+            "the digits had before renormalising is reported per aspect."
         )
     return "Methods. " + " ".join(sentences)
