@@ -71,7 +71,9 @@ def test_small_n_has_no_bootstrap_interval() -> None:
     for n in (2, 3, 4):
         mats, hums = _study(n, 4)
         ag = _json(mats, hums, ["relevance", "arousal"])["aspects"]["relevance"]["agreement"]
-        assert ag["mae_ci"] == [None, None] and ag["r_ci"] == [None, None]
+        assert ag["mae_ci"] == [None, None] and ag["r_ci_bootstrap"] == [None, None]
+        # Fisher's z needs n >= 4 (R's cor.test gives no interval below)
+        assert (ag["r_ci"] == [None, None]) == (n < 4)
     mats, hums = _study(5, 4)
     ag = _json(mats, hums, ["relevance", "arousal"])["aspects"]["relevance"]["agreement"]
     assert None not in ag["mae_ci"]
@@ -162,8 +164,13 @@ def test_confidence_level_everywhere() -> None:
             assert lo95 <= lo90 and hi90 <= hi95, path
         for e95, e90 in zip(s95["errors_by_k"][:-1], s90["errors_by_k"][:-1], strict=True):
             assert e95["mae_subsets_ci"][0] <= e90["mae_subsets_ci"][0]
-        # Bland-Altman limits stay at 95%
-        assert s90["agreement"]["ba_lower_ci"] == s95["agreement"]["ba_lower_ci"]
+        # Bland-Altman limits stay at 95%; their CIs follow alpha
+        assert s90["agreement"]["ba_lower"] == s95["agreement"]["ba_lower"]
+        for key in ("ba_lower_ci", "ba_upper_ci", "ba_bias_ci", "ccc_ci", "icc_a1_ci",
+                    "icc_c1_ci", "r_ci_bootstrap"):
+            lo95, hi95 = s95["agreement"][key]
+            lo90, hi90 = s90["agreement"][key]
+            assert lo95 < lo90 and hi90 < hi95, key
 
 
 def _dig(obj, path):

@@ -56,7 +56,8 @@ def test_report_labels_levels_holm_expected_notes_methods(with_expected) -> None
     assert "90% CI / test" in text and "95% CI / test" not in text
     assert "intervals at 90%" in text
     assert "d_z; 80% CI of mean d" in text  # TOST interval: 1 - 2 alpha
-    assert "95% CIs of the limits" in text  # Bland-Altman stays at 95%
+    assert "95% limits of agreement" in text  # the limits stay the conventional 95%
+    assert "90% CI of the lower limit" in text  # their CIs follow alpha
     rel = st.aspects["relevance"]
     lines = [re.split(r"\s{2,}", line.strip()) for line in text.splitlines()]
     holm_rows = [row for row in lines if row[0] == "two-sided, Holm across aspects"]
@@ -80,8 +81,9 @@ def test_tui_summary_rows_labels_and_expected(with_expected) -> None:
     st = with_expected
     study = study_fields(st.bound, st.alpha)
     text = _text(summary_table(st.aspects, ASPECTS, study), width=80)
-    assert "90% CI lower" in text and "95% CI lower" in text  # ICC at 90%, BA limits at 95%
-    assert "bootstrap 90% CI" in text and "80% CI of mean d: lower" in text
+    assert "90% CI lower" in text and "95% CI lower" not in text  # every CI follows alpha
+    assert "lower 95% limit" in text  # the Bland-Altman limits stay at 95%
+    assert "percentile bootstrap CI lower" in text and "80% CI of mean d: lower" in text
     assert "{level}" not in text and "{tost_level}" not in text
     assert "p (two-sided), Holm" in text and "expected rating (logprobs)" in text
     side = _text(expected_table(st.aspects["relevance"], "relevance", study), width=80)

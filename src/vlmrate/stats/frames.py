@@ -246,3 +246,26 @@ def human_sd_vector(
     if rows.height:
         out[rows.get_column("_row").to_numpy()] = rows.get_column("human_sd").to_numpy()
     return out
+
+
+def human_n_vector(
+    human: pl.DataFrame, aspect: str, image_ids: Sequence[str] | pl.Series
+) -> np.ndarray:
+    """The human sheet's rater count of ``aspect`` (its ``A_n`` column) for each of
+    ``image_ids`` as floats (NaN where the sheet has none, all NaN without a
+    ``human_n`` column)."""
+    out = np.full(len(image_ids), np.nan)
+    if "human_n" not in human.columns:
+        return out
+    frame = (
+        human.lazy()
+        .filter(pl.col("aspect").cast(pl.String) == aspect)
+        .select(pl.col("image_id").cast(pl.String), pl.col("human_n").cast(pl.Float64))
+        .filter(pl.col("human_n").is_not_null() & pl.col("human_n").is_not_nan())
+        .unique(subset=["image_id"], keep="last")
+        .collect()
+    )
+    rows = _row_numbers(frame, image_ids)
+    if rows.height:
+        out[rows.get_column("_row").to_numpy()] = rows.get_column("human_n").to_numpy()
+    return out

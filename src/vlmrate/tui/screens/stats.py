@@ -42,7 +42,13 @@ def summary_table(per_aspect: Mapping[str, Any], aspects: list[str],
     only when some aspect has them), aspects as columns (fits 80 columns for three
     aspects). per_aspect: aspect -> AspectStats; study: stats.layout.study_fields, for
     the labels that name the confidence level."""
-    from vlmrate.stats.layout import format_value, label, study_fields, value_at, visible_rows
+    from vlmrate.stats.layout import (
+        format_statistic,
+        label,
+        study_fields,
+        value_at,
+        visible_rows,
+    )
 
     study = study if study is not None else study_fields(None, None)
     table = Table(box=None, header_style="bold", expand=True, pad_edge=False)
@@ -56,7 +62,7 @@ def summary_table(per_aspect: Mapping[str, Any], aspects: list[str],
             table.add_row(Text(label(section, study), style="bold underline"),
                           *["" for _ in aspects])
         table.add_row(f"  {label(stat.label, study)}", *[
-            format_value(value_at(per_aspect.get(a), stat.path), stat.kind, stat.digits)
+            format_statistic(value_at(per_aspect.get(a), stat.path), stat)
             for a in aspects])
     return table
 
