@@ -223,3 +223,58 @@ def test_model_within_the_human_noise_is_indistinguishable() -> None:
     assert any(note.startswith("human.rater_equivalents") and "indistinguishable" in note
                for note in block["notes"])
     _assert_nulls_explained(block)
+
+
+def test_validity_sentence_in_the_report() -> None:
+    from rich.console import Console
+
+    from vlmrate.stats.report import render_report
+
+    x, h, sd, n = _study(40, 6, seed=9)
+    st = analyse(ratings_frame({"valence": x}), _human(h, sd, n), ["valence"])
+    hu = to_json_dict(st)["aspects"]["valence"]["human"]
+    console = Console(width=100, record=True, color_system=None)
+    console.print(render_report(st))
+    text = " ".join(console.export_text().split())
+    lo, hi = hu["rater_equivalents_ci"]
+    assert (f"Validity (valence): the mean of 6 answers is as close to the consensus as the "
+            f"mean of {hu['rater_equivalents']:.1f} raters (95% CI {lo:.1f} to {hi:.1f}); "
+            f"one rater would differ from the sheet by {hu['rater_mae']:.2f} on average, the "
+            f"model differs by {hu['model_mae']:.2f}") in text
+    assert f"{100 * hu['within_human_ci']:.0f}% of the model means lie inside" in text
+    assert "Every interval follows α (95%)" in text
+    no_sd = analyse(ratings_frame({"valence": x}), _human(h, None, None), ["valence"])
+    console = Console(width=100, record=True, color_system=None)
+    console.print(render_report(no_sd))
+    assert "Validity (valence): no human noise ceiling: the human sheet has no per-image SDs" \
+        in " ".join(console.export_text().split())
+
+
+def test_negative_icc1k_and_small_k_needed_are_labelled() -> None:
+    from rich.console import Console
+
+    from vlmrate.stats.report import aspect_table
+
+    # images identical in mean, answers spread widely: MSB << MSW, ICC(1,k) far below 0
+    x = np.tile(np.array([1.0, 9.0, 5.0, 5.0]), (12, 1))
+    x[::2] = x[::2, ::-1]
+    x[0, 2] = 4.0
+    h = np.linspace(3, 7, 12)
+    st = analyse(ratings_frame({"valence": x}), _human(h, None, None), ["valence"])
+    s = st.aspects["valence"]
+    assert s.icc.ICC1k.value < -1
+    assert any(note.startswith("icc.ICC1k.value:") for note in s.notes)
+    console = Console(width=100, record=True, color_system=None)
+    console.print(aspect_table(s, 0.5, 0.05))
+    row = next(line for line in console.export_text().splitlines() if "ICC(1,k)" in line)
+    assert "< 0 (note)" in row and f"{s.icc.ICC1k.value:.3f}" not in row
+    # Spearman-Brown below one answer: "≤ 1"
+    x2 = np.repeat(np.arange(1.0, 9.0)[:, None], 3, axis=1)
+    x2[0, 0] = 2.0
+    st2 = analyse(ratings_frame({"valence": x2}), _human(np.arange(1.0, 9.0), None, None),
+                  ["valence"])
+    assert st2.aspects["valence"].icc.k_needed["0.8"] < 1
+    console = Console(width=100, record=True, color_system=None)
+    console.print(aspect_table(st2.aspects["valence"], 0.5, 0.05))
+    row = next(line for line in console.export_text().splitlines() if "answers for" in line)
+    assert "≤ 1 / ≤ 1" in row

@@ -348,7 +348,8 @@ def test_methods_paragraph_says_what_was_computed(study) -> None:
         assert f"n = {s.wilcoxon.n}, {s.wilcoxon.n_zero} zero differences dropped" in text
     se = max(e.mae_subsets_se for s in st.aspects.values() for e in s.errors_by_k[:-1])
     assert f"at most {se:.3f}" in text
-    assert "Holm-adjusted across the 3 aspects" in text
+    assert "Holm-adjusted across the 3 aspects" in text and "each one-sided Wilcoxon p" in text
+    assert "non-zero differences" in text and "level reached" in text
     assert "expected rating" not in text  # no logprobs in this study
 
 

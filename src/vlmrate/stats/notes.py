@@ -192,6 +192,10 @@ def aspect_notes(
     for path in null_paths(aspect_json):
         by_reason.setdefault(_reason(path, s), []).append(path)
     notes = [f"{', '.join(paths)}: {why}" for why, paths in by_reason.items()]
+    icc1k = s.icc.ICC1k.value
+    if math.isfinite(icc1k) and icc1k < 0:
+        notes.append(f"icc.ICC1k.value: {icc1k:.3g} < 0 (shown as '< 0'): the images differ "
+                     "less than one image's answers do (MSB < MSW); no reliability, read it as 0")
     if k_cap > s.n_repeats and cross:
         notes.append(
             f"cross_by_k {s.n_repeats + 1}..{k_cap}: this aspect has K = {s.n_repeats} repeats"
