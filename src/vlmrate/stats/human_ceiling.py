@@ -107,8 +107,8 @@ def unavailable_reason(s: np.ndarray, n: np.ndarray, raters: int | None, aspect:
         return (f"the human sheet has no per-image SDs (column {aspect}_sd): no noise "
                 "ceiling")
     if not np.isfinite(n).any() and raters is None:
-        return (f"the human sheet has SDs but no rater counts (column {aspect}_n); give "
-                "--raters N")
+        return (f"the human sheet has SDs but no rater counts (column {aspect}_n; "
+                "`vlmrate stats --raters N` supplies them)")
     return "no analysed image has a human SD and 2 or more raters"
 
 

@@ -166,6 +166,7 @@ class StatsScreen(AppScreen):
         yield Static("computing statistics…", id="stats-info", classes="info")
         with TabbedContent(id="stats-tabs"):
             with TabPane("Summary", id="summary"), VerticalScroll():
+                yield Static("", id="stats-validity")
                 yield Static("", id="stats-summary")
                 yield Static("", id="stats-expected")
                 yield Static("", id="stats-notes")
@@ -247,6 +248,10 @@ class StatsScreen(AppScreen):
         per = data.study.aspects.get(aspect)
         self.query_one("#stats-expected", Static).update(expected_table(per, aspect, study))
         self.query_one("#stats-notes", Static).update(notes_text(per, aspect))
+        from vlmrate.stats.validity import validity_sentence
+
+        self.query_one("#stats-validity", Static).update(
+            Text(validity_sentence(aspect, per, study["level"]), style="italic"))
         rows = value_at(stats, ("aspects", aspect, "errors_by_k")) or []
         self.query_one("#stats-byk", Static).update(by_k_table(rows, study["level"]))
         self.query_one("#stats-cross", Static).update(
