@@ -165,7 +165,8 @@ def test_json_keys_exactly_as_design(study) -> None:
         assert [e["k"] for e in s["errors_by_k"]] == [1, 2, 3, 4]
         for e in s["errors_by_k"]:
             assert set(e) == {
-                "k", "n", "mae", "mse", "r", "mae_subsets", "mae_subsets_ci", "mae_subsets_se"
+                "k", "n", "n_images", "mae", "mse", "r", "mae_subsets", "mae_subsets_ci",
+                "mae_subsets_se"
             }
         assert isinstance(s["tost"]["equivalent"], bool)
         assert isinstance(s["n_images"], int)

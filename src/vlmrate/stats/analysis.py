@@ -412,6 +412,7 @@ def _aspect_json(s: AspectStats, bound: float) -> dict[str, Any]:
             {
                 "k": e.k,
                 "n": e.n,
+                "n_images": e.n,
                 "mae": _num(e.mae),
                 "mse": _num(e.mse),
                 "r": _num(e.r),

@@ -192,6 +192,11 @@ def aspect_notes(
     for path in null_paths(aspect_json):
         by_reason.setdefault(_reason(path, s), []).append(path)
     notes = [f"{', '.join(paths)}: {why}" for why, paths in by_reason.items()]
+    if s.errors_by_k and s.errors_by_k[0].n_excluded:
+        k_top, row = len(s.errors_by_k), s.errors_by_k[0]
+        notes.append(f"errors_by_k: on the {row.n} images whose first {k_top} answers are "
+                     f"all valid, the same images at every k ({row.n_excluded} analysed "
+                     "images with a missing or invalid answer among them are left out)")
     icc1k = s.icc.ICC1k.value
     if math.isfinite(icc1k) and icc1k < 0:
         notes.append(f"icc.ICC1k.value: {icc1k:.3g} < 0 (shown as '< 0'): the images differ "
