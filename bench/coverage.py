@@ -70,7 +70,7 @@ def truths() -> dict[str, float]:
 ROWS: tuple[tuple[str, str, str], ...] = (
     ("r", "Pearson r", "Fisher z (`r_ci`)"),
     ("r_boot", "Pearson r", "percentile bootstrap (`r_ci_bootstrap`, before: `r_ci`)"),
-    ("mae", "MAE", "BCa bootstrap (`mae_ci`)"),
+    ("mae", "MAE", "BCa bootstrap, level expanded (`mae_ci`)"),
     ("mae_pct", "MAE", "percentile bootstrap (`mae_ci_percentile`, before: `mae_ci`)"),
     ("hl", "Hodges–Lehmann", "R's wilcox.test interval (level reached: see column)"),
     ("icc1", "ICC(1,1) of the answers", "F (Shrout & Fleiss)"),
@@ -81,7 +81,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("ba_bias", "Bland–Altman bias", "t"),
     ("ba_lower", "Bland–Altman lower 95% limit", "t, sqrt(3 s²/n) (Bland & Altman)"),
     ("ba_upper", "Bland–Altman upper 95% limit", "t, sqrt(3 s²/n) (Bland & Altman)"),
-    ("rater_equivalents", "worth m raters", "percentile bootstrap of 1/m"),
+    ("rater_equivalents", "worth m raters", "BCa bootstrap of 1/m, level expanded"),
 )
 
 

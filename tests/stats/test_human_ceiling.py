@@ -132,12 +132,19 @@ def test_rater_equivalents_ci_against_scipy_bootstrap() -> None:
     def ratio(d2, noise, s2, axis=-1):
         return s2.mean(axis=axis) / (d2.mean(axis=axis) - noise.mean(axis=axis))
 
-    ref = sps.bootstrap((d2, noise, s2), ratio, paired=True, vectorized=True,
-                        n_resamples=20000, method="percentile", rng=3).confidence_interval
-    assert np.isfinite(ref.high)
-    # percentile intervals: B = 2000 against 20000 resamples, a few % Monte-Carlo error
-    assert hu["rater_equivalents_ci"][0] == pytest.approx(ref.low, rel=0.06)
-    assert hu["rater_equivalents_ci"][1] == pytest.approx(ref.high, rel=0.08)
+    def q(d2, noise, s2, axis=-1):  # 1 / m, the statistic bootstrapped
+        return 1 / ratio(d2, noise, s2, axis)
+
+    # BCa at Hesterberg's (2015) expanded level for n = 80
+    level = 1 - 2 * sps.norm.cdf(-math.sqrt(80 / 79) * sps.t.ppf(0.975, 79))
+    ref = sps.bootstrap((d2, noise, s2), q, paired=True, vectorized=True,
+                        n_resamples=20000, method="BCa", rng=3,
+                        confidence_level=level).confidence_interval
+    assert ref.low > 0
+    # B = 2000 against 20000 resamples: a few % Monte-Carlo error
+    assert hu["rater_equivalents_ci"][0] == pytest.approx(1 / ref.high, rel=0.08)
+    assert hu["rater_equivalents_ci"][1] == pytest.approx(1 / ref.low, rel=0.1)
+    assert hu["rater_equivalents_ci_method"] == "BCa bootstrap of 1/m, expanded"
 
 
 def test_worth_m_raters_recovers_a_known_truth() -> None:

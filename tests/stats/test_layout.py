@@ -143,7 +143,7 @@ def test_report_lines_show_the_numbers(study) -> None:
     assert lines["F(df1, df2)"][1:] == [f"{icc.F:.2f}",
                                         f"F({icc.df1:.0f}, {icc.df2:.0f}), n0 = {s.icc.n0:.2f}"]
     ag = s.agreement
-    assert lines["MAE, CI BCa bootstrap"][1:] == [
+    assert lines["MAE, CI BCa bootstrap, expanded"][1:] == [
         f"{ag.mae:.3f}", f"[{ag.mae_ci[0]:.3f}, {ag.mae_ci[1]:.3f}]"]
     w = s.wilcoxon
     assert lines["Wilcoxon W+ / W−"][1:3] == [f"{w.w_plus:g} / {w.w_minus:g}", "model > human"]

@@ -24,8 +24,7 @@ BOOT_CHUNK_ELEMENTS = 250_000  # resamples x images per block: the counts stay i
 
 SeedLike = int | np.random.SeedSequence | np.random.Generator | None
 R_CI_METHOD = "Fisher z"
-R_CI_BOOTSTRAP_METHOD = "percentile bootstrap"
-MAE_CI_METHOD = "BCa bootstrap"
+MAE_CI_METHOD = "BCa bootstrap, expanded"
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ class Agreement:
     mae: float
     mse: float
     r: float
-    mae_ci: tuple[float, float]  # BCa bootstrap interval at ``confidence``
+    mae_ci: tuple[float, float]  # BCa bootstrap interval at ``confidence``, level expanded
     r_ci: tuple[float, float]  # Fisher-z interval at ``confidence`` (R's cor.test)
     n_boot: int
     confidence: float = 0.95
@@ -512,6 +511,18 @@ def bca_interval(
     return float(lo), float(hi)
 
 
+def expanded_confidence(n: int, confidence: float) -> float:
+    """The level at which to take a bootstrap interval of a mean-like statistic of n
+    images so that it keeps ``confidence`` at small n (Hesterberg 2015, "expanded
+    percentile interval": the bootstrap distribution is too narrow by sqrt((n-1)/n) and
+    normal rather than t): 1 - 2 Phi(-sqrt(n/(n-1)) t_{1-alpha/2, n-1}). 0.9885 at n = 8,
+    0.9576 at n = 50 for 95%."""
+    if n < 2:
+        return confidence
+    t = dist.t_ppf(1 - (1 - confidence) / 2, n - 1)
+    return 1.0 - 2.0 * dist.norm_cdf(-np.sqrt(n / (n - 1)) * t)
+
+
 def mae_jackknife(m: np.ndarray, h: np.ndarray) -> np.ndarray:
     """The leave-one-image-out MAEs: (sum |d| - |d_i|) / (n - 1)."""
     m, h = _pairs(m, h)
@@ -713,7 +724,8 @@ def agreement(
     bias -+ 1.96 SD(d, ddof 1) with their CIs, proportional bias), MAE and r. Every
     interval is at ``confidence``: r by Fisher's z (and a percentile bootstrap,
     ``r_ci_bootstrap``), the MAE by BCa bootstrap (and percentile,
-    ``mae_ci_percentile``), CCC on Lin's z scale, the ICCs by McGraw & Wong's F
+    ``mae_ci_percentile``; the BCa levels expanded for small n, see
+    :func:`expanded_confidence`), CCC on Lin's z scale, the ICCs by McGraw & Wong's F
     intervals."""
     m, h = _pairs(m, h)
     n = int(m.size)
@@ -725,7 +737,8 @@ def agreement(
     mae_reps, r_reps = bootstrap_replicates(m, h, n_boot=n_boot, seed=seed)
     mae = float(np.abs(d).mean()) if n else NAN
     if mae_reps.size:
-        mae_ci = bca_interval(mae, mae_reps, mae_jackknife(m, h), confidence)
+        mae_ci = bca_interval(mae, mae_reps, mae_jackknife(m, h),
+                              expanded_confidence(n, confidence))
         mae_ci_pct = percentile_interval(mae_reps, confidence)
         r_ci_boot = percentile_interval(r_reps, confidence)
     else:

@@ -19,9 +19,10 @@ model's mean m_i of its valid answers. Over the analysed images with s_i and n_i
   ``rater_equivalents`` = mean(s_i^2) / model_mse_true: the number of raters whose mean
   is as close to the true consensus as the model's mean (the mean of k raters has error
   variance sigma^2 / k). Null when model_mse_true <= 0: the model is indistinguishable
-  from the human means' own noise. ``rater_equivalents_ci``: percentile bootstrap over
-  images at ``confidence`` of q = model_mse_true / mean(s^2) = 1 / rater_equivalents,
-  turned into [1 / q_upper, 1 / q_lower] (the percentile interval is
+  from the human means' own noise. ``rater_equivalents_ci``: BCa bootstrap over images
+  (Efron 1987; its level expanded for small n, Hesterberg 2015, see
+  ``agreement.expanded_confidence``) of q = model_mse_true / mean(s^2) =
+  1 / rater_equivalents, turned into [1 / q_upper, 1 / q_lower] (BCa intervals are
   transformation-respecting); the upper end is unbounded (null) when q_lower <= 0.
 - ``r_ceiling`` = sqrt(reliability * ICC(1,k)), ICC(1,k) the reliability of the model's
   means (one-way, over the same images), and ``r_disattenuated`` = r / r_ceiling
@@ -43,11 +44,18 @@ import numpy as np
 
 from vlmrate.stats import distributions as dist
 
-from .agreement import BOOT_CHUNK_ELEMENTS, BOOT_MIN_N, SeedLike, pearson, percentile_interval
+from .agreement import (
+    BOOT_CHUNK_ELEMENTS,
+    BOOT_MIN_N,
+    SeedLike,
+    bca_interval,
+    expanded_confidence,
+    pearson,
+)
 from .reliability import icc_oneway, per_image_sd
 
 NAN = float("nan")
-CI_METHOD = "percentile bootstrap"
+CI_METHOD = "BCa bootstrap of 1/m, expanded"
 SHEET, OPTION, BOTH = "sheet", "--raters", "sheet and --raters"
 
 
@@ -154,7 +162,11 @@ def human_ceiling(
     ci = (NAN, NAN)
     if k >= BOOT_MIN_N and n_boot > 0 and float(s2.mean()) > 0:
         q = _q_replicates(d * d, noise, s2, n_boot, seed)
-        ci = _equivalents_ci(*percentile_interval(q, confidence))
+        excess = d * d - noise
+        with np.errstate(divide="ignore", invalid="ignore"):
+            jack = (excess.sum() - excess) / (s2.sum() - s2)  # leave one image out
+        ci = _equivalents_ci(*bca_interval(mse_true / float(s2.mean()), q, jack,
+                                           expanded_confidence(k, confidence)))
     r = pearson(m, h).r
     model_rel = icc_oneway(x).ICC1k.value
     ceiling = NAN

@@ -72,8 +72,8 @@ def _human_sentence(stats: StudyStats) -> str:
         "single rater would score against the mean of the others, mean sqrt(2/pi) s_i "
         "sqrt(1 + 1/(n_i - 1)); the model's MSE to the true consensus, MSE(m, h) - "
         "mean(s_i^2/n_i), and the number of raters whose mean would be as close, "
-        f"mean(s_i^2) / that MSE, with a {_pct(stats.confidence)} percentile bootstrap "
-        "interval over images; the ceiling of r, sqrt(reliability of h x ICC(1,k) of the "
+        f"mean(s_i^2) / that MSE, with a {_pct(stats.confidence)} BCa bootstrap interval "
+        "over images (of its inverse, level expanded as for the MAE); the ceiling of r, sqrt(reliability of h x ICC(1,k) of the "
         "model), and r corrected for attenuation (Spearman, 1904); the share of model "
         f"means inside the human mean's {_pct(stats.confidence)} t interval; and the "
         "Pearson r of the model's and the raters' per-image SDs."
@@ -124,7 +124,9 @@ def methods_text(stats: StudyStats) -> str:
         f"Pearson r with its Fisher-z {conf} interval (as R's cor.test); the MAE with a "
         f"BCa bootstrap {conf} interval (Efron, 1987) from B = {stats.n_boot} resamples of "
         f"images (seed {stats.seed}, one stream per aspect derived from its name; none "
-        "under 5 images), whose percentile intervals of the MAE and of r are given too.",
+        "under 5 images), its level expanded for small n as Hesterberg (2015) proposes "
+        "(1 - 2 Phi(-sqrt(n/(n-1)) t_{1-alpha/2, n-1})) so that it keeps its coverage; "
+        "plain percentile intervals of the MAE and of r are given too.",
         f"Error by number of repeats k: the first k repeats, and the mean over "
         f"{stats.n_draws} random k-subsets per image (Monte Carlo, same seed){se_text}.",
         f"p-values are Holm-adjusted across the {len(aspects)} aspects (Holm, 1979), one "
