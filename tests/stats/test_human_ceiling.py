@@ -285,3 +285,39 @@ def test_negative_icc1k_and_small_k_needed_are_labelled() -> None:
     console.print(aspect_table(st2.aspects["valence"], 0.5, 0.05))
     row = next(line for line in console.export_text().splitlines() if "answers for" in line)
     assert "≤ 1 / ≤ 1" in row
+
+
+def test_sheet_sd_column_and_raters_option_reach_stats(tmp_path, capsys) -> None:
+    """A sheet with valence_sd (no valence_n) imported as a run: the human block needs
+    --raters; with it the block equals the formulas on the sheet's numbers."""
+    import csv
+
+    from vlmrate.cli import main
+
+    x, h, sd, _ = _study(12, 4, seed=13)
+    with open(tmp_path / "ratings.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["image_id", "aspect", "repeat", "rating"])
+        for i, row in enumerate(x):
+            for j, v in enumerate(row):
+                w.writerow([f"img{i:03d}", "valence", j + 1, int(v)])
+    with open(tmp_path / "human.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["image_id", "valence_mean", "valence_sd"])
+        for i in range(12):
+            w.writerow([f"img{i:03d}", f"{h[i]:.2f}", f"{sd[i]:.3f}"])
+    runs = str(tmp_path / "runs")
+    assert main(["import", str(tmp_path / "ratings.csv"), "--human",
+                 str(tmp_path / "human.csv"), "--run", "r", "--runs-dir", runs]) == 0
+    capsys.readouterr()
+    assert main(["stats", "r", "--json", "--runs-dir", runs]) == 0
+    block = json.loads(capsys.readouterr().out)["aspects"]["valence"]
+    assert block["human"] is None and any("valence_n" in n for n in block["notes"])
+    assert main(["stats", "r", "--json", "--raters", "12", "--runs-dir", runs]) == 0
+    hu = json.loads(capsys.readouterr().out)["aspects"]["valence"]["human"]
+    ref = _reference(x, np.round(h, 2), np.round(sd, 3), np.full(12, 12.0))
+    assert hu["raters_from"] == "--raters"
+    for key in ("reliability", "rater_mae", "model_mse_true", "within_human_ci"):
+        assert hu[key] == pytest.approx(ref[key], rel=1e-9), key
+    assert main(["stats", "r", "--raters", "1", "--runs-dir", runs]) == 2
+    assert "--raters: 1 must be a whole number from 2" in capsys.readouterr().err
