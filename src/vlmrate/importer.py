@@ -219,6 +219,7 @@ def _records(ids: list, aspects: list, repeats: list, ratings: list, reasons: li
         pl.lit(None, pl.Int64).alias("output_tokens"),
         pl.lit(None, pl.Float64).alias("latency_s"),
         pl.lit(None, pl.List(pl.Float64)).alias("rating_probs"),
+        pl.lit(None, pl.Float64).alias("digit_mass"),
         pl.lit(None, pl.String).alias("engine_error"),
         pl.lit(None, pl.String).alias("server"),
         pl.lit(now_iso()).alias("time"),

@@ -455,7 +455,7 @@ class Runner:
             "parse_error": parse_error, "finish_reason": result.finish_reason,
             "prompt_tokens": result.prompt_tokens, "output_tokens": result.output_tokens,
             "latency_s": round(result.latency_s, 4), "expected_rating": expected,
-            "rating_probs": probs,
+            "rating_probs": probs, "digit_mass": result.rating_mass if probs else None,
             "engine_error": None if result.engine_error is None else clean(result.engine_error),
             "server": None if result.server is None else clean(result.server),
             "time": now_iso(),
@@ -467,7 +467,7 @@ class Runner:
             "seed": repeat_seed(self.config.seed, image_id, aspect, repeat), "rating": None,
             "raw_rating": None, "reason": None, "raw": None, "parse_error": None, "finish_reason": None,
             "prompt_tokens": None, "output_tokens": None, "latency_s": None,
-            "expected_rating": None, "rating_probs": None,
+            "expected_rating": None, "rating_probs": None, "digit_mass": None,
             "engine_error": self._redactor.text(error), "server": None, "time": now_iso(),
         }
 

@@ -63,6 +63,7 @@ RATINGS_SCHEMA: dict[str, Any] = {
     "latency_s": pl.Float64,
     "expected_rating": pl.Float64,
     "rating_probs": pl.List(pl.Float64),
+    "digit_mass": pl.Float64,  # the scale digits' probability at the rating (--logprobs)
     "engine_error": pl.String,
     "server": pl.String,  # the base URL that answered (openai engine); null in-process
     "time": pl.String,

@@ -217,3 +217,22 @@ def test_repair_torchvision_patch_is_idempotent() -> None:
     assert patched.count("@_vlmrate_register_fake('torchvision::qnms')") == 1
     assert mod.patch_source(patched) == patched
     compile(patched, "_meta_registrations.py", "exec")
+
+
+def test_digit_mass_is_the_digits_share_before_renormalising() -> None:
+    from vlmrate.engines.base import digit_probs_and_mass
+    from vlmrate.engines.openai import rating_probs_and_mass
+
+    top = {"7": math.log(0.5), " 8": math.log(0.2), "▁7": math.log(0.05), "the": math.log(0.2)}
+    probs, mass = digit_probs_and_mass(top)
+    assert mass == pytest.approx(0.75)  # 0.5 + 0.05 + 0.2; "the" is not a digit
+    assert probs == pytest.approx([0, 0, 0, 0, 0, 0, 0.55 / 0.75, 0.2 / 0.75, 0])
+    assert probs == digit_probs(top)
+    assert digit_probs_and_mass({"the": 0.0}) == (None, None)
+    content = [{"token": "Rating", "logprob": -0.1}, {"token": ":", "logprob": -0.1},
+               {"token": " 7", "logprob": math.log(0.6),
+                "top_logprobs": [{"token": " 7", "logprob": math.log(0.6)},
+                                 {"token": " 6", "logprob": math.log(0.3)},
+                                 {"token": " seven", "logprob": math.log(0.1)}]}]
+    probs, mass = rating_probs_and_mass(content)
+    assert mass == pytest.approx(0.9) and probs[6] == pytest.approx(0.6 / 0.9)

@@ -45,7 +45,7 @@ from vlmrate.engines.base import (
     RatingRequest,
     RatingResult,
     SamplingConfig,
-    digit_probs,
+    digit_probs_and_mass,
     structured_regex,
 )
 from vlmrate.engines.servers import AllServersDown, Server, ServerPool
@@ -92,13 +92,25 @@ def rating_probs_from_logprobs(
     The rating position is the first generated token after "Rating:" (or "rating =")
     that is a digit; None when there is no such token or no digit in its top logprobs.
     """
+    return rating_probs_and_mass(content, lo, hi)[0]
+
+
+def rating_probs_and_mass(
+    content: list[dict[str, Any]] | None, lo: int = 1, hi: int = 9
+) -> tuple[list[float] | None, float | None]:
+    """Digit probabilities at the rating position of a chat ``logprobs.content`` list,
+    and the mass the digits had before renormalising (``digit_probs_and_mass``).
+
+    The rating position is the first generated token after "Rating:" (or "rating =")
+    that is a digit; None when there is no such token or no digit in its top logprobs.
+    """
     if not content:
-        return None
+        return None, None
     tokens = [str(item.get("token", "")) if isinstance(item, dict) else "" for item in content]
     text = "".join(tokens)
     label = _RATING_LABEL.search(text)
     if label is None:
-        return None
+        return None, None
     start = 0
     for item, token in zip(content, tokens, strict=True):
         end = start + len(token)
@@ -112,11 +124,11 @@ def rating_probs_from_logprobs(
                         _add_logprob(top, str(alt["token"]), alt.get("logprob"))
                 if token not in top:
                     _add_logprob(top, token, item.get("logprob"))
-                return digit_probs(top, lo, hi)
+                return digit_probs_and_mass(top, lo, hi)
             if not _BYTE_DIGIT.match(tail) and any(ch.isalpha() for ch in tail.strip("▁Ġ")):
-                return None  # words before any digit: no rating digit to read
+                return None, None  # words before any digit: no rating digit to read
         start = end
-    return None
+    return None, None
 
 
 def _is_digit_token(token: str) -> bool:
@@ -704,11 +716,11 @@ class OpenAIEngine:
             content = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
         usage = body.get("usage")
         usage = usage if isinstance(usage, dict) else {}
-        probs = None
+        probs = mass = None
         if self.sampling.logprobs:
             logprobs = choice.get("logprobs")
             items = logprobs.get("content") if isinstance(logprobs, dict) else None
-            probs = rating_probs_from_logprobs(
+            probs, mass = rating_probs_and_mass(
                 items if isinstance(items, list) else None,
                 self.sampling.scale_min,
                 self.sampling.scale_max,
@@ -722,6 +734,7 @@ class OpenAIEngine:
             latency_s=latency,
             rating_probs=probs,
             engine_error=None,
+            rating_mass=mass,
         )
 
 

@@ -40,7 +40,7 @@ from vlmrate.engines.base import (
     RatingRequest,
     RatingResult,
     SamplingConfig,
-    digit_probs,
+    digit_probs_and_mass,
     rating_token_index,
     structured_regex,
 )
@@ -416,10 +416,10 @@ class VllmEngine:
                 latency_s=latency,
                 engine_error="vLLM returned no completion",
             )
-        probs = None
+        probs = mass = None
         if self.sampling.logprobs:
             try:
-                probs = self._rating_probs(completion)
+                probs, mass = self._rating_probs(completion)
             except Exception:
                 _log.warning("could not read rating logprobs", exc_info=True)
         return RatingResult(
@@ -431,12 +431,14 @@ class VllmEngine:
             latency_s=latency,
             rating_probs=probs,
             engine_error=None,
+            rating_mass=mass,
         )
 
-    def _rating_probs(self, completion: Any) -> list[float] | None:
+    def _rating_probs(self, completion: Any) -> tuple[list[float] | None, float | None]:
+        """(digit probabilities at the rating position, their mass before renormalising)."""
         logprobs = completion.logprobs
         if not logprobs:
-            return None
+            return None, None
         lo, hi = self.sampling.scale_min, self.sampling.scale_max
         token_ids = list(completion.token_ids)
         pieces: list[str] = []
@@ -449,7 +451,7 @@ class VllmEngine:
             pieces.append(text or "")
         index = rating_token_index(pieces, lo, hi)
         if index is None:
-            return None
+            return None, None
         table: dict[str, float] = {}
         for token_id, lp in (logprobs[index] or {}).items():
             text = (
@@ -457,7 +459,7 @@ class VllmEngine:
             )
             if text is not None and lp.logprob is not None:
                 _merge_logprob(table, text, float(lp.logprob))
-        return digit_probs(table, lo, hi)
+        return digit_probs_and_mass(table, lo, hi)
 
     def _decode_token(self, token_id: int) -> str | None:
         tokenizer = getattr(self._processor, "tokenizer", None)

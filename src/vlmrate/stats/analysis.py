@@ -35,6 +35,7 @@ from .cases import Cases, cases
 from .errors_by_k import ErrorAtK, cross_by_k, errors_by_k
 from .expected import ExpectedStats, expected_stats
 from .frames import (
+    digit_mass_vector,
     error_counts,
     expected_vector,
     human_long,
@@ -221,7 +222,8 @@ def analyse(
             cases=cases(ratings, human, a, n=N_CASES, table=table),
             homogeneity=homogeneity(m, h, per_image_sd(x), sd_h),
             expected=expected_stats(
-                np.where(~np.isnan(h_all), e_all, np.nan), h_all, m_all, bound=bound, alpha=alpha
+                np.where(~np.isnan(h_all), e_all, np.nan), h_all, m_all, bound=bound, alpha=alpha,
+                digit_mass=digit_mass_vector(ratings, a, ids),
             ),
             human=ceiling,
             human_note="" if ceiling is not None else unavailable_reason(sd_h, n_h, raters, a),
@@ -337,6 +339,7 @@ def _expected_json(e: ExpectedStats | None, bound: float) -> dict[str, Any] | No
         "wilcoxon": wilcoxon_json(e.wilcoxon),
         "tost": tost_json(e.tost, bound),
         "vs_sampled": {"r": _num(e.vs_sampled.r), "mae": _num(e.vs_sampled.mae)},
+        "digit_mass_mean": _num(e.digit_mass_mean),
     }
 
 

@@ -43,6 +43,7 @@ class ExpectedStats:
     wilcoxon: WilcoxonResult
     tost: TostResult
     vs_sampled: VsSampled
+    digit_mass_mean: float = NAN  # mean over images of the digits' probability mass
 
 
 def expected_stats(
@@ -52,9 +53,12 @@ def expected_stats(
     *,
     bound: float = 0.5,
     alpha: float = 0.05,
+    digit_mass: np.ndarray | None = None,
 ) -> ExpectedStats | None:
     """Statistics of e against h (over images with both) and against m (images with
-    both); None when no image has an expected rating."""
+    both); None when no image has an expected rating. ``digit_mass``: per image, the mean
+    probability the scale's digits had before renormalising (NaN unknown);
+    ``digit_mass_mean`` averages it over the images of e vs h."""
     e = np.asarray(e, dtype=np.float64)
     h = np.asarray(h, dtype=np.float64)
     m = np.asarray(m, dtype=np.float64)
@@ -78,4 +82,13 @@ def expected_stats(
             r=pearson(m, e).r,
             mae=float(np.abs(m[both] - e[both]).mean()) if both.any() else NAN,
         ),
+        digit_mass_mean=_known_mean(digit_mass, ok),
     )
+
+
+def _known_mean(values: np.ndarray | None, rows: np.ndarray) -> float:
+    if values is None:
+        return NAN
+    v = np.asarray(values, dtype=np.float64)[rows]
+    v = v[~np.isnan(v)]
+    return float(v.mean()) if v.size else NAN

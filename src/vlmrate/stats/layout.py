@@ -230,6 +230,8 @@ STATISTICS: tuple[Statistic, ...] = (
     Statistic(_EXP, "d_z", "expected.tost.dz", Kind.STAT, _A),
     Statistic(_EXP, "r with the sampled means", "expected.vs_sampled.r", Kind.STAT, _A),
     Statistic(_EXP, "MAE to the sampled means", "expected.vs_sampled.mae", Kind.STAT, _A),
+    Statistic(_EXP, "digits' probability mass (mean)", "expected.digit_mass_mean", Kind.STAT,
+              _A),
 )
 
 

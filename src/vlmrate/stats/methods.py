@@ -60,6 +60,16 @@ def _hl_levels(stats: StudyStats) -> str:
     return "; ".join(parts)
 
 
+def _digit_mass_text(stats: StudyStats) -> str:
+    parts = [f"{a}: {100 * s.expected.digit_mass_mean:.1f}%"
+             for a, s in stats.aspects.items()
+             if s.expected is not None and math.isfinite(s.expected.digit_mass_mean)]
+    if not parts:
+        return ""
+    return ("; before renormalising, the digits had on average this share of the "
+            f"probability at the rating position: {'; '.join(parts)}")
+
+
 def _human_sentence(stats: StudyStats) -> str:
     with_block = [a for a, s in stats.aspects.items() if s.human is not None]
     if not with_block:
@@ -139,6 +149,6 @@ def methods_text(stats: StudyStats) -> str:
             "The logprob expected rating (the probability-weighted mean of the rating "
             "digits at the rating position, renormalised over the digits of the scale: "
             "probability on other tokens is dropped), averaged per image, is analysed as a "
-            "second rater in the same way."
+            f"second rater in the same way{_digit_mass_text(stats)}."
         )
     return "Methods. " + " ".join(sentences)

@@ -141,6 +141,9 @@ def _reason(path: str, s: AspectStats) -> str:
             return "the run has no expected ratings (made without --logprobs)"
         if e.n_images == 0:
             return "no image has both an expected rating and a human mean"
+        if path == "expected.digit_mass_mean":
+            return ("the digits' probability mass was not stored (a run made before it "
+                    "was, or an import)")
         return "undefined for the expected ratings (too few images or constant values)"
     return "undefined for these data"
 
