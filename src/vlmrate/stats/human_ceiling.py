@@ -172,7 +172,7 @@ def human_ceiling(
     ceiling = NAN
     if np.isfinite(reliability) and np.isfinite(model_rel) and reliability > 0 and model_rel > 0:
         ceiling = float(np.sqrt(reliability * model_rel))
-    half = np.array([dist.t_ppf(1 - (1 - confidence) / 2, v - 1) for v in n]) * s / np.sqrt(n)
+    half = dist.t_ppf_many(1 - (1 - confidence) / 2, n - 1) * s / np.sqrt(n)
     model_sd = per_image_sd(x)
     both = np.isfinite(model_sd)
     sd_corr = pearson(model_sd[both], s[both])
