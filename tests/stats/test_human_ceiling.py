@@ -321,3 +321,13 @@ def test_sheet_sd_column_and_raters_option_reach_stats(tmp_path, capsys) -> None
         assert hu[key] == pytest.approx(ref[key], rel=1e-9), key
     assert main(["stats", "r", "--raters", "1", "--runs-dir", runs]) == 2
     assert "--raters: 1 must be a whole number from 2" in capsys.readouterr().err
+
+
+def test_disattenuated_r_above_one_has_a_note() -> None:
+    x, h, sd, n = _study(10, 8, seed=1)
+    block = _block(x, h, np.full(10, 0.5), n)
+    hu, ref = block["human"], _reference(x, h, np.full(10, 0.5), n)
+    rd = ref["r"] / math.sqrt(ref["reliability"] * _icc1k(x))
+    assert rd > 1 and hu["r_disattenuated"] == pytest.approx(rd, rel=1e-9)
+    assert any(note.startswith("human.r_disattenuated:") and "read it as 1" in note
+               for note in block["notes"])
