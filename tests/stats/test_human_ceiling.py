@@ -73,7 +73,8 @@ def _reference(x, h, sd, n, alpha=0.05):
     model_sd = [np.std([v for v in row if not math.isnan(v)], ddof=1)
                 if (~np.isnan(row)).sum() >= 2 else math.nan for row in x]
     both = [(a, b) for a, b in zip(model_sd, sd, strict=True) if not math.isnan(a)]
-    sd_r = sps.pearsonr(*zip(*both, strict=True)).statistic if len(both) >= 3 else None
+    varies = len(both) >= 3 and all(np.ptp(v) > 0 for v in zip(*both, strict=True))
+    sd_r = sps.pearsonr(*zip(*both, strict=True)).statistic if varies else None
     return {
         "m": m, "reliability": reliability, "rater_mae": rater_mae, "noise_mse": noise,
         "model_mse": mse, "model_mse_true": mse_true, "rater_equivalents": equivalents,
@@ -324,7 +325,7 @@ def test_sheet_sd_column_and_raters_option_reach_stats(tmp_path, capsys) -> None
 
 
 def test_disattenuated_r_above_one_has_a_note() -> None:
-    x, h, sd, n = _study(10, 8, seed=1)
+    x, h, _, n = _study(10, 8, seed=1)
     block = _block(x, h, np.full(10, 0.5), n)
     hu, ref = block["human"], _reference(x, h, np.full(10, 0.5), n)
     rd = ref["r"] / math.sqrt(ref["reliability"] * _icc1k(x))
