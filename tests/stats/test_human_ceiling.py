@@ -330,5 +330,5 @@ def test_disattenuated_r_above_one_has_a_note() -> None:
     hu, ref = block["human"], _reference(x, h, np.full(10, 0.5), n)
     rd = ref["r"] / math.sqrt(ref["reliability"] * _icc1k(x))
     assert rd > 1 and hu["r_disattenuated"] == pytest.approx(rd, rel=1e-9)
-    assert any(note.startswith("human.r_disattenuated:") and "read it as 1" in note
+    assert any(note.startswith("human.r_disattenuated:") and "read it as ±1" in note
                for note in block["notes"])

@@ -200,10 +200,10 @@ def aspect_notes(
         notes.append(f"errors_by_k: on the {row.n} images whose first {k_top} answers are "
                      f"all valid, the same images at every k ({row.n_excluded} analysed "
                      "images with a missing or invalid answer among them are left out)")
-    if s.human is not None and s.human.r_disattenuated > 1:
-        notes.append(f"human.r_disattenuated: {s.human.r_disattenuated:.3f} > 1: r exceeds "
-                     "its estimated ceiling (sampling error in r and the two reliabilities); "
-                     "read it as 1")
+    if s.human is not None and abs(s.human.r_disattenuated) > 1:
+        notes.append(f"human.r_disattenuated: {s.human.r_disattenuated:.3f}, beyond ±1: |r| "
+                     "exceeds its estimated ceiling (sampling error in r and the two "
+                     "reliabilities); read it as ±1")
     icc1k = s.icc.ICC1k.value
     if math.isfinite(icc1k) and icc1k < 0:
         notes.append(f"icc.ICC1k.value: {icc1k:.3g} < 0 (shown as '< 0'): the images differ "
