@@ -332,3 +332,23 @@ def test_disattenuated_r_above_one_has_a_note() -> None:
     assert rd > 1 and hu["r_disattenuated"] == pytest.approx(rd, rel=1e-9)
     assert any(note.startswith("human.r_disattenuated:") and "read it as ±1" in note
                for note in block["notes"])
+
+
+def test_constant_d_study() -> None:
+    """Every model mean is its human mean + 1: the block still equals the formulas, the
+    interval and slope-p nulls are explained."""
+    rng = np.random.default_rng(21)
+    h = rng.integers(2, 8, 15).astype(float)
+    x = np.repeat(h[:, None] + 1, 4, axis=1)
+    x[:, 0] -= 1
+    x[:, 1] += 1  # answers vary, their mean is h + 1 for every image
+    sd, n = rng.uniform(0.8, 2, 15), rng.integers(10, 30, 15).astype(float)
+    block = _block(x, h, sd, n)
+    hu, ref = block["human"], _reference(x, h, sd, n)
+    for key in ("reliability", "rater_mae", "model_mse_true", "rater_equivalents",
+                "within_human_ci"):
+        assert hu[key] == pytest.approx(ref[key], rel=1e-9), key
+    ag = block["agreement"]
+    assert ag["ba_bias"] == pytest.approx(1.0) and ag["ba_bias_ci"] == pytest.approx([1, 1])
+    assert ag["ba_slope_p"] is None and ag["icc_c1_ci"] == [None, None]
+    _assert_nulls_explained(block)
