@@ -351,6 +351,9 @@ def test_methods_paragraph_says_what_was_computed(study) -> None:
     assert f"at most {se:.3f}" in text
     assert "Holm-adjusted across the 3 aspects" in text and "each one-sided Wilcoxon p" in text
     assert "non-zero differences" in text and "level reached" in text
+    for a, s in st.aspects.items():
+        row = s.errors_by_k[0]
+        assert f"{a}: {row.n} of {row.n + row.n_excluded} images" in text
     assert "expected rating" not in text  # no logprobs in this study
 
 

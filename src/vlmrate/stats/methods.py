@@ -70,6 +70,15 @@ def _digit_mass_text(stats: StudyStats) -> str:
             f"probability at the rating position: {'; '.join(parts)}")
 
 
+def _curve_images(stats: StudyStats) -> str:
+    parts = []
+    for a, s in stats.aspects.items():
+        if s.errors_by_k:
+            row = s.errors_by_k[0]
+            parts.append(f"{a}: {row.n} of {row.n + row.n_excluded} images")
+    return "; ".join(parts) or "no curve"
+
+
 def _human_sentence(stats: StudyStats) -> str:
     with_block = [a for a, s in stats.aspects.items() if s.human is not None]
     if not with_block:
@@ -138,7 +147,9 @@ def methods_text(stats: StudyStats) -> str:
         "(1 - 2 Phi(-sqrt(n/(n-1)) t_{1-alpha/2, n-1})) so that it keeps its coverage; "
         "plain percentile intervals of the MAE and of r are given too.",
         f"Error by number of repeats k: the first k repeats, and the mean over "
-        f"{stats.n_draws} random k-subsets per image (Monte Carlo, same seed){se_text}.",
+        f"{stats.n_draws} random k-subsets of an image's valid answers (Monte Carlo, same "
+        f"seed){se_text}; the curve uses the same images at every k, those whose answers "
+        f"to the first k repeats shown are all valid ({_curve_images(stats)}).",
         f"p-values are Holm-adjusted across the {len(aspects)} aspects (Holm, 1979), one "
         "family per test: the two-sided Wilcoxon p, each one-sided Wilcoxon p, the TOST p "
         "and the Pearson p.",
