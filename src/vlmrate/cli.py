@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--seed", type=whole(0, MAX_SEED), default=0,
                        help="seed of bootstrap and subsets")
     _width(stats)
+    stats.add_argument("--raters", type=whole(2, 1_000_000), metavar="N",
+                       help="raters behind each human mean where the sheet has no A_n column "
+                            "(with its A_sd: the human noise ceiling)")
     _runs_dir(stats)
 
     comp = sub.add_parser("compare", help="runs side by side on their common images")
@@ -149,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--parquet", action="store_true", help="also write <name>.ratings.parquet beside the workbook")
     export.add_argument("--bound", type=BOUND, default=0.5, help="TOST bound (default 0.5)")
     export.add_argument("--alpha", type=ALPHA, default=0.05, help="above 0, below 0.5")
+    export.add_argument("--raters", type=whole(2, 1_000_000), metavar="N",
+                        help="raters behind each human mean where the sheet has no A_n "
+                             "column (as in `vlmrate stats`)")
     _runs_dir(export)
 
     review = sub.add_parser("review", help="the flags and notes of a run (review.json)")

@@ -42,3 +42,4 @@ def test_rating_only_records(tiny_model_dir: Path, synthetic_dataset: Path,
         assert len(probs) == 9 and abs(sum(probs) - 1) < 1e-6
         assert rec["expected_rating"] == pytest.approx(
             sum((i + 1) * p for i, p in enumerate(probs)))
+        assert 0 < rec["digit_mass"] <= 1  # the digits' share before renormalising

@@ -198,10 +198,14 @@ def test_synthetic_dataset(tmp_path: Path, n: int) -> None:
     rows = list(csv.DictReader((dest / "human.csv").open()))
     assert [r["image_id"] for r in rows] == [f.stem for f in files]
     for row in rows:
-        assert set(row) == {"image_id", "relevance", "arousal", "valence"}
+        assert set(row) == {"image_id"} | {f"{a}{suffix}" for a in ("relevance", "arousal",
+                                                                    "valence")
+                                             for suffix in ("", "_sd", "_n")}
         for aspect in ("relevance", "arousal", "valence"):
             assert 1.0 <= float(row[aspect]) <= 9.0
             assert len(row[aspect].split(".")[1]) == 2
+            assert 0.8 <= float(row[f"{aspect}_sd"]) <= 2.2  # for the human noise ceiling
+            assert 15 <= int(row[f"{aspect}_n"]) <= 40
     assert "SYNTHETIC" in (dest / "README.txt").read_text()
     again = build_synthetic_dataset(tmp_path / "e", n_images=n, seed=3)
     assert (again / "human.csv").read_text() == (dest / "human.csv").read_text()

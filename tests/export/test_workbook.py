@@ -107,7 +107,7 @@ def test_spot_values(book: openpyxl.Workbook, stats_json: dict) -> None:
     assert agreement[("Wilcoxon signed-rank on d", "W+")]["relevance"] == 40.5
     assert agreement[("TOST (paired t)", "p")]["arousal"] == pytest.approx(0.01)
     assert agreement[("TOST (paired t)", "equivalent")]["relevance"] == "yes"
-    assert agreement[("bootstrap 95% CI", "r lower")]["valence"] is None
+    assert agreement[("Pearson vs human", "95% CI lower")]["valence"] is None
     assert agreement[("Pearson vs human", "p")]["relevance"] == 1e-30
     reliability = {(r["section"], r["statistic"]): r for r in rows_of(book["Reliability"])}
     assert reliability[("ICC1", "95% CI upper")]["relevance"] == rel["icc"]["ICC1"]["ci"][1]

@@ -52,9 +52,11 @@ def test_agreement_sheet_levels_new_rows_and_side_by_side(loaded: LoadedRun,
         for aspect in aspects:
             assert _same(row[aspect], value_at(stats["aspects"][aspect], path)), (path, aspect)
     labels = {(row["section"], row["statistic"]) for row in table.values()}
-    assert ("bootstrap 90% CI", "MAE lower") in labels
+    assert ("MAE", "90% CI lower") in labels and ("MAE", "CI method") in labels
     assert ("TOST (paired t)", "80% CI of mean d: lower") in labels
-    assert ("Bland–Altman", "lower limit: 95% CI lower") in labels
+    assert ("Bland–Altman", "lower 95% limit") in labels  # the limits stay at 95%
+    assert ("Bland–Altman", "lower limit: 90% CI lower") in labels  # their CIs follow alpha
+    assert ("human noise ceiling", "worth m raters") in labels
     assert ("Wilcoxon signed-rank on d", "p (two-sided), Holm") in labels
     assert not any("{" in s or "{" in t for s, t in labels)
     # below: sampled and expected, two columns per aspect
@@ -74,3 +76,10 @@ def test_agreement_sheet_levels_new_rows_and_side_by_side(loaded: LoadedRun,
     errors = book["ErrorsByK"]
     assert [c.value for c in errors[1]][7:10] == ["subsets 90% lower", "subsets 90% upper",
                                                   "subsets Monte-Carlo SE"]
+    # the Summary sheet ends with one Validity sentence per aspect, the report's words
+    from vlmrate.stats.validity import validity_sentence
+
+    summary = {row[0]: row[1] for row in book["Summary"].iter_rows(values_only=True)
+               if row[0] and str(row[0]).startswith("validity (")}
+    assert summary == {f"validity ({a})": validity_sentence(a, stats["aspects"][a], "90%")
+                       for a in aspects}

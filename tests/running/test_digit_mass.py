@@ -5,15 +5,12 @@ says which probabilities rating_probs are (vLLM's logprobs_mode)."""
 from __future__ import annotations
 
 import asyncio
-import math
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 from tests.helpers import ScriptedEngine, make_dataset, runner_for
 from vlmrate.runfolder.store import read_manifest, read_ratings
-from vlmrate.stats.expected import digit_mass_mean
 
 
 class _WithMass(ScriptedEngine):
@@ -41,14 +38,3 @@ def test_digit_mass_is_stored_and_logprobs_mode_recorded(tmp_path: Path) -> None
     make_dataset(tmp_path / "b", 1)
     asyncio.run(runner_for(tmp_path / "b", ScriptedEngine()).run())
     assert read_ratings(tmp_path / "b/runs/r")["digit_mass"].null_count() == 6
-
-
-def test_digit_mass_mean_per_aspect() -> None:
-    values = {"valence": [0.9, None, 0.5, float("nan"), 0.7], "arousal": [None, None]}
-    rows = [(a, v) for a, vs in values.items() for v in vs]
-    frame = pl.DataFrame({"aspect": [a for a, _ in rows], "digit_mass": [v for _, v in rows]},
-                         schema={"aspect": pl.String, "digit_mass": pl.Float64})
-    valence = np.array([0.9, 0.5, 0.7])
-    assert digit_mass_mean(frame, "valence") == sum(valence) / len(valence)
-    assert math.isnan(digit_mass_mean(frame, "arousal"))
-    assert math.isnan(digit_mass_mean(frame.drop("digit_mass"), "valence"))

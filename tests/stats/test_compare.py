@@ -280,7 +280,18 @@ def test_compare_json_shape(three_runs: tuple[Path, dict], capsys: pytest.Captur
                                      "wilcoxon_p_two_sided"}
     assert set(a["pairs"]) == {"close|far", "close|mid", "far|mid"}
     assert set(a["pairs"]["close|far"]) == {"n", "mae_diff", "mae_diff_ci", "r_diff",
-                                            "r_diff_t", "r_diff_p", "abs_d_p"}
+                                            "r_diff_t", "r_diff_p", "abs_d_p",
+                                            "r_diff_p_holm", "abs_d_p_holm"}
+    # Holm within the comparison: one family per test, every pair of every aspect
+    for test in ("r_diff_p", "abs_d_p"):
+        raw = [(a_, k, p[test]) for a_, s in out["aspects"].items()
+               for k, p in s["pairs"].items() if p[test] is not None]
+        m = len(raw)
+        ranked = sorted(raw, key=lambda t: t[2])
+        running = 0.0
+        for j, (a_, k, p) in enumerate(ranked):  # Holm (1979), written out here
+            running = max(running, min(1.0, (m - j) * p))
+            assert out["aspects"][a_]["pairs"][k][f"{test}_holm"] == pytest.approx(running)
     runs = [frames(tmp / "runs" / n) for n in ("close", "far", "mid")]
     assert out == json.loads(json.dumps(to_json_dict(compare(runs, alpha=0.1))))
 

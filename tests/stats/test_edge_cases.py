@@ -71,7 +71,9 @@ def test_small_n_has_no_bootstrap_interval() -> None:
     for n in (2, 3, 4):
         mats, hums = _study(n, 4)
         ag = _json(mats, hums, ["relevance", "arousal"])["aspects"]["relevance"]["agreement"]
-        assert ag["mae_ci"] == [None, None] and ag["r_ci"] == [None, None]
+        assert ag["mae_ci"] == [None, None] and ag["r_ci_bootstrap"] == [None, None]
+        # Fisher's z needs n >= 4 (R's cor.test gives no interval below)
+        assert (ag["r_ci"] == [None, None]) == (n < 4)
     mats, hums = _study(5, 4)
     ag = _json(mats, hums, ["relevance", "arousal"])["aspects"]["relevance"]["agreement"]
     assert None not in ag["mae_ci"]
@@ -162,8 +164,13 @@ def test_confidence_level_everywhere() -> None:
             assert lo95 <= lo90 and hi90 <= hi95, path
         for e95, e90 in zip(s95["errors_by_k"][:-1], s90["errors_by_k"][:-1], strict=True):
             assert e95["mae_subsets_ci"][0] <= e90["mae_subsets_ci"][0]
-        # Bland-Altman limits stay at 95%
-        assert s90["agreement"]["ba_lower_ci"] == s95["agreement"]["ba_lower_ci"]
+        # Bland-Altman limits stay at 95%; their CIs follow alpha
+        assert s90["agreement"]["ba_lower"] == s95["agreement"]["ba_lower"]
+        for key in ("ba_lower_ci", "ba_upper_ci", "ba_bias_ci", "ccc_ci", "icc_a1_ci",
+                    "icc_c1_ci", "r_ci_bootstrap"):
+            lo95, hi95 = s95["agreement"][key]
+            lo90, hi90 = s90["agreement"][key]
+            assert lo95 < lo90 and hi90 < hi95, key
 
 
 def _dig(obj, path):
@@ -234,3 +241,27 @@ def test_expected_block_against_scipy() -> None:
     sm, sh = e[ok].std(), h[ok].std()
     cov = ((e[ok] - e[ok].mean()) * (h[ok] - h[ok].mean())).mean()
     assert ex["ccc"] == pytest.approx(2 * cov / (sm**2 + sh**2 + d.mean() ** 2))
+
+
+def test_expected_digit_mass_mean() -> None:
+    """expected.digit_mass_mean: per image the mean digit mass of its answers, averaged
+    over the images of e vs h (null with a note for runs without the column)."""
+    mats, hums = _study(12, 3, seed=8)
+    rng = np.random.default_rng(8)
+    exp = {"relevance": np.clip(mats["relevance"] + rng.normal(0, 0.5, (12, 3)), 1, 9)}
+    ratings = _with_expected(ratings_frame(mats), exp)
+    mass = rng.uniform(0.6, 1.0, (12, 3))
+    mass[2, :] = np.nan  # an image whose answers have no mass stored
+    rows = [{"image_id": f"img{i:03d}", "aspect": "relevance", "repeat": j + 1,
+             "digit_mass": None if np.isnan(mass[i, j]) else float(mass[i, j])}
+            for i in range(12) for j in range(3)]
+    with_mass = ratings.join(pl.DataFrame(rows), on=["image_id", "aspect", "repeat"],
+                             how="left")
+    out = to_json_dict(analyse(with_mass, human_frame(hums), ["relevance", "arousal"]))
+    per_image = [np.mean(row) for row in mass if not np.isnan(row).all()]
+    got = out["aspects"]["relevance"]["expected"]["digit_mass_mean"]
+    assert got == pytest.approx(sum(per_image) / len(per_image), rel=1e-12)
+    old = to_json_dict(analyse(ratings, human_frame(hums), ["relevance", "arousal"]))
+    block = old["aspects"]["relevance"]
+    assert block["expected"]["digit_mass_mean"] is None
+    assert any(n.startswith("expected.digit_mass_mean") for n in block["notes"])

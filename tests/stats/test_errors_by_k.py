@@ -15,21 +15,22 @@ NAN = np.nan
 
 
 def test_hand_worked_example() -> None:
-    # 3 images x 3 repeats; image B's repeat 1 is invalid, image C has only repeat 3.
-    x = np.array([[4, 6, 5], [NAN, 2, 4], [NAN, NAN, 9]], dtype=float)
-    h = np.array([5.0, 2.0, 7.0])
+    # 4 images x 3 repeats; B's repeat 1 is invalid, C has only repeat 3: the curve uses
+    # A and D, whose three answers are all valid, at every k (issue 25: one image set).
+    x = np.array([[4, 6, 5], [NAN, 2, 4], [NAN, NAN, 9], [8, 8, 5]], dtype=float)
+    h = np.array([5.0, 2.0, 7.0, 6.0])
     rows = errors_by_k(x, h, n_draws=50, seed=0)
     assert [r.k for r in rows] == [1, 2, 3]
-    # k=1: A mean 4 (err -1); B and C have no valid answer among repeat 1.
-    assert (rows[0].n, rows[0].mae, rows[0].mse) == (1, 1.0, 1.0)
-    # k=2: A (4+6)/2 = 5 (err 0); B 2 (err 0); C none.
-    assert (rows[1].n, rows[1].mae, rows[1].mse) == (2, 0.0, 0.0)
-    # k=3: A 5 (0), B 3 (+1), C 9 (+2): MAE 1, MSE 5/3, r of (5,3,9) vs (5,2,7)
-    assert rows[2].n == 3
-    assert rows[2].mae == pytest.approx(1.0)
-    assert rows[2].mse == pytest.approx(5 / 3)
-    assert rows[2].r == pytest.approx(sps.pearsonr([5, 3, 9], [5, 2, 7]).statistic)
-    assert np.isnan(rows[0].r)  # one image: undefined
+    assert [(r.n, r.n_images, r.n_excluded) for r in rows] == [(2, 2, 2)] * 3
+    # k=1: A 4 (err -1), D 8 (+2); k=2: A 5 (0), D 8 (+2); k=3: A 5 (0), D 7 (+1)
+    assert (rows[0].mae, rows[0].mse) == (1.5, 2.5)
+    assert (rows[1].mae, rows[1].mse) == (1.0, 2.0)
+    assert (rows[2].mae, rows[2].mse) == (0.5, 0.5)
+    assert np.isnan(rows[0].r)  # two images: undefined
+    # with k_max = 1 every image with a valid first answer counts: A and D
+    assert errors_by_k(x, h, k_max=1)[0].n == 2
+    x[1, 0] = 2.0
+    assert errors_by_k(x, h, k_max=2)[0].n == 3  # B now has repeats 1 and 2
 
 
 def test_first_k_means_skip_invalid() -> None:
@@ -89,8 +90,9 @@ def test_k1_expectation_is_mean_of_per_repeat_maes() -> None:
 
 
 def test_subsets_with_invalid_answers_and_non_integer_ratings() -> None:
-    # With invalid answers an image can miss a k-subset entirely; brute force by
-    # enumerating, per image, every ordering's first-k valid mean.
+    # A draw orders each image's valid answers at random and takes the first k: the
+    # expected MAE is, per image with at least k valid answers, the mean over the
+    # k-subsets of its valid answers (brute force; fewer: the mean of all it has).
     rng = np.random.default_rng(4)
     n, k_all = 40, 4
     x = rng.integers(2, 19, (n, k_all)) / 2.0  # half points: the lookup-table path
@@ -98,19 +100,17 @@ def test_subsets_with_invalid_answers_and_non_integer_ratings() -> None:
     x[0] = [NAN, NAN, NAN, 3.5]
     h = rng.uniform(1, 9, n)
     draws = subset_maes(x, h, k_all, n_draws=400, seed=2)
-    for k in (1, 2, 4):
-        # the draw's MAE averages over images with a valid answer; with 40 images its
-        # expectation is close to the ratio of expected sums: compare loosely
-        num = den = 0.0
+    for k in (1, 2):
+        per_image = []
         for row, hi in zip(x, h, strict=True):
-            combos = list(combinations(range(k_all), k))
-            for c in combos:
-                v = row[list(c)]
-                v = v[~np.isnan(v)]
-                if v.size:
-                    num += abs(v.mean() - hi) / len(combos)
-                    den += 1 / len(combos)
-        assert np.nanmean(draws[:, k - 1]) == pytest.approx(num / den, rel=0.03), k
+            v = row[~np.isnan(row)]
+            if v.size >= k:
+                per_image.append(np.mean([abs(v[list(c)].mean() - hi)
+                                          for c in combinations(range(v.size), k)]))
+            elif v.size:  # fewer than k valid answers: the mean of those it has
+                per_image.append(abs(v.mean() - hi))
+        sd = draws[:, k - 1].std(ddof=1)
+        assert abs(draws[:, k - 1].mean() - np.mean(per_image)) <= 5 * sd / np.sqrt(400), k
     x_full = np.where(np.isnan(x), 5.0, x)
     assert np.all(
         subset_maes(x_full, h, k_all, 20, seed=0)[:, -1] == np.abs(x_full.mean(axis=1) - h).mean()
@@ -145,3 +145,19 @@ def test_cross_by_k_against_scipy() -> None:
                 ok = ~(np.isnan(mk) | np.isnan(human[b]))
                 ref = sps.pearsonr(mk[ok], human[b][ok]).statistic
                 assert out[k][a][b] == pytest.approx(ref, rel=1e-12)
+
+
+def test_analysis_curve_uses_one_image_set_and_says_which() -> None:
+    from vlmrate.stats import analyse, to_json_dict
+
+    from .helpers import human_frame, ratings_frame
+
+    rng = np.random.default_rng(12)
+    x = rng.integers(1, 10, (60, 3)).astype(float)
+    x[:16, 2] = NAN  # 16 images miss their third answer, 4 more their second
+    x[16:20, 1] = NAN
+    out = to_json_dict(analyse(ratings_frame({"v": x}), human_frame({"v": rng.uniform(2, 8, 60)}),
+                               ["v"]))["aspects"]["v"]
+    assert [(e["k"], e["n_images"]) for e in out["errors_by_k"]] == [(1, 40), (2, 40), (3, 40)]
+    assert any(n.startswith("errors_by_k: on the 40 images whose first 3 answers are all "
+                            "valid") and "20 analysed images" in n for n in out["notes"])

@@ -103,7 +103,7 @@ def test_sheet_rows_keep_the_table_order() -> None:
         rows = sheet_rows(sheet)
         assert rows == [s for s in STATISTICS if sheet in s.sheets]
         assert rows[0].path == "n_images"
-    assert {s.path for s in STATISTICS if not s.sheets} == {"icc.n0"}
+    assert {s.path for s in STATISTICS if not s.sheets} == set()  # n0 is in the JSON now
     assert kind_of("wilcoxon.p_less") is Kind.P and kind_of("tost.equivalent") is Kind.BOOL
     with pytest.raises(KeyError):
         kind_of("no.such.path")
@@ -143,7 +143,7 @@ def test_report_lines_show_the_numbers(study) -> None:
     assert lines["F(df1, df2)"][1:] == [f"{icc.F:.2f}",
                                         f"F({icc.df1:.0f}, {icc.df2:.0f}), n0 = {s.icc.n0:.2f}"]
     ag = s.agreement
-    assert lines["MAE (mean of all repeats)"][1:] == [
+    assert lines["MAE, CI BCa bootstrap, expanded"][1:] == [
         f"{ag.mae:.3f}", f"[{ag.mae_ci[0]:.3f}, {ag.mae_ci[1]:.3f}]"]
     w = s.wilcoxon
     assert lines["Wilcoxon W+ / W−"][1:3] == [f"{w.w_plus:g} / {w.w_minus:g}", "model > human"]
@@ -152,7 +152,19 @@ def test_report_lines_show_the_numbers(study) -> None:
                                                   f"t = {t.t_lower:.2f}, {t.t_upper:.2f}"]
     assert lines["equivalent"][1:] == ["yes" if t.equivalent else "no",
                                        f"SD d = {t.sd_diff:.3f}, α = 0.1"]
-    assert len(REPORT_LINES) == 28
+    assert lines["Pearson r vs human, CI Fisher z"][1:3] == [
+        f"{s.pearson_vs_human.r:.3f}", f"[{ag.r_ci[0]:.3f}, {ag.r_ci[1]:.3f}]"]
+    hl = w.hodges_lehmann_ci
+    assert lines["Hodges–Lehmann"][1:] == [
+        f"{w.hodges_lehmann:.3f}",
+        f"[{hl[0]:.3f}, {hl[1]:.3f}] at {100 * w.hodges_lehmann_ci_level:g}%"]
+    hu = s.human
+    assert lines["model worth m raters"][1:] == [
+        f"{hu.rater_equivalents:.2f}",
+        f"[{hu.rater_equivalents_ci[0]:.2f}, {hu.rater_equivalents_ci[1]:.2f}]"]
+    assert lines["Reference study's 'ICC'"][1:] == [f"{s.icc.icc_reference:.3f}",
+                                                     "not an ICC: grows with K"]
+    assert len(REPORT_LINES) == 39
     flat = Console(width=100, record=True, color_system=None)
     flat.print(aspect_table(result.aspects["flat"], 0.4, 0.1))
     row = next(line for line in flat.export_text().splitlines() if "ICC(1,1)" in line)

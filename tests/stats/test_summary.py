@@ -53,7 +53,7 @@ EXPECTED_ASPECT_KEYS = {
     "n_repeats": None,
     "notes": None,
     "stability": {"sd_mean", "sd_median"},
-    "icc": {"ICC1", "ICC1k", "icc_reference", "k_needed"},
+    "icc": {"ICC1", "ICC1k", "icc_reference", "k_needed", "n0"},
     "wilcoxon": {
         "w_plus",
         "w_minus",
@@ -99,11 +99,27 @@ EXPECTED_ASPECT_KEYS = {
         "ba_slope",
         "ba_slope_p",
         "mae_ci",
+        "mae_ci_method",
+        "mae_ci_percentile",
         "r_ci",
+        "r_ci_method",
+        "r_ci_bootstrap",
+        "ccc_ci",
+        "icc_a1_ci",
+        "icc_c1_ci",
+        "ba_bias_ci",
+    },
+    "human": {
+        "n_images", "raters_from", "raters_mean", "model_answers", "noise_mse",
+        "reliability", "rater_mae", "model_mae", "model_mse", "model_mse_true",
+        "rater_equivalents", "rater_equivalents_ci", "rater_equivalents_ci_method", "r",
+        "model_reliability", "r_ceiling", "r_disattenuated", "within_human_ci",
+        "sd_correlation", "sd_correlation_n",
     },
     "homogeneity": {"sd_model", "sd_human", "ratio", "p", "image_sd_model", "image_sd_human"},
     "expected": None,
-    "holm": {"wilcoxon_two_sided", "tost", "pearson_vs_human"},
+    "holm": {"wilcoxon_two_sided", "wilcoxon_greater", "wilcoxon_less", "tost",
+             "pearson_vs_human"},
     "parse_failures": None,
     "engine_errors": None,
 }
@@ -129,7 +145,8 @@ def test_json_keys_exactly_as_design(study) -> None:
     }
     assert out["run"] == "demo" and out["bound"] == 0.5 and out["alpha"] == 0.05
     assert out["confidence"] == 0.95
-    assert set(out["holm"]) == {"wilcoxon_two_sided", "tost", "pearson_vs_human"}
+    assert set(out["holm"]) == {"wilcoxon_two_sided", "wilcoxon_greater", "wilcoxon_less",
+                                "tost", "pearson_vs_human"}
     for family in out["holm"].values():
         assert list(family) == ASPECTS
     assert list(out["aspects"]) == ASPECTS
@@ -148,7 +165,8 @@ def test_json_keys_exactly_as_design(study) -> None:
         assert [e["k"] for e in s["errors_by_k"]] == [1, 2, 3, 4]
         for e in s["errors_by_k"]:
             assert set(e) == {
-                "k", "n", "mae", "mse", "r", "mae_subsets", "mae_subsets_ci", "mae_subsets_se"
+                "k", "n", "n_images", "mae", "mse", "r", "mae_subsets", "mae_subsets_ci",
+                "mae_subsets_se"
             }
         assert isinstance(s["tost"]["equivalent"], bool)
         assert isinstance(s["n_images"], int)
@@ -331,7 +349,11 @@ def test_methods_paragraph_says_what_was_computed(study) -> None:
         assert f"n = {s.wilcoxon.n}, {s.wilcoxon.n_zero} zero differences dropped" in text
     se = max(e.mae_subsets_se for s in st.aspects.values() for e in s.errors_by_k[:-1])
     assert f"at most {se:.3f}" in text
-    assert "Holm-adjusted across the 3 aspects" in text
+    assert "Holm-adjusted across the 3 aspects" in text and "each one-sided Wilcoxon p" in text
+    assert "non-zero differences" in text and "level reached" in text
+    for a, s in st.aspects.items():
+        row = s.errors_by_k[0]
+        assert f"{a}: {row.n} of {row.n + row.n_excluded} images" in text
     assert "expected rating" not in text  # no logprobs in this study
 
 

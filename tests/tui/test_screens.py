@@ -186,7 +186,11 @@ async def test_stats_screen(results_app: OpenedApp) -> None:
                                  ("t upper", lambda a: a.tost.t_upper, ".2f")):
             assert rows[label][-3:] == [format(get(study.aspects[a]), spec)
                                         for a in ASPECTS], label
-        assert "n0 (repeats per image, corrected)" in rows
+        assert "k = n0 (answers per image, corrected)" in rows
+        # the sheet has SDs but no rater counts: the Validity line says so, and how to fix it
+        validity = " ".join(text_of(screen.query_one("#stats-validity", Static)).split())
+        assert validity.startswith("Validity (relevance): no human noise ceiling: the human "
+                                   "sheet has SDs but no rater counts (column relevance_n")
         assert "relevance~arousal" in text_of(screen.query_one("#stats-between", Static))
         assert "aspect relevance" in text_of(screen.query_one("#stats-info", Static))
         await pilot.press("a")

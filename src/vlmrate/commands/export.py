@@ -25,7 +25,7 @@ def main(args: argparse.Namespace) -> int:
         raise UserError("export needs RUN (or --compare RUN RUN...)")
     run = load_run(args.run, args.runs_dir)
     paths = export_run(run, args.output, bound=args.bound, alpha=args.alpha,
-                       csv=args.csv, parquet=args.parquet)
+                       csv=args.csv, parquet=args.parquet, raters=getattr(args, "raters", None))
     for path in paths:
         print(path)
     warn_problems(run)  # after the work: an error stays the one line on stderr

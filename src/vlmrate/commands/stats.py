@@ -26,7 +26,8 @@ def main(args: argparse.Namespace) -> int:
     if args.bound <= 0:
         raise UserError("--bound must be positive")
     stats = analyse(run.ratings, run.human, run.aspects, bound=args.bound, alpha=args.alpha,
-                    k_max=args.k_max, seed=args.seed, run_name=run.name)
+                    k_max=args.k_max, seed=args.seed, run_name=run.name,
+                    raters=getattr(args, "raters", None))
     note = partial_note(run)
     if args.json:
         print(json.dumps(to_json_dict(stats), allow_nan=False))  # n per aspect says it

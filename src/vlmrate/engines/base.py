@@ -216,6 +216,14 @@ def digit_probs(top_logprobs: dict[str, float], lo: int = 1, hi: int = 9) -> lis
     tokens of the same number are summed); values are log-probabilities. Ratings absent from
     the top list get probability 0. Returns None when no rating token is present.
     """
+    return digit_probs_and_mass(top_logprobs, lo, hi)[0]
+
+
+def digit_probs_and_mass(
+    top_logprobs: dict[str, float], lo: int = 1, hi: int = 9
+) -> tuple[list[float] | None, float | None]:
+    """:func:`digit_probs` and the probability mass the digits lo..hi had together before
+    renormalising (1 minus what went to other tokens); (None, None) without a digit."""
     mass = [0.0] * (hi - lo + 1)
     for token, logprob in top_logprobs.items():
         value = _token_digit(token)
@@ -226,8 +234,8 @@ def digit_probs(top_logprobs: dict[str, float], lo: int = 1, hi: int = 9) -> lis
         mass[value - lo] += math.exp(logprob) if logprob > -math.inf else 0.0
     total = sum(mass)
     if total <= 0.0 or not math.isfinite(total):
-        return None
-    return [m / total for m in mass]
+        return None, None
+    return [m / total for m in mass], min(total, 1.0)
 
 
 def digit_mass(top_logprobs: dict[str, float], lo: int = 1, hi: int = 9) -> float | None:

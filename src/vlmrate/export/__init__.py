@@ -47,18 +47,20 @@ __all__ = [
 
 
 def compute_stats(run: LoadedRun, *, bound: float = 0.5, alpha: float = 0.05,
-                  k_max: int | None = None, seed: int = 0) -> tuple[dict, pl.DataFrame]:
+                  k_max: int | None = None, seed: int = 0,
+                  raters: int | None = None) -> tuple[dict, pl.DataFrame]:
     """(stats --json dict, per-image frame) from vlmrate.stats, imported only now."""
     from vlmrate.stats import analyse, to_json_dict
 
     study = analyse(run.ratings, run.human, run.aspects, bound=bound, alpha=alpha,
-                    k_max=k_max, seed=seed, run_name=run.name)
+                    k_max=k_max, seed=seed, run_name=run.name, raters=raters)
     return to_json_dict(study), study.per_image
 
 
 def export_run(run: LoadedRun, path: Path | None = None, *, bound: float = 0.5,
                alpha: float = 0.05, k_max: int | None = None, seed: int = 0,
-               csv: bool = False, parquet: bool = False, top_n: int = TOP_N) -> list[Path]:
+               csv: bool = False, parquet: bool = False, top_n: int = TOP_N,
+               raters: int | None = None) -> list[Path]:
     """Compute the statistics and write the workbook (+ CSV / Parquet of the ratings).
 
     path defaults to runs/<name>/<name>.xlsx; the CSV and Parquet go beside the workbook
@@ -77,7 +79,7 @@ def export_run(run: LoadedRun, path: Path | None = None, *, bound: float = 0.5,
     for _, companion in extra:
         check_target(companion, expect_suffix=companion.suffix)
     stats_json, per_image = compute_stats(run, bound=bound, alpha=alpha, k_max=k_max,
-                                          seed=seed)
+                                          seed=seed, raters=raters)
     written = [write_workbook(run, stats_json, per_image, target, top_n=top_n)]
     written += [writer(run, companion) for writer, companion in extra]
     return written

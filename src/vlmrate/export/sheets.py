@@ -184,7 +184,25 @@ def summary_sheet(wb: Workbook, fmts: Formats, run: LoadedRun, stats: dict,
             ws.merge_range(row, 1, row, 12, "", fmts.wrap)
             ws.write_string(row, 1, excel_text(str(text)), fmts.wrap)
             ws.set_row(row, text_height([(str(text), 16 + 11 * 12)]))
+    row = (row if prompts else _headline_end(run.aspects, row)) + 2
+    row = _validity(ws, fmts, row, run.aspects, stats)
     print_setup(ws, row, len(HEADLINE), 30 + 16 + 12 * (len(HEADLINE) - 1), header_rows=0)
+
+
+def _validity(ws: Worksheet, fmts: Formats, row: int, aspects: list[str], stats: dict) -> int:
+    """One Validity sentence per aspect (stats.validity), for a paper to use."""
+    from vlmrate.stats.validity import validity_sentence
+
+    level = study_fields(stats.get("bound"), stats.get("alpha"))["level"]
+    ws.write_string(row, 0, "Validity (the human noise ceiling)", fmts.section)
+    for aspect in aspects:
+        row += 1
+        text = validity_sentence(aspect, (stats.get("aspects") or {}).get(aspect, {}), level)
+        ws.write_string(row, 0, f"validity ({aspect})", fmts.key)
+        ws.merge_range(row, 1, row, 12, "", fmts.wrap)
+        ws.write_string(row, 1, excel_text(text), fmts.wrap)
+        ws.set_row(row, text_height([(text, 16 + 11 * 12)]))
+    return row
 
 
 HEADLINE: list[tuple[str, str]] = [  # (header, path of the statistic in stats.layout)

@@ -124,7 +124,7 @@ def _check_study(study: dict, problems: list[str]) -> dict:
 
 _TEXT_FIELDS = ("reason", "raw", "parse_error", "finish_reason", "engine_error", "time")
 _INT_FIELDS = ("seed", "rating", "prompt_tokens", "output_tokens")
-_FLOAT_FIELDS = ("latency_s", "expected_rating")
+_FLOAT_FIELDS = ("latency_s", "expected_rating", "digit_mass")
 
 
 def strict_record(line: bytes) -> dict | None:

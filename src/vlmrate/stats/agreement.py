@@ -23,6 +23,8 @@ EXACT_MAX_N = 50  # exact signed-rank test when n < 50, as R
 BOOT_CHUNK_ELEMENTS = 250_000  # resamples x images per block: the counts stay in cache
 
 SeedLike = int | np.random.SeedSequence | np.random.Generator | None
+R_CI_METHOD = "Fisher z"
+MAE_CI_METHOD = "BCa bootstrap, expanded"
 
 
 @dataclass(frozen=True)
@@ -85,16 +87,24 @@ class Agreement:
     mae: float
     mse: float
     r: float
-    mae_ci: tuple[float, float]  # bootstrap percentile interval at ``confidence``
-    r_ci: tuple[float, float]
+    mae_ci: tuple[float, float]  # BCa bootstrap interval at ``confidence``, level expanded
+    r_ci: tuple[float, float]  # Fisher-z interval at ``confidence`` (R's cor.test)
     n_boot: int
     confidence: float = 0.95
     ccc: float = NAN  # Lin's concordance correlation coefficient
     ccc_cb: float = NAN  # its bias-correction factor C_b = ccc / r
-    ba_lower_ci: tuple[float, float] = (NAN, NAN)  # 95% CI of the lower limit
+    ba_lower_ci: tuple[float, float] = (NAN, NAN)  # CI at ``confidence`` of the 95% lower limit
     ba_upper_ci: tuple[float, float] = (NAN, NAN)
     ba_slope: float = NAN  # OLS slope of d on (m + h) / 2: proportional bias
     ba_slope_p: float = NAN
+    r_ci_bootstrap: tuple[float, float] = (NAN, NAN)  # percentile bootstrap of r
+    mae_ci_percentile: tuple[float, float] = (NAN, NAN)  # percentile bootstrap of the MAE
+    r_ci_method: str = R_CI_METHOD
+    mae_ci_method: str = MAE_CI_METHOD
+    ccc_ci: tuple[float, float] = (NAN, NAN)  # Lin's z-transform interval
+    icc_a1_ci: tuple[float, float] = (NAN, NAN)  # McGraw & Wong (psych::ICC ICC2 bounds)
+    icc_c1_ci: tuple[float, float] = (NAN, NAN)  # McGraw & Wong (psych::ICC ICC3 bounds)
+    ba_bias_ci: tuple[float, float] = (NAN, NAN)  # t interval of the mean d
 
 
 def _pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -423,15 +433,11 @@ def _pearson_rows(s: np.ndarray, n: int) -> np.ndarray:
 BOOT_MIN_N = 5  # fewer images: most resamples repeat one or two images, no interval
 
 
-def bootstrap_mae_r(
-    m: np.ndarray,
-    h: np.ndarray,
-    n_boot: int = 2000,
-    seed: SeedLike = 0,
-    confidence: float = 0.95,
-) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Percentile bootstrap intervals (Efron & Tibshirani 1993, ch. 13) of MAE and
-    Pearson r at ``confidence``, resampling images with replacement; NaN under
+def bootstrap_replicates(
+    m: np.ndarray, h: np.ndarray, n_boot: int = 2000, seed: SeedLike = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(MAE, Pearson r) of ``n_boot`` resamples of the complete pairs (images drawn with
+    replacement); r is NaN for a resample with a constant side. Empty arrays under
     ``BOOT_MIN_N`` images.
 
     Each resample is a row of counts (how often each image is drawn); the statistics
@@ -441,7 +447,7 @@ def bootstrap_mae_r(
     m, h = _pairs(m, h)
     n = int(m.size)
     if n < BOOT_MIN_N or n_boot <= 0:
-        return (NAN, NAN), (NAN, NAN)
+        return np.empty(0), np.empty(0)
     rng = np.random.default_rng(seed)
     # Centre so that the sums of squares do not cancel catastrophically.
     mc, hc = m - m.mean(), h - h.mean()
@@ -458,13 +464,194 @@ def bootstrap_mae_r(
         counts_f = counts.astype(np.float64)
         for j in range(feats.shape[1]):  # six columns; no BLAS (see pearson)
             out[start : start + b, j] = (counts_f * feats_t[j]).sum(axis=1)
-    mae = out[:, 0] / n
-    r = _pearson_rows(out[:, 1:], n)
+    return out[:, 0] / n, _pearson_rows(out[:, 1:], n)
+
+
+def percentile_interval(reps: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The central ``confidence`` range of the finite replicates (Efron & Tibshirani
+    1993, ch. 13; numpy's linear percentiles); NaN when there are none."""
+    reps = np.asarray(reps, dtype=np.float64)
+    reps = reps[np.isfinite(reps)]
+    if reps.size == 0:
+        return NAN, NAN
     tails = [50 * (1 - confidence), 100 - 50 * (1 - confidence)]
-    mae_ci = tuple(float(v) for v in np.percentile(mae, tails))
-    r_ok = r[~np.isnan(r)]
-    r_ci = tuple(float(v) for v in np.percentile(r_ok, tails)) if r_ok.size else (NAN, NAN)
-    return mae_ci, r_ci  # type: ignore[return-value]
+    lo, hi = np.percentile(reps, tails)
+    return float(lo), float(hi)
+
+
+def bca_interval(
+    estimate: float, reps: np.ndarray, jackknife: np.ndarray, confidence: float
+) -> tuple[float, float]:
+    """Bias-corrected and accelerated bootstrap interval (Efron 1987; Efron & Tibshirani
+    1993, ch. 14; as scipy.stats.bootstrap(method="BCa")).
+
+    z0 = Phi^-1(share of replicates below the estimate, ties counting half); acceleration from the
+    jackknife values t_(i): a = sum (tbar - t_(i))^3 / (6 (sum (tbar - t_(i))^2)^1.5);
+    the interval is the percentiles at
+    Phi(z0 + (z0 + z_q) / (1 - a (z0 + z_q))) for z_q = Phi^-1(alpha/2), Phi^-1(1 - alpha/2).
+    NaN without replicates or when z0 is infinite (every replicate on one side)."""
+    reps = np.asarray(reps, dtype=np.float64)
+    reps = reps[np.isfinite(reps)]
+    if reps.size == 0 or not np.isfinite(estimate):
+        return NAN, NAN
+    share = float(((reps < estimate).sum() + (reps <= estimate).sum()) / (2 * reps.size))
+    if share <= 0 or share >= 1:
+        return NAN, NAN
+    z0 = dist.norm_ppf(share)
+    jack = np.asarray(jackknife, dtype=np.float64)
+    dev = jack.mean() - jack
+    den = 6.0 * float((dev * dev).sum()) ** 1.5
+    a = float((dev**3).sum()) / den if den > 0 else 0.0
+    alpha = 1.0 - confidence
+    levels = []
+    for q in (alpha / 2, 1 - alpha / 2):
+        zq = dist.norm_ppf(q)
+        levels.append(dist.norm_cdf(z0 + (z0 + zq) / (1 - a * (z0 + zq))))
+    lo, hi = np.percentile(reps, [100 * levels[0], 100 * levels[1]])
+    return float(lo), float(hi)
+
+
+def expanded_confidence(n: int, confidence: float) -> float:
+    """The level at which to take a bootstrap interval of a mean-like statistic of n
+    images so that it keeps ``confidence`` at small n (Hesterberg 2015, "expanded
+    percentile interval": the bootstrap distribution is too narrow by sqrt((n-1)/n) and
+    normal rather than t): 1 - 2 Phi(-sqrt(n/(n-1)) t_{1-alpha/2, n-1}). 0.9885 at n = 8,
+    0.9576 at n = 50 for 95%."""
+    if n < 2:
+        return confidence
+    t = dist.t_ppf(1 - (1 - confidence) / 2, n - 1)
+    return 1.0 - 2.0 * dist.norm_cdf(-np.sqrt(n / (n - 1)) * t)
+
+
+def mae_jackknife(m: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """The leave-one-image-out MAEs: (sum |d| - |d_i|) / (n - 1)."""
+    m, h = _pairs(m, h)
+    ad = np.abs(m - h)
+    return (ad.sum() - ad) / max(ad.size - 1, 1)
+
+
+def bootstrap_mae_r(
+    m: np.ndarray,
+    h: np.ndarray,
+    n_boot: int = 2000,
+    seed: SeedLike = 0,
+    confidence: float = 0.95,
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Percentile bootstrap intervals (Efron & Tibshirani 1993, ch. 13) of MAE and
+    Pearson r at ``confidence``, resampling images with replacement; NaN under
+    ``BOOT_MIN_N`` images (:func:`bootstrap_replicates`)."""
+    mae, r = bootstrap_replicates(m, h, n_boot=n_boot, seed=seed)
+    if mae.size == 0:
+        return (NAN, NAN), (NAN, NAN)
+    return percentile_interval(mae, confidence), percentile_interval(r, confidence)
+
+
+def fisher_z_interval(r: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Interval of a Pearson r from n pairs by Fisher's z (Fisher 1921; R's cor.test):
+    tanh(atanh(r) -+ z_{1 - alpha/2} / sqrt(n - 3)). NaN under 4 pairs or r undefined;
+    [r, r] when |r| = 1."""
+    if n < 4 or not np.isfinite(r):
+        return NAN, NAN
+    if abs(r) >= 1:
+        return float(r), float(r)
+    z = float(np.arctanh(r))
+    half = dist.norm_ppf(1 - (1 - confidence) / 2) / np.sqrt(n - 3)
+    return float(np.tanh(z - half)), float(np.tanh(z + half))
+
+
+def ccc_interval(m: np.ndarray, h: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Lin's CCC interval on the z (atanh) scale (Lin 1989, 2000; as
+    ``DescTools::CCC(ci = "z-transform")``). With rho_c the CCC, r Pearson's r,
+    u = (mean m - mean h) / (s_m^2 s_h^2)^(1/4) (variances with divisor n):
+    se(rho_c)^2 = [(1 - r^2) rho_c^2 (1 - rho_c^2) / r^2 + 2 rho_c^3 (1 - rho_c) u^2 / r
+    - rho_c^4 u^4 / (2 r^2)] / (n - 2); the interval is
+    tanh(atanh(rho_c) -+ z_{1 - alpha/2} se / (1 - rho_c^2)).
+    NaN under 3 pairs, with r = 0 or undefined, or |rho_c| = 1."""
+    m, h = _pairs(m, h)
+    n = int(m.size)
+    if n < 3:
+        return NAN, NAN
+    rc = ccc(m, h)
+    r = pearson(m, h).r
+    if not (np.isfinite(rc) and np.isfinite(r)) or r == 0 or abs(rc) >= 1:
+        return NAN, NAN
+    sm2 = float(((m - m.mean()) ** 2).sum()) / n
+    sh2 = float(((h - h.mean()) ** 2).sum()) / n
+    u = float(m.mean() - h.mean()) / (sm2 * sh2) ** 0.25
+    var = ((1 - r * r) * rc * rc * (1 - rc * rc) / (r * r) + 2 * rc**3 * (1 - rc) * u * u / r
+           - rc**4 * u**4 / (2 * r * r)) / (n - 2)
+    if not var > 0:
+        return NAN, NAN
+    half = dist.norm_ppf(1 - (1 - confidence) / 2) * np.sqrt(var) / (1 - rc * rc)
+    z = float(np.arctanh(rc))
+    return float(np.tanh(z - half)), float(np.tanh(z + half))
+
+
+def icc_two_way_intervals(
+    y: np.ndarray, confidence: float = 0.95
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Intervals at ``confidence`` of ICC(A,1) and ICC(C,1) for an n targets x k raters
+    table without missing cells (McGraw & Wong 1996, tables 7 and 8; the ICC2 and ICC3
+    bounds of ``psych::ICC``). With the mean squares of :func:`icc_two_way_matrix`,
+    a = alpha:
+
+    ICC(C,1): F = MSR/MSE, FL = F / F_{1-a/2}(n-1, (n-1)(k-1)),
+    FU = F F_{1-a/2}((n-1)(k-1), n-1); [(FL-1)/(FL+k-1), (FU-1)/(FU+k-1)].
+
+    ICC(A,1) = rho: Fj = MSC/MSE, Satterthwaite's
+    v = (k-1)(n-1) [k rho Fj + n (1 + (k-1) rho) - k rho]^2 /
+        [(n-1) k^2 rho^2 Fj^2 + (n (1 + (k-1) rho) - k rho)^2],
+    F* = F_{1-a/2}(n-1, v), F** = F_{1-a/2}(v, n-1);
+    lower = n (MSR - F* MSE) / (F* (k MSC + (kn - k - n) MSE) + n MSR),
+    upper = n (F** MSR - MSE) / (k MSC + (kn - k - n) MSE + n F** MSR).
+    NaN under 2 targets or 2 raters, or when the mean squares are degenerate."""
+    y = np.asarray(y, dtype=np.float64)
+    n, k = y.shape
+    nan2 = (NAN, NAN)
+    if n < 2 or k < 2:
+        return nan2, nan2
+    grand = y.mean()
+    rows, cols = y.mean(axis=1), y.mean(axis=0)
+    msr = k * float(((rows - grand) ** 2).sum()) / (n - 1)
+    msc = n * float(((cols - grand) ** 2).sum()) / (k - 1)
+    resid = y - rows[:, None] - cols[None, :] + grand
+    mse = float((resid**2).sum()) / ((n - 1) * (k - 1))
+    if not mse > 1e-12 * max(msr, msc, 1.0):
+        return nan2, nan2
+    alpha = 1 - confidence
+    df1, df2 = n - 1.0, (n - 1.0) * (k - 1.0)
+    f = msr / mse
+    fl = f / dist.f_ppf(1 - alpha / 2, df1, df2)
+    fu = f * dist.f_ppf(1 - alpha / 2, df2, df1)
+    c1 = ((fl - 1) / (fl + k - 1), (fu - 1) / (fu + k - 1))
+    rho = (msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n)
+    fj = msc / mse
+    base = n * (1 + (k - 1) * rho) - k * rho
+    vn = (k - 1) * (n - 1) * (k * rho * fj + base) ** 2
+    vd = (n - 1) * k * k * rho * rho * fj * fj + base * base
+    if not vd > 0:
+        return nan2, (float(c1[0]), float(c1[1]))
+    v = vn / vd
+    f_star = dist.f_ppf(1 - alpha / 2, df1, v)
+    f_2star = dist.f_ppf(1 - alpha / 2, v, df1)
+    spread = k * msc + (k * n - k - n) * mse
+    lower = n * (msr - f_star * mse) / (f_star * spread + n * msr)
+    upper = n * (f_2star * msr - mse) / (spread + n * f_2star * msr)
+    return (float(lower), float(upper)), (float(c1[0]), float(c1[1]))
+
+
+def mean_t_interval(d: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """The t interval of mean d: mean -+ t(1 - alpha/2, n - 1) SD / sqrt(n) (Bland &
+    Altman 1986, the CI of the bias; R's t.test). NaN under 2 values; [mean, mean] when
+    d is constant."""
+    d = np.asarray(d, dtype=np.float64)
+    d = d[~np.isnan(d)]
+    n = d.size
+    if n < 2:
+        return NAN, NAN
+    mean, sd = float(d.mean()), float(d.std(ddof=1))
+    half = dist.t_ppf(1 - (1 - confidence) / 2, n - 1) * sd / np.sqrt(n)
+    return mean - half, mean + half
 
 
 def ccc(m: np.ndarray, h: np.ndarray) -> float:
@@ -481,16 +668,19 @@ def ccc(m: np.ndarray, h: np.ndarray) -> float:
     return num / den if den > 0 else NAN
 
 
-def bland_altman_limit_cis(d: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
-    """95% CIs of the Bland-Altman limits bias -+ 1.96 s (Bland & Altman 1986, 1999):
-    limit -+ t(0.975, n - 1) sqrt(3 s^2 / n), s the SD (ddof 1) of d. NaN under 3 d."""
+def bland_altman_limit_cis(
+    d: np.ndarray, confidence: float = 0.95
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """CIs at ``confidence`` of the conventional 95% Bland-Altman limits bias -+ 1.96 s
+    (Bland & Altman 1986, 1999): limit -+ t(1 - alpha/2, n - 1) sqrt(3 s^2 / n), s the
+    SD (ddof 1) of d. The limits themselves stay at 95% whatever alpha. NaN under 3 d."""
     d = np.asarray(d, dtype=np.float64)
     d = d[~np.isnan(d)]
     n = d.size
     if n < 3:
         return (NAN, NAN), (NAN, NAN)
     bias, sd = float(d.mean()), float(d.std(ddof=1))
-    half = dist.t_ppf(0.975, n - 1) * np.sqrt(3 * sd * sd / n)
+    half = dist.t_ppf(1 - (1 - confidence) / 2, n - 1) * np.sqrt(3 * sd * sd / n)
     lower, upper = bias - 1.96 * sd, bias + 1.96 * sd
     return (lower - half, lower + half), (upper - half, upper + half)
 
@@ -499,7 +689,9 @@ def proportional_bias(m: np.ndarray, h: np.ndarray) -> tuple[float, float]:
     """(slope, two-sided p) of the OLS regression of d = m - h on (m + h) / 2 (Bland &
     Altman 1999, section 3.1): a slope away from 0 means the difference grows with the
     level. p from t = b / se(b) on n - 2 df (scipy.stats.linregress). NaN under 3 pairs
-    or when the averages are constant."""
+    or when the averages are constant; p is NaN when the residuals are all 0 (se 0:
+    d is an exact linear function of the average, constant d included), where t is
+    undefined (scipy would say p = 0)."""
     m, h = _pairs(m, h)
     n = m.size
     if n < 3:
@@ -511,9 +703,10 @@ def proportional_bias(m: np.ndarray, h: np.ndarray) -> tuple[float, float]:
         return NAN, NAN
     slope = float((xc * yc).sum()) / sxx
     resid = yc - slope * xc
-    se = np.sqrt(float((resid * resid).sum()) / (n - 2) / sxx)
-    if se == 0:
-        return slope, 0.0
+    ss_resid = float((resid * resid).sum())
+    if ss_resid <= 1e-20 * max(float((y * y).sum()), 1.0):
+        return slope, NAN
+    se = np.sqrt(ss_resid / (n - 2) / sxx)
     t = slope / se
     return slope, min(1.0, 2 * dist.t_sf(abs(t), n - 2))
 
@@ -527,18 +720,32 @@ def agreement(
     confidence: float = 0.95,
 ) -> Agreement:
     """Agreement of model means with human means: two-way ICCs, Lin's CCC and C_b,
-    Bland-Altman (bias = mean d, limits = bias -+ 1.96 SD(d, ddof 1), their 95% CIs,
-    proportional bias), MAE and r with bootstrap intervals at ``confidence``."""
+    Bland-Altman (bias = mean d with its t interval, the conventional 95% limits =
+    bias -+ 1.96 SD(d, ddof 1) with their CIs, proportional bias), MAE and r. Every
+    interval is at ``confidence``: r by Fisher's z (and a percentile bootstrap,
+    ``r_ci_bootstrap``), the MAE by BCa bootstrap (and percentile,
+    ``mae_ci_percentile``; the BCa levels expanded for small n, see
+    :func:`expanded_confidence`), CCC on Lin's z scale, the ICCs by McGraw & Wong's F
+    intervals."""
     m, h = _pairs(m, h)
     n = int(m.size)
     d = m - h
     a1, c1 = icc_two_way(m, h)
+    icc_a1_ci, icc_c1_ci = icc_two_way_intervals(np.column_stack([m, h]), confidence)
     bias = float(d.mean()) if n else NAN
     sd = float(d.std(ddof=1)) if n > 1 else NAN
-    mae_ci, r_ci = bootstrap_mae_r(m, h, n_boot=n_boot, seed=seed, confidence=confidence)
+    mae_reps, r_reps = bootstrap_replicates(m, h, n_boot=n_boot, seed=seed)
+    mae = float(np.abs(d).mean()) if n else NAN
+    if mae_reps.size:
+        mae_ci = bca_interval(mae, mae_reps, mae_jackknife(m, h),
+                              expanded_confidence(n, confidence))
+        mae_ci_pct = percentile_interval(mae_reps, confidence)
+        r_ci_boot = percentile_interval(r_reps, confidence)
+    else:
+        mae_ci = mae_ci_pct = r_ci_boot = (NAN, NAN)
     r = pearson(m, h).r
     concordance = ccc(m, h)
-    lower_ci, upper_ci = bland_altman_limit_cis(d)
+    lower_ci, upper_ci = bland_altman_limit_cis(d, confidence)
     slope, slope_p = proportional_bias(m, h)
     return Agreement(
         n=n,
@@ -548,11 +755,11 @@ def agreement(
         ba_sd=sd,
         ba_lower=bias - 1.96 * sd,
         ba_upper=bias + 1.96 * sd,
-        mae=float(np.abs(d).mean()) if n else NAN,
+        mae=mae,
         mse=float((d * d).mean()) if n else NAN,
         r=r,
         mae_ci=mae_ci,
-        r_ci=r_ci,
+        r_ci=fisher_z_interval(r, n, confidence),
         n_boot=n_boot,
         confidence=confidence,
         ccc=concordance,
@@ -561,6 +768,12 @@ def agreement(
         ba_upper_ci=upper_ci,
         ba_slope=slope,
         ba_slope_p=slope_p,
+        r_ci_bootstrap=r_ci_boot,
+        mae_ci_percentile=mae_ci_pct,
+        ccc_ci=ccc_interval(m, h, confidence),
+        icc_a1_ci=icc_a1_ci,
+        icc_c1_ci=icc_c1_ci,
+        ba_bias_ci=mean_t_interval(d, confidence),
     )
 
 

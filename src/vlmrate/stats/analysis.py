@@ -33,11 +33,13 @@ from .agreement import (
 )
 from .cases import Cases, cases
 from .errors_by_k import ErrorAtK, cross_by_k, errors_by_k
-from .expected import ExpectedStats, digit_mass_mean, expected_stats
+from .expected import ExpectedStats, expected_stats
 from .frames import (
+    digit_mass_vector,
     error_counts,
     expected_vector,
     human_long,
+    human_n_vector,
     human_sd_vector,
     image_index,
     max_repeat,
@@ -45,6 +47,7 @@ from .frames import (
     valid_ratings,
 )
 from .homogeneity import Homogeneity, homogeneity
+from .human_ceiling import HumanCeiling, human_ceiling, unavailable_reason
 from .multiplicity import holm
 from .notes import aspect_notes
 from .reliability import OneWayICC, Stability, icc_oneway, k_needed, per_image_sd, stability
@@ -53,12 +56,14 @@ N_BOOT = 2000
 N_DRAWS = 200
 N_CASES = 10
 K_TARGETS = (0.8, 0.9)  # reliabilities for icc.k_needed
-HOLM_FAMILIES = {  # holm key -> (block, p key) of each aspect
+HOLM_FAMILIES = {  # holm key -> (block, p key) of each aspect; one family per test
     "wilcoxon_two_sided": ("wilcoxon", "p_two_sided"),
+    "wilcoxon_greater": ("wilcoxon", "p_greater"),
+    "wilcoxon_less": ("wilcoxon", "p_less"),
     "tost": ("tost", "p"),
     "pearson_vs_human": ("pearson_vs_human", "p"),
 }
-_BOOT, _DRAWS = 1, 2  # stream tags for the seeded generators
+_BOOT, _DRAWS, _HUMAN = 1, 2, 3  # stream tags for the seeded generators
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,8 @@ class AspectStats:
     expected: ExpectedStats | None = None
     holm: dict[str, float] = field(default_factory=dict)  # family -> this aspect's Holm p
     notes: list[str] = field(default_factory=list)
+    human: HumanCeiling | None = None  # the human noise ceiling (sheet with SDs)
+    human_note: str = ""  # why ``human`` is None
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,7 @@ def analyse(
     k_max: int | None = None,
     seed: int = 0,
     run_name: str = "",
+    raters: int | None = None,
 ) -> StudyStats:
     """Compute every analysis of DESIGN.md "Statistics" for a run.
 
@@ -128,8 +136,10 @@ def analyse(
     raw, parse_error, engine_error); ``human``: image_id, aspect, human_mean (+ sd, n);
     ``aspects`` in study order. ``k_max`` caps k in the errors-by-k and cross tables;
     ``seed`` seeds the bootstrap and the Monte-Carlo draws (same seed, same numbers).
-    Every interval is at ``1 - alpha`` except the TOST interval (1 - 2 alpha) and the
-    Bland-Altman limits (95%).
+    ``raters``: the number of raters behind each human mean where the sheet has no
+    ``A_n`` count (the human block needs SDs and counts).
+    Every interval is at ``1 - alpha`` except the TOST interval (1 - 2 alpha); the
+    Bland-Altman limits are the conventional 95% limits (their CIs follow alpha).
     """
     aspects = list(aspects)
     valid = valid_ratings(ratings)
@@ -182,6 +192,10 @@ def analyse(
         icc = icc_oneway(x, alpha=alpha)
         icc = replace(icc, k_needed={f"{t:g}": k_needed(icc.ICC1.value, t) for t in K_TARGETS})
         e_all = expected_vector(ratings, a, ids)
+        sd_h = human_sd_vector(human, a, ids)[mask]
+        n_h = human_n_vector(human, a, ids)[mask]
+        ceiling = human_ceiling(x, h, sd_h, n_h, raters=raters, n_boot=N_BOOT,
+                                seed=_seed(seed, a, _HUMAN), confidence=confidence)
         stats_a = AspectStats(
             aspect=a,
             n_images=int(mask.sum()),
@@ -206,14 +220,14 @@ def analyse(
             parse_failures=parse_failures,
             engine_errors=engine_errors,
             cases=cases(ratings, human, a, n=N_CASES, table=table),
-            homogeneity=homogeneity(m, h, per_image_sd(x), human_sd_vector(human, a, ids)[mask]),
+            homogeneity=homogeneity(m, h, per_image_sd(x), sd_h),
             expected=expected_stats(
-                np.where(~np.isnan(h_all), e_all, np.nan), h_all, m_all, bound=bound, alpha=alpha
+                np.where(~np.isnan(h_all), e_all, np.nan), h_all, m_all, bound=bound, alpha=alpha,
+                digit_mass=digit_mass_vector(ratings, a, ids),
             ),
+            human=ceiling,
+            human_note="" if ceiling is not None else unavailable_reason(sd_h, n_h, raters, a),
         )
-        if stats_a.expected is not None:
-            stats_a = replace(stats_a, expected=replace(
-                stats_a.expected, digit_mass_mean=digit_mass_mean(ratings, a)))
         results[a] = stats_a
 
     union = np.zeros(n_all, dtype=bool)
@@ -344,6 +358,34 @@ def _homogeneity_json(hg: Homogeneity | None) -> dict[str, Any]:
     }
 
 
+def human_json(c: HumanCeiling | None) -> dict[str, Any] | None:
+    """The ``human`` block (the noise ceiling); None without SDs and rater counts."""
+    if c is None:
+        return None
+    return {
+        "n_images": int(c.n_images),
+        "raters_from": c.raters_from,
+        "raters_mean": _num(c.raters_mean),
+        "model_answers": _num(c.model_answers),
+        "noise_mse": _num(c.noise_mse),
+        "reliability": _num(c.reliability),
+        "rater_mae": _num(c.rater_mae),
+        "model_mae": _num(c.model_mae),
+        "model_mse": _num(c.model_mse),
+        "model_mse_true": _num(c.model_mse_true),
+        "rater_equivalents": _num(c.rater_equivalents),
+        "rater_equivalents_ci": _pair(c.rater_equivalents_ci),
+        "rater_equivalents_ci_method": c.rater_equivalents_ci_method,
+        "r": _num(c.r),
+        "model_reliability": _num(c.model_reliability),
+        "r_ceiling": _num(c.r_ceiling),
+        "r_disattenuated": _num(c.r_disattenuated),
+        "within_human_ci": _num(c.within_human_ci),
+        "sd_correlation": _num(c.sd_correlation),
+        "sd_correlation_n": int(c.sd_correlation_n),
+    }
+
+
 def _aspect_json(s: AspectStats, bound: float) -> dict[str, Any]:
     tw, ag = s.tost_wilcoxon, s.agreement
     return {
@@ -358,6 +400,7 @@ def _aspect_json(s: AspectStats, bound: float) -> dict[str, Any]:
             "ICC1": _icc_est(s.icc.ICC1),
             "ICC1k": _icc_est(s.icc.ICC1k),
             "icc_reference": _num(s.icc.icc_reference),
+            "n0": _num(s.icc.n0),
             "k_needed": {t: _num(k) for t, k in s.icc.k_needed.items()},
         },
         "wilcoxon": wilcoxon_json(s.wilcoxon),
@@ -372,6 +415,7 @@ def _aspect_json(s: AspectStats, bound: float) -> dict[str, Any]:
             {
                 "k": e.k,
                 "n": e.n,
+                "n_images": e.n,
                 "mae": _num(e.mae),
                 "mse": _num(e.mse),
                 "r": _num(e.r),
@@ -397,8 +441,17 @@ def _aspect_json(s: AspectStats, bound: float) -> dict[str, Any]:
             "ba_slope": _num(ag.ba_slope),
             "ba_slope_p": _num(ag.ba_slope_p),
             "mae_ci": _pair(ag.mae_ci),
+            "mae_ci_method": ag.mae_ci_method,
+            "mae_ci_percentile": _pair(ag.mae_ci_percentile),
             "r_ci": _pair(ag.r_ci),
+            "r_ci_method": ag.r_ci_method,
+            "r_ci_bootstrap": _pair(ag.r_ci_bootstrap),
+            "ccc_ci": _pair(ag.ccc_ci),
+            "icc_a1_ci": _pair(ag.icc_a1_ci),
+            "icc_c1_ci": _pair(ag.icc_c1_ci),
+            "ba_bias_ci": _pair(ag.ba_bias_ci),
         },
+        "human": human_json(s.human),
         "homogeneity": _homogeneity_json(s.homogeneity),
         "expected": _expected_json(s.expected, bound),
         "holm": {family: _num(p) for family, p in s.holm.items()},

@@ -12,7 +12,8 @@ or imports; a run's logprob expected rating can stand in as a run of its own, se
 - tests each pair of runs (A, B) on the same images against the same human means h_i:
   the MAE difference with a paired bootstrap interval, the difference of the two
   correlations with the human means (Williams' t for dependent correlations) and a
-  signed-rank test of |d_A| - |d_B|.
+  signed-rank test of |d_A| - |d_B|; each test's p-values are Holm-adjusted within the
+  comparison (one family per test: every pair of every aspect compared).
 
 Notation: m_Ai, m_Bi the per-image model means of runs A and B, h_i the human mean,
 d_Ai = m_Ai - h_i, n the number of common images.
@@ -23,7 +24,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import combinations
 from typing import Any
@@ -36,6 +37,7 @@ from vlmrate.stats import distributions as dist
 
 from .agreement import BOOT_MIN_N, pearson, wilcoxon_signed_rank
 from .frames import error_counts, human_long, valid_ratings
+from .multiplicity import holm
 
 NAN = float("nan")
 N_BOOT = 2000
@@ -83,6 +85,8 @@ class PairTest:
     r_diff_t: float
     r_diff_p: float
     abs_d_p: float
+    r_diff_p_holm: float = NAN  # Holm across every pair and aspect of the comparison
+    abs_d_p_holm: float = NAN
 
 
 @dataclass(frozen=True)
@@ -339,7 +343,25 @@ def compare(runs: Sequence[RunFrames], *, aspects: Sequence[str] | None = None,
         table = pl.DataFrame({"image_id": ids, "human": h,
                               **{f"{n}_mean": means[n] for n in names}})
         result[a] = AspectComparison(a, len(ids), ids, per_run, pairs, table)
-    return Comparison([run_facts(r) for r in runs], alpha, bound, result)
+    return Comparison([run_facts(r) for r in runs], alpha, bound, _holm_pairs(result))
+
+
+def _holm_pairs(result: dict[str, AspectComparison]) -> dict[str, AspectComparison]:
+    """Holm-adjust each pair test's p-values across every pair and aspect (one family
+    per test: r_diff_p, abs_d_p)."""
+    keys = [(a, pair) for a, s in result.items() for pair in s.pairs]
+    adjusted = {
+        name: holm({f"{a}|{x}|{y}": getattr(result[a].pairs[(x, y)], name)
+                    for a, (x, y) in keys})
+        for name in ("r_diff_p", "abs_d_p")
+    }
+    out = {}
+    for a, s in result.items():
+        pairs = {(x, y): replace(p, r_diff_p_holm=adjusted["r_diff_p"][f"{a}|{x}|{y}"],
+                                 abs_d_p_holm=adjusted["abs_d_p"][f"{a}|{x}|{y}"])
+                 for (x, y), p in s.pairs.items()}
+        out[a] = replace(s, pairs=pairs)
+    return out
 
 
 def _human_means(run: RunFrames, aspect: str, ids: list[str]) -> np.ndarray:
@@ -436,7 +458,8 @@ def to_json_dict(c: Comparison) -> dict[str, Any]:
         return {"n": p.n, "mae_diff": _num(p.mae_diff),
                 "mae_diff_ci": [_num(v) for v in p.mae_diff_ci], "r_diff": _num(p.r_diff),
                 "r_diff_t": _num(p.r_diff_t), "r_diff_p": _num(p.r_diff_p),
-                "abs_d_p": _num(p.abs_d_p)}
+                "abs_d_p": _num(p.abs_d_p), "r_diff_p_holm": _num(p.r_diff_p_holm),
+                "abs_d_p_holm": _num(p.abs_d_p_holm)}
 
     return {
         "runs": [{k: _num(v) if isinstance(v, float) else v for k, v in r.items()}

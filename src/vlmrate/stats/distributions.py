@@ -67,3 +67,8 @@ def norm_ppf(q: float) -> float:
 def t_ppf(q: float, df: float) -> float:
     """The q quantile of Student's t with df degrees of freedom."""
     return float(special.stdtrit(df, q))
+
+
+def t_ppf_many(q: float, df: np.ndarray) -> np.ndarray:
+    """The q quantile of Student's t for each of an array of degrees of freedom."""
+    return np.asarray(special.stdtrit(np.asarray(df, dtype=np.float64), q), dtype=np.float64)

@@ -1,12 +1,15 @@
 """Error of the model mean against the human mean as a function of k repeats.
 
-For k = 1..K the reference study's "group k" takes, per image, the mean of the valid
-answers among repeats 1..k (an invalid repeat is skipped, not replaced), and compares it
-with the human mean over the images that have at least one such answer: MAE, MSE,
-Pearson r. Because the first k repeats are only one of the C(K, k) possible k-subsets,
-the expected MAE over random k-subsets is estimated too: each Monte-Carlo draw gives
-every image an independent uniformly random order of its K repeat slots (so the
-subsets are nested in k), and ``mae_subsets`` is the mean MAE over draws,
+The curve for k = 1..k_top uses one set of images at every k: those whose first k_top
+repeats are all valid answers (images with a missing or invalid answer among them are
+left out, ``n_excluded``), so that the curve compares the same images and each image's
+mean at k is the mean of exactly k answers. For each k the reference study's "group k"
+takes, per image, the mean of repeats 1..k and compares it with the human mean: MAE,
+MSE, Pearson r. Because the first k repeats are only one of the C(K, k) possible
+k-subsets, the expected MAE over random k-subsets of an image's valid answers is
+estimated too: each Monte-Carlo draw gives every image an independent uniformly random
+order of its valid answers (so the subsets are nested in k), and ``mae_subsets`` is the
+mean MAE over draws,
 ``mae_subsets_se`` its Monte-Carlo standard error (SD over draws / sqrt(draws)) and
 ``mae_subsets_ci`` the central ``confidence`` range of the draws (percentiles).
 
@@ -38,6 +41,12 @@ class ErrorAtK:
     mae_subsets: float
     mae_subsets_ci: tuple[float, float]  # central ``confidence`` range over draws
     mae_subsets_se: float = NAN  # Monte-Carlo SE of mae_subsets
+    n_excluded: int = 0  # images with a human mean left out: an invalid answer in 1..k_top
+
+    @property
+    def n_images(self) -> int:
+        """The images of the curve (the same at every k)."""
+        return self.n
 
 
 def first_k_means(x: np.ndarray, k_max: int | None = None) -> np.ndarray:
@@ -85,7 +94,9 @@ def _codes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, bool]:
 def subset_maes(
     x: np.ndarray, h: np.ndarray, k_top: int, n_draws: int = 200, seed: SeedLike = 0
 ) -> np.ndarray:
-    """(n_draws x k_top) MAE of random k-subset means vs h, per draw and k."""
+    """(n_draws x k_top) MAE of random k-subset means vs h, per draw and k: each draw
+    orders every image's valid answers at random (invalid ones last), the k-subset is
+    the first k; an image with fewer than k valid answers averages the ones it has."""
     n, k_all = x.shape
     out = np.full((n_draws, k_top), np.nan)
     if n == 0 or k_all == 0 or n_draws <= 0:
@@ -102,9 +113,11 @@ def subset_maes(
     block = max(1, min(n_draws, MC_CHUNK_ELEMENTS // (n * k_all)))
     for start in range(0, n_draws, block):
         b = min(block, n_draws - start)
-        keys = rng.integers(0, 1 << rand_bits, size=(b, n, k_all), dtype=dtype)
+        keys = rng.integers(0, (1 << rand_bits) - 1, size=(b, n, k_all), dtype=dtype)
         keys <<= dtype(bits)
         keys |= codes[None]
+        if not all_valid:  # invalid answers (code 0) sort after every valid one
+            keys[:, codes == 0] = dtype(~dtype(0) ^ mask)
         keys.sort(axis=2)
         keys &= mask
         sums = np.zeros((b, n))
@@ -152,6 +165,9 @@ def errors_by_k(
     k_top = x.shape[1] if k_max is None else min(k_max, x.shape[1])
     if k_top <= 0:
         return []
+    complete = ~np.isnan(x[:, :k_top]).any(axis=1)
+    n_excluded = int((~complete).sum())
+    x, h = x[complete], h[complete]
     means = first_k_means(x, k_top)
     sub = subset_maes(x, h, k_top, n_draws=n_draws, seed=seed)
     tails = [50 * (1 - confidence), 100 - 50 * (1 - confidence)]
@@ -179,6 +195,7 @@ def errors_by_k(
                 mae_subsets_se=(
                     float(draws.std(ddof=1) / np.sqrt(draws.size)) if draws.size > 1 else NAN
                 ),
+                n_excluded=n_excluded,
             )
         )
     return rows

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import polars as pl
 
 from .agreement import (
     Correlation,
@@ -44,9 +43,7 @@ class ExpectedStats:
     wilcoxon: WilcoxonResult
     tost: TostResult
     vs_sampled: VsSampled
-    #: Mean over the aspect's answers of the digits' probability mass at the rating
-    #: position (see :func:`digit_mass_mean`); NaN when no answer stored one.
-    digit_mass_mean: float = NAN
+    digit_mass_mean: float = NAN  # mean over images of the digits' probability mass
 
 
 def expected_stats(
@@ -56,9 +53,12 @@ def expected_stats(
     *,
     bound: float = 0.5,
     alpha: float = 0.05,
+    digit_mass: np.ndarray | None = None,
 ) -> ExpectedStats | None:
     """Statistics of e against h (over images with both) and against m (images with
-    both); None when no image has an expected rating."""
+    both); None when no image has an expected rating. ``digit_mass``: per image, the mean
+    probability the scale's digits had before renormalising (NaN unknown);
+    ``digit_mass_mean`` averages it over the images of e vs h."""
     e = np.asarray(e, dtype=np.float64)
     h = np.asarray(h, dtype=np.float64)
     m = np.asarray(m, dtype=np.float64)
@@ -82,20 +82,13 @@ def expected_stats(
             r=pearson(m, e).r,
             mae=float(np.abs(m[both] - e[both]).mean()) if both.any() else NAN,
         ),
+        digit_mass_mean=_known_mean(digit_mass, ok),
     )
 
 
-def digit_mass_mean(ratings: pl.DataFrame, aspect: str) -> float:
-    """Mean digit probability mass of an aspect's answers: (1/n) sum_j M_j over the n answers
-    with a stored ``digit_mass``, where M_j = sum_{r=lo..hi} P_j(r) is the probability the
-    scale's digit tokens had at answer j's rating position before ``rating_probs`` were
-    renormalised (P_j from vLLM's logprobs, see engines/base.py ``digit_mass``). A mean far
-    below 1 says the model put its probability elsewhere there, so its expected rating
-    rests on a small part of its distribution. NaN when no answer has one (runs without
-    --logprobs, or older runs).
-    """
-    if "digit_mass" not in ratings.columns:
+def _known_mean(values: np.ndarray | None, rows: np.ndarray) -> float:
+    if values is None:
         return NAN
-    values = (ratings.filter(pl.col("aspect") == aspect)["digit_mass"]
-              .cast(pl.Float64).drop_nulls().drop_nans())
-    return float(values.mean()) if len(values) else NAN
+    v = np.asarray(values, dtype=np.float64)[rows]
+    v = v[~np.isnan(v)]
+    return float(v.mean()) if v.size else NAN

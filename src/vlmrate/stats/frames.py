@@ -246,3 +246,54 @@ def human_sd_vector(
     if rows.height:
         out[rows.get_column("_row").to_numpy()] = rows.get_column("human_sd").to_numpy()
     return out
+
+
+def human_n_vector(
+    human: pl.DataFrame, aspect: str, image_ids: Sequence[str] | pl.Series
+) -> np.ndarray:
+    """The human sheet's rater count of ``aspect`` (its ``A_n`` column) for each of
+    ``image_ids`` as floats (NaN where the sheet has none, all NaN without a
+    ``human_n`` column)."""
+    out = np.full(len(image_ids), np.nan)
+    if "human_n" not in human.columns:
+        return out
+    frame = (
+        human.lazy()
+        .filter(pl.col("aspect").cast(pl.String) == aspect)
+        .select(pl.col("image_id").cast(pl.String), pl.col("human_n").cast(pl.Float64))
+        .filter(pl.col("human_n").is_not_null() & pl.col("human_n").is_not_nan())
+        .unique(subset=["image_id"], keep="last")
+        .collect()
+    )
+    rows = _row_numbers(frame, image_ids)
+    if rows.height:
+        out[rows.get_column("_row").to_numpy()] = rows.get_column("human_n").to_numpy()
+    return out
+
+
+def digit_mass_vector(
+    ratings: pl.DataFrame, aspect: str, image_ids: Sequence[str] | pl.Series
+) -> np.ndarray:
+    """Per image of ``image_ids``: the mean ``digit_mass`` of its answers of ``aspect``
+    (the probability the scale's digits had at the rating position before the expected
+    rating renormalised them; stored by --logprobs runs). NaN where there is none (all NaN
+    without the column: runs made before it was stored, imports)."""
+    out = np.full(len(image_ids), np.nan)
+    if "digit_mass" not in ratings.columns:
+        return out
+    frame = (
+        ratings.lazy()
+        .filter(pl.col("aspect") == aspect)
+        .select(pl.col("image_id").cast(pl.String), pl.col("repeat").cast(pl.Int64),
+                pl.col("digit_mass").cast(pl.Float64))
+        .unique(subset=["image_id", "repeat"], keep="last", maintain_order=True)
+        .filter(pl.col("digit_mass").is_not_null() & pl.col("digit_mass").is_not_nan())
+        .sort("image_id", "repeat")
+        .group_by("image_id", maintain_order=True)
+        .agg(pl.col("digit_mass").mean().alias("mass"))
+        .collect()
+    )
+    rows = _row_numbers(frame, image_ids)
+    if rows.height:
+        out[rows.get_column("_row").to_numpy()] = rows.get_column("mass").to_numpy()
+    return out

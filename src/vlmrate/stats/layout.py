@@ -58,6 +58,11 @@ class Statistic:
     kind: Kind
     sheets: tuple[str, ...] = ()  # workbook sheets listing it; () = not in stats --json
     digits: int | None = 3  # decimals in the report and the TUI; None: as short as exact
+    below: tuple[float, str] | None = None  # (threshold, text shown for a value under it)
+    percent: bool = False  # a share, shown as "93.75%" in the text views
+
+
+NEGATIVE_ICC = (0.0, "< 0 (note)")  # ICC(1,k) far below 0 is no reliability: see its note
 
 
 def _icc(name: str) -> list[Statistic]:
@@ -65,7 +70,8 @@ def _icc(name: str) -> list[Statistic]:
             ("df1", "df1", Kind.STAT, 0), ("df2", "df2", Kind.STAT, 0), ("p", "p", Kind.P, 3),
             ("{level} CI lower", "ci.0", Kind.STAT, 3),
             ("{level} CI upper", "ci.1", Kind.STAT, 3))
-    return [Statistic(name, label, f"icc.{name}.{key}", kind, (RELIABILITY,), digits)
+    return [Statistic(name, label, f"icc.{name}.{key}", kind, (RELIABILITY,), digits,
+                      NEGATIVE_ICC if name == "ICC1k" and key == "value" else None)
             for label, key, kind, digits in rows]
 
 
@@ -73,6 +79,8 @@ _R, _A = (RELIABILITY,), (AGREEMENT,)
 _WILCOXON, _TOST, _TOST_W = "Wilcoxon signed-rank on d", "TOST (paired t)", "TOST (Wilcoxon)"
 _HOLM = "p two-sided, Holm across aspects"
 _EXP = "expected rating (logprobs)"
+_HUM = "human noise ceiling"
+_AT_LEAST_ONE = (1.0, "≤ 1")  # Spearman-Brown below one answer: one answer is enough
 EXPECTED_PREFIX = "expected."
 
 STATISTICS: tuple[Statistic, ...] = (
@@ -81,21 +89,24 @@ STATISTICS: tuple[Statistic, ...] = (
     Statistic("stability", "SD of repeats: median", "stability.sd_median", Kind.STAT, _R),
     *_icc("ICC1"),
     *_icc("ICC1k"),
-    Statistic("ICC1k", "n0 (repeats per image, corrected)", "icc.n0", Kind.STAT, digits=2),
-    Statistic("ICC, reference formula", "ICC as in the reference study", "icc.icc_reference",
-              Kind.STAT, _R),
+    Statistic("ICC1k", "k = n0 (answers per image, corrected)", "icc.n0", Kind.STAT, _R,
+              digits=2),
     Statistic("answers needed", "for reliability 0.8 (Spearman–Brown)", "icc.k_needed.0.8",
-              Kind.STAT, _R, 1),
+              Kind.STAT, _R, 1, _AT_LEAST_ONE),
     Statistic("answers needed", "for reliability 0.9 (Spearman–Brown)", "icc.k_needed.0.9",
-              Kind.STAT, _R, 1),
+              Kind.STAT, _R, 1, _AT_LEAST_ONE),
     Statistic("answers", "parse failures", "parse_failures", Kind.COUNT, _R),
     Statistic("answers", "engine errors", "engine_errors", Kind.COUNT, _R),
+    Statistic("reference study's formula", "σ²B/(σ²B+σ²W), grows with K; not an ICC",
+              "icc.icc_reference", Kind.STAT, _R),
     Statistic(_WILCOXON, "W+", "wilcoxon.w_plus", Kind.STAT, _A, None),
     Statistic(_WILCOXON, "W−", "wilcoxon.w_minus", Kind.STAT, _A, None),
     Statistic(_WILCOXON, "p (model > human)", "wilcoxon.p_greater", Kind.P, _A),
     Statistic(_WILCOXON, "p (model < human)", "wilcoxon.p_less", Kind.P, _A),
     Statistic(_WILCOXON, "p (two-sided)", "wilcoxon.p_two_sided", Kind.P, _A),
     Statistic(_WILCOXON, "p (two-sided), Holm", "holm.wilcoxon_two_sided", Kind.P, _A),
+    Statistic(_WILCOXON, "p (model > human), Holm", "holm.wilcoxon_greater", Kind.P, _A),
+    Statistic(_WILCOXON, "p (model < human), Holm", "holm.wilcoxon_less", Kind.P, _A),
     Statistic(_WILCOXON, "method", "wilcoxon.method", Kind.TEXT, _A),
     Statistic(_WILCOXON, "n (non-zero d)", "wilcoxon.n", Kind.COUNT, _A),
     Statistic(_WILCOXON, "zero d dropped", "wilcoxon.n_zero", Kind.COUNT, _A),
@@ -104,7 +115,7 @@ STATISTICS: tuple[Statistic, ...] = (
     Statistic(_WILCOXON, "HL CI lower", "wilcoxon.hodges_lehmann_ci.0", Kind.STAT, _A),
     Statistic(_WILCOXON, "HL CI upper", "wilcoxon.hodges_lehmann_ci.1", Kind.STAT, _A),
     Statistic(_WILCOXON, "HL CI level reached", "wilcoxon.hodges_lehmann_ci_level",
-              Kind.STAT, _A),
+              Kind.STAT, _A, percent=True),
     Statistic(_TOST, "bound", "tost.bound", Kind.STAT, _A),
     Statistic(_TOST, "mean d", "tost.mean_diff", Kind.STAT, _A),
     Statistic(_TOST, "SD d", "tost.sd_diff", Kind.STAT, _A),
@@ -123,29 +134,53 @@ STATISTICS: tuple[Statistic, ...] = (
     Statistic(_TOST_W, "p", "tost_wilcoxon.p", Kind.P, _A),
     Statistic(_TOST_W, "equivalent", "tost_wilcoxon.equivalent", Kind.BOOL, _A),
     Statistic("Bland–Altman", "bias", "agreement.ba_bias", Kind.STAT, _A),
-    Statistic("Bland–Altman", "lower limit", "agreement.ba_lower", Kind.STAT, _A, 2),
-    Statistic("Bland–Altman", "lower limit: 95% CI lower", "agreement.ba_lower_ci.0",
+    Statistic("Bland–Altman", "bias: {level} CI lower (t)", "agreement.ba_bias_ci.0",
+              Kind.STAT, _A),
+    Statistic("Bland–Altman", "bias: {level} CI upper (t)", "agreement.ba_bias_ci.1",
+              Kind.STAT, _A),
+    Statistic("Bland–Altman", "lower 95% limit", "agreement.ba_lower", Kind.STAT, _A, 2),
+    Statistic("Bland–Altman", "lower limit: {level} CI lower", "agreement.ba_lower_ci.0",
               Kind.STAT, _A, 2),
-    Statistic("Bland–Altman", "lower limit: 95% CI upper", "agreement.ba_lower_ci.1",
+    Statistic("Bland–Altman", "lower limit: {level} CI upper", "agreement.ba_lower_ci.1",
               Kind.STAT, _A, 2),
-    Statistic("Bland–Altman", "upper limit", "agreement.ba_upper", Kind.STAT, _A, 2),
-    Statistic("Bland–Altman", "upper limit: 95% CI lower", "agreement.ba_upper_ci.0",
+    Statistic("Bland–Altman", "upper 95% limit", "agreement.ba_upper", Kind.STAT, _A, 2),
+    Statistic("Bland–Altman", "upper limit: {level} CI lower", "agreement.ba_upper_ci.0",
               Kind.STAT, _A, 2),
-    Statistic("Bland–Altman", "upper limit: 95% CI upper", "agreement.ba_upper_ci.1",
+    Statistic("Bland–Altman", "upper limit: {level} CI upper", "agreement.ba_upper_ci.1",
               Kind.STAT, _A, 2),
     Statistic("Bland–Altman", "slope of d on (m+h)/2", "agreement.ba_slope", Kind.STAT, _A),
     Statistic("Bland–Altman", "slope p", "agreement.ba_slope_p", Kind.P, _A),
     Statistic("ICC two-way", "ICC(A,1)", "agreement.icc_a1", Kind.STAT, _A),
+    Statistic("ICC two-way", "ICC(A,1) {level} CI lower", "agreement.icc_a1_ci.0", Kind.STAT,
+              _A),
+    Statistic("ICC two-way", "ICC(A,1) {level} CI upper", "agreement.icc_a1_ci.1", Kind.STAT,
+              _A),
     Statistic("ICC two-way", "ICC(C,1)", "agreement.icc_c1", Kind.STAT, _A),
+    Statistic("ICC two-way", "ICC(C,1) {level} CI lower", "agreement.icc_c1_ci.0", Kind.STAT,
+              _A),
+    Statistic("ICC two-way", "ICC(C,1) {level} CI upper", "agreement.icc_c1_ci.1", Kind.STAT,
+              _A),
     Statistic("concordance", "Lin's CCC", "agreement.ccc", Kind.STAT, _A),
+    Statistic("concordance", "CCC {level} CI lower (z)", "agreement.ccc_ci.0", Kind.STAT, _A),
+    Statistic("concordance", "CCC {level} CI upper (z)", "agreement.ccc_ci.1", Kind.STAT, _A),
     Statistic("concordance", "C_b = CCC / r", "agreement.ccc_cb", Kind.STAT, _A),
     Statistic("MAE", "MAE (mean of all repeats)", "agreement.mae", Kind.STAT, _A),
     Statistic("MAE", "MSE (mean of all repeats)", "agreement.mse", Kind.STAT, _A),
-    Statistic("bootstrap {level} CI", "MAE lower", "agreement.mae_ci.0", Kind.STAT, _A),
-    Statistic("bootstrap {level} CI", "MAE upper", "agreement.mae_ci.1", Kind.STAT, _A),
-    Statistic("bootstrap {level} CI", "r lower", "agreement.r_ci.0", Kind.STAT, _A),
-    Statistic("bootstrap {level} CI", "r upper", "agreement.r_ci.1", Kind.STAT, _A),
+    Statistic("MAE", "{level} CI lower", "agreement.mae_ci.0", Kind.STAT, _A),
+    Statistic("MAE", "{level} CI upper", "agreement.mae_ci.1", Kind.STAT, _A),
+    Statistic("MAE", "CI method", "agreement.mae_ci_method", Kind.TEXT, _A),
+    Statistic("MAE", "percentile bootstrap CI lower", "agreement.mae_ci_percentile.0",
+              Kind.STAT, _A),
+    Statistic("MAE", "percentile bootstrap CI upper", "agreement.mae_ci_percentile.1",
+              Kind.STAT, _A),
     Statistic("Pearson vs human", "r", "pearson_vs_human.r", Kind.STAT, _A),
+    Statistic("Pearson vs human", "{level} CI lower", "agreement.r_ci.0", Kind.STAT, _A),
+    Statistic("Pearson vs human", "{level} CI upper", "agreement.r_ci.1", Kind.STAT, _A),
+    Statistic("Pearson vs human", "CI method", "agreement.r_ci_method", Kind.TEXT, _A),
+    Statistic("Pearson vs human", "percentile bootstrap CI lower",
+              "agreement.r_ci_bootstrap.0", Kind.STAT, _A),
+    Statistic("Pearson vs human", "percentile bootstrap CI upper",
+              "agreement.r_ci_bootstrap.1", Kind.STAT, _A),
     Statistic("Pearson vs human", "p", "pearson_vs_human.p", Kind.P, _A),
     Statistic("Pearson vs human", "p, Holm", "holm.pearson_vs_human", Kind.P, _A),
     Statistic("homogeneity", "SD of model means", "homogeneity.sd_model", Kind.STAT, _A),
@@ -156,6 +191,30 @@ STATISTICS: tuple[Statistic, ...] = (
               Kind.STAT, _A),
     Statistic("homogeneity", "mean per-image SD: humans", "homogeneity.image_sd_human",
               Kind.STAT, _A),
+    Statistic(_HUM, "n images with human SD and raters", "human.n_images", Kind.COUNT, _A),
+    Statistic(_HUM, "raters per image (mean)", "human.raters_mean", Kind.STAT, _A, 1),
+    Statistic(_HUM, "rater counts from", "human.raters_from", Kind.TEXT, _A),
+    Statistic(_HUM, "model answers per image (mean)", "human.model_answers", Kind.STAT, _A,
+              1),
+    Statistic(_HUM, "reliability of the human means", "human.reliability", Kind.STAT, _A),
+    Statistic(_HUM, "error variance of a human mean", "human.noise_mse", Kind.STAT, _A),
+    Statistic(_HUM, "MAE of one rater vs the sheet", "human.rater_mae", Kind.STAT, _A),
+    Statistic(_HUM, "MAE of the model (same images)", "human.model_mae", Kind.STAT, _A),
+    Statistic(_HUM, "MSE of the model (same images)", "human.model_mse", Kind.STAT, _A),
+    Statistic(_HUM, "model MSE to the true consensus", "human.model_mse_true", Kind.STAT, _A),
+    Statistic(_HUM, "worth m raters", "human.rater_equivalents", Kind.STAT, _A, 2),
+    Statistic(_HUM, "m: {level} CI lower", "human.rater_equivalents_ci.0", Kind.STAT, _A, 2),
+    Statistic(_HUM, "m: {level} CI upper", "human.rater_equivalents_ci.1", Kind.STAT, _A, 2),
+    Statistic(_HUM, "m: CI method", "human.rater_equivalents_ci_method", Kind.TEXT, _A),
+    Statistic(_HUM, "r (same images)", "human.r", Kind.STAT, _A),
+    Statistic(_HUM, "reliability of the model means", "human.model_reliability", Kind.STAT,
+              _A),
+    Statistic(_HUM, "r ceiling", "human.r_ceiling", Kind.STAT, _A),
+    Statistic(_HUM, "r disattenuated", "human.r_disattenuated", Kind.STAT, _A),
+    Statistic(_HUM, "share inside the human {level} CI", "human.within_human_ci", Kind.STAT,
+              _A, percent=True),
+    Statistic(_HUM, "r of model and human SDs", "human.sd_correlation", Kind.STAT, _A),
+    Statistic(_HUM, "  images with both SDs", "human.sd_correlation_n", Kind.COUNT, _A),
     Statistic(_EXP, "n images", "expected.n_images", Kind.COUNT, _A),
     Statistic(_EXP, "Pearson r", "expected.pearson_vs_human.r", Kind.STAT, _A),
     Statistic(_EXP, "Pearson p", "expected.pearson_vs_human.p", Kind.P, _A),
@@ -172,6 +231,8 @@ STATISTICS: tuple[Statistic, ...] = (
     Statistic(_EXP, "d_z", "expected.tost.dz", Kind.STAT, _A),
     Statistic(_EXP, "r with the sampled means", "expected.vs_sampled.r", Kind.STAT, _A),
     Statistic(_EXP, "MAE to the sampled means", "expected.vs_sampled.mae", Kind.STAT, _A),
+    Statistic(_EXP, "digits' probability mass (mean)", "expected.digit_mass_mean", Kind.STAT,
+              _A),
 )
 
 
@@ -186,33 +247,39 @@ class ReportLine:
 REPORT_LINES: tuple[ReportLine, ...] = (
     ReportLine("Stability: SD mean / median", "{stability.sd_mean} / {stability.sd_median}"),
     ReportLine("ICC(1,1)", "{icc.ICC1.value}", "{icc.ICC1.ci}", "{icc.ICC1.p}"),
-    ReportLine("ICC(1,k)", "{icc.ICC1k.value}", "{icc.ICC1k.ci}"),
+    ReportLine("ICC(1,k), k = n0 = {icc.n0}", "{icc.ICC1k.value}", "{icc.ICC1k.ci}"),
     ReportLine("  F(df1, df2)", "{icc.ICC1.F}",
                "F({icc.ICC1.df1}, {icc.ICC1.df2}), n0 = {icc.n0}"),
     ReportLine("  answers for 0.8 / 0.9", "{icc.k_needed.0.8} / {icc.k_needed.0.9}",
                "Spearman–Brown from ICC(1,1)"),
-    ReportLine("ICC, reference formula", "{icc.icc_reference}"),
-    ReportLine("Pearson r model vs human", "{pearson_vs_human.r}", "{agreement.r_ci}",
-               "{pearson_vs_human.p}"),
+    ReportLine("Pearson r vs human, CI {agreement.r_ci_method}", "{pearson_vs_human.r}",
+               "{agreement.r_ci}", "{pearson_vs_human.p}"),
     ReportLine("", "", "Holm across aspects", "{holm.pearson_vs_human}"),
-    ReportLine("MAE (mean of all repeats)", "{agreement.mae}", "{agreement.mae_ci}"),
-    ReportLine("ICC(A,1) / ICC(C,1)", "{agreement.icc_a1} / {agreement.icc_c1}"),
-    ReportLine("Lin's CCC / C_b", "{agreement.ccc} / {agreement.ccc_cb}"),
-    ReportLine("Bland–Altman bias", "{agreement.ba_bias}",
-               "limits [{agreement.ba_lower}, {agreement.ba_upper}]"),
-    ReportLine("  95% CIs of the limits", "",
-               "{agreement.ba_lower_ci} {agreement.ba_upper_ci}"),
+    ReportLine("  r: percentile bootstrap CI", "", "{agreement.r_ci_bootstrap}"),
+    ReportLine("MAE, CI {agreement.mae_ci_method}", "{agreement.mae}", "{agreement.mae_ci}"),
+    ReportLine("ICC(A,1) (CI: F)", "{agreement.icc_a1}", "{agreement.icc_a1_ci}"),
+    ReportLine("ICC(C,1) (CI: F)", "{agreement.icc_c1}", "{agreement.icc_c1_ci}"),
+    ReportLine("Lin's CCC / C_b (CI: z)", "{agreement.ccc} / {agreement.ccc_cb}",
+               "{agreement.ccc_ci}"),
+    ReportLine("Bland–Altman bias (CI: t)", "{agreement.ba_bias}", "{agreement.ba_bias_ci}"),
+    ReportLine("  95% limits of agreement", "",
+               "[{agreement.ba_lower}, {agreement.ba_upper}]"),
+    ReportLine("  {level} CI of the lower limit", "", "{agreement.ba_lower_ci}"),
+    ReportLine("  {level} CI of the upper limit", "", "{agreement.ba_upper_ci}"),
     ReportLine("  proportional bias (slope)", "{agreement.ba_slope}", "d on (m + h)/2",
                "{agreement.ba_slope_p}"),
     ReportLine("Wilcoxon W+ / W−", "{wilcoxon.w_plus} / {wilcoxon.w_minus}",
                "model > human", "{wilcoxon.p_greater}"),
+    ReportLine("", "", "model > human, Holm across aspects", "{holm.wilcoxon_greater}"),
     ReportLine("", "", "model < human", "{wilcoxon.p_less}"),
+    ReportLine("", "", "model < human, Holm across aspects", "{holm.wilcoxon_less}"),
     ReportLine("", "", "two-sided", "{wilcoxon.p_two_sided}"),
     ReportLine("", "", "two-sided, Holm across aspects", "{holm.wilcoxon_two_sided}"),
     ReportLine("  method", "{wilcoxon.method}",
                "n = {wilcoxon.n}, {wilcoxon.n_zero} zero d dropped"),
     ReportLine("  rank-biserial r", "{wilcoxon.rank_biserial}"),
-    ReportLine("  Hodges–Lehmann", "{wilcoxon.hodges_lehmann}", "{wilcoxon.hodges_lehmann_ci}"),
+    ReportLine("  Hodges–Lehmann", "{wilcoxon.hodges_lehmann}",
+               "{wilcoxon.hodges_lehmann_ci} at {wilcoxon.hodges_lehmann_ci_level}"),
     ReportLine("TOST t (±{bound}): mean d", "{tost.mean_diff}",
                "t = {tost.t_lower}, {tost.t_upper}", "{tost.p}"),
     ReportLine("", "", "Holm across aspects", "{holm.tost}"),
@@ -224,6 +291,16 @@ REPORT_LINES: tuple[ReportLine, ...] = (
                "ratio {homogeneity.ratio}, Pitman–Morgan", "{homogeneity.p}"),
     ReportLine("  mean per-image SD", "{homogeneity.image_sd_model}",
                "humans: {homogeneity.image_sd_human}"),
+    ReportLine("Human means: reliability", "{human.reliability}",
+               "{human.n_images} images, {human.raters_mean} raters each"),
+    ReportLine("  MAE: one rater / the model", "{human.rater_mae} / {human.model_mae}"),
+    ReportLine("  model worth m raters", "{human.rater_equivalents}",
+               "{human.rater_equivalents_ci}"),
+    ReportLine("  r ceiling / disattenuated r", "{human.r_ceiling} / {human.r_disattenuated}",
+               "r = {human.r}"),
+    ReportLine("  inside the human {level} CI", "{human.within_human_ci}",
+               "r of SDs {human.sd_correlation}"),
+    ReportLine("Reference study's 'ICC'", "{icc.icc_reference}", "not an ICC: grows with K"),
 )
 
 # Sampled and expected side by side (the report, the TUI, the Agreement sheet):
@@ -265,8 +342,19 @@ def cell(aspect: Any, path: str) -> str:
     """One statistic of an aspect as text, formatted as its row says ("" for no path)."""
     if not path:
         return ""
-    stat = _BY_PATH[path]
-    return format_value(value_at(aspect, path), stat.kind, stat.digits)
+    return format_statistic(value_at(aspect, path), _BY_PATH[path])
+
+
+def format_statistic(value: Any, stat: Statistic) -> str:
+    """One statistic as its row says: its kind and decimals, a share as a percentage,
+    a value under the row's ``below`` threshold as that row's text ("≤ 1")."""
+    if not formatting.is_missing(value) and isinstance(value, int | float) \
+            and not isinstance(value, bool):
+        if stat.below is not None and value < stat.below[0]:
+            return stat.below[1]
+        if stat.percent:
+            return f"{100 * value:.4g}%"
+    return format_value(value, stat.kind, stat.digits)
 
 
 def label(text: str, study: Mapping[str, Any]) -> str:
@@ -386,7 +474,7 @@ def render(template: str, aspect: Any, study: Mapping[str, Any]) -> str:
         if isinstance(value, list | tuple):
             out.append(formatting.interval(value, 3 if stat.digits is None else stat.digits))
         else:
-            out.append(format_value(value, stat.kind, stat.digits))
+            out.append(format_statistic(value, stat))
     return "".join(out)
 
 

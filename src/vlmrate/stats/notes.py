@@ -91,12 +91,28 @@ def _reason(path: str, s: AspectStats) -> str:
         why = _pair_reason(n, sd_m, sd_h, "model means", "human means")
         if why:
             return why
-    if path in ("agreement.mae_ci", "agreement.r_ci"):
-        if n < BOOT_MIN_N:
-            return f"fewer than {BOOT_MIN_N} images ({n}): no bootstrap interval"
+    if head == "human":
+        return _human_reason(path, s)
+    boot = ("agreement.mae_ci", "agreement.r_ci_bootstrap", "agreement.mae_ci_percentile")
+    if path in boot and n < BOOT_MIN_N:
+        return f"fewer than {BOOT_MIN_N} images ({n}): no bootstrap interval"
+    if path in ("agreement.r_ci", "agreement.r_ci_bootstrap", "agreement.ccc_ci"):
         why = _pair_reason(n, sd_m, sd_h, "model means", "human means")
         if why:
             return why
+    if path == "agreement.r_ci" and n < 4:
+        return f"fewer than 4 images ({n}): no Fisher-z interval"
+    if path == "agreement.r_ci" or path == "agreement.r_ci_bootstrap":
+        return "r is ±1 in the resamples or undefined"
+    if path == "agreement.ccc_ci":
+        return "r is 0 or the CCC is ±1: Lin's standard error is undefined"
+    if path in ("agreement.icc_a1_ci", "agreement.icc_c1_ci") and n >= 2:
+        return "d = m - h is constant (residual mean square 0): no F interval"
+    if path == "agreement.mae_ci":
+        return "the bootstrap MAEs all lie on one side of the estimate: no BCa interval"
+    if path == "agreement.ba_slope_p" and math.isfinite(s.agreement.ba_slope):
+        return ("d is an exact linear function of (m + h) / 2 (residuals 0, constant d "
+                "included): t is undefined")
     if head == "agreement":
         if n < 2:
             return f"fewer than 2 images ({n})"
@@ -125,7 +141,48 @@ def _reason(path: str, s: AspectStats) -> str:
             return "the run has no expected ratings (made without --logprobs)"
         if e.n_images == 0:
             return "no image has both an expected rating and a human mean"
+        if path == "expected.digit_mass_mean":
+            return ("the digits' probability mass was not stored (a run made before it "
+                    "was, or an import)")
         return "undefined for the expected ratings (too few images or constant values)"
+    return "undefined for these data"
+
+
+def _human_reason(path: str, s: AspectStats) -> str:
+    c = s.human
+    if c is None:
+        return s.human_note or "the human sheet has no per-image SDs and rater counts"
+    key = path.split(".")[1] if "." in path else ""
+    if key == "reliability" or (key in ("r_ceiling", "r_disattenuated")
+                                and not (c.reliability > 0)):
+        if c.n_images < 2:
+            return f"fewer than 2 images with a human SD ({c.n_images})"
+        if math.isfinite(c.reliability):
+            return (f"the human means' reliability is {c.reliability:.3f} <= 0: their "
+                    "noise exceeds their spread")
+        return "the human means are all equal"
+    if key in ("model_reliability", "r_ceiling", "r_disattenuated"):
+        if s.n_repeats <= 1:
+            return (f"one answer per image (K = {s.n_repeats}): the reliability of the "
+                    "model's means is undefined")
+        if math.isfinite(c.model_reliability):
+            return f"the model means' reliability ICC(1,k) is {c.model_reliability:.3f} <= 0"
+        return "the model means' reliability ICC(1,k) is undefined (see icc)"
+    if key in ("rater_equivalents", "rater_equivalents_ci") and not (c.model_mse_true > 0):
+        return (f"the model's MSE ({c.model_mse:.3g}) is within the human means' own noise "
+                f"({c.noise_mse:.3g}): indistinguishable from it")
+    if key == "rater_equivalents_ci":
+        if path.endswith(".1"):
+            return ("unbounded: in more than alpha/2 of the resamples the model's MSE was "
+                    "within the human means' noise")
+        if c.n_images < BOOT_MIN_N:
+            return f"fewer than {BOOT_MIN_N} images with a human SD ({c.n_images})"
+        return "the human SDs are all 0"
+    if key == "r":
+        return _pair_reason(c.n_images, 1.0, 1.0, "", "") or "the model or human means are constant"
+    if key == "sd_correlation":
+        return (f"fewer than 3 images with both SDs ({c.sd_correlation_n}), or the model's "
+                "or the humans' per-image SDs are constant")
     return "undefined for these data"
 
 
@@ -138,6 +195,19 @@ def aspect_notes(
     for path in null_paths(aspect_json):
         by_reason.setdefault(_reason(path, s), []).append(path)
     notes = [f"{', '.join(paths)}: {why}" for why, paths in by_reason.items()]
+    if s.errors_by_k and s.errors_by_k[0].n_excluded:
+        k_top, row = len(s.errors_by_k), s.errors_by_k[0]
+        notes.append(f"errors_by_k: on the {row.n} images whose first {k_top} answers are "
+                     f"all valid, the same images at every k ({row.n_excluded} analysed "
+                     "images with a missing or invalid answer among them are left out)")
+    if s.human is not None and abs(s.human.r_disattenuated) > 1:
+        notes.append(f"human.r_disattenuated: {s.human.r_disattenuated:.3f}, beyond ±1: |r| "
+                     "exceeds its estimated ceiling (sampling error in r and the two "
+                     "reliabilities); read it as ±1")
+    icc1k = s.icc.ICC1k.value
+    if math.isfinite(icc1k) and icc1k < 0:
+        notes.append(f"icc.ICC1k.value: {icc1k:.3g} < 0 (shown as '< 0'): the images differ "
+                     "less than one image's answers do (MSB < MSW); no reliability, read it as 0")
     if k_cap > s.n_repeats and cross:
         notes.append(
             f"cross_by_k {s.n_repeats + 1}..{k_cap}: this aspect has K = {s.n_repeats} repeats"

@@ -14,6 +14,7 @@ from .fit import fit_parts
 from .formatting import interval, number, p_value
 from .layout import EXPECTED_LINES, REPORT_LINES, cell, label, render, study_fields
 from .methods import methods_text
+from .validity import validity_sentence
 
 if TYPE_CHECKING:
     from .analysis import AspectStats, StudyStats
@@ -63,6 +64,11 @@ def notes_text(s: AspectStats) -> Text:
     from .layout import readable_note
 
     return Text("\n".join(f"  note: {readable_note(n)}" for n in s.notes), style="dim")
+
+
+def validity_text(s: AspectStats, alpha: float) -> Text:
+    """The aspect's Validity sentence (stats.validity), for a paper to use."""
+    return Text(validity_sentence(s.aspect, s, study_fields(0, alpha)["level"]))
 
 
 def errors_table(s: AspectStats, alpha: float = 0.05) -> Table:
@@ -116,10 +122,16 @@ def render_report(stats: StudyStats, width: int = WIDTH) -> Group:
             f": {stats.n_images} images with model and human ratings; "
             f"bound ±{stats.bound:g}, α = {stats.alpha:g}, intervals at "
             f"{study_fields(stats.bound, stats.alpha)['level']}, seed {stats.seed}",
-        )
+        ),
+        Text(f"Every interval follows α ({study_fields(stats.bound, stats.alpha)['level']}) "
+             f"except the TOST interval of mean d ({study_fields(0, stats.alpha)['tost_level']},"
+             " 1 − 2α); the Bland–Altman limits are the conventional 95% limits (their CIs "
+             "follow α); the Hodges–Lehmann CI is at the level it reaches (on its line).",
+             style="dim"),
     ]
     for s in stats.aspects.values():
         parts.append(aspect_table(s, stats.bound, stats.alpha))
+        parts.append(validity_text(s, stats.alpha))
         if s.expected is not None:
             parts.append(expected_table(s, stats.bound, stats.alpha))
         if s.notes:

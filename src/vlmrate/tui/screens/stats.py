@@ -42,7 +42,13 @@ def summary_table(per_aspect: Mapping[str, Any], aspects: list[str],
     only when some aspect has them), aspects as columns (fits 80 columns for three
     aspects). per_aspect: aspect -> AspectStats; study: stats.layout.study_fields, for
     the labels that name the confidence level."""
-    from vlmrate.stats.layout import format_value, label, study_fields, value_at, visible_rows
+    from vlmrate.stats.layout import (
+        format_statistic,
+        label,
+        study_fields,
+        value_at,
+        visible_rows,
+    )
 
     study = study if study is not None else study_fields(None, None)
     # not expanded: in a wide terminal the values stay next to their labels
@@ -57,7 +63,7 @@ def summary_table(per_aspect: Mapping[str, Any], aspects: list[str],
             table.add_row(Text(label(section, study), style="bold underline"),
                           *["" for _ in aspects])
         table.add_row(f"  {label(stat.label, study)}", *[
-            format_value(value_at(per_aspect.get(a), stat.path), stat.kind, stat.digits)
+            format_statistic(value_at(per_aspect.get(a), stat.path), stat)
             for a in aspects])
     return table
 
@@ -163,6 +169,7 @@ class StatsScreen(AppScreen):
         yield Static("computing statistics…", id="stats-info", classes="info")
         with TabbedContent(id="stats-tabs"):
             with TabPane("Summary", id="summary"), VerticalScroll():
+                yield Static("", id="stats-validity")
                 yield Static("", id="stats-summary")
                 yield Static("", id="stats-expected")
                 yield Static("", id="stats-notes")
@@ -245,6 +252,10 @@ class StatsScreen(AppScreen):
         per = data.study.aspects.get(aspect)
         self.query_one("#stats-expected", Static).update(expected_table(per, aspect, study))
         self.query_one("#stats-notes", Static).update(notes_text(per, aspect))
+        from vlmrate.stats.validity import validity_sentence
+
+        self.query_one("#stats-validity", Static).update(
+            Text(validity_sentence(aspect, per, study["level"]), style="italic"))
         rows = value_at(stats, ("aspects", aspect, "errors_by_k")) or []
         self.query_one("#stats-byk", Static).update(by_k_table(rows, study["level"]))
         self.query_one("#stats-cross", Static).update(
