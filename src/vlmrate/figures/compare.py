@@ -26,7 +26,7 @@ def mae_r(c: Comparison) -> Made | None:
     aspects, names = _aspects(c), _names(c)
     if not aspects:
         return None
-    fig, axes = new_figure(DOUBLE, 2.4, 1, 2)
+    fig, axes = new_figure(DOUBLE, 2.7, 1, 2)
     x = np.arange(len(aspects))
     width = 0.7 / max(1, len(names))
     parts = []
@@ -50,7 +50,7 @@ def mae_r(c: Comparison) -> Made | None:
         ax.set_xticks(x, aspects)
         ax.set_ylabel(label)
     axes[0][0].set_ylim(bottom=0)
-    axes[0][1].legend(loc="lower right")
+    _legend(fig, axes[0][0])
     n = ", ".join(f"{a} n = {c.aspects[a].n_common}" for a in aspects)
     caption = (f"The runs on their common images ({n}): MAE and Pearson r of each run's "
                f"per-image mean against the human mean with {pct(c.confidence)} bootstrap "
@@ -62,7 +62,7 @@ def mae_by_k(c: Comparison) -> Made | None:
     aspects, names = _aspects(c), _names(c)
     if not aspects:
         return None
-    fig, axes = new_figure(DOUBLE, 2.3, 1, len(aspects), sharey=True)
+    fig, axes = new_figure(DOUBLE, 2.6, 1, len(aspects), sharey=True)
     parts = []
     for i, a in enumerate(aspects):
         ax = axes[0][i]
@@ -79,7 +79,7 @@ def mae_by_k(c: Comparison) -> Made | None:
         ax.set_title(f"{a} (n = {c.aspects[a].n_common})")
         ax.set_xlabel("k (first k answers averaged)")
     axes[0][0].set_ylabel("MAE vs human mean (scale points)")
-    axes[0][0].legend(loc="upper right")
+    _legend(fig, axes[0][0])
     caption = ("MAE of each run's mean of its first k answers against the human mean, on "
                "the common images. " + "; ".join(parts) + ".")
     return Made("cmp02_mae_by_k", "MAE by k per run", caption, fig)
@@ -89,7 +89,7 @@ def disagreement(c: Comparison, scale: tuple[int, int]) -> Made | None:
     aspects, names = _aspects(c), _names(c)
     if not aspects:
         return None
-    fig, axes = new_figure(DOUBLE, 0.9 + 0.16 * N_DISAGREE, 1, len(aspects))
+    fig, axes = new_figure(DOUBLE, 1.2 + 0.16 * N_DISAGREE, 1, len(aspects))
     parts = []
     for i, a in enumerate(aspects):
         ax = axes[0][i]
@@ -106,8 +106,14 @@ def disagreement(c: Comparison, scale: tuple[int, int]) -> Made | None:
         ax.set_title(a)
         if top.height and finite(top["spread"][0]):
             parts.append(f"{a}: largest spread {num(top['spread'][0])} ({top['image_id'][0]})")
-    axes[0][0].legend(loc="lower left", fontsize=6)
+    _legend(fig, axes[0][0])
     caption = (f"The {N_DISAGREE} common images per aspect where the runs' mean ratings "
                "differ most (spread = largest − smallest run mean), with each run's mean "
                "(markers) and the human mean (bar). " + "; ".join(parts) + ".")
     return Made("cmp03_disagreements", "Where the runs disagree", caption, fig)
+
+
+def _legend(fig, ax) -> None:
+    """One legend below the panels (never over the data)."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)))

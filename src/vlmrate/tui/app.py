@@ -257,6 +257,19 @@ class VlmrateApp(App[int]):
             return
         self.call_from_thread(self.notify, f"workbook written: {path}", title="export")
 
+    @work(thread=True, exit_on_error=False, group="figures")
+    def write_figures(self, run: Any) -> None:
+        """`f` on Stats: the figures (RUN/figures/) and the HTML report in a worker."""
+        from vlmrate.report.write import write_figures_and_report
+
+        try:
+            folder, report, n = write_figures_and_report(run)
+        except Exception as exc:
+            self.call_from_thread(self.report_error, exc, "figures")
+            return
+        self.call_from_thread(self.notify, f"{n} figures (PDF, PNG, SVG) in {folder}\n"
+                              f"report: {report}", title="figures", timeout=10)
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         dark = self.theme != "textual-light"

@@ -140,9 +140,10 @@ class StatsScreen(AppScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "aspect", "Aspect", id="stats.aspect"),
         Binding("right_square_bracket", "tab(1)", "Next tab", id="stats.next_tab"),
-        Binding("left_square_bracket", "tab(-1)", "Prev tab", id="stats.prev_tab"),
+        Binding("left_square_bracket", "tab(-1)", "Prev tab", id="stats.prev_tab", show=False),
         Binding("k", "cross_k", "Cross k", id="stats.cross_k"),
         Binding("x", "export", "Export", id="stats.export"),
+        Binding("f", "figures", "Figures", id="stats.figures"),
         Binding("r", "reload", "Recompute", id="stats.reload", show=False),
         Binding("escape", "back", "Back", id="stats.back"),
     ]
@@ -297,6 +298,13 @@ class StatsScreen(AppScreen):
             return
         self.notify("writing the workbook…", title="export", timeout=2)
         self.vapp.export_run(self.run)
+
+    def action_figures(self) -> None:
+        """The publication figures and the HTML report, in the run folder."""
+        if self.run is None:
+            return
+        self.notify("writing the figures and the report…", title="figures", timeout=3)
+        self.vapp.write_figures(self.run)
 
     def action_back(self) -> None:
         self.app.pop_screen()
