@@ -24,7 +24,7 @@ def parse_formats(text: str) -> list[str]:
     formats = [f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
-        raise UserError(f"--format {clip(text, 40)!r}: give one or more of "
+        raise UserError(f"--format {clip(text, 40)}: give one or more of "
                         f"{', '.join(FORMATS)}, comma-separated")
     return list(dict.fromkeys(formats))
 
@@ -42,7 +42,7 @@ def analysed_run(spec: str, runs_dir: Path, *, aspect: str | None = None,
     if run.human.is_empty():
         raise UserError(f"run {run.name} has no human ratings: nothing to compare with")
     if aspect is not None and aspect not in run.aspects:
-        raise UserError(f"run {run.name} has no aspect {clip(aspect, 40)!r} "
+        raise UserError(f"run {run.name} has no aspect {clip(aspect, 40)} "
                         f"(it has {', '.join(run.aspects)})")
     stats = analyse(run.ratings, run.human, run.aspects, bound=bound, alpha=alpha, seed=seed,
                     run_name=run.name)

@@ -38,7 +38,7 @@ def mae_r(c: Comparison) -> Made | None:
                               dtype=float)
             bands = np.array([getattr(c.aspects[a].runs[name], f"{key}_ci") for a in aspects],
                              dtype=float)
-            ax.errorbar(x + offset, values, yerr=[values - bands[:, 0], bands[:, 1] - values],
+            ax.errorbar(x + offset, values, yerr=np.vstack([values - bands[:, 0], bands[:, 1] - values]),
                         fmt=style["marker"], color=style["color"], capsize=2, linewidth=0.8,
                         label=name)
         for a in aspects:

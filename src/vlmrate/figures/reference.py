@@ -69,7 +69,7 @@ def icc_per_aspect(run: RunInput) -> Made:
         values = np.array([e.value for e in est], dtype=float)
         lo = np.array([e.ci[0] for e in est], dtype=float)
         hi = np.array([e.ci[1] for e in est], dtype=float)
-        ax.errorbar(x + (j - 0.5) * 0.25, values, yerr=[values - lo, hi - values],
+        ax.errorbar(x + (j - 0.5) * 0.25, values, yerr=np.vstack([values - lo, hi - values]),
                     fmt=style["marker"], color=style["color"], capsize=2, linewidth=0.8,
                     label=label)
         for a, e in zip(aspects, est, strict=True):

@@ -71,8 +71,10 @@ METADATA = {
 
 
 def house_style() -> Any:
-    """The rc context every figure is drawn in (fonts, sizes, spines, embedding)."""
-    return plt.rc_context(RC)
+    """The rc context every figure is drawn and saved in: matplotlib's defaults with RC
+    on top, whatever the process set before (another library's style, a matplotlibrc):
+    the same layout, to the last bit, in every process."""
+    return plt.style.context(["default", RC])
 
 
 def series(i: int) -> dict[str, Any]:
@@ -84,7 +86,7 @@ def series(i: int) -> dict[str, Any]:
 def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1,
                **kwargs: Any) -> tuple[Figure, Any]:
     """A figure of width x height inches with the house style (constrained layout)."""
-    with plt.rc_context(RC):
+    with house_style():
         fig = Figure(figsize=(width, height), layout="constrained")
         axes = fig.subplots(nrows, ncols, squeeze=False, **kwargs)
     return fig, axes
@@ -104,10 +106,22 @@ def rating_axis(ax: Any, which: str, scale: tuple[int, int], label: str) -> None
         ax.set_ylabel(label)
 
 
+def freeze(fig: Figure) -> None:
+    """Lay the figure out once (constrained layout) and keep those positions: otherwise
+    each save lays it out again from where the previous one left it, and an SVG saved
+    after a PNG differs in the last bits from one saved first."""
+    if fig.get_layout_engine() is None:
+        return
+    with house_style():
+        fig.draw_without_rendering()
+    fig.set_layout_engine("none")
+
+
 def save(fig: Figure, stem: Path, formats: list[str]) -> list[Path]:
     """stem.<fmt> for each format, written with fixed metadata (byte-identical reruns)."""
     out = []
-    with plt.rc_context(RC):
+    freeze(fig)
+    with house_style():
         for fmt in formats:
             path = stem.with_suffix(f".{fmt}")
             buffer = io.BytesIO()
@@ -122,13 +136,15 @@ def save(fig: Figure, stem: Path, formats: list[str]) -> list[Path]:
 def svg_text(fig: Figure) -> str:
     """The figure as SVG text (for the HTML report), with the same fixed metadata."""
     buffer = io.StringIO()
-    with plt.rc_context(RC):
+    freeze(fig)
+    with house_style():
         fig.savefig(buffer, format="svg", metadata=METADATA["svg"])
     return buffer.getvalue()
 
 
 def png_bytes(fig: Figure, dpi: int = 150) -> bytes:
     buffer = io.BytesIO()
-    with plt.rc_context(RC):
+    freeze(fig)
+    with house_style():
         fig.savefig(buffer, format="png", dpi=dpi, metadata=METADATA["png"])
     return buffer.getvalue()
