@@ -128,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", type=Path, help="xlsx path (default: in the run)")
     export.add_argument("--csv", action="store_true", help="also write <name>.ratings.csv beside the workbook")
     export.add_argument("--parquet", action="store_true", help="also write <name>.ratings.parquet beside the workbook")
+    export.add_argument("--figures", action="store_true",
+                        help="add a Figures sheet with the PNGs of `vlmrate figures`")
     export.add_argument("--bound", type=BOUND, default=0.5, help="TOST bound (default 0.5)")
     export.add_argument("--alpha", type=ALPHA, default=0.05, help="above 0, below 0.5")
     _runs_dir(export)
