@@ -27,7 +27,7 @@ def sd_per_image(run: RunInput) -> Made:
     and median SD (stats.stability)."""
     aspects = run.aspects
     rows, cols = _panel_grid(len(aspects))
-    fig, axes = new_figure(DOUBLE, 1.9 * rows, rows, cols, sharey=True)
+    fig, axes = new_figure(DOUBLE, 2.0 * rows + 0.3, rows, cols, sharey=True)
     top = max(0.5, *(float(np.max(aspect_column(run.stats.per_image, a, "sd"), initial=0))
                      for a in aspects))
     edges = np.arange(0.0, top + 0.25, 0.125)
@@ -38,16 +38,15 @@ def sd_per_image(run: RunInput) -> Made:
         s = run.stats.aspects[a]
         ax.hist(values, bins=edges, color=BAND, edgecolor="black", linewidth=0.4)
         ax.axvline(s.stability.sd_mean, color=PALETTE[0], linestyle="-", linewidth=1,
-                   label=f"mean {num(s.stability.sd_mean)}")
+                   label="mean SD")
         ax.axvline(s.stability.sd_median, color=PALETTE[4], linestyle="--", linewidth=1,
-                   label=f"median {num(s.stability.sd_median)}")
+                   label="median SD")
         ax.set_title(f"{a} (n = {values.size}, K = {s.n_repeats})")
-        ax.set_xlabel(f"SD of an image's answers (scale points, {run.scale_label})")
-        ax.legend(loc="upper right")
+        ax.set_xlabel("SD of an image's answers (scale points)")
         parts.append(f"{a}: mean {num(s.stability.sd_mean)}, median "
                      f"{num(s.stability.sd_median)} (n = {values.size})")
-    for ax in axes[0][:1]:
-        ax.set_ylabel("images")
+    axes[0][0].set_ylabel("images")
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=2)
     _hide_unused(axes, len(aspects), cols)
     caption = ("Per-image standard deviation of the model's answers (up to K repeats per "
                "image, SD with n − 1, images with at least two valid answers); solid line "
