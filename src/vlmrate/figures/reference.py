@@ -62,6 +62,7 @@ def icc_per_aspect(run: RunInput) -> Made:
     conf = pct(run.stats.confidence)
     x = np.arange(len(aspects))
     parts = []
+    bottom = 0.0
     for j, (key, label) in enumerate((("ICC1", "ICC(1,1)"), ("ICC1k", "ICC(1,k)"))):
         style = series(j)
         est = [getattr(run.stats.aspects[a].icc, key) for a in aspects]
@@ -71,13 +72,16 @@ def icc_per_aspect(run: RunInput) -> Made:
         ax.errorbar(x + (j - 0.5) * 0.25, values, yerr=np.vstack([values - lo, hi - values]),
                     fmt=style["marker"], color=style["color"], capsize=2, linewidth=0.8,
                     label=label)
+        low = np.concatenate([values, lo])
+        low = low[np.isfinite(low)]
+        bottom = min(bottom, float(low.min()) if low.size else 0.0)
         for a, e in zip(aspects, est, strict=True):
             parts.append(f"{a} {label} {num(e.value)} {ci(e.ci)}")
     ax.set_xticks(x, aspects)
-    ax.set_ylim(0, 1.02)
+    ax.set_ylim(bottom - 0.05 if bottom < 0 else 0, 1.02)  # a negative ICC stays in view
     ax.set_ylabel(f"ICC (with {conf} CI)")
     ax.axhline(0, color=GREY, linewidth=0.5)
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")
     n = ", ".join(f"{a} n = {run.stats.aspects[a].n_images}, K = "
                   f"{run.stats.aspects[a].n_repeats}" for a in aspects)
     caption = (f"Reliability of the repeated answers: one-way random-effects ICC(1,1) (one "
