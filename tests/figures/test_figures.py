@@ -134,3 +134,27 @@ def test_output_that_is_a_file_or_no_run(runs: Path, tmp_path: Path,
     assert "is a file" in capsys.readouterr().err and target.read_text() == "keep me"
     assert main(["figures", "--runs-dir", str(runs)]) == 2
     assert main(["figures", "missing", "--runs-dir", str(runs)]) == 2
+
+
+def test_case_images_when_the_dataset_is_there(tmp_path: Path) -> None:
+    import json
+
+    from PIL import Image
+
+    runs = tmp_path / "runs"
+    run_dir = make_run(runs, "demo", n_images=8, repeats=3)
+    images = tmp_path / "data" / "images"
+    images.mkdir(parents=True)
+    for i in range(1, 9):
+        Image.new("RGB", (64, 48), (30 * i, 100, 200)).save(images / f"img{i:03d}.png")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["dataset"]["path"] = str(tmp_path / "data")
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["figures", "demo", "--runs-dir", str(runs), "--format", "png"]) == 0
+    folder = run_dir / "figures"
+    assert (folder / "fig09_case_images.png").is_file()
+    md = (folder / "figures.md").read_text()
+    assert "**Figure 11. Case images.**" in md and "case images (the run's" not in md
+    assert main(["report", "demo", "--runs-dir", str(runs)]) == 0
+    page = (run_dir / "demo-report.html").read_text()
+    assert "src='data:image/jpeg;base64," in page  # the reviewed cases' thumbnails

@@ -38,6 +38,7 @@ def figure_pngs(run, bound: float, alpha: float) -> list[tuple[str, str, bytes]]
     """(title, caption, PNG) of every figure of `vlmrate figures` (matplotlib imported
     only now), for the workbook's Figures sheet."""
     from vlmrate.figures import RunInput, run_figures
+    from vlmrate.figures.inputs import dataset_images
     from vlmrate.figures.style import png_bytes
     from vlmrate.stats import analyse
 
@@ -46,7 +47,7 @@ def figure_pngs(run, bound: float, alpha: float) -> list[tuple[str, str, bytes]]
     stats = analyse(run.ratings, run.human, run.aspects, bound=bound, alpha=alpha,
                     run_name=run.name)
     made = run_figures(RunInput(run.name, stats, run.ratings, run.human, list(run.aspects),
-                                run.scale))
+                                run.scale, *dataset_images(run.manifest)))
     return [(m.title, m.caption, png_bytes(m.fig)) for m in made]
 
 

@@ -34,6 +34,7 @@ def analysed_run(spec: str, runs_dir: Path, *, aspect: str | None = None,
                  ) -> tuple[LoadedRun, Any, Any]:
     """(run, StudyStats, RunInput) of a run that has ratings and human means."""
     from vlmrate.figures import RunInput
+    from vlmrate.figures.inputs import dataset_images
     from vlmrate.stats import analyse
 
     run = load_run(spec, runs_dir)
@@ -47,7 +48,9 @@ def analysed_run(spec: str, runs_dir: Path, *, aspect: str | None = None,
     stats = analyse(run.ratings, run.human, run.aspects, bound=bound, alpha=alpha, seed=seed,
                     run_name=run.name)
     aspects = [aspect] if aspect else list(run.aspects)
-    return run, stats, RunInput(run.name, stats, run.ratings, run.human, aspects, run.scale)
+    images, root = dataset_images(run.manifest)
+    return run, stats, RunInput(run.name, stats, run.ratings, run.human, aspects, run.scale,
+                                images, root)
 
 
 def comparison(specs: list[str], runs_dir: Path, *, aspect: str | None = None,

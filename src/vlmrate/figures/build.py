@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import agreement, compare, reference
+from . import agreement, cases, compare, reference
 from .inputs import RunInput
 from .made import Made
 from .style import house_style, save
@@ -32,6 +32,7 @@ def run_figures(run: RunInput) -> list[Made]:
         lambda: agreement.bland_altman(run),
         lambda: agreement.errors_by_k(run),
         lambda: agreement.sampled_expected(run),
+        lambda: cases.case_images(run),
     ]
     with house_style():
         return [m for m in (make() for make in makers) if m is not None]
@@ -52,7 +53,12 @@ def figures_md(made: Sequence[Made], files: dict[str, list[Path]], command: str,
         width = "single column (3.5 in)" if m.width == "single" else "double column (7.2 in)"
         lines += [f"**Figure {i}. {m.title}.** {m.caption}", "",
                   f"Files: {names}; {width}.", ""]
-    lines += [f"Not drawn: {SKIPPED}.", ""]
+    lines += [f"Not drawn: {SKIPPED}."]
+    if not any(m.name.startswith("fig09_case_images") for m in made) and any(
+            m.name.startswith("fig0") for m in made):
+        lines += ["", "Not drawn: the case images (the run's dataset images are not there: "
+                  "an imported run, or a dataset folder that moved)."]
+    lines += [""]
     return "\n".join(lines)
 
 

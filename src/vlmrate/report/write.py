@@ -27,6 +27,7 @@ def write_figures_and_report(run: LoadedRun, *, bound: float = 0.5, alpha: float
     """(figures folder, report path, number of figures) after writing both, with the
     statistics of ``vlmrate stats`` at the given bound and alpha."""
     from vlmrate.figures import RunInput, run_figures, write_figures
+    from vlmrate.figures.inputs import dataset_images
     from vlmrate.stats import analyse
 
     if run.ratings.is_empty():
@@ -36,7 +37,7 @@ def write_figures_and_report(run: LoadedRun, *, bound: float = 0.5, alpha: float
     stats = analyse(run.ratings, run.human, run.aspects, bound=bound, alpha=alpha,
                     run_name=run.name)
     made = run_figures(RunInput(run.name, stats, run.ratings, run.human, list(run.aspects),
-                                run.scale))
+                                run.scale, *dataset_images(run.manifest)))
     folder = Path(run.path) / FIGURES_DIR
     folder.mkdir(exist_ok=True)
     write_figures(made, folder, list(formats), f"vlmrate figures {run.name}", run.name)
