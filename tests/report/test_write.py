@@ -18,7 +18,7 @@ def test_f_on_stats_writes_figures_and_report_in_the_run(tmp_path: Path) -> None
     assert keys["f"].action == "figures" and keys["f"].show  # in the footer and the help
     run_dir = make_run(tmp_path / "runs", "demo", n_images=10, repeats=3)
     before = {p.name for p in tmp_path.rglob("*")}
-    folder, report, n = write_figures_and_report(load_run(run_dir))
+    folder, report, n = write_figures_and_report(load_run(run_dir), formats=("pdf",))
     assert folder == run_dir / "figures" and report == run_dir / "demo-report.html"
     assert n == 10 and len(list(folder.glob("*.pdf"))) == n
     assert report.read_text().count("<svg") == n
