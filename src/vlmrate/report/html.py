@@ -45,7 +45,9 @@ nav ul { columns: 2; font-size: 13px; }
   h2 { break-before: page; break-after: avoid; }
   h2.first { break-before: avoid; }
   h3 { break-after: avoid; }
-  figure, table, .case { break-inside: avoid; }
+  figure, .case, dl.facts, tr { break-inside: avoid; }
+  thead { display: table-header-group; }  /* a long table repeats its header per page */
+  h3 + table, h3 + p { break-before: avoid; }
   a { color: inherit; text-decoration: none; }
 }
 """
