@@ -12,7 +12,7 @@ from vlmrate.stats.figure_data import bias_ci, bland_altman_points, sampled_vs_e
 
 from .inputs import RunInput
 from .made import Made, ci, finite, num, pct
-from .style import BAND, DOUBLE, GREY, PALETTE, new_figure, rating_axis, series
+from .style import BAND, DOUBLE, GREY, PALETTE, dots, new_figure, rating_axis, series
 
 
 def _grid(n: int, per_row: int = 3) -> tuple[int, int]:
@@ -33,7 +33,7 @@ def bland_altman(run: RunInput) -> Made:
         d = points["d"].to_numpy()
         b_ci = bias_ci(d, conf)
         ax.scatter(points["average"].to_numpy(), d, s=5, color=PALETTE[5], marker="o",
-                   linewidths=0, alpha=0.7)
+                   linewidths=0, alpha=0.7, **dots(len(d)))
         ax.axhline(0, color=GREY, linewidth=0.5, linestyle=":")
         if finite(ag.ba_bias):
             ax.axhspan(*b_ci, color=PALETTE[2], alpha=0.35, linewidth=0)
@@ -116,7 +116,7 @@ def sampled_expected(run: RunInput) -> Made | None:
         frame = frames[a]
         ax.plot([lo, hi], [lo, hi], color=GREY, linewidth=0.6, linestyle="--")
         ax.scatter(frame["sampled"].to_numpy(), frame["expected"].to_numpy(), s=5,
-                   color=PALETTE[5], linewidths=0, alpha=0.7)
+                   color=PALETTE[5], linewidths=0, alpha=0.7, **dots(frame.height))
         rating_axis(ax, "x", run.scale, f"sampled mean rating ({run.scale_label})")
         rating_axis(ax, "y", run.scale, f"expected rating ({run.scale_label})")
         ax.set_aspect("equal")

@@ -14,7 +14,7 @@ from vlmrate.stats.figure_data import aspect_column, correlation_matrix, first_k
 
 from .inputs import RunInput
 from .made import Made, ci, num, p_text, pct
-from .style import BAND, DOUBLE, GREY, PALETTE, SINGLE, new_figure, rating_axis, series
+from .style import BAND, DOUBLE, GREY, PALETTE, SINGLE, dots, new_figure, rating_axis, series
 
 
 def _panel_grid(n: int, per_row: int = 3) -> tuple[int, int]:
@@ -172,7 +172,8 @@ def first_k(run: RunInput, aspect: str, index: int) -> Made | None:
         part = points.filter(points["k"] == e.k)
         ax.plot([lo, hi], [lo, hi], color=GREY, linewidth=0.6, linestyle="--")
         ax.scatter(part["human"].to_numpy(), part["model"].to_numpy(), s=4,
-                   color=PALETTE[5], marker="o", linewidths=0, alpha=0.7)
+                   color=PALETTE[5], marker="o", linewidths=0, alpha=0.7,
+                   **dots(part.height))
         ax.set_title(f"k = {e.k}", pad=2)
         ax.text(0.03, 0.97, f"r = {num(e.r)}\nMAE = {num(e.mae)}", transform=ax.transAxes,
                 va="top", ha="left", fontsize=6)

@@ -77,6 +77,16 @@ def house_style() -> Any:
     return plt.style.context(["default", RC])
 
 
+RASTER_ABOVE = 3000  # points: beyond this a scatter is embedded as an image in PDF/SVG
+
+
+def dots(n: int) -> dict[str, Any]:
+    """Scatter keywords for n points: vector up to RASTER_ABOVE, rasterized beyond (the
+    axes, text and lines stay vector), so a 20,000-image study gives PDFs and an HTML
+    report of megabytes, not hundreds."""
+    return {"rasterized": n > RASTER_ABOVE}
+
+
 def series(i: int) -> dict[str, Any]:
     """Colour, marker and line style of the i-th series (runs, aspects)."""
     return {"color": PALETTE[i % len(PALETTE)], "marker": MARKERS[i % len(MARKERS)],
