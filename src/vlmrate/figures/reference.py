@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from vlmrate.stats.figure_data import aspect_column, correlation_matrix, first_k_vs_human
 
@@ -46,6 +47,7 @@ def sd_per_image(run: RunInput) -> Made:
         parts.append(f"{a}: mean {num(s.stability.sd_mean)}, median "
                      f"{num(s.stability.sd_median)} (n = {values.size})")
     axes[0][0].set_ylabel("images")
+    axes[0][0].yaxis.set_major_locator(MaxNLocator(integer=True))  # counts (shared y)
     fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=2)
     _hide_unused(axes, len(aspects), cols)
     caption = ("Per-image standard deviation of the model's answers (up to K repeats per "
@@ -145,6 +147,7 @@ def differences(run: RunInput) -> Made:
                      f"{ci(w.hodges_lehmann_ci)}, Wilcoxon p {p_text(w.p_two_sided)} "
                      f"(n = {values[a].size})")
     axes[0][0].set_ylabel("images")
+    axes[0][0].yaxis.set_major_locator(MaxNLocator(integer=True))  # counts (shared y)
     fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=3)
     _hide_unused(axes, len(aspects), cols)
     caption = (f"Per-image difference d = model mean − human mean (histogram); "
