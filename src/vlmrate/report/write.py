@@ -1,8 +1,10 @@
-"""Figures and report of a run in their default places inside the run folder
-(RUN/figures/, RUN/RUN-report.html): what the TUI's Stats screen writes with one key."""
+"""Figures, report and workbook of a run in their default places inside the run folder
+(RUN/figures/, RUN/RUN-report.html, RUN/RUN.xlsx with a Figures sheet): what the TUI's
+Stats screen writes with one key."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,11 +23,20 @@ def default_report_path(run: LoadedRun) -> Path:
     return Path(run.path) / f"{run.name}-report.html"
 
 
+@dataclass(frozen=True)
+class Written:
+    figures: Path  # the folder
+    report: Path
+    n_figures: int
+    workbook: Path | None = None
+
+
 def write_figures_and_report(run: LoadedRun, *, bound: float = 0.5, alpha: float = 0.05,
-                             formats: tuple[str, ...] = ("pdf", "png", "svg")
-                             ) -> tuple[Path, Path, int]:
-    """(figures folder, report path, number of figures) after writing both, with the
-    statistics of ``vlmrate stats`` at the given bound and alpha."""
+                             formats: tuple[str, ...] = ("pdf", "png", "svg"),
+                             workbook: bool = False) -> Written:
+    """Write the figures and the report (and with ``workbook`` the run's workbook with a
+    Figures sheet of the same figures), with the statistics of ``vlmrate stats`` at the
+    given bound and alpha; what was written where."""
     from vlmrate.figures import RunInput, run_figures, write_figures
     from vlmrate.figures.inputs import dataset_images
     from vlmrate.stats import analyse
@@ -43,4 +54,11 @@ def write_figures_and_report(run: LoadedRun, *, bound: float = 0.5, alpha: float
     write_figures(made, folder, list(formats), f"vlmrate figures {run.name}", run.name)
     path = default_report_path(run)
     write_text_atomic(path, run_report(run, stats, made, f"vlmrate report {run.name}"))
-    return folder, path, len(made)
+    book = None
+    if workbook:
+        from vlmrate.export import export_run
+        from vlmrate.figures.style import png_bytes
+
+        pngs = [(m.title, m.caption, png_bytes(m.fig)) for m in made]
+        book = export_run(run, bound=bound, alpha=alpha, figures=pngs)[0]
+    return Written(folder, path, len(made), book)

@@ -259,16 +259,18 @@ class VlmrateApp(App[int]):
 
     @work(thread=True, exit_on_error=False, group="figures")
     def write_figures(self, run: Any) -> None:
-        """`f` on Stats: the figures (RUN/figures/) and the HTML report in a worker."""
+        """`f` on Stats: the figures (RUN/figures/), the HTML report and the workbook with
+        its Figures sheet, in a worker."""
         from vlmrate.report.write import write_figures_and_report
 
         try:
-            folder, report, n = write_figures_and_report(run)
+            done = write_figures_and_report(run, workbook=True)
         except Exception as exc:
             self.call_from_thread(self.report_error, exc, "figures")
             return
-        self.call_from_thread(self.notify, f"{n} figures (PDF, PNG, SVG) in {folder}\n"
-                              f"report: {report}", title="figures", timeout=10)
+        self.call_from_thread(self.notify, f"{done.n_figures} figures (PDF, PNG, SVG) in "
+                              f"{done.figures}\nreport: {done.report}\nworkbook with a "
+                              f"Figures sheet: {done.workbook}", title="figures", timeout=10)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -300,10 +300,12 @@ class StatsScreen(AppScreen):
         self.vapp.export_run(self.run)
 
     def action_figures(self) -> None:
-        """The publication figures and the HTML report, in the run folder."""
+        """The publication figures, the HTML report and the workbook with a Figures
+        sheet, in the run folder."""
         if self.run is None:
             return
-        self.notify("writing the figures and the report…", title="figures", timeout=3)
+        self.notify("writing the figures, the report and the workbook…", title="figures",
+                    timeout=3)
         self.vapp.write_figures(self.run)
 
     def action_back(self) -> None:
