@@ -45,16 +45,16 @@ def compare_report(c: Comparison, made: list[Made], command: str) -> str:
     from vlmrate.stats.formatting import interval, number, p_value
 
     names = [r["name"] for r in c.runs]
+    facts = sorted({k for r in c.runs for k in r if k != "name"})
     level = f"{100 * c.confidence:g}%"
     body = [f"<h1>vlmrate comparison: {esc(', '.join(names))}</h1>",
             f"<p class='muted'>Made by <code>{esc(command)}</code> (vlmrate "
             f"{esc(__version__)}). Each run on the images every run has (with a human "
             f"mean); intervals at {esc(level)}.</p>",
             "<h2 class=first>Runs</h2>",
-            table(["run", *sorted({k for r in c.runs for k in r if k != "name"})],
-                  [[r["name"], *(sections._short(r.get(k)) for k in
-                                 sorted({k for r in c.runs for k in r if k != "name"}))]
-                   for r in c.runs], text_columns=tuple(range(1, 20)))]
+            table(["run", *facts], [[r["name"], *(sections.short(r.get(k)) for k in facts)]
+                                    for r in c.runs],
+                  text_columns=tuple(range(1, len(facts) + 1)))]
     body.append("<h2>Per aspect</h2>")
     for a, s in c.aspects.items():
         body.append(f"<h3>{esc(a)}: {s.n_common} common images</h3>")

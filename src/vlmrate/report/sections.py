@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 THUMB_PX = 320
 
 
-def _short(value: Any) -> str:
+def short(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     return "—" if value is None else str(value)
@@ -35,24 +35,24 @@ def summary(run: LoadedRun, stats: StudyStats) -> str:
     dataset = m.get("dataset") or {}
     human = m.get("human") or {}
     items: list[tuple[str, object]] = [
-        ("run", run.name), ("status", run.status), ("model", _short(m.get("model"))),
-        ("engine", _short(engine.get("name") if isinstance(engine, dict) else engine)),
-        ("engine options", _short({k: v for k, v in engine.items() if k != "name"})
+        ("run", run.name), ("status", run.status), ("model", short(m.get("model"))),
+        ("engine", short(engine.get("name") if isinstance(engine, dict) else engine)),
+        ("engine options", short({k: v for k, v in engine.items() if k != "name"})
          if isinstance(engine, dict) else "—"),
-        ("sampling", _short(m.get("sampling"))),
-        ("dataset", f"{_short(dataset.get('path'))} ({_short(dataset.get('n_images'))} images)"),
-        ("human sheet", _short(human.get("path"))),
-        ("created", _short(m.get("created"))),
+        ("sampling", short(m.get("sampling"))),
+        ("dataset", f"{short(dataset.get('path'))} ({short(dataset.get('n_images'))} images)"),
+        ("human sheet", short(human.get("path"))),
+        ("created", short(m.get("created"))),
     ]
     for key in ("finished", "updated", "wall_s"):
         if key in m:
-            items.append((key, _short(m[key])))
+            items.append((key, short(m[key])))
     items += [("images analysed", stats.n_images), ("aspects", ", ".join(run.aspects)),
               ("TOST bound", f"±{stats.bound:g}"), ("alpha", f"{stats.alpha:g}"),
               ("seed", stats.seed)]
     versions = m.get("versions") or {}
     if isinstance(versions, dict):
-        items += [(f"version: {k}", _short(v)) for k, v in sorted(versions.items())]
+        items += [(f"version: {k}", short(v)) for k, v in sorted(versions.items())]
     study = m.get("study") or {}
     prompts = [(a.get("name", ""), a.get("sha256") or "—", a.get("prompt") or "—")
                for a in (study.get("aspects") or []) if isinstance(a, dict)]
