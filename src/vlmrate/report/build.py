@@ -40,6 +40,15 @@ def run_report(run: LoadedRun, stats: StudyStats, made: list[Made], command: str
     return page(f"vlmrate report: {run.name}", "\n".join(body))
 
 
+def _fact(value: object) -> str:
+    """A run fact for the table: numbers rounded, the rest as text."""
+    from vlmrate.stats.formatting import compact
+
+    if isinstance(value, float):
+        return compact(round(value, 3))
+    return sections.short(value)
+
+
 def compare_report(c: Comparison, made: list[Made], command: str) -> str:
     from vlmrate.stats.compare import disagreements
     from vlmrate.stats.formatting import interval, number, p_value
@@ -52,9 +61,8 @@ def compare_report(c: Comparison, made: list[Made], command: str) -> str:
             f"{esc(__version__)}). Each run on the images every run has (with a human "
             f"mean); intervals at {esc(level)}.</p>",
             "<h2 class=first>Runs</h2>",
-            table(["run", *facts], [[r["name"], *(sections.short(r.get(k)) for k in facts)]
-                                    for r in c.runs],
-                  text_columns=tuple(range(1, len(facts) + 1)))]
+            table(["", *names], [[k.replace("_", " "), *(_fact(r.get(k)) for r in c.runs)]
+                                 for k in facts], text_columns=(0,))]
     body.append("<h2>Per aspect</h2>")
     for a, s in c.aspects.items():
         body.append(f"<h3>{esc(a)}: {s.n_common} common images</h3>")

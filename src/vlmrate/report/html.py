@@ -23,6 +23,7 @@ table { border-collapse: collapse; margin: 6px 0 14px; font-size: 13px; }
 th, td { padding: 2px 10px 2px 0; text-align: right; vertical-align: top; }
 th:first-child, td:first-child { text-align: left; }
 thead th { border-bottom: 1px solid var(--ink); }
+caption { text-align: left; caption-side: top; }
 tr.section td { font-weight: 600; padding-top: 8px; border-bottom: 1px solid var(--rule); }
 td.text, th.text { text-align: left; white-space: pre-wrap; overflow-wrap: anywhere; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; }
