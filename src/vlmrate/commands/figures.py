@@ -120,10 +120,15 @@ def main(args: argparse.Namespace) -> int:
             raise UserError("figures needs RUN (or --compare RUN RUN...)")
         run, _, run_input = analysed_run(args.run, args.runs_dir, aspect=args.aspect,
                                          bound=args.bound, alpha=args.alpha)
-        target = out_dir(args.output, run.path / FIGURES_DIR)
         made = run_figures(run_input)
+        if not made:
+            raise UserError(f"run {run.name}: no image has both a model and a human rating "
+                            "(nothing to draw)")
+        target = out_dir(args.output, run.path / FIGURES_DIR)
         title = run.name
-    paths = write_figures(made, target, formats, command_line("figures", args, formats), title)
+        left_out = [a for a in run_input.aspects if not run_input.stats.aspects[a].n_images]
+    paths = write_figures(made, target, formats, command_line("figures", args, formats), title,
+                          left_out if not args.compare else ())
     print(f"{len(made)} figures ({', '.join(formats)}) and figures.md in {target}")
     if not args.compare:
         warn_problems(run)

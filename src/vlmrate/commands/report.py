@@ -36,6 +36,9 @@ def main(args: argparse.Namespace) -> int:
             raise UserError("report needs RUN (or --compare RUN RUN...)")
         run, stats, run_input = analysed_run(args.run, args.runs_dir, aspect=args.aspect,
                                              bound=args.bound, alpha=args.alpha)
+        if not stats.n_images:
+            raise UserError(f"run {run.name}: no image has both a model and a human rating "
+                            "(nothing to report)")
         target = report_target(args.output, run.path / f"{run.name}-report.html")
         text = run_report(run, stats, run_figures(run_input), command)
     write_text_atomic(target, text)

@@ -4,6 +4,7 @@ write ``figures.md`` beside them: one caption per figure and the command that ma
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,8 +22,18 @@ SKIPPED = ("human-ceiling view (the model's MAE beside one rater's and the mean 
            "raters'): not drawn yet, it needs the human-ceiling statistics")
 
 
+def drawable(run: RunInput) -> RunInput:
+    """The run with only the aspects that have images with a model and a human rating
+    (the analysis set every figure is about); the others are named in figures.md."""
+    keep = [a for a in run.aspects if run.stats.aspects[a].n_images > 0]
+    return replace(run, aspects=keep)
+
+
 def run_figures(run: RunInput) -> list[Made]:
     """Every figure of one run, in caption order (those with nothing to show left out)."""
+    run = drawable(run)
+    if not run.aspects:
+        return []
     makers: list[Callable[[], Made | None]] = [
         lambda: reference.sd_per_image(run),
         lambda: reference.icc_per_aspect(run),
@@ -45,7 +56,7 @@ def compare_figures(c: Comparison, scale: tuple[int, int] = (1, 9)) -> list[Made
 
 
 def figures_md(made: Sequence[Made], files: dict[str, list[Path]], command: str,
-               title: str) -> str:
+               title: str, left_out: Sequence[str] = ()) -> str:
     """The captions file: one numbered caption per figure, its files, the command."""
     lines = [f"# Figures: {title}", "", f"Made by `{command}`.", ""]
     for i, m in enumerate(made, 1):
@@ -54,6 +65,9 @@ def figures_md(made: Sequence[Made], files: dict[str, list[Path]], command: str,
         lines += [f"**Figure {i}. {m.title}.** {m.caption}", "",
                   f"Files: {names}; {width}.", ""]
     lines += [f"Not drawn: {SKIPPED}."]
+    if left_out:
+        lines += ["", f"Not drawn: {', '.join(left_out)} (no image has both a model and a "
+                  "human rating)."]
     if not any(m.name.startswith("fig09_case_images") for m in made) and any(
             m.name.startswith("fig0") for m in made):
         lines += ["", "Not drawn: the case images (the run's dataset images are not there: "
@@ -63,7 +77,7 @@ def figures_md(made: Sequence[Made], files: dict[str, list[Path]], command: str,
 
 
 def write_figures(made: Sequence[Made], out_dir: Path, formats: Sequence[str], command: str,
-                  title: str) -> list[Path]:
+                  title: str, left_out: Sequence[str] = ()) -> list[Path]:
     """Write each figure as out_dir/<name>.<fmt> and out_dir/figures.md; the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, list[Path]] = {}
@@ -73,6 +87,6 @@ def write_figures(made: Sequence[Made], out_dir: Path, formats: Sequence[str], c
         written += files[m.name]
     md = out_dir / "figures.md"
     tmp = md.with_name(".figures.md.tmp")
-    tmp.write_text(figures_md(made, files, command, title), encoding="utf-8")
+    tmp.write_text(figures_md(made, files, command, title, left_out), encoding="utf-8")
     tmp.replace(md)
     return [*written, md]

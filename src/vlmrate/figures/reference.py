@@ -14,7 +14,7 @@ from matplotlib.ticker import MaxNLocator
 from vlmrate.stats.figure_data import aspect_column, correlation_matrix, first_k_vs_human
 
 from .inputs import RunInput
-from .made import Made, ci, num, p_text, pct
+from .made import Made, ci, finite, num, p_text, pct
 from .style import BAND, DOUBLE, GREY, PALETTE, SINGLE, dots, new_figure, rating_axis, series
 
 
@@ -23,10 +23,12 @@ def _panel_grid(n: int, per_row: int = 3) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def sd_per_image(run: RunInput) -> Made:
+def sd_per_image(run: RunInput) -> Made | None:
     """Fig. 1: histogram of the per-image SD of the answers, per aspect, with the mean
     and median SD (stats.stability)."""
-    aspects = run.aspects
+    aspects = [a for a in run.aspects if aspect_column(run.stats.per_image, a, "sd").size]
+    if not aspects:  # one answer per image: no SD
+        return None
     rows, cols = _panel_grid(len(aspects))
     fig, axes = new_figure(DOUBLE, 2.0 * rows + 0.3, rows, cols, sharey=True)
     top = max(0.5, *(float(np.max(aspect_column(run.stats.per_image, a, "sd"), initial=0))
@@ -56,9 +58,11 @@ def sd_per_image(run: RunInput) -> Made:
     return Made("fig01_sd_per_image", "Stability of the answers", caption, fig)
 
 
-def icc_per_aspect(run: RunInput) -> Made:
+def icc_per_aspect(run: RunInput) -> Made | None:
     """Fig. 2: ICC(1,1) and ICC(1,k) per aspect with their F-based intervals."""
-    aspects = run.aspects
+    aspects = [a for a in run.aspects if finite(run.stats.aspects[a].icc.ICC1.value)]
+    if not aspects:  # one answer per image: no ICC
+        return None
     fig, axes = new_figure(SINGLE, 2.4)
     ax = axes[0][0]
     conf = pct(run.stats.confidence)
@@ -187,7 +191,7 @@ def first_k(run: RunInput, aspect: str, index: int) -> Made | None:
         ax.set_aspect("equal")
     _hide_unused(axes, n_k, cols)
     fig.supxlabel(f"human mean ({run.scale_label})", fontsize=8)
-    fig.supylabel(f"model mean of the first k answers ({run.scale_label})", fontsize=8)
+    fig.supylabel(f"model mean of the\nfirst k answers ({run.scale_label})", fontsize=8)
     first, last = rows_k[0], rows_k[-1]
     caption = (f"{aspect}: the model's mean of its first k answers against the human mean, "
                f"k = 1..{n_k}, one panel per k (n = {last.n} images at k = {n_k}); dashed: "

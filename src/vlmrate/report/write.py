@@ -49,9 +49,14 @@ def write_figures_and_report(run: LoadedRun, *, bound: float = 0.5, alpha: float
                     run_name=run.name)
     made = run_figures(RunInput(run.name, stats, run.ratings, run.human, list(run.aspects),
                                 run.scale, *dataset_images(run.manifest)))
+    if not made:
+        raise UserError(f"run {run.name}: no image has both a model and a human rating "
+                        "(nothing to draw)")
     folder = Path(run.path) / FIGURES_DIR
     folder.mkdir(exist_ok=True)
-    write_figures(made, folder, list(formats), f"vlmrate figures {run.name}", run.name)
+    left_out = [a for a in run.aspects if not stats.aspects[a].n_images]
+    write_figures(made, folder, list(formats), f"vlmrate figures {run.name}", run.name,
+                  left_out)
     path = default_report_path(run)
     write_text_atomic(path, run_report(run, stats, made, f"vlmrate report {run.name}"))
     book = None
