@@ -51,6 +51,7 @@ class VlmrateApp(App[int]):
         self.image_mode = image_mode  # "auto" | "halfcell" | "placeholder"
         self.runner_factory: RunnerFactory = runner_factory or default_runner_factory
         self.jobs: dict[str, Job] = {}
+        self.writing_figures = False  # one writer of figures/report/workbook at a time
 
     def on_mount(self) -> None:
         from vlmrate.tui.screens.runs import RunsScreen
@@ -261,13 +262,15 @@ class VlmrateApp(App[int]):
     def write_figures(self, run: Any) -> None:
         """`f` on Stats: the figures (RUN/figures/), the HTML report and the workbook with
         its Figures sheet, in a worker."""
-        from vlmrate.report.write import write_figures_and_report
-
         try:
+            from vlmrate.report.write import write_figures_and_report
+
             done = write_figures_and_report(run, workbook=True)
         except Exception as exc:
             self.call_from_thread(self.report_error, exc, "figures")
             return
+        finally:
+            self.writing_figures = False  # set by the Stats screen's action (UI thread)
         self.call_from_thread(self.notify, f"{done.n_figures} figures (PDF, PNG, SVG) in "
                               f"{done.figures}\nreport: {done.report}\nworkbook with a "
                               f"Figures sheet: {done.workbook}", title="figures", timeout=10)

@@ -304,6 +304,10 @@ class StatsScreen(AppScreen):
         sheet, in the run folder."""
         if self.run is None:
             return
+        if self.vapp.writing_figures:
+            self.notify("the figures are being written already", title="figures", timeout=3)
+            return
+        self.vapp.writing_figures = True
         self.notify("writing the figures, the report and the workbook…", title="figures",
                     timeout=3)
         self.vapp.write_figures(self.run)
