@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test test-fast demo bench lint clean
+.PHONY: test test-fast demo bench lint clean system-deps
 
 $(STAMP): pyproject.toml tools/repair_torchvision.py
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 2; }
@@ -15,10 +15,21 @@ $(STAMP): pyproject.toml tools/repair_torchvision.py
 	$(PY) tools/repair_torchvision.py
 	touch $(STAMP)
 
+# Debian packages the browser check of the HTML report needs (headless Chromium, and
+# pdftoppm for the figure PDFs); installed once, as root, skipped when present.
+SYSTEM_PACKAGES := chromium poppler-utils fonts-dejavu-core
+system-deps:
+	@if command -v chromium >/dev/null && command -v pdftoppm >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    --no-install-recommends $(SYSTEM_PACKAGES); \
+	else echo "make: chromium/pdftoppm missing and not root: apt-get install" \
+	  "$(SYSTEM_PACKAGES) (the report's browser test skips without them)"; fi
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench tools
 
-test: lint
+test: lint system-deps
 	$(VENV)/bin/pytest -q
 
 # the edit loop: everything but tests/e2e (no vLLM engine, no real servers, no kills),

@@ -30,6 +30,7 @@ BENCHES = {  # name -> (script, timeout in seconds)
     "servers": ("bench_servers.py", 900),
     "geometry": ("bench_geometry.py", 600),
     "rating-only": ("bench_rating_only.py", 900),
+    "figures": ("figures_speed.py", 300),
 }
 
 

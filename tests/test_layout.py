@@ -13,7 +13,8 @@ from pathlib import Path
 import vlmrate
 
 SRC = Path(vlmrate.__file__).parent
-FLOW = ["inputs", "engines", "runfolder", "running", "preflight", "stats", "export", "tui",
+FLOW = ["inputs", "engines", "runfolder", "running", "preflight", "stats", "export", "figures",
+        "report", "tui",
         "commands"]
 SHARED = {"errors", "versions", "redact", "safe_text", "__init__"}
 

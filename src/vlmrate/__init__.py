@@ -1,8 +1,8 @@
 """vlmrate: make a vision-language model rate images the way people rated them.
 
 The packages follow a rating from the image to the workbook; each imports only the
-packages before it in this list (the top-level modules ``errors``, ``versions`` and
-``redact`` are shared by all, ``cli`` dispatches to ``commands``):
+packages before it in this list (the top-level modules ``errors``, ``versions``,
+``redact`` and ``safe_text`` are shared by all, ``cli`` dispatches to ``commands``):
 
 1. ``inputs``    — what comes in: the dataset folder, its images, the human sheet, the
                    study (prompt set, scale, repeats, sampling), the demo's synthetic data.
@@ -16,8 +16,10 @@ packages before it in this list (the top-level modules ``errors``, ``versions`` 
 5. ``preflight`` — ``vlmrate check``: will the model fit, how many tokens, how long.
 6. ``stats``     — every statistic, plain functions over the run's Polars frames.
 7. ``export``    — the workbook (xlsx) and CSV / Parquet of a run or a comparison.
-8. ``tui``       — the terminal UI: runs, jobs, results, cases, stats, compare.
-9. ``commands``  — one module per ``vlmrate`` sub-command.
+8. ``figures``   — publication figures (matplotlib, imported only when drawing).
+9. ``report``    — one self-contained HTML report with the figures inline.
+10. ``tui``      — the terminal UI: runs, jobs, results, cases, stats, compare.
+11. ``commands`` — one module per ``vlmrate`` sub-command.
 
 docs/design.md describes the data flow, the run-folder contract and the screens.
 """

@@ -150,12 +150,41 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", type=Path, help="xlsx path (default: in the run)")
     export.add_argument("--csv", action="store_true", help="also write <name>.ratings.csv beside the workbook")
     export.add_argument("--parquet", action="store_true", help="also write <name>.ratings.parquet beside the workbook")
+    export.add_argument("--figures", action="store_true",
+                        help="add a Figures sheet with the PNGs of `vlmrate figures`")
     export.add_argument("--bound", type=BOUND, default=0.5, help="TOST bound (default 0.5)")
     export.add_argument("--alpha", type=ALPHA, default=0.05, help="above 0, below 0.5")
     export.add_argument("--raters", type=whole(2, 1_000_000), metavar="N",
                         help="raters behind each human mean where the sheet has no A_n "
                              "column (as in `vlmrate stats`)")
     _runs_dir(export)
+
+    figures = sub.add_parser("figures", help="publication figures (PDF/PNG/SVG) and "
+                             "figures.md with their captions")
+    figures.add_argument("run", nargs="?", help="run folder or name under ./runs")
+    figures.add_argument("--compare", nargs="+", metavar="RUN",
+                         help="figures of a comparison of these runs instead (two or more; "
+                              "RUN:expected as in `vlmrate compare`)")
+    figures.add_argument("-o", "--output", type=Path, metavar="DIR",
+                         help="folder (default: RUN/figures)")
+    figures.add_argument("--format", default="pdf,png,svg",
+                         help="comma-separated: pdf, png, svg (default: all three)")
+    figures.add_argument("--aspect", help="only this aspect (default: every aspect)")
+    figures.add_argument("--bound", type=BOUND, default=0.5, help="TOST bound (default 0.5)")
+    figures.add_argument("--alpha", type=ALPHA, default=0.05, help="above 0, below 0.5")
+    _runs_dir(figures)
+
+    report = sub.add_parser("report", help="one self-contained HTML report (summary, "
+                            "methods, every table, figures, reviewed cases)")
+    report.add_argument("run", nargs="?", help="run folder or name under ./runs")
+    report.add_argument("--compare", nargs="+", metavar="RUN",
+                        help="report a comparison of these runs instead (two or more)")
+    report.add_argument("-o", "--output", type=Path, metavar="FILE.html",
+                        help="HTML path (default: RUN/RUN-report.html)")
+    report.add_argument("--aspect", help="figures of this aspect only (default: every aspect)")
+    report.add_argument("--bound", type=BOUND, default=0.5, help="TOST bound (default 0.5)")
+    report.add_argument("--alpha", type=ALPHA, default=0.05, help="above 0, below 0.5")
+    _runs_dir(report)
 
     review = sub.add_parser("review", help="the flags and notes of a run (review.json)")
     review.add_argument("run", help="run folder or name under ./runs")
@@ -182,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"run": "run", "import": "import_", "merge": "merge", "stats": "stats",
             "compare": "compare",
-            "export": "export", "review": "review", "demo": "demo", "check": "check",
+            "export": "export", "figures": "figures", "report": "report",
+            "review": "review", "demo": "demo", "check": "check",
             "tui": "tui", None: "tui"}
 
 

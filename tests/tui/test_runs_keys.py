@@ -32,6 +32,11 @@ async def test_arrows_then_enter_open_the_row_the_arrows_reached(
         assert isinstance(pilot.app.screen, ResultsScreen)
         assert pilot.app.screen.run_path.name == names[2]
         footer_fits(pilot.app.screen)  # at 80 columns: ? Help whole, not "? Hel▏"
+        await pilot.press("t")  # Stats: its footer fits too (with f Figures)
+        await settle(pilot)
+        footer_fits(pilot.app.screen)
+        await pilot.press("q")
+        await settle(pilot)
         await pilot.press("q")  # q goes back, as the footer's "esc Back" does
         await settle(pilot)
         assert pilot.app.screen is runs

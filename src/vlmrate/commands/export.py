@@ -1,4 +1,4 @@
-"""`vlmrate export RUN [-o FILE.xlsx] [--csv] [--parquet] [--bound] [--alpha]`;
+"""`vlmrate export RUN [-o FILE.xlsx] [--csv] [--parquet] [--figures] [--bound] [--alpha]`;
 `vlmrate export --compare RUN RUN... [-o FILE.xlsx]` for a comparison workbook."""
 
 from __future__ import annotations
@@ -17,19 +17,39 @@ def main(args: argparse.Namespace) -> int:
     if args.compare:
         if args.run is not None:
             raise UserError("give either RUN or --compare RUN RUN..., not both")
-        if args.csv or args.parquet:
-            raise UserError("--csv and --parquet export one run; not with --compare")
+        if args.csv or args.parquet or args.figures:
+            raise UserError("--csv, --parquet and --figures export one run; not with "
+                            "--compare")
         print(export_comparison(args))
         return 0
     if args.run is None:
         raise UserError("export needs RUN (or --compare RUN RUN...)")
     run = load_run(args.run, args.runs_dir)
+    pngs = figure_pngs(run, args.bound, args.alpha) if args.figures else ()
     paths = export_run(run, args.output, bound=args.bound, alpha=args.alpha,
-                       csv=args.csv, parquet=args.parquet, raters=getattr(args, "raters", None))
+                       csv=args.csv, parquet=args.parquet, raters=getattr(args, "raters", None),
+                       figures=pngs)
     for path in paths:
         print(path)
     warn_problems(run)  # after the work: an error stays the one line on stderr
     return 0
+
+
+def figure_pngs(run, bound: float, alpha: float) -> list[tuple[str, str, bytes]]:
+    """(title, caption, PNG) of every figure of `vlmrate figures` (matplotlib imported
+    only now), for the workbook's Figures sheet."""
+    from vlmrate.figures import RunInput, run_figures
+    from vlmrate.figures.inputs import dataset_images
+    from vlmrate.figures.style import png_bytes
+    from vlmrate.stats import analyse
+
+    if run.ratings.is_empty() or run.human.is_empty():
+        raise UserError(f"run {run.name} has no ratings or no human ratings: no figures")
+    stats = analyse(run.ratings, run.human, run.aspects, bound=bound, alpha=alpha,
+                    run_name=run.name)
+    made = run_figures(RunInput(run.name, stats, run.ratings, run.human, list(run.aspects),
+                                run.scale, *dataset_images(run.manifest)))
+    return [(m.title, m.caption, png_bytes(m.fig)) for m in made]
 
 
 def export_comparison(args: argparse.Namespace) -> Path:

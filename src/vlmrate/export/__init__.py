@@ -8,6 +8,7 @@ them atomically.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
@@ -60,12 +61,13 @@ def compute_stats(run: LoadedRun, *, bound: float = 0.5, alpha: float = 0.05,
 def export_run(run: LoadedRun, path: Path | None = None, *, bound: float = 0.5,
                alpha: float = 0.05, k_max: int | None = None, seed: int = 0,
                csv: bool = False, parquet: bool = False, top_n: int = TOP_N,
-               raters: int | None = None) -> list[Path]:
+               raters: int | None = None,
+               figures: Sequence[tuple[str, str, bytes]] = ()) -> list[Path]:
     """Compute the statistics and write the workbook (+ CSV / Parquet of the ratings).
 
     path defaults to runs/<name>/<name>.xlsx; the CSV and Parquet go beside the workbook
-    as <stem>.ratings.csv / .parquet. Returns the written paths. The TUI's export action
-    calls this too.
+    as <stem>.ratings.csv / .parquet; ``figures`` (title, caption, PNG) fill a Figures
+    sheet. Returns the written paths. The TUI's export action calls this too.
     """
     if run.ratings.height == 0:
         raise UserError(f"run {run.name} has no ratings yet: nothing to export")
@@ -80,6 +82,7 @@ def export_run(run: LoadedRun, path: Path | None = None, *, bound: float = 0.5,
         check_target(companion, expect_suffix=companion.suffix)
     stats_json, per_image = compute_stats(run, bound=bound, alpha=alpha, k_max=k_max,
                                           seed=seed, raters=raters)
-    written = [write_workbook(run, stats_json, per_image, target, top_n=top_n)]
+    written = [write_workbook(run, stats_json, per_image, target, top_n=top_n,
+                              figures=figures)]
     written += [writer(run, companion) for writer, companion in extra]
     return written

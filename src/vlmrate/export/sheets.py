@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -372,6 +374,33 @@ def _errors_by_k(wb: Workbook, fmts: Formats, aspects: list[str], stats: dict) -
     ws.set_h_pagebreaks([first_chart + chart_rows - 1])  # each chart whole on a page
 
 
+FIGURES_SHEET = "Figures"
+FIGURE_WIDTH_PX = 900  # shown width of each figure in the sheet
+ROW_PX = 20  # Excel's default row height (15 pt)
+
+
+def _figures(wb: Workbook, fmts: Formats, figures: Sequence[tuple[str, str, bytes]]) -> None:
+    """The figures' PNGs (xlsxwriter insert_image), each under its title and caption."""
+    from PIL import Image
+
+    ws = wb.add_worksheet(FIGURES_SHEET)
+    ws.set_column(0, 0, 130)
+    ws.write_string(0, 0, "Figures (the PDF/SVG files for a paper: vlmrate figures RUN)",
+                    fmts.title)
+    row = 2
+    for i, (title, caption, png) in enumerate(figures, 1):
+        ws.write_string(row, 0, f"Figure {i}. {title}", fmts.key)
+        ws.write_string(row + 1, 0, excel_text(caption), fmts.wrap)
+        ws.set_row(row + 1, 15 * max(2, math.ceil(len(caption) / 150)))
+        with Image.open(io.BytesIO(png)) as image:
+            width, height = image.size
+        scale = min(1.0, FIGURE_WIDTH_PX / width)
+        ws.insert_image(row + 2, 0, f"figure{i}.png", {
+            "image_data": io.BytesIO(png), "x_scale": scale, "y_scale": scale,
+            "object_position": 3})
+        row += 3 + math.ceil(height * scale / ROW_PX) + 1
+
+
 def _cross_by_k(wb: Workbook, fmts: Formats, stats: dict) -> None:
     ws = wb.add_worksheet("CrossByK")
     ws.write_string(0, 0, "Pearson r between the model mean of the first k repeats (rows: "
@@ -504,12 +533,14 @@ def _cases(wb: Workbook, fmts: Formats, run: LoadedRun, per_image: pl.DataFrame,
 
 
 def write_workbook(run: LoadedRun, stats_json: dict, per_image: pl.DataFrame, path: Path,
-                   *, top_n: int = TOP_N) -> Path:
+                   *, top_n: int = TOP_N,
+                   figures: Sequence[tuple[str, str, bytes]] = ()) -> Path:
     """Write the run's workbook to path (atomically) and return path.
 
     stats_json is the `vlmrate stats --json` object (vlmrate.stats.to_json_dict),
     per_image the frame of vlmrate.stats.per_image (image_id, <a>_mean/_sd/_n/_human/_d).
-    Raises UserError with one line when path cannot be written.
+    figures: (title, caption, PNG) of each figure (vlmrate.figures, drawn by the caller)
+    for a Figures sheet after Cases; none, no sheet. Raises UserError with one line when path cannot be written.
     """
     path = check_target(Path(path))
     buffer = io.BytesIO()
@@ -525,6 +556,8 @@ def write_workbook(run: LoadedRun, stats_json: dict, per_image: pl.DataFrame, pa
     _errors_by_k(wb, fmts, run.aspects, stats_json)
     _cross_by_k(wb, fmts, stats_json)
     _cases(wb, fmts, run, per_image, top_n)
+    if figures:
+        _figures(wb, fmts, figures)
     bulks += bulk_sheet(wb, fmts, "Answers", ordered, ANSWERS_COLUMNS, freeze_cols=2)
     wb.get_worksheet_by_name("Summary").activate()
     wb.close()

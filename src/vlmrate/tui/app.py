@@ -55,6 +55,7 @@ class VlmrateApp(App[int]):
         self.runner_factory: RunnerFactory = runner_factory or default_runner_factory
         self.jobs: dict[str, Job] = {}
         self.select_in_runs: str | None = None  # the run just started: Runs selects it
+        self.writing_figures = False  # one writer of figures/report/workbook at a time
 
     def on_mount(self) -> None:
         from vlmrate.tui.screens.runs import RunsScreen
@@ -269,6 +270,23 @@ class VlmrateApp(App[int]):
             self.call_from_thread(self.report_error, exc, "export")
             return
         self.call_from_thread(self.notify, f"workbook written: {path}", title="export")
+
+    @work(thread=True, exit_on_error=False, group="figures")
+    def write_figures(self, run: Any) -> None:
+        """`f` on Stats: the figures (RUN/figures/), the HTML report and the workbook with
+        its Figures sheet, in a worker."""
+        try:
+            from vlmrate.report.write import write_figures_and_report
+
+            done = write_figures_and_report(run, workbook=True)
+        except Exception as exc:
+            self.call_from_thread(self.report_error, exc, "figures")
+            return
+        finally:
+            self.writing_figures = False  # set by the Stats screen's action (UI thread)
+        self.call_from_thread(self.notify, f"{done.n_figures} figures (PDF, PNG, SVG) in "
+                              f"{done.figures}\nreport: {done.report}\nworkbook with a "
+                              f"Figures sheet: {done.workbook}", title="figures", timeout=10)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

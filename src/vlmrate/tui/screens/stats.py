@@ -150,8 +150,9 @@ class StatsScreen(AppScreen):
         Binding("right_square_bracket", "tab(1)", "Next tab", id="stats.next_tab"),
         Binding("left_square_bracket", "tab(-1)", "Prev tab", id="stats.prev_tab",
                 show=False),  # the footer fits 80 columns
-        Binding("k", "cross_k", "Cross k", id="stats.cross_k"),
+        Binding("k", "cross_k", "Cross k", id="stats.cross_k", show=False),  # fits 80 cols
         Binding("x", "export", "Export", id="stats.export"),
+        Binding("f", "figures", "Figures", id="stats.figures"),
         Binding("r", "reload", "Recompute", id="stats.reload", show=False),
         Binding("escape,q", "back", "Back", id="stats.back"),  # q too, as in Runs
     ]
@@ -312,6 +313,19 @@ class StatsScreen(AppScreen):
             return
         self.notify("writing the workbook…", title="export", timeout=2)
         self.vapp.export_run(self.run)
+
+    def action_figures(self) -> None:
+        """The publication figures, the HTML report and the workbook with a Figures
+        sheet, in the run folder."""
+        if self.run is None:
+            return
+        if self.vapp.writing_figures:
+            self.notify("the figures are being written already", title="figures", timeout=3)
+            return
+        self.vapp.writing_figures = True
+        self.notify("writing the figures, the report and the workbook…", title="figures",
+                    timeout=3)
+        self.vapp.write_figures(self.run)
 
     def action_back(self) -> None:
         self.app.pop_screen()

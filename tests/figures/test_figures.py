@@ -1,0 +1,177 @@
+"""`vlmrate figures`: every figure written, byte-identical reruns (also in another
+process), journal widths and fonts, captions from the numbers, one-line errors."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.export.conftest import make_run
+from vlmrate.cli import main
+from vlmrate.runfolder.store import load_run
+from vlmrate.stats import analyse
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("figs") / "runs"
+    make_run(root, "demo", n_images=16, repeats=4)
+    make_run(root, "other", n_images=16, repeats=4, seed=2)
+    shutil.copy(root / "demo" / "human.parquet", root / "other" / "human.parquet")  # one sheet
+    for name in ("demo", "other"):  # make_run's placeholder times: compare reads them
+        path = root / name / "ratings.jsonl"
+        path.write_text(re.sub(r'"time": ?"t"', '"time": "2026-01-01T00:00:00+00:00"',
+                               path.read_text()))
+    return root
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_figures_written_in_the_run_folder_and_rerun_byte_identical(
+        runs: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["figures", "demo", "--runs-dir", str(runs)]) == 0
+    folder = runs / "demo" / "figures"
+    assert str(folder) in capsys.readouterr().out
+    first = _digests(folder)
+    stems = {Path(n).stem for n in first if n != "figures.md"}
+    # the reference set (1-4, first k per aspect), Bland–Altman, by k, sampled vs expected
+    assert len(stems) == 4 + 3 + 3
+    assert all(f"{s}.{x}" in first for s in stems for x in ("pdf", "png", "svg"))
+    # a rerun in another process, with another hash seed: the same bytes
+    env = {**os.environ, "PYTHONHASHSEED": "12345",
+           "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+    out = runs.parent / "again"
+    subprocess.run([sys.executable, "-m", "vlmrate.cli", "figures", "demo", "--runs-dir",
+                    str(runs), "-o", str(out)], check=True, env=env,
+                   capture_output=True, timeout=300)
+    again = _digests(out)
+    assert again.keys() == first.keys()
+    for name, digest in again.items():
+        if name != "figures.md":  # it names the command (with -o)
+            assert first[name] == digest, name
+
+
+def test_pdf_fonts_embedded_no_dates_widths(runs: Path) -> None:
+    folder = runs / "demo" / "figures"
+    if not folder.is_dir():
+        assert main(["figures", "demo", "--runs-dir", str(runs)]) == 0
+    for pdf in folder.glob("*.pdf"):
+        data = pdf.read_bytes()
+        assert b"/FontFile2" in data  # TrueType (Type 42) embedded
+        assert b"/Subtype /Type3" not in data
+        assert b"CreationDate" not in data and b"ModDate" not in data
+    for svg in folder.glob("*.svg"):
+        text = svg.read_text()
+        assert "<dc:date>" not in text
+    from PIL import Image
+
+    for name, inches in (("fig02_icc", 3.5), ("fig06_bland_altman", 7.2)):
+        with Image.open(folder / f"{name}.png") as image:
+            assert image.size[0] == round(inches * 300)
+
+
+def test_captions_are_written_from_the_numbers(runs: Path) -> None:
+    assert main(["figures", "demo", "--runs-dir", str(runs), "--format", "png"]) == 0
+    md = (runs / "demo" / "figures" / "figures.md").read_text()
+    run = load_run("demo", runs)
+    stats = analyse(run.ratings, run.human, run.aspects)
+    assert "`vlmrate figures demo --format png`" in md
+    for a, s in stats.aspects.items():
+        assert f"{a} ICC(1,1) {s.icc.ICC1.value:.2f}".replace("-", "−") in md
+        assert f"{a}: mean {s.stability.sd_mean:.2f}" in md
+        ag = s.agreement
+        assert f"{a}: bias {ag.ba_bias:.2f}".replace("-", "−") in md
+        assert f"K = {s.n_repeats}" in md
+    assert md.count("**Figure ") == 10
+    assert "human-ceiling" in md  # says what it does not draw
+
+
+def test_one_aspect_and_compare(runs: Path) -> None:
+    out = runs.parent / "one"
+    assert main(["figures", "demo", "--runs-dir", str(runs), "--aspect", "valence",
+                 "--format", "svg", "-o", str(out)]) == 0
+    names = sorted(p.name for p in out.glob("*.svg"))
+    assert "fig05_first_k_01_valence.svg" in names and not any("arousal" in n for n in names)
+    assert "fig03_between_aspects.svg" not in names  # one aspect: no correlation matrix
+    assert main(["figures", "--compare", "demo", "other", "--runs-dir", str(runs),
+                 "--format", "png"]) == 0
+    folder = runs / "demo" / "figures" / "compare-demo-other"
+    assert sorted(p.name for p in folder.glob("*.png")) == [
+        "cmp01_mae_r.png", "cmp02_mae_by_k.png", "cmp03_disagreements.png"]
+    assert "demo" in (folder / "figures.md").read_text()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--format", "jpg"], "--format 'jpg'"),
+    (["--aspect", "nope"], "has no aspect 'nope'"),
+    (["--compare", "demo", "other"], "not both"),
+])
+def test_bad_input_is_one_line(runs: Path, capsys: pytest.CaptureFixture, argv: list[str],
+                               message: str) -> None:
+    assert main(["figures", "demo", "--runs-dir", str(runs), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_output_that_is_a_file_or_no_run(runs: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture) -> None:
+    target = tmp_path / "file.txt"
+    target.write_text("keep me")
+    assert main(["figures", "demo", "--runs-dir", str(runs), "-o", str(target)]) == 2
+    assert "is a file" in capsys.readouterr().err and target.read_text() == "keep me"
+    assert main(["figures", "--runs-dir", str(runs)]) == 2
+    assert main(["figures", "missing", "--runs-dir", str(runs)]) == 2
+
+
+def test_case_images_when_the_dataset_is_there(tmp_path: Path) -> None:
+    import json
+
+    from PIL import Image
+
+    runs = tmp_path / "runs"
+    run_dir = make_run(runs, "demo", n_images=8, repeats=3)
+    images = tmp_path / "data" / "images"
+    images.mkdir(parents=True)
+    for i in range(1, 9):
+        Image.new("RGB", (64, 48), (30 * i, 100, 200)).save(images / f"img{i:03d}.png")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["dataset"]["path"] = str(tmp_path / "data")
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["figures", "demo", "--runs-dir", str(runs), "--format", "png"]) == 0
+    folder = run_dir / "figures"
+    assert (folder / "fig09_case_images.png").is_file()
+    md = (folder / "figures.md").read_text()
+    assert "**Figure 11. Case images.**" in md and "case images (the run's" not in md
+    assert main(["report", "demo", "--runs-dir", str(runs)]) == 0
+    page = (run_dir / "demo-report.html").read_text()
+    assert "src='data:image/jpeg;base64," in page  # the reviewed cases' thumbnails
+
+
+def test_one_answer_per_image_and_an_aspect_without_human_means(tmp_path: Path) -> None:
+    import polars as pl
+
+    runs = tmp_path / "runs"
+    make_run(runs, "one", n_images=6, repeats=1)
+    assert main(["figures", "one", "--runs-dir", str(runs), "--format", "png"]) == 0
+    names = {p.stem for p in (runs / "one" / "figures").glob("*.png")}
+    assert "fig01_sd_per_image" not in names and "fig02_icc" not in names  # no SD, no ICC
+    assert "fig07_errors_by_k" in names
+    run_dir = make_run(runs, "nohum", n_images=6, repeats=3)
+    human = pl.read_parquet(run_dir / "human.parquet")
+    human.filter(pl.col("aspect") != "valence").write_parquet(run_dir / "human.parquet")
+    assert main(["figures", "nohum", "--runs-dir", str(runs), "--format", "png"]) == 0
+    folder = run_dir / "figures"
+    assert not any("valence" in p.name for p in folder.iterdir())
+    assert "Not drawn: valence (no image has both" in (folder / "figures.md").read_text()
