@@ -37,7 +37,16 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PROMPTS, Row, finish, fmt_ratio, fmt_s, parse_args, skipped
+from _common import (
+    PROMPTS,
+    KeptOpenEngine,
+    Row,
+    finish,
+    fmt_ratio,
+    fmt_s,
+    parse_args,
+    skipped,
+)
 
 BENCH = "engine"
 ASPECT_NAMES = ("relevance", "arousal", "valence")
@@ -110,20 +119,19 @@ def _merge(phases: list[dict[str, Any]]) -> dict[str, Any]:
 
 # --- engine wrappers ---------------------------------------------------------------------
 
-class SharedEngine:
-    """Hands the Runner an engine that is already started; close() leaves it running."""
+class SharedEngine(KeptOpenEngine):
+    """Hands the Runner an engine that is already started; close() leaves it running.
+    With ``collect`` (or a shuffle seed) the whole study is gathered first (every image
+    loaded), shuffled when asked, and then submitted."""
 
     def __init__(self, inner: Any, shuffle_seed: int | None = None, collect: bool = False
                  ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.shuffle_seed = shuffle_seed
         self.collect = collect or shuffle_seed is not None
 
-    async def start(self) -> None:
-        return None
-
     async def rate(self, requests: AsyncIterator[Any] | Iterable[Any]) -> AsyncIterator[Any]:
-        if self.collect:  # the whole study first (every image loaded), then submit it
+        if self.collect:
             items = [r async for r in requests] if hasattr(requests, "__aiter__") else list(
                 requests)
             if self.shuffle_seed is not None:
@@ -131,15 +139,6 @@ class SharedEngine:
             requests = items
         async for result in self.inner.rate(requests):
             yield result
-
-    async def cancel(self) -> None:
-        await self.inner.cancel()
-
-    async def close(self) -> None:
-        return None
-
-    def info(self) -> dict[str, Any]:
-        return self.inner.info()
 
 
 # --- phases ------------------------------------------------------------------------------

@@ -30,7 +30,17 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PROMPTS, Row, child_env, finish, fmt_ratio, fmt_s, parse_args, skipped
+from _common import (
+    PROMPTS,
+    KeptOpenEngine,
+    Row,
+    child_env,
+    finish,
+    fmt_ratio,
+    fmt_s,
+    parse_args,
+    skipped,
+)
 
 BENCH = "rating-only"
 MODES = ("full", "rating-only")
@@ -49,12 +59,8 @@ def _options(parser: argparse.ArgumentParser) -> None:
                         help="tiny model folder (default: WORK/tiny-llava-next, built once)")
 
 
-class KeptEngine:
+class KeptEngine(KeptOpenEngine):
     """The engine of the first run, started once and kept open for the next run."""
-
-    def __init__(self) -> None:
-        self.inner: Any = None
-        self.start_s = 0.0
 
     def factory(self, config: Any, sampling: Any, log_file: Path) -> Any:
         from vlmrate.running.runner import make_engine
@@ -62,24 +68,6 @@ class KeptEngine:
         if self.inner is None:
             self.inner = make_engine(config, sampling, log_file)
         return self
-
-    async def start(self) -> None:
-        if self.start_s == 0.0:
-            t0 = time.perf_counter()
-            await self.inner.start()
-            self.start_s = time.perf_counter() - t0
-
-    def rate(self, requests: Any) -> Any:
-        return self.inner.rate(requests)
-
-    async def cancel(self) -> None:
-        await self.inner.cancel()
-
-    async def close(self) -> None:
-        return None
-
-    def info(self) -> dict[str, Any]:
-        return self.inner.info()
 
 
 async def _child(args: argparse.Namespace, model: Path, data: dict[str, Path]) -> dict:

@@ -67,10 +67,14 @@ def statistics(stats: StudyStats) -> str:
     """Every per-aspect statistic (stats.layout.STATISTICS: the TUI's Summary, the
     workbook's sheets), sampled vs expected, the notes, errors by k, between aspects,
     cross r."""
-    from vlmrate.stats.formatting import interval, number, p_value
+    from vlmrate.stats.formatting import number, p_value
     from vlmrate.stats.layout import (
         EXPECTED_LINES,
+        by_k_columns,
+        by_k_row,
         cell,
+        cross_rows,
+        cross_title,
         format_value,
         label,
         study_fields,
@@ -109,10 +113,7 @@ def statistics(stats: StudyStats) -> str:
         if not s.errors_by_k:
             continue
         out.append(f"<h3>{esc(a)}: error by k answers</h3>")
-        out.append(table(
-            ["k", "n", "MAE", "MSE", "r", "MAE random k", f"{study['level']} of draws"],
-            [[e.k, e.n, number(e.mae), number(e.mse), number(e.r), number(e.mae_subsets),
-              interval(e.mae_subsets_ci)] for e in s.errors_by_k]))
+        out.append(table(by_k_columns(study["level"]), [by_k_row(e) for e in s.errors_by_k]))
     if stats.between_aspects:
         out.append("<h3>Between aspects (per-image model means)</h3>")
         out.append(table(["pair", "r", "p", "n"],
@@ -121,10 +122,8 @@ def statistics(stats: StudyStats) -> str:
     if stats.cross_by_k:
         k = max(stats.cross_by_k)
         humans = stats.human_aspects
-        out.append(f"<h3>Cross r at k = {k}: model (rows) vs human (columns)</h3>")
-        out.append(table(["model \\ human", *humans],
-                         [[a, *(number(row.get(b)) for b in humans)]
-                          for a, row in stats.cross_by_k[k].items()]))
+        out.append(f"<h3>{esc(cross_title(k))}</h3>")
+        out.append(table(["model \\ human", *humans], cross_rows(stats.cross_by_k[k], humans)))
     return "".join(out)
 
 

@@ -496,3 +496,32 @@ def _check_report_lines() -> None:
 
 
 _check_report_lines()
+
+
+# --- the errors-by-k and cross tables: one layout for the report, the TUI and the workbook
+# readers (rows are ErrorAtK objects or their JSON dicts; value_at reads both)
+
+def by_k_columns(level: str) -> list[str]:
+    """Column headers of the errors-by-k table (``level``: e.g. "95%")."""
+    return ["k", "n", "MAE", "MSE", "r", "MAE random k", f"{level} over draws"]
+
+
+def by_k_row(row: Any) -> list[str]:
+    """One k of ``errors_by_k`` as the cells of :func:`by_k_columns`."""
+    count = value_at(row, "n")
+    return [str(value_at(row, "k")), "—" if count is None else str(count),
+            *(formatting.number(value_at(row, key)) for key in ("mae", "mse", "r",
+                                                               "mae_subsets")),
+            formatting.interval(value_at(row, "mae_subsets_ci"))]
+
+
+def cross_title(k: object) -> str:
+    first = "the first answer" if str(k) == "1" else f"the first {k} answers"
+    return f"Cross r: model mean of {first} (rows) vs human mean (columns)"
+
+
+def cross_rows(matrix: Mapping[str, Mapping[str, Any]], humans: Sequence[str]
+               ) -> list[list[str]]:
+    """Rows of the cross table: model aspect, then Pearson r with each human aspect."""
+    return [[model, *(formatting.number(value_at(row, (h,))) for h in humans)]
+            for model, row in matrix.items()]

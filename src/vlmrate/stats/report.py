@@ -11,8 +11,19 @@ from rich.table import Table
 from rich.text import Text
 
 from .fit import fit_parts
-from .formatting import interval, number, p_value
-from .layout import EXPECTED_LINES, REPORT_LINES, cell, label, render, study_fields
+from .formatting import number, p_value
+from .layout import (
+    EXPECTED_LINES,
+    REPORT_LINES,
+    by_k_columns,
+    by_k_row,
+    cell,
+    cross_rows,
+    cross_title,
+    label,
+    render,
+    study_fields,
+)
 from .methods import methods_text
 from .validity import validity_sentence
 
@@ -72,26 +83,10 @@ def validity_text(s: AspectStats, alpha: float) -> Text:
 
 
 def errors_table(s: AspectStats, alpha: float = 0.05) -> Table:
-    t = _table(
-        f"{s.aspect}: error by k repeats",
-        "k",
-        "n",
-        "MAE",
-        "MSE",
-        "r",
-        "MAE random k",
-        f"{study_fields(0, alpha)['level']} over draws",
-    )
+    t = _table(f"{s.aspect}: error by k repeats",
+               *by_k_columns(study_fields(0, alpha)["level"]))
     for e in s.errors_by_k:
-        t.add_row(
-            str(e.k),
-            str(e.n),
-            number(e.mae),
-            number(e.mse),
-            number(e.r),
-            number(e.mae_subsets),
-            interval(e.mae_subsets_ci),
-        )
+        t.add_row(*by_k_row(e))
     return t
 
 
@@ -104,11 +99,9 @@ def between_table(stats: StudyStats) -> Table:
 
 def cross_table(stats: StudyStats, k: int) -> Table:
     humans = stats.human_aspects
-    t = _table(
-        f"Cross r at k = {k}: model (rows) vs human", "Model \\ human", *humans
-    )
-    for a, row in stats.cross_by_k.get(k, {}).items():
-        t.add_row(a, *(number(row.get(b)) for b in humans))
+    t = _table(cross_title(k), "Model \\ human", *humans)
+    for row in cross_rows(stats.cross_by_k.get(k, {}), humans):
+        t.add_row(*row)
     return t
 
 

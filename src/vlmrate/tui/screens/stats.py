@@ -112,33 +112,28 @@ def between_table(stats: dict) -> Table:
 
 
 def by_k_table(rows: list[dict], level: str = "95%") -> Table:
-    from vlmrate.stats.formatting import interval, number
+    from vlmrate.stats.layout import by_k_columns, by_k_row
 
     table = Table(box=None, header_style="bold", pad_edge=False, expand=True)
-    for name in ("k", "n", "MAE", "MSE", "r", "MAE subsets", f"{level} of draws"):
+    for name in by_k_columns(level):
         table.add_column(name, justify="right")
     for row in rows:
-        table.add_row(fmt(row.get("k")), fmt(row.get("n")), number(row.get("mae")),
-                      number(row.get("mse")), number(row.get("r")),
-                      number(row.get("mae_subsets")), interval(row.get("mae_subsets_ci")))
+        table.add_row(*by_k_row(row))
     return table
 
 
 def cross_table(stats: dict, aspects: list[str], k: str) -> Table:
-    from vlmrate.stats.formatting import number
-    from vlmrate.stats.layout import value_at
+    from vlmrate.stats.layout import cross_rows, cross_title, value_at
 
     matrix = value_at(stats, ("cross_by_k", k)) or {}
-    first = "the first repeat" if str(k) == "1" else f"the first {k} repeats"
-    table = Table(title=f"Pearson r, model mean of {first} (rows) vs human "
-                  "mean (columns)", title_justify="left", box=None, header_style="bold",
+    table = Table(title=cross_title(k), title_justify="left", box=None, header_style="bold",
                   pad_edge=False)
     table.add_column("model \\ human")
     humans = list(dict.fromkeys(h for row in matrix.values() for h in row)) or aspects
     for human in humans:
         table.add_column(human, justify="right")
-    for model in matrix:
-        table.add_row(model, *[number(value_at(matrix, (model, h))) for h in humans])
+    for row in cross_rows(matrix, humans):
+        table.add_row(*row)
     return table
 
 
