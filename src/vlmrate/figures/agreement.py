@@ -36,11 +36,11 @@ def bland_altman(run: RunInput) -> Made:
                    linewidths=0, alpha=0.7, **dots(len(d)))
         ax.axhline(0, color=GREY, linewidth=0.5, linestyle=":")
         if finite(ag.ba_bias):
-            ax.axhspan(*b_ci, color=PALETTE[2], alpha=0.35, linewidth=0)
+            ax.axhspan(*b_ci, color=PALETTE[2], alpha=0.35, linewidth=0, zorder=0)
             ax.axhline(ag.ba_bias, color=PALETTE[0], linewidth=1, label="bias")
         for value, band in ((ag.ba_lower, ag.ba_lower_ci), (ag.ba_upper, ag.ba_upper_ci)):
             if finite(value):
-                ax.axhspan(*band, color=BAND, alpha=0.6, linewidth=0)
+                ax.axhspan(*band, color=BAND, alpha=0.6, linewidth=0, zorder=0)
                 ax.axhline(value, color=PALETTE[4], linewidth=1, linestyle="--")
         rating_axis(ax, "x", run.scale, f"(model + human) / 2 ({run.scale_label})")
         ax.set_title(f"{a} (n = {len(d)})")
