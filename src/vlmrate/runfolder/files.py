@@ -105,19 +105,8 @@ def write_text_atomic(path: Path, text: str) -> None:
     a part: a new temp file beside it (unique per process and thread), fsync, rename. The
     rename replaces a symbolic link at ``path`` itself, but one is refused first: the run
     folder holds regular files only."""
-    path = Path(path)
-    refuse_unsafe(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        tmp.unlink(missing_ok=True)  # a leftover of a killed writer with the same pid
-        with open_run_file(tmp, "x") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    data = text.encode("utf-8")
+    write_bytes_atomic(path, lambda handle: handle.write(data))
 
 
 def write_bytes_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> None:
@@ -126,7 +115,7 @@ def write_bytes_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> None
     refuse_unsafe(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        tmp.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)  # a leftover of a killed writer with the same pid
         with open_run_file(tmp, "xb") as handle:
             write(handle)
             handle.flush()
