@@ -167,3 +167,19 @@ def stats_json(loaded: LoadedRun) -> dict:
 @pytest.fixture
 def per_image(loaded: LoadedRun) -> pl.DataFrame:
     return fake_per_image(loaded.ratings, loaded.human, loaded.aspects)
+
+
+def two_comparable_runs(root: Path, n_images: int, repeats: int, other_seed: int) -> Path:
+    """runs/demo and runs/other: two runs of one study (the same human sheet), with real
+    record times (make_run writes a placeholder that compare reads). Returns demo's folder."""
+    import re
+    import shutil
+
+    demo = make_run(root, "demo", n_images=n_images, repeats=repeats)
+    make_run(root, "other", n_images=n_images, repeats=repeats, seed=other_seed)
+    shutil.copy(root / "demo" / "human.parquet", root / "other" / "human.parquet")
+    for name in ("demo", "other"):
+        path = root / name / "ratings.jsonl"
+        path.write_text(re.sub(r'"time": ?"t"', '"time": "2026-01-01T00:00:00+00:00"',
+                               path.read_text()))
+    return demo

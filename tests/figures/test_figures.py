@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.export.conftest import make_run
+from tests.export.conftest import make_run, two_comparable_runs
 from vlmrate.cli import main
 from vlmrate.runfolder.store import load_run
 from vlmrate.stats import analyse
@@ -24,13 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("figs") / "runs"
-    make_run(root, "demo", n_images=16, repeats=4)
-    make_run(root, "other", n_images=16, repeats=4, seed=2)
-    shutil.copy(root / "demo" / "human.parquet", root / "other" / "human.parquet")  # one sheet
-    for name in ("demo", "other"):  # make_run's placeholder times: compare reads them
-        path = root / name / "ratings.jsonl"
-        path.write_text(re.sub(r'"time": ?"t"', '"time": "2026-01-01T00:00:00+00:00"',
-                               path.read_text()))
+    two_comparable_runs(root, n_images=16, repeats=4, other_seed=2)
     return root
 
 

@@ -4,12 +4,11 @@ loaded from anywhere (the browser test opens it in Chromium)."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.export.conftest import make_run
+from tests.export.conftest import two_comparable_runs
 from vlmrate.cli import main
 from vlmrate.report import inline_svg
 from vlmrate.runfolder.store import load_run, save_review
@@ -23,14 +22,8 @@ NOTE = '</textarea><script>alert("x")</script>\x1b[31m'
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("report") / "runs"
-    run_dir = make_run(root, "demo", n_images=14, repeats=3)
+    run_dir = two_comparable_runs(root, n_images=14, repeats=3, other_seed=5)
     save_review(run_dir, "img001", "valence", flagged=True, note=NOTE)  # answers: NASTY
-    make_run(root, "other", n_images=14, repeats=3, seed=5)
-    shutil.copy(root / "demo" / "human.parquet", root / "other" / "human.parquet")  # one sheet
-    for name in ("demo", "other"):  # make_run's placeholder times: compare reads them
-        path = root / name / "ratings.jsonl"
-        path.write_text(re.sub(r'"time": ?"t"', '"time": "2026-01-01T00:00:00+00:00"',
-                               path.read_text()))
     return root
 
 
