@@ -344,3 +344,22 @@ def test_no_common_image_is_an_error_and_an_empty_aspect_is_reported(tmp_path: P
     assert out["aspects"]["y"] == {"n_common": 0, "runs": {}, "pairs": {}}
     with pytest.raises(ValueError, match="no image in common"):
         compare([run("p", ["a"]), run("q", ["b"])], aspects=["y"])
+
+
+def test_an_undefined_tost_is_null_not_no() -> None:
+    """Every d the same (model = human + 1 on every image): TOST has no SD to test with, so
+    its verdict is undefined — null in --json and "—" in the report, never "no"."""
+    ids = [f"p{i}" for i in range(8)]
+    human_means = [float(1 + i % 7) for i in range(8)]
+    rows = [{"image_id": i, "aspect": "a", "repeat": rep, "rating": int(h) + 1,
+             "parse_error": None, "engine_error": None, "output_tokens": 5}
+            for i, h in zip(ids, human_means, strict=True) for rep in (1, 2)]
+    human = pl.DataFrame({"image_id": ids, "aspect": ["a"] * 8, "human_mean": human_means})
+    shifted = RunFrames("shifted", pl.DataFrame(rows), human, ["a"])
+    noisy_rows = [dict(r, rating=min(9, r["rating"] + (r["repeat"] + n) % 3 - 1))
+                  for n, r in enumerate(rows)]
+    noisy = RunFrames("noisy", pl.DataFrame(noisy_rows), human, ["a"])
+    result = compare([shifted, noisy], n_boot=50)
+    runs = to_json_dict(result)["aspects"]["a"]["runs"]
+    assert runs["shifted"]["tost_equivalent"] is None
+    assert runs["noisy"]["tost_equivalent"] in (True, False)

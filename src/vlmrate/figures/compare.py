@@ -1,5 +1,5 @@
 """`vlmrate figures --compare`: several runs on their common images, from
-``vlmrate.stats.compare`` (per-run MAE and r with their bootstrap intervals, the MAE of
+``vlmrate.stats.compare`` (per-run MAE and r with their intervals, the MAE of
 the first k answers, the images where the runs disagree most)."""
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ def mae_r(c: Comparison) -> Made | None:
     _legend(fig, axes[0][0])
     n = ", ".join(f"{a} n = {c.aspects[a].n_common}" for a in aspects)
     caption = (f"The runs on their common images ({n}): MAE and Pearson r of each run's "
-               f"per-image mean against the human mean with {pct(c.confidence)} bootstrap "
-               "intervals. " + "; ".join(parts) + ".")
+               f"per-image mean against the human mean with {pct(c.confidence)} intervals (MAE: "
+               "BCa bootstrap over images; r: Fisher z). " + "; ".join(parts) + ".")
     return Made("cmp01_mae_r", "MAE and r per run", caption, fig)
 
 

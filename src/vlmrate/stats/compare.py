@@ -69,7 +69,7 @@ class RunOnCommon:
     icc_a1: float
     ccc: float
     icc1: float
-    tost_equivalent: bool
+    tost_equivalent: bool | None  # None: TOST undefined (e.g. every d the same)
     wilcoxon_p_two_sided: float
     mae_by_k: list[tuple[int, float]]  # (k, MAE of the mean of the first k repeats)
 
@@ -252,7 +252,8 @@ def _run_on_common(s: AspectStats) -> RunOnCommon:
     return RunOnCommon(
         n_images=s.n_images, bias=ag.ba_bias, mae=ag.mae, mae_ci=ag.mae_ci,
         r=s.pearson_vs_human.r, r_ci=ag.r_ci, icc_a1=ag.icc_a1, ccc=ag.ccc,
-        icc1=s.icc.ICC1.value, tost_equivalent=bool(s.tost.equivalent),
+        icc1=s.icc.ICC1.value, tost_equivalent=(None if s.tost.equivalent is None
+                         else bool(s.tost.equivalent)),
         wilcoxon_p_two_sided=s.wilcoxon.p_two_sided,
         mae_by_k=[(e.k, e.mae) for e in s.errors_by_k],
     )

@@ -104,7 +104,7 @@ def aspect_runs_table(a: AspectComparison, confidence: float) -> Table:
         t.add_row(name, cell(name, "bias", r.bias), cell(name, "mae", r.mae),
                   _ci(r.mae_ci), cell(name, "r", r.r), _ci(r.r_ci),
                   cell(name, "icc_a1", r.icc_a1), cell(name, "ccc", r.ccc),
-                  cell(name, "icc1", r.icc1), "yes" if r.tost_equivalent else "no",
+                  cell(name, "icc1", r.icc1), _yes_no(r.tost_equivalent),
                   _p(r.wilcoxon_p_two_sided))
     return t
 
@@ -142,7 +142,7 @@ def measures_table(a: AspectComparison, confidence: float) -> Table:
         ("ICC(A,1)", "icc_a1", lambda r: _f(r.icc_a1)),
         ("CCC", "ccc", lambda r: _f(r.ccc)),
         ("ICC1 (stability)", "icc1", lambda r: _f(r.icc1)),
-        ("TOST equivalent", "", lambda r: "yes" if r.tost_equivalent else "no"),
+        ("TOST equivalent", "", lambda r: _yes_no(r.tost_equivalent)),
         ("Wilcoxon p", "", lambda r: _p(r.wilcoxon_p_two_sided)),
     ]
     for label, column, value in rows:
@@ -167,13 +167,18 @@ def pair_measures_table(a: AspectComparison, confidence: float, alpha: float) ->
     return t
 
 
+def _yes_no(value: bool | None) -> str:
+    return "—" if value is None else ("yes" if value else "no")
+
+
 def render_compare(c: Comparison, width: int = PIPED_WIDTH) -> Group:
     """The comparison as rich tables that fit ``width`` (``stats.fit``)."""
     parts: list[Any] = [runs_table(c)]
     for a in c.aspects.values():
         parts += [aspect_runs_table(a, c.confidence), pairs_table(a, c.confidence, c.alpha)]
     parts.append(Text(
-        f"bias = mean(model − human); MAE/r intervals: bootstrap over images; TOST bound "
+        f"bias = mean(model − human); intervals: MAE BCa bootstrap over images, r Fisher z; "
+        f"TOST bound "
         f"±{c.bound:g}; pairs: MAE diff with a paired bootstrap {c.confidence:.0%} interval, "
         f"Williams' t (df = n − 3) for r(A,h) − r(B,h), Wilcoxon signed-rank on |d_A| − |d_B|.",
         style="dim"))

@@ -34,7 +34,7 @@ SeedLike = int | np.random.SeedSequence | np.random.Generator | None
 @dataclass(frozen=True)
 class ErrorAtK:
     k: int
-    n: int  # images with >= 1 valid answer among repeats 1..k
+    n: int  # images with a valid answer in every repeat 1..k_top (the same at every k)
     mae: float
     mse: float
     r: float

@@ -86,7 +86,7 @@ def _reason(path: str, s: AspectStats) -> str:
     if head == "errors_by_k":
         if path.endswith(".r"):
             return "fewer than 3 images, or constant means at this k"
-        return "no image has a valid answer among the first k repeats"
+        return "no image has a valid answer in every one of the first k repeats (the curve uses the same complete images at every k)"
     if head == "pearson_vs_human" or path in ("agreement.ccc_cb",):
         why = _pair_reason(n, sd_m, sd_h, "model means", "human means")
         if why:
