@@ -190,3 +190,24 @@ def test_a_limited_run_does_not_blame_the_human_sheet(tmp_path: Path) -> None:
     asyncio.run(runner_for(tmp_path, ScriptedEngine(), limit=2).run())
     human = read_manifest(tmp_path / "runs/r")["human"]
     assert not any("have no image" in w for w in human["warnings"]), human["warnings"]
+
+
+def test_resume_on_other_images_is_refused(tmp_path: Path) -> None:
+    """The same --run over another dataset folder (or the same folder with images added)
+    would mix two image sets in one ratings.jsonl: refused, naming both, nothing changed."""
+    make_dataset(tmp_path, n=3)
+    asyncio.run(runner_for(tmp_path, ScriptedEngine()).run())
+    run_dir = tmp_path / "runs/r"
+    before = (run_dir / "ratings.jsonl").read_bytes(), (run_dir / "manifest.json").read_bytes()
+    other = tmp_path / "other"
+    make_dataset(other, n=4)
+    with pytest.raises(UserError, match=r"dataset: was .*data \(3 images\), now .*other/data "
+                                        r"\(4 images\), other images"):
+        runner_for(tmp_path, ScriptedEngine(), dataset=other / "data").prepare()
+    from PIL import Image  # the same folder with one image more
+
+    Image.new("RGB", (16, 12), (9, 9, 9)).save(tmp_path / "data/images/pic099.png")
+    with pytest.raises(UserError, match="other images"):
+        runner_for(tmp_path, ScriptedEngine()).prepare()
+    assert ((run_dir / "ratings.jsonl").read_bytes(), (run_dir / "manifest.json").read_bytes()
+            ) == before

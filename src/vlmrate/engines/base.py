@@ -65,8 +65,9 @@ class SamplingConfig:
     #: With ``structured``: the answer is ``Rating: N`` and nothing else (no reason).
     rating_only: bool = False
     #: Which probabilities ``rating_probs`` are read from (vLLM's ``logprobs_mode``):
-    #: "raw_logprobs", the model's own distribution (temperature 1, before top_p and the
-    #: grammar mask), so the expected rating does not depend on the sampling settings.
+    #: "raw_logprobs", the model's own distribution (temperature 1, before top_p; in vLLM
+    #: 0.32 after the structured-output grammar mask, which the model runner applies to the
+    #: logits first), so the expected rating does not depend on the sampling settings.
     logprobs_mode: str = "raw_logprobs"
 
 

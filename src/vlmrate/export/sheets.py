@@ -1,4 +1,4 @@
-"""The workbook's sheets (DESIGN.md, "Workbook"): Summary, Ratings, PerImage, Reliability,
+"""The workbook's sheets (docs/design.md, "The workbook"): Summary, Ratings, PerImage, Reliability,
 Agreement, ErrorsByK, CrossByK, Cases, Answers.
 
 `write_workbook` lays out what the statistics already computed (the `stats --json` dict

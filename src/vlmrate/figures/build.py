@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 FORMATS = ("pdf", "png", "svg")
 DEFAULT_FORMATS = ("pdf", "png", "svg")
 SKIPPED = ("human-ceiling view (the model's MAE beside one rater's and the mean of m "
-           "raters'): not drawn yet, it needs the human-ceiling statistics")
+           "raters'): not drawn yet (its numbers are in vlmrate stats and the report)")
 
 
 def drawable(run: RunInput) -> RunInput:

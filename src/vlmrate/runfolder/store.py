@@ -52,7 +52,7 @@ REVIEW = "review.json"
 LOCK = ".lock"
 TORN = "ratings.torn"
 LOG = "run.log"
-HEARTBEAT = ".progress.json"  # the running process's phase, for watchers (live.py)
+HEARTBEAT = ".progress.json"  # the running process's phase, for watchers (running/watch.py)
 #: Every file a run's writers open in its folder (checked before a run starts or resumes).
 WRITTEN_FILES = (MANIFEST, RATINGS, HUMAN, REVIEW, LOCK, TORN, LOG, HEARTBEAT)
 
@@ -146,7 +146,7 @@ def read_manifest(run_dir: Path) -> dict:
 
 def load_manifest(run_dir: Path) -> tuple[dict, list[str]]:
     """The manifest with every field a reader uses of the right type, and what was set aside
-    (see run_shapes.check_manifest)."""
+    (see runfolder.shapes.check_manifest)."""
     return check_manifest(read_manifest(run_dir))
 
 
@@ -531,7 +531,7 @@ def review_frame(run_dir: Path) -> pl.DataFrame:
 class LoadedRun:
     """Everything the statistics, the TUI and the exporter read from a run folder.
 
-    The manifest is the checked one (see run_shapes.check_manifest); problems names what
+    The manifest is the checked one (see runfolder.shapes.check_manifest); problems names what
     the readers set aside (broken lines, fields of the wrong type), one short text each.
     """
 

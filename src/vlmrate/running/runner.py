@@ -134,6 +134,14 @@ def _selection_differences(old: dict, new: dict) -> list[str]:
     old_data = old.get("dataset") if isinstance(old.get("dataset"), dict) else {}
     new_data = new.get("dataset") or {}
     found = []
+    old_print, new_print = old_data.get("fingerprint"), new_data.get("fingerprint")
+    if isinstance(old_print, str) and new_print and old_print != new_print:
+        # other images (another folder, or files added, removed or changed): the records
+        # on disk belong to the old ones
+        found.append(f"dataset: was {_path_text(old_data.get('path'))} "
+                     f"({_value(old_data.get('n_images'))} images), now "
+                     f"{_path_text(new_data.get('path'))} ({_value(new_data.get('n_images'))} "
+                     "images), other images")
     if old_data.get("shard") != new_data.get("shard"):
         found.append(f"shard: was {_shard_text(old_data.get('shard'))}, now "
                      f"{_shard_text(new_data.get('shard'))}")
@@ -142,6 +150,12 @@ def _selection_differences(old: dict, new: dict) -> list[str]:
         found.append(f"limit: was {_limit_text(old_data.get('limit'))}, now "
                      f"{_limit_text(new_data.get('limit'))}")
     return found
+
+
+def _path_text(value: object, width: int = 60) -> str:
+    """A folder as a message shows it: its end, which tells folders apart."""
+    text = str(value)
+    return text if len(text) <= width else "…" + text[-(width - 1):]
 
 
 def _shard_text(value: object) -> str:

@@ -1,4 +1,4 @@
-"""Statistics of a run: every analysis of DESIGN.md "Statistics".
+"""Statistics of a run: every analysis of docs/statistics.md.
 
 Input contract (plain Polars frames, as store.py loads them):
 

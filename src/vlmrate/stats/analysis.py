@@ -1,5 +1,5 @@
 """Every analysis of a run in one call (:func:`analyse`) and its JSON form
-(:func:`to_json_dict`, the ``vlmrate stats --json`` object of DESIGN.md).
+(:func:`to_json_dict`, the ``vlmrate stats --json`` object of docs/design.md).
 
 Per aspect, the analysis set is the images with at least one valid model answer and a
 human mean for that aspect; ``n_images`` counts them (top level: their union over the
@@ -130,7 +130,7 @@ def analyse(
     run_name: str = "",
     raters: int | None = None,
 ) -> StudyStats:
-    """Compute every analysis of DESIGN.md "Statistics" for a run.
+    """Compute every analysis of docs/statistics.md for a run.
 
     ``ratings``: one row per answer (image_id, aspect, repeat, rating nullable, reason,
     raw, parse_error, engine_error); ``human``: image_id, aspect, human_mean (+ sd, n);
@@ -461,7 +461,7 @@ def _aspect_json(s: AspectStats, bound: float) -> dict[str, Any]:
 
 
 def to_json_dict(stats: StudyStats) -> dict[str, Any]:
-    """The ``vlmrate stats --json`` object, the keys DESIGN.md lists; every number a
+    """The ``vlmrate stats --json`` object, the keys docs/design.md lists; every number a
     Python int/float, NaN and infinities as None (``json.dumps(..., allow_nan=False)``
     works)."""
     return {

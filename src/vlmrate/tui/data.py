@@ -228,7 +228,7 @@ def load_run_data(run_path: Path) -> RunData:
 
 @dataclass
 class StatsData:
-    """What the Stats screen shows: DESIGN.md's `stats --json` object + per-image data."""
+    """What the Stats screen shows: the `stats --json` object (docs/design.md) + per-image data."""
 
     stats: dict  # to_json_dict(study)
     study: StudyStats  # what analyse() returned (the Summary tab reads it: stats.layout)

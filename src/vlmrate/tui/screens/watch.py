@@ -22,7 +22,7 @@ class WatchScreen(JobScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("o", "results", "Results", id="watch.results"),
-        Binding("escape", "back", "Back", id="watch.back"),
+        Binding("escape,q", "back", "Back", id="watch.back"),  # q too, as in Runs
     ]
     REFRESH_S = POLL_S
 
