@@ -109,3 +109,23 @@ def keep_only_images(run_dir: Path, ids: Iterable[str], status: str = "running")
     manifest = json.loads(manifest_path.read_text())
     manifest["status"] = status
     manifest_path.write_text(json.dumps(manifest))
+
+
+class LazyModule:
+    """A module imported on first use, not when the test file is collected: pytest-xdist
+    collects every test file in every worker, so a slow import at module level (xgrammar
+    2.4 s, pingouin 1.7 s) is paid once per worker even by workers that never run its
+    tests. With ``skip_missing`` a missing module skips the test that uses it."""
+
+    def __init__(self, name: str, skip_missing: bool = False) -> None:
+        self._name = name
+        self._skip_missing = skip_missing
+
+    def __getattr__(self, attr: str) -> Any:
+        import importlib
+
+        import pytest
+
+        module = (pytest.importorskip(self._name) if self._skip_missing
+                  else importlib.import_module(self._name))
+        return getattr(module, attr)

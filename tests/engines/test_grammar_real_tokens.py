@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import LazyModule
 from vlmrate.engines.base import SamplingConfig, structured_regex
 
-xgr = pytest.importorskip("xgrammar")
+xgr = LazyModule("xgrammar", skip_missing=True)
 
 EXAMPLE_ANSWERS = Path(__file__).resolve().parents[1] / "fixtures" / "data" / "example_answers.jsonl"
 VOCAB = 32002  # LLaMA's 32,000 + <image> + <pad>: the model's vocab_size

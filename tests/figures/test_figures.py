@@ -31,6 +31,7 @@ def _digests(folder: Path) -> dict[str, str]:
             for p in sorted(folder.iterdir()) if p.is_file()}
 
 
+@pytest.mark.e2e  # a second Python process renders every figure again (~15 s): make test
 def test_figures_written_in_the_run_folder_and_rerun_byte_identical(
         runs: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["figures", "demo", "--runs-dir", str(runs)]) == 0

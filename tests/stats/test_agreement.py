@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pingouin as pg
 import pytest
 from scipy import stats as sps
 
+from tests.helpers import LazyModule
 from vlmrate.stats.agreement import (
     agreement,
     between_aspects,
@@ -20,6 +20,8 @@ from vlmrate.stats.agreement import (
     tost_wilcoxon,
     wilcoxon_signed_rank,
 )
+
+pg = LazyModule("pingouin")
 
 ALTS = {"greater": "p_greater", "less": "p_less", "two-sided": "p_two_sided"}
 

@@ -9,11 +9,11 @@ import math
 
 import numpy as np
 import pandas as pd
-import pingouin as pg
 import pytest
 from scipy import stats as sps
 from scipy.special import ndtr, ndtri
 
+from tests.helpers import LazyModule
 from vlmrate.stats.agreement import (
     agreement,
     bca_interval,
@@ -24,6 +24,8 @@ from vlmrate.stats.agreement import (
     mae_jackknife,
     proportional_bias,
 )
+
+pg = LazyModule("pingouin")
 
 
 def _pair(n: int, seed: int, shift: float = 0.3) -> tuple[np.ndarray, np.ndarray]:

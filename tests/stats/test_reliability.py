@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pingouin as pg
 import pytest
 
+from tests.helpers import LazyModule
 from vlmrate.stats.reliability import icc_oneway, per_image_sd, stability
+
+pg = LazyModule("pingouin")
 
 # Shrout & Fleiss (1979), Table 2: 6 targets x 4 judges.
 SF = np.array(
