@@ -25,7 +25,7 @@ def test_figures_sheet_holds_every_png(tmp_path: Path, capsys: pytest.CaptureFix
     sheet = book["Figures"]
     titles = [c.value for c in sheet["A"] if isinstance(c.value, str)
               and c.value.startswith("Figure ")]
-    assert len(titles) == len(sheet._images) == 10
+    assert len(titles) == len(sheet._images) == 11
     for image in sheet._images:
         with Image.open(io.BytesIO(image._data())) as png:
             assert png.format == "PNG" and png.size[0] >= 500

@@ -39,8 +39,9 @@ def test_figures_written_in_the_run_folder_and_rerun_byte_identical(
     assert str(folder) in capsys.readouterr().out
     first = _digests(folder)
     stems = {Path(n).stem for n in first if n != "figures.md"}
-    # the reference set (1-4, first k per aspect), Bland–Altman, by k, sampled vs expected
-    assert len(stems) == 4 + 3 + 3
+    # the reference set (1-4, first k per aspect), Bland–Altman, by k, sampled vs expected,
+    # the human ceiling (the sheet has SDs and rater counts)
+    assert len(stems) == 4 + 3 + 3 + 1
     assert all(f"{s}.{x}" in first for s in stems for x in ("pdf", "png", "svg"))
     # a rerun in another process, with another hash seed: the same bytes
     env = {**os.environ, "PYTHONHASHSEED": "12345",
@@ -87,8 +88,10 @@ def test_captions_are_written_from_the_numbers(runs: Path) -> None:
         ag = s.agreement
         assert f"{a}: bias {ag.ba_bias:.2f}".replace("-", "−") in md
         assert f"K = {s.n_repeats}" in md
-    assert md.count("**Figure ") == 10
-    assert "human-ceiling" in md  # says what it does not draw
+        h = s.human  # the human-ceiling figure's caption: the numbers of the human block
+        assert f"{a}: model MAE {h.model_mae:.2f}, one rater {h.rater_mae:.2f}" in md
+    assert md.count("**Figure ") == 11
+    assert "Not drawn: the case images" in md  # says what it does not draw
 
 
 def test_one_aspect_and_compare(runs: Path) -> None:

@@ -47,7 +47,7 @@ def test_sections_and_numbers(page: str, runs: Path) -> None:
     assert f"{stats.aspects['valence'].icc.ICC1.value:.3f}" in page
     assert "0" * 63 + "1" in page  # a prompt's sha256
     assert "tiny/llava" in page and "temperature" in page
-    assert page.count("<figure") == 10 and page.count("<svg") == 10
+    assert page.count("<figure") == 11 and page.count("<svg") == 11
     assert "@media print" in page
 
 

@@ -22,7 +22,7 @@ def test_f_on_stats_writes_figures_and_report_in_the_run(tmp_path: Path) -> None
     done = write_figures_and_report(load_run(run_dir), formats=("pdf",), workbook=True)
     folder, report, n = done.figures, done.report, done.n_figures
     assert folder == run_dir / "figures" and report == run_dir / "demo-report.html"
-    assert n == 10 and len(list(folder.glob("*.pdf"))) == n
+    assert n == 11 and len(list(folder.glob("*.pdf"))) == n
     assert done.workbook == run_dir / "demo.xlsx"
     assert "Figures" in openpyxl.load_workbook(done.workbook).sheetnames
     assert report.read_text().count("<svg") == n

@@ -352,3 +352,24 @@ def test_constant_d_study() -> None:
     assert ag["ba_bias"] == pytest.approx(1.0) and ag["ba_bias_ci"] == pytest.approx([1, 1])
     assert ag["ba_slope_p"] is None and ag["icc_c1_ci"] == [None, None]
     _assert_nulls_explained(block)
+
+
+def test_mean_of_m_raters_mae_matches_a_simulation() -> None:
+    """The closed form against raters drawn at random: per image n_i normal raters with
+    SD s_i; the mean of the first m against the mean of the others, |difference|
+    averaged over many draws and over the images."""
+    from vlmrate.stats.human_ceiling import mean_of_m_raters_mae
+
+    rng = np.random.default_rng(5)
+    s = np.array([0.8, 1.5, 2.2, 1.1])
+    n = np.array([6, 10, 25, 3])
+    for m in (1, 2, 5):
+        per_image = []
+        for s_i, n_i in zip(s, n, strict=True):
+            if n_i <= m:
+                continue
+            draws = rng.normal(0, s_i, size=(40_000, n_i))
+            diff = draws[:, :m].mean(axis=1) - draws[:, m:].mean(axis=1)
+            per_image.append(np.abs(diff).mean())
+        assert mean_of_m_raters_mae(s, n, m) == pytest.approx(np.mean(per_image), rel=0.01)
+    assert np.isnan(mean_of_m_raters_mae(s, n, 30))  # no image has more than 30 raters

@@ -114,7 +114,7 @@ EXPECTED_ASPECT_KEYS = {
         "reliability", "rater_mae", "model_mae", "model_mse", "model_mse_true",
         "rater_equivalents", "rater_equivalents_ci", "rater_equivalents_ci_method", "r",
         "model_reliability", "r_ceiling", "r_disattenuated", "within_human_ci",
-        "sd_correlation", "sd_correlation_n",
+        "sd_correlation", "sd_correlation_n", "rater_mean_mae",
     },
     "homogeneity": {"sd_model", "sd_human", "ratio", "p", "image_sd_model", "image_sd_human"},
     "expected": None,

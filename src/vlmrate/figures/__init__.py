@@ -9,7 +9,6 @@ Every number a figure shows is a field of ``vlmrate.stats.StudyStats`` /
 from .build import (
     DEFAULT_FORMATS,
     FORMATS,
-    SKIPPED,
     compare_figures,
     figures_md,
     run_figures,
@@ -18,5 +17,5 @@ from .build import (
 from .inputs import RunInput
 from .made import Made
 
-__all__ = ["DEFAULT_FORMATS", "FORMATS", "SKIPPED", "Made", "RunInput", "compare_figures",
+__all__ = ["DEFAULT_FORMATS", "FORMATS", "Made", "RunInput", "compare_figures",
            "figures_md", "run_figures", "write_figures"]

@@ -135,6 +135,47 @@ def sampled_expected(run: RunInput) -> Made | None:
     return Made("fig08_sampled_vs_expected", "Sampled vs expected rating", caption, fig)
 
 
+def human_ceiling(run: RunInput) -> Made | None:
+    """The model's MAE beside the MAE of the mean of m raters (the sheet's SDs and rater
+    counts; stats.human_ceiling.mean_of_m_raters_mae), per aspect with a human block."""
+    aspects = [a for a in run.aspects
+               if run.stats.aspects[a].human is not None
+               and run.stats.aspects[a].human.rater_mean_mae]
+    if not aspects:
+        return None
+    rows, cols = _grid(len(aspects))
+    fig, axes = new_figure(DOUBLE, 2.3 * rows, rows, cols, sharey=True)
+    raters, model = series(1), series(0)
+    parts = []
+    for i, a in enumerate(aspects):
+        ax = axes[i // cols][i % cols]
+        h = run.stats.aspects[a].human
+        m = np.array([p.m for p in h.rater_mean_mae])
+        ax.plot(m, [p.mae for p in h.rater_mean_mae], color=raters["color"],
+                linestyle="--", marker=raters["marker"], markersize=3,
+                label="mean of m raters (expected)")
+        ax.axhline(h.model_mae, color=model["color"], linewidth=1,
+                   label=f"model: mean of its answers ({num(h.model_answers, 1)} a image)")
+        ax.set_xlabel("m (raters averaged)")
+        ax.set_xticks(m if len(m) <= 10 else m[:: math.ceil(len(m) / 10)])
+        top = max([h.model_mae, *(p.mae for p in h.rater_mean_mae)])
+        ax.set_ylim(0, 1.12 * top if math.isfinite(top) and top > 0 else 1)
+        ax.set_title(f"{a} (n = {h.n_images})")
+        parts.append(f"{a}: model MAE {num(h.model_mae)}, one rater {num(h.rater_mae)}; in "
+                     f"MSE against the true consensus the model's mean is worth "
+                     f"{num(h.rater_equivalents, 1)} raters {ci(h.rater_equivalents_ci, 1)} "
+                     f"(n = {h.n_images} images, {num(h.raters_mean, 1)} raters a mean)")
+    axes[0][0].set_ylabel("MAE (scale points)")
+    _hide(axes, len(aspects))
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=2)
+    caption = ("The human noise ceiling: the MAE the mean of m raters would score against "
+               "the mean of the sheet's other n_i - m raters (dashed; sqrt(2/pi) s_i sqrt(1/m + 1/(n_i - m)) averaged over "
+               "the same images for every m, up to the fewest raters an image has minus one; "
+               "normal ratings and independent raters assumed) and the model's MAE (solid "
+               "line). " + "; ".join(parts) + ".")
+    return Made("fig10_human_ceiling", "Human noise ceiling", caption, fig)
+
+
 def _hide(axes, used: int) -> None:
     for ax in [ax for row in axes for ax in row][used:]:
         ax.set_visible(False)

@@ -383,6 +383,7 @@ def human_json(c: HumanCeiling | None) -> dict[str, Any] | None:
         "within_human_ci": _num(c.within_human_ci),
         "sd_correlation": _num(c.sd_correlation),
         "sd_correlation_n": int(c.sd_correlation_n),
+        "rater_mean_mae": [{"m": p.m, "mae": _num(p.mae)} for p in c.rater_mean_mae],
     }
 
 

@@ -60,6 +60,12 @@ SHEET, OPTION, BOTH = "sheet", "--raters", "sheet and --raters"
 
 
 @dataclass(frozen=True)
+class RaterMeanMae:
+    m: int  # raters averaged
+    mae: float  # expected MAE of their mean against the sheet (mean_of_m_raters_mae)
+
+
+@dataclass(frozen=True)
 class HumanCeiling:
     n_images: int  # analysed images with a human SD and >= 2 raters
     raters_from: str  # where n_i came from: "sheet", "--raters", "sheet and --raters"
@@ -81,6 +87,10 @@ class HumanCeiling:
     sd_correlation: float
     sd_correlation_n: int
     confidence: float = 0.95
+    #: (m, expected MAE of the mean of m raters against the sheet) for m = 1..M over all
+    #: the block's images (:func:`mean_of_m_raters_mae`; M = min(MAX_M, min_i n_i - 1), so
+    #: every point of the curve averages the same images)
+    rater_mean_mae: tuple[RaterMeanMae, ...] = ()
     rater_equivalents_ci_method: str = CI_METHOD
     n_boot: int = 0
 
@@ -107,6 +117,29 @@ def _equivalents_ci(q_lo: float, q_hi: float) -> tuple[float, float]:
     if not (np.isfinite(q_lo) and np.isfinite(q_hi)) or q_hi <= 0:
         return NAN, NAN
     return 1.0 / q_hi, (1.0 / q_lo if q_lo > 0 else float("inf"))
+
+
+MAX_M = 20  # the longest "mean of m raters" curve reported
+
+
+def mean_of_m_raters_mae(s: np.ndarray, n: np.ndarray, m: int) -> float:
+    """The MAE the mean of m raters would score against the sheet, under normality:
+
+        MAE_m = mean_i  sqrt(2/pi) * s_i * sqrt(1/m + 1/(n_i - m))   over images with n_i > m
+
+    — the expected absolute difference between the mean of m raters and the mean of the
+    other n_i - m raters of image i (independent raters, ratings normal with SD s_i:
+    the difference is normal with SD s_i * sqrt(1/m + 1/(n_i - m)), and E|N(0, v)| =
+    sqrt(2 v / pi)). m = 1 is ``rater_mae``. NaN when no image has more than m raters.
+    The curve beside the model's MAE says how many raters the model's mean matches in
+    MAE terms (``rater_equivalents`` answers the same question in MSE terms, against the
+    true consensus)."""
+    s = np.asarray(s, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    ok = np.isfinite(s) & (n > m)
+    if not ok.any():
+        return NAN
+    return float((np.sqrt(2 / np.pi) * s[ok] * np.sqrt(1 / m + 1 / (n[ok] - m))).mean())
 
 
 def unavailable_reason(s: np.ndarray, n: np.ndarray, raters: int | None, aspect: str) -> str:
@@ -197,5 +230,8 @@ def human_ceiling(
         sd_correlation=sd_corr.r,
         sd_correlation_n=sd_corr.n,
         confidence=confidence,
+        # one image set along the curve: m up to the fewest raters an image has, minus one
+        rater_mean_mae=tuple(RaterMeanMae(m_, mean_of_m_raters_mae(s, n, m_))
+                             for m_ in range(1, int(min(MAX_M, n.min() - 1)) + 1)),
         n_boot=n_boot,
     )
