@@ -210,47 +210,40 @@ def _token_digit(token: str) -> int | None:
     return None
 
 
-def digit_probs(top_logprobs: dict[str, float], lo: int = 1, hi: int = 9) -> list[float] | None:
-    """Renormalised probabilities of the ratings lo..hi from one position's top logprobs.
-
-    Keys are decoded tokens (``"7"``, ``" 7"``, ``"▁7"``, ``"Ġ7"`` all count as 7; several
-    tokens of the same number are summed); values are log-probabilities. Ratings absent from
-    the top list get probability 0. Returns None when no rating token is present.
-    """
-    return digit_probs_and_mass(top_logprobs, lo, hi)[0]
-
-
-def digit_probs_and_mass(
-    top_logprobs: dict[str, float], lo: int = 1, hi: int = 9
-) -> tuple[list[float] | None, float | None]:
-    """:func:`digit_probs` and the probability mass the digits lo..hi had together before
-    renormalising (1 minus what went to other tokens); (None, None) without a digit."""
+def _digit_masses(top_logprobs: dict[str, float], lo: int, hi: int) -> list[float] | None:
+    """Probability of each rating lo..hi among one position's top logprobs (tokens of the
+    same number summed); None when no rating token with a logprob is there."""
     mass = [0.0] * (hi - lo + 1)
-    for token, logprob in top_logprobs.items():
-        value = _token_digit(token)
-        if value is None or not lo <= value <= hi:
-            continue
-        if logprob is None or math.isnan(logprob):
-            continue
-        mass[value - lo] += math.exp(logprob) if logprob > -math.inf else 0.0
-    total = sum(mass)
-    if total <= 0.0 or not math.isfinite(total):
-        return None, None
-    return [m / total for m in mass], min(total, 1.0)
-
-
-def digit_mass(top_logprobs: dict[str, float], lo: int = 1, hi: int = 9) -> float | None:
-    """The summed probability of the ratings lo..hi among one position's top logprobs
-    (the mass :func:`digit_probs` renormalises); None when no rating token is there."""
-    total = 0.0
     found = False
     for token, logprob in top_logprobs.items():
         value = _token_digit(token)
         if value is None or not lo <= value <= hi or logprob is None or math.isnan(logprob):
             continue
         found = True
-        total += math.exp(logprob) if logprob > -math.inf else 0.0
-    return min(1.0, total) if found else None
+        mass[value - lo] += math.exp(logprob) if logprob > -math.inf else 0.0
+    return mass if found else None
+
+
+def digit_probs(top_logprobs: dict[str, float], lo: int = 1, hi: int = 9) -> list[float] | None:
+    """Renormalised probabilities of the ratings lo..hi from one position's top logprobs.
+
+    Keys are decoded tokens (``"7"``, ``" 7"``, ``"▁7"``, ``"Ġ7"`` all count as 7; several
+    tokens of the same number are summed); values are log-probabilities. Ratings absent from
+    the top list get probability 0. Returns None when no rating token is present (or the
+    ones present have no probability).
+    """
+    mass = _digit_masses(top_logprobs, lo, hi)
+    total = sum(mass) if mass is not None else 0.0
+    if total <= 0.0 or not math.isfinite(total):
+        return None
+    return [m / total for m in mass]
+
+
+def digit_mass(top_logprobs: dict[str, float], lo: int = 1, hi: int = 9) -> float | None:
+    """The summed probability of the ratings lo..hi among one position's top logprobs
+    (the mass :func:`digit_probs` renormalises); None when no rating token is there."""
+    mass = _digit_masses(top_logprobs, lo, hi)
+    return None if mass is None else min(1.0, sum(mass))
 
 
 _RATING_LABEL = re.compile(r"rating\s*[:=]?", re.IGNORECASE)
