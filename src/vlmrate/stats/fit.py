@@ -47,12 +47,6 @@ def terminal_width(explicit: int | None = None, stream: IO[str] | None = None,
     return default
 
 
-def report_console(width: int, stream: IO[str] | None = None) -> Console:
-    """A console that prints at exactly ``width`` columns (rich would otherwise use
-    80 for a pipe)."""
-    return Console(width=width, file=stream)
-
-
 def _plain(cell: RenderableType) -> str:
     if isinstance(cell, Text):
         return cell.plain

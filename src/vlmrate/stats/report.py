@@ -10,7 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from .fit import fit_parts
+from .fit import PIPED_WIDTH, fit_parts
 from .formatting import number, p_value
 from .layout import (
     EXPECTED_LINES,
@@ -29,8 +29,6 @@ from .validity import validity_sentence
 
 if TYPE_CHECKING:
     from .analysis import AspectStats, StudyStats
-
-WIDTH = 100
 
 
 def _table(title: str, *columns: str) -> Table:
@@ -105,7 +103,7 @@ def cross_table(stats: StudyStats, k: int) -> Table:
     return t
 
 
-def render_report(stats: StudyStats, width: int = WIDTH) -> Group:
+def render_report(stats: StudyStats, width: int = PIPED_WIDTH) -> Group:
     """Every analysis as rich tables that fit ``width`` columns; print with rich at
     that width."""
     parts: list[RenderableType] = [
