@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.vllm_serve import start_server, stop, wait_healthy
 from tests.preflight.anyres_formula import anyres_image_tokens
 from vlmrate.engines.base import RatingRequest, RatingResult, SamplingConfig
 from vlmrate.engines.real_tokenizer import IMAGE_TOKEN_ID
@@ -47,12 +44,6 @@ KV_BYTES = 256 << 20
 DTYPE = os.environ.get("VLMRATE_AGREE_DTYPE", "float32")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def requests_() -> list[RatingRequest]:
     from PIL import Image
@@ -73,41 +64,19 @@ def requests_() -> list[RatingRequest]:
 def server(real_geometry_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[str]:
     log_path = tmp_path_factory.mktemp("server") / "vllm-serve.log"
-    port = _free_port()
-    env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
     # the in-process engine's arguments on a CPU (engines/vllm.py): no chunked prefill, a
     # step budget of 4 x the context, prefix caching, one image per prompt, max_num_seqs =
     # its window (1 here), the same dtype
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-             "--model", str(real_geometry_model_dir), "--host", "127.0.0.1", "--port", str(port),
-             "--enforce-eager", "--max-model-len", "4096", "--no-enable-chunked-prefill",
-             "--max-num-batched-tokens", str(4 * 4096), "--enable-prefix-caching",
-             "--limit-mm-per-prompt", '{"image": 1}', "--kv-cache-memory-bytes", str(KV_BYTES),
-             "--dtype", DTYPE, "--max-num-seqs", "1"],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    base = f"http://127.0.0.1:{port}/v1"
+    proc, base = start_server(real_geometry_model_dir, log_path, [
+        "--max-model-len", "4096", "--no-enable-chunked-prefill",
+        "--max-num-batched-tokens", str(4 * 4096), "--enable-prefix-caching",
+        "--limit-mm-per-prompt", '{"image": 1}', "--kv-cache-memory-bytes", str(KV_BYTES),
+        "--dtype", DTYPE, "--max-num-seqs", "1"])
     try:
-        deadline = time.monotonic() + STARTUP_S
-        while True:
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, f"vllm serve not up in {STARTUP_S} s"
-            try:
-                if httpx.get(f"{base}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
+        wait_healthy(proc, base, log_path, time.monotonic() + STARTUP_S)
         yield base
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        stop(proc)
 
 
 def _in_process(model: Path, requests: list[RatingRequest]

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.vllm_serve import free_port
 from vlmrate.runfolder.store import RATINGS, read_manifest, read_ratings, repeat_seed
 
 pytest.importorskip("vllm")
@@ -114,15 +114,9 @@ def test_sigkill_then_resume_equals_uninterrupted(tiny_model_dir: Path, syntheti
     assert resumed_frame.equals(straight_frame)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_openai_engine_against_real_vllm_server(tiny_model_dir: Path, synthetic_dataset: Path,
                                                 tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
     log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,9 +14,10 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.e2e.vllm_serve import start_server as start_vllm_server
+from tests.e2e.vllm_serve import stop, wait_healthy
 from vlmrate.runfolder.store import RATINGS, read_manifest
 
 pytest.importorskip("vllm")
@@ -28,47 +28,10 @@ REPO = Path(__file__).resolve().parents[2]
 STARTUP_S = 600  # two CPU servers share two cores: give them time
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(model: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
-    log = open(log_path, "w")  # noqa: SIM115 - the child holds it; closed with the process
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
-         "--host", "127.0.0.1", "--port", str(port), "--enforce-eager",
-         "--max-model-len", "2048", "--no-enable-chunked-prefill", "--enable-prefix-caching",
-         "--kv-cache-memory-bytes", str(256 << 20)],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-    )
-    log.close()
-    return proc, f"http://127.0.0.1:{port}/v1"
-
-
-def wait_healthy(proc: subprocess.Popen, base: str, log_path: Path, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log_path.read_text()[-3000:]
-        try:
-            if httpx.get(f"{base}/models", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    pytest.fail(f"vLLM server {base} did not become healthy in {STARTUP_S} s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+    return start_vllm_server(model, log_path, [
+        "--max-model-len", "2048", "--no-enable-chunked-prefill", "--enable-prefix-caching",
+        "--kv-cache-memory-bytes", str(256 << 20)])
 
 
 @pytest.fixture(scope="module")
