@@ -122,6 +122,10 @@ class LazyModule:
         self._skip_missing = skip_missing
 
     def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):
+            # pytest's collection looks every module-level name over for fixture and test
+            # markers (``_fixture_function_marker``, ``__test__``): that must not import
+            raise AttributeError(attr)
         import importlib
 
         import pytest

