@@ -36,9 +36,11 @@ test: lint system-deps
 # over twice as many pytest-xdist workers as cores (a Pilot test spends much of its time
 # waiting for the app's message loop: with one worker a core, the cores idle half the
 # run), with bytecode caching on (a PYTHONDONTWRITEBYTECODE=1 environment otherwise
-# recompiles the sources and re-rewrites the test modules' asserts in every worker)
+# recompiles the sources and re-rewrites the test modules' asserts in every worker), and
+# tests that share a costly module fixture in one xdist_group run on one worker
+# (--dist loadgroup; ungrouped tests are spread as with -n alone)
 test-fast: $(STAMP)
-	env -u PYTHONDONTWRITEBYTECODE $(VENV)/bin/pytest -q -m "not e2e" -n $$(( $$(nproc) * 2 ))
+	env -u PYTHONDONTWRITEBYTECODE $(VENV)/bin/pytest -q -m "not e2e" -n $$(( $$(nproc) * 2 )) --dist loadgroup
 
 demo: $(STAMP)
 	$(VENV)/bin/vlmrate demo

@@ -57,10 +57,16 @@ def test_figures_written_in_the_run_folder_and_rerun_byte_identical(
             assert first[name] == digest, name
 
 
-def test_pdf_fonts_embedded_no_dates_widths(runs: Path) -> None:
-    folder = runs / "demo" / "figures"
-    if not folder.is_dir():
-        assert main(["figures", "demo", "--runs-dir", str(runs)]) == 0
+@pytest.fixture(scope="module")
+def rendered(runs: Path) -> Path:
+    """``vlmrate figures demo`` (every format) once for the module: its folder."""
+    assert main(["figures", "demo", "--runs-dir", str(runs)]) == 0
+    return runs / "demo" / "figures"
+
+
+@pytest.mark.xdist_group("figures-demo")  # one render of `rendered` (make test-fast: --dist loadgroup)
+def test_pdf_fonts_embedded_no_dates_widths(rendered: Path) -> None:
+    folder = rendered
     for pdf in folder.glob("*.pdf"):
         data = pdf.read_bytes()
         assert b"/FontFile2" in data  # TrueType (Type 42) embedded
@@ -76,12 +82,12 @@ def test_pdf_fonts_embedded_no_dates_widths(runs: Path) -> None:
             assert image.size[0] == round(inches * 300)
 
 
-def test_captions_are_written_from_the_numbers(runs: Path) -> None:
-    assert main(["figures", "demo", "--runs-dir", str(runs), "--format", "png"]) == 0
-    md = (runs / "demo" / "figures" / "figures.md").read_text()
+@pytest.mark.xdist_group("figures-demo")  # one render of `rendered` (make test-fast: --dist loadgroup)
+def test_captions_are_written_from_the_numbers(runs: Path, rendered: Path) -> None:
+    md = (rendered / "figures.md").read_text()
     run = load_run("demo", runs)
     stats = analyse(run.ratings, run.human, run.aspects)
-    assert "`vlmrate figures demo --format png`" in md
+    assert "Made by `vlmrate figures demo`." in md
     for a, s in stats.aspects.items():
         assert f"{a} ICC(1,1) {s.icc.ICC1.value:.2f}".replace("-", "−") in md
         assert f"{a}: mean {s.stability.sd_mean:.2f}" in md

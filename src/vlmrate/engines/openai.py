@@ -25,6 +25,7 @@ import asyncio
 import base64
 import email.utils
 import errno
+import functools
 import io
 import json
 import math
@@ -32,6 +33,7 @@ import os
 import random
 import re
 import socket
+import ssl
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
@@ -215,6 +217,15 @@ def _retry_after_s(response: httpx.Response) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
+
+@functools.cache
+def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    """The context httpx would make for ``verify=True`` (SSL_CERT_FILE, SSL_CERT_DIR, else
+    certifi), made once a process per pair of those settings: loading the CA bundle costs
+    ~25 ms, which every new client (each engine start, each run) would otherwise pay."""
+    return httpx.create_ssl_context(trust_env=True)
+
+
 class _Failure:
     """Sentinel carrying an exception raised by the caller's request iterable."""
 
@@ -310,6 +321,8 @@ class OpenAIEngine:
                 headers["Authorization"] = f"Bearer {key}"
             self._client = httpx.AsyncClient(
                 headers=headers,
+                verify=_tls_context(os.environ.get("SSL_CERT_FILE"),
+                                    os.environ.get("SSL_CERT_DIR")),
                 timeout=httpx.Timeout(self.timeout_s),
                 limits=httpx.Limits(
                     max_connections=total + len(self.pool.servers),  # room for probes
