@@ -66,19 +66,18 @@ def rendered(runs: Path) -> Path:
 
 @pytest.mark.xdist_group("figures-demo")  # one render of `rendered` (make test-fast: --dist loadgroup)
 def test_pdf_fonts_embedded_no_dates_widths(rendered: Path) -> None:
-    folder = rendered
-    for pdf in folder.glob("*.pdf"):
+    for pdf in rendered.glob("*.pdf"):
         data = pdf.read_bytes()
         assert b"/FontFile2" in data  # TrueType (Type 42) embedded
         assert b"/Subtype /Type3" not in data
         assert b"CreationDate" not in data and b"ModDate" not in data
-    for svg in folder.glob("*.svg"):
+    for svg in rendered.glob("*.svg"):
         text = svg.read_text()
         assert "<dc:date>" not in text
     from PIL import Image
 
     for name, inches in (("fig02_icc", 3.5), ("fig06_bland_altman", 7.2)):
-        with Image.open(folder / f"{name}.png") as image:
+        with Image.open(rendered / f"{name}.png") as image:
             assert image.size[0] == round(inches * 300)
 
 

@@ -217,7 +217,6 @@ def _retry_after_s(response: httpx.Response) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
-
 @functools.cache
 def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
     """The context httpx would make for ``verify=True`` (SSL_CERT_FILE, SSL_CERT_DIR, else
