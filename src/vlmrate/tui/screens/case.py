@@ -21,12 +21,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from vlmrate.safe_text import visible
 from vlmrate.tui.data import Answer, RunData, fmt
 from vlmrate.tui.screens.base import AppScreen
 from vlmrate.tui.widgets.image_view import ImageView
+from vlmrate.tui.widgets.key_footer import KeyFooter
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 
@@ -236,7 +237,7 @@ class CaseScreen(AppScreen):
         answers.can_focus = False  # the screen's keys move through it (no key race)
         yield answers
         yield Static("", id="case-note")
-        yield Footer()
+        yield KeyFooter()
 
     async def on_mount(self) -> None:
         self.sub_title = self.data.run.name

@@ -18,12 +18,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from vlmrate.tui.data import fmt
 from vlmrate.tui.screens.base import AppScreen
 from vlmrate.tui.widgets import charts
 from vlmrate.tui.widgets.charts import Chart
+from vlmrate.tui.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     from vlmrate.stats.compare import Comparison
@@ -62,7 +63,7 @@ class CompareScreen(AppScreen):
                 yield Chart(id="compare-chart")
             with TabPane("Disagree", id="cmp-disagree"):
                 yield DataTable(id="compare-disagree", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = " vs ".join(p.name for p in self.run_paths)

@@ -7,10 +7,11 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from vlmrate.tui.screens.base import AppScreen
 from vlmrate.tui.widgets.image_view import ImageView
+from vlmrate.tui.widgets.key_footer import KeyFooter
 
 
 class ImageScreen(AppScreen):
@@ -25,7 +26,7 @@ class ImageScreen(AppScreen):
     def compose(self) -> ComposeResult:
         yield Static(self.image_id, id="image-title")
         yield ImageView(self.vapp.image_mode, id="image-full")
-        yield Footer()
+        yield KeyFooter()
 
     async def on_mount(self) -> None:
         await self.query_one(ImageView).show_image(self.path, self.image_id, self.why_missing)

@@ -9,13 +9,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Label, ProgressBar, RichLog, Static
+from textual.widgets import Header, Label, ProgressBar, RichLog, Static
 
 from vlmrate.engines.servers import servers_line
 from vlmrate.runfolder.parse_health import unparsed_warning
 from vlmrate.running.progress import PHASE_WORDS, clock
 from vlmrate.tui.jobs import Job
 from vlmrate.tui.screens.base import AppScreen
+from vlmrate.tui.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     from vlmrate.running.progress import Progress
@@ -73,7 +74,7 @@ class JobScreen(AppScreen):
             yield Static("", id="job-counters")
             yield Static("", id="job-failed")
         yield RichLog(id="job-log", max_lines=500, wrap=False, markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"run {self.job.name}"

@@ -17,7 +17,6 @@ from textual.widgets import (
     Button,
     Checkbox,
     Collapsible,
-    Footer,
     Header,
     Input,
     Label,
@@ -29,6 +28,7 @@ from vlmrate.errors import UserError
 from vlmrate.runfolder.settings import DEFAULT_MODEL, ENGINES, RunConfig
 from vlmrate.tui.jobs import Job
 from vlmrate.tui.screens.base import AppScreen
+from vlmrate.tui.widgets.key_footer import KeyFooter
 
 
 def _prompt_sets(prompts_dir: Path) -> list[str]:
@@ -323,7 +323,7 @@ class NewRunScreen(AppScreen):
             with Horizontal(id="new-buttons"):
                 yield Button("Start", variant="primary", id="start")
                 yield Button("Cancel", id="cancel")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"new run like {self.clone_of}" if self.clone_of else "new run"

@@ -17,13 +17,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from vlmrate.stats.run_summary import parse_note, partial_note
 from vlmrate.tui.data import RunData, fmt
 from vlmrate.tui.filter_expr import LANGUAGE as FILTER_LANGUAGE
 from vlmrate.tui.screens.base import AppScreen
 from vlmrate.tui.widgets.frame_table import Column, FrameTable
+from vlmrate.tui.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     import polars as pl
@@ -227,7 +228,7 @@ class ResultsScreen(AppScreen):
                         "note ~ text · (A or B) and not C · F1 lists all",
                         id="results-filter", compact=True)
             yield Static("", id="results-filter-error")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = self.run_path.name

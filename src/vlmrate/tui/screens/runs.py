@@ -10,10 +10,11 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from vlmrate.errors import UserError
 from vlmrate.tui.screens.base import AppScreen
+from vlmrate.tui.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     from vlmrate.runfolder.settings import RunConfig
@@ -151,7 +152,7 @@ class RunsScreen(AppScreen):
         yield Static("", id="runs-info", classes="info")
         table = RunsTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield table
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"runs in {self.vapp.runs_dir}"

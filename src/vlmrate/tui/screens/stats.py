@@ -20,13 +20,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Header, Static, TabbedContent, TabPane
 
 from vlmrate.stats.run_summary import partial_note
 from vlmrate.tui.data import StatsData, column_values, fmt, paired_values
 from vlmrate.tui.screens.base import AppScreen
 from vlmrate.tui.widgets import charts
 from vlmrate.tui.widgets.charts import Chart
+from vlmrate.tui.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     from vlmrate.runfolder.store import LoadedRun
@@ -178,7 +179,7 @@ class StatsScreen(AppScreen):
             for key, title in TABS[3:]:
                 with TabPane(title, id=key), VerticalScroll():
                     yield Chart(id=f"chart-{key}", classes="chart")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"{self.run_path.name} · statistics"
