@@ -7,11 +7,22 @@ marked `engine` (needs the vLLM CPU build and the tiny model) is marked `e2e`, s
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 E2E_DIR = Path(__file__).parent / "e2e"
+
+# One thread per numeric library in each pytest-xdist worker (`make test-fast` runs twice as
+# many workers as cores): Polars' pool, OpenMP and OpenBLAS otherwise start a thread per
+# core in every worker and spin while they wait, a fifth of the fast suite's CPU time on
+# two cores. Set before any test module imports them (conftest is imported first);
+# `make test` runs in one process and keeps the libraries' defaults.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _threads in ("POLARS_MAX_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                     "MKL_NUM_THREADS"):
+        os.environ.setdefault(_threads, "1")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
