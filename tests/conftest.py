@@ -7,8 +7,10 @@ marked `engine` (needs the vLLM CPU build and the tiny model) is marked `e2e`, s
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,10 +27,21 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ.setdefault(_threads, "1")
 
 
+# Fixtures that cost seconds to build (in each worker that needs them): under
+# `--dist loadgroup` the tests that use one run in a single xdist worker, which builds it once.
+SHARED_FIXTURES = {
+    "llama_tokenizer_dir": "llama-tokenizer",  # + transformers, xgrammar's tokenizer info
+    "rendered": "figures-demo",  # every figure of a run in every format
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.is_relative_to(E2E_DIR) or item.get_closest_marker("engine"):
             item.add_marker(pytest.mark.e2e)
+        for name in sorted(set(getattr(item, "fixturenames", ())) & SHARED_FIXTURES.keys()):
+            item.add_marker(pytest.mark.xdist_group(SHARED_FIXTURES[name]))
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -37,3 +50,20 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     if config.getoption("markexpr", "").strip() == "not e2e" and collection_path.is_relative_to(E2E_DIR):
         return True
     return None
+
+
+@pytest.fixture(scope="session")
+def llama_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """LLaMA's real tokenizer (vendored llama-tokenizer-js) saved as a llava-hf checkpoint
+    holds it, with llava-hf's LLaVA-NeXT chat template; loaded as vLLM loads it."""
+    pytest.importorskip("tokenizers")
+    pytest.importorskip("transformers")
+    from vlmrate.engines.real_tokenizer import save_llava_hf_tokenizer
+
+    folder = tmp_path_factory.mktemp("llama-tokenizer")
+    save_llava_hf_tokenizer(folder)
+    # A checkpoint's config.json says llava_next; transformers 5 then loads tokenizer.json as
+    # it is (llava_next is among its MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS), not rebuilt
+    # as the LlamaTokenizer that tokenizer_config.json names.
+    (folder / "config.json").write_text(json.dumps({"model_type": "llava_next"}))
+    return folder

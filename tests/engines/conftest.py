@@ -381,20 +381,3 @@ async def make_engine(server: FakeServer) -> AsyncIterator[Callable[..., OpenAIE
     yield factory
     for engine in engines:
         await engine.close()
-
-
-@pytest.fixture(scope="session")
-def llama_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """LLaMA's real tokenizer (vendored llama-tokenizer-js) saved as a llava-hf checkpoint
-    holds it, with llava-hf's LLaVA-NeXT chat template; loaded as vLLM loads it."""
-    pytest.importorskip("tokenizers")
-    pytest.importorskip("transformers")
-    from vlmrate.engines.real_tokenizer import save_llava_hf_tokenizer
-
-    folder = tmp_path_factory.mktemp("llama-tokenizer")
-    save_llava_hf_tokenizer(folder)
-    # A checkpoint's config.json says llava_next; transformers 5 then loads tokenizer.json as
-    # it is (llava_next is among its MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS), not rebuilt
-    # as the LlamaTokenizer that tokenizer_config.json names.
-    (folder / "config.json").write_text(json.dumps({"model_type": "llava_next"}))
-    return folder

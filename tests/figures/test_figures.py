@@ -64,7 +64,6 @@ def rendered(runs: Path) -> Path:
     return runs / "demo" / "figures"
 
 
-@pytest.mark.xdist_group("figures-demo")  # one render of `rendered` (make test-fast: --dist loadgroup)
 def test_pdf_fonts_embedded_no_dates_widths(rendered: Path) -> None:
     for pdf in rendered.glob("*.pdf"):
         data = pdf.read_bytes()
@@ -81,7 +80,6 @@ def test_pdf_fonts_embedded_no_dates_widths(rendered: Path) -> None:
             assert image.size[0] == round(inches * 300)
 
 
-@pytest.mark.xdist_group("figures-demo")  # one render of `rendered` (make test-fast: --dist loadgroup)
 def test_captions_are_written_from_the_numbers(runs: Path, rendered: Path) -> None:
     md = (rendered / "figures.md").read_text()
     run = load_run("demo", runs)

@@ -3,7 +3,6 @@ model's tokenizer when the checkpoint is local: here LLaMA's real one."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -12,15 +11,11 @@ from vlmrate.preflight.report import CheckRequest, build_report
 PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 
 
-def test_system_text_is_counted_with_the_real_tokenizer(tmp_path: Path) -> None:
+def test_system_text_is_counted_with_the_real_tokenizer(tmp_path: Path,
+                                                        llama_tokenizer_dir: Path) -> None:
     from transformers import AutoTokenizer
 
-    from vlmrate.engines.real_tokenizer import save_llava_hf_tokenizer
-
-    model = tmp_path / "model"
-    model.mkdir()
-    save_llava_hf_tokenizer(model)
-    (model / "config.json").write_text(json.dumps({"model_type": "llava_next"}))
+    model = llama_tokenizer_dir  # a local llava-hf checkpoint's tokenizer files
     bare = tmp_path / "prompts" / "bare"
     shutil.copytree(PROMPTS / "reference", bare)
     toml = bare / "study.toml"

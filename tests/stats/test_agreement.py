@@ -22,6 +22,8 @@ from vlmrate.stats.agreement import (
 )
 
 pg = LazyModule("pingouin")
+# the tests of the modules that import pingouin (~2 s) run in one xdist worker (loadgroup)
+pytestmark = pytest.mark.xdist_group("pingouin")
 
 ALTS = {"greater": "p_greater", "less": "p_less", "two-sided": "p_two_sided"}
 

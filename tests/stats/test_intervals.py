@@ -26,6 +26,8 @@ from vlmrate.stats.agreement import (
 )
 
 pg = LazyModule("pingouin")
+# the tests of the modules that import pingouin (~2 s) run in one xdist worker (loadgroup)
+pytestmark = pytest.mark.xdist_group("pingouin")
 
 
 def _pair(n: int, seed: int, shift: float = 0.3) -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,8 @@ from tests.helpers import LazyModule
 from vlmrate.stats.reliability import icc_oneway, per_image_sd, stability
 
 pg = LazyModule("pingouin")
+# the tests of the modules that import pingouin (~2 s) run in one xdist worker (loadgroup)
+pytestmark = pytest.mark.xdist_group("pingouin")
 
 # Shrout & Fleiss (1979), Table 2: 6 targets x 4 judges.
 SF = np.array(
