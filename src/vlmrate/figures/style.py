@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import matplotlib
 
@@ -129,34 +130,39 @@ def freeze(fig: Figure) -> None:
         fig.set_layout_engine(None)
 
 
+# What a figure has been rendered to, by (format, dpi): the `f` key writes the files, the
+# report inlines the same SVG, so a figure is drawn once per format, not once per use.
+_rendered: WeakKeyDictionary[Figure, dict[tuple[str, int], bytes]] = WeakKeyDictionary()
+
+
+def rendered(fig: Figure, fmt: str, dpi: int = DPI) -> bytes:
+    """The figure as a fmt file's bytes (laid out once, fixed metadata; kept for reuse)."""
+    done = _rendered.setdefault(fig, {})
+    if (fmt, dpi) not in done:
+        freeze(fig)
+        buffer = io.BytesIO()
+        with house_style():
+            fig.savefig(buffer, format=fmt, dpi=dpi, metadata=METADATA[fmt])
+        done[(fmt, dpi)] = buffer.getvalue()
+    return done[(fmt, dpi)]
+
+
 def save(fig: Figure, stem: Path, formats: list[str]) -> list[Path]:
     """stem.<fmt> for each format, written with fixed metadata (byte-identical reruns)."""
     out = []
-    freeze(fig)
-    with house_style():
-        for fmt in formats:
-            path = stem.with_suffix(f".{fmt}")
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format=fmt, metadata=METADATA[fmt])
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_bytes(buffer.getvalue())
-            tmp.replace(path)
-            out.append(path)
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(rendered(fig, fmt))
+        tmp.replace(path)
+        out.append(path)
     return out
 
 
 def svg_text(fig: Figure) -> str:
     """The figure as SVG text (for the HTML report), with the same fixed metadata."""
-    buffer = io.StringIO()
-    freeze(fig)
-    with house_style():
-        fig.savefig(buffer, format="svg", metadata=METADATA["svg"])
-    return buffer.getvalue()
+    return rendered(fig, "svg").decode("utf-8")
 
 
 def png_bytes(fig: Figure, dpi: int = 150) -> bytes:
-    buffer = io.BytesIO()
-    freeze(fig)
-    with house_style():
-        fig.savefig(buffer, format="png", dpi=dpi, metadata=METADATA["png"])
-    return buffer.getvalue()
+    return rendered(fig, "png", dpi)
