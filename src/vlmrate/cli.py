@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import sys
@@ -233,8 +234,15 @@ def _leave_now_if_model_loading(code: int) -> None:
         os._exit(code)
 
 
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    """The parser, built once a process: an argparse parser parses any number of times, and
+    a process that calls main() again (the test suite: ~500 times) need not rebuild it."""
+    return build_parser()
+
+
 def _main(argv: list[str] | None) -> int:
-    parser = build_parser()
+    parser = _parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error (one line, exit 2)
