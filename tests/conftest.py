@@ -61,6 +61,21 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     gc.unfreeze()
 
 
+# Textual's Pilot waits after every key until the app's process has been idle for one
+# SLEEP_GRANULARITY (1/50 s: idle = under 1/20 of it in CPU time), twice a key: 40 ms of
+# sleep a key, most of a TUI test's time. A 5 ms window with the same 1/20 rule is as
+# strict about idleness; the tests wait for the app's workers themselves (tui/conftest.py
+# `settle`). Set when pytest starts, before any app runs.
+PILOT_IDLE_WINDOW_S = 0.005
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import textual._wait as pilot_wait
+
+    pilot_wait.SLEEP_GRANULARITY = PILOT_IDLE_WINDOW_S
+    pilot_wait.SLEEP_IDLE = PILOT_IDLE_WINDOW_S / 20
+
+
 # Fixtures that cost seconds to build (in each worker that needs them): under
 # `--dist loadgroup` the tests that use one run in a single xdist worker, which builds it once.
 SHARED_FIXTURES = {
