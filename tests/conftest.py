@@ -80,7 +80,6 @@ def pytest_configure(config: pytest.Config) -> None:
 # `--dist loadgroup` the tests that use one run in a single xdist worker, which builds it once.
 SHARED_FIXTURES = {
     "llama_tokenizer_dir": "llama-tokenizer",  # + transformers, xgrammar's tokenizer info
-    "rendered": "figures-demo",  # every figure of a run in every format
 }
 
 

@@ -22,6 +22,9 @@ from vlmrate.engines.base import (
     structured_regex,
 )
 
+# the tests of the modules that import torch (~1.1 s) run in one xdist worker (loadgroup)
+pytestmark = pytest.mark.xdist_group("torch")
+
 SRC = Path(__file__).resolve().parents[2] / "src"
 #: The five llava-v1.6-vicuna-13b answers the reference study published (shared/protocol)
 EXAMPLE_ANSWERS = Path(__file__).resolve().parents[1] / "fixtures" / "data" / "example_answers.jsonl"

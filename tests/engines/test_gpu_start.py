@@ -13,6 +13,9 @@ import pytest
 
 from vlmrate.engines.vllm import _prepare_environment, cuda_gpu_visible, engine_process_env
 
+# the tests of the modules that import torch (~1.1 s) run in one xdist worker (loadgroup)
+pytestmark = pytest.mark.xdist_group("torch")
+
 VARS = ("PYTORCH_NVML_BASED_CUDA_CHECK", "VLLM_WORKER_MULTIPROC_METHOD",
         "VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_BATCH_INVARIANT")
 

@@ -17,6 +17,9 @@ from vlmrate.runfolder.store import load_run
 from vlmrate.stats import analyse
 
 REPO = Path(__file__).resolve().parents[2]
+# one worker for the module (make test-fast: --dist loadgroup): matplotlib, the two runs
+# and the all-format render of `rendered` are made once
+pytestmark = pytest.mark.xdist_group("figures")
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,9 @@ from vlmrate import cli
 from vlmrate.commands import check
 from vlmrate.preflight import report as check_report
 
+# the tests of the modules that import torch (~1.1 s) run in one xdist worker (loadgroup)
+pytestmark = pytest.mark.xdist_group("torch")
+
 
 def _png(folder: Path, name: str, size: tuple[int, int]) -> None:
     from PIL import Image

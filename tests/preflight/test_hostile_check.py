@@ -16,6 +16,9 @@ from PIL import Image
 from tests.helpers import PROMPTS, make_dataset
 from vlmrate.cli import main
 
+# the tests of the modules that import torch (~1.1 s) run in one xdist worker (loadgroup)
+pytestmark = pytest.mark.xdist_group("torch")
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

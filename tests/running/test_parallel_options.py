@@ -16,6 +16,9 @@ from vlmrate.engines.vllm import VllmEngine, _prepare_environment
 from vlmrate.runfolder.store import read_manifest
 from vlmrate.running.runner import Runner
 
+# the tests of the modules that import torch (~1.1 s) run in one xdist worker (loadgroup)
+pytestmark = pytest.mark.xdist_group("torch")
+
 
 def run_args(tmp_path: Path, *extra: str) -> list[str]:
     return ["run", str(tmp_path / "data"), "--run", "p", "--runs-dir", str(tmp_path / "runs"),
