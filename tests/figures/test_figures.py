@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -177,3 +178,38 @@ def test_one_answer_per_image_and_an_aspect_without_human_means(tmp_path: Path) 
     folder = run_dir / "figures"
     assert not any("valence" in p.name for p in folder.iterdir())
     assert "Not drawn: valence (no image has both" in (folder / "figures.md").read_text()
+
+
+def _counted_figure() -> tuple[Any, list[int]]:
+    from vlmrate.figures.style import new_figure
+
+    fig, axes = new_figure(3.5, 2.0)
+    axes[0][0].plot([1, 2, 3], [3, 1, 2])
+    axes[0][0].set_xlabel("x")
+    draws = [0]
+    draw = fig.draw
+
+    def counted(renderer: Any) -> Any:
+        draws[0] += 1
+        return draw(renderer)
+
+    fig.draw = counted
+    return fig, draws
+
+
+def test_a_figure_is_drawn_once_per_format_and_reused(tmp_path: Path) -> None:
+    """Each format a file more is one draw more (the layout is done once, savefig does not
+    lay it out again), and the report's SVG and a PNG at the file's resolution are the
+    files' bytes, not new drawings."""
+    from vlmrate.figures.style import DPI, png_bytes, save, svg_text
+
+    one, draws_one = _counted_figure()
+    save(one, tmp_path / "one", ["svg"])
+    three, draws_three = _counted_figure()
+    save(three, tmp_path / "three", ["svg", "png", "pdf"])
+    assert draws_three[0] - draws_one[0] == 2
+    before = draws_three[0]
+    assert svg_text(three) == (tmp_path / "three.svg").read_text(encoding="utf-8")
+    assert png_bytes(three, dpi=DPI) == (tmp_path / "three.png").read_bytes()
+    assert draws_three[0] == before
+    assert png_bytes(three) != png_bytes(three, dpi=DPI) and draws_three[0] == before + 1
