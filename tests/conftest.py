@@ -16,21 +16,23 @@ from typing import Any
 import pytest
 
 E2E_DIR = Path(__file__).parent / "e2e"
+# a pytest-xdist worker (`make test-fast`), not `make test`'s single process
+IN_XDIST_WORKER = bool(os.environ.get("PYTEST_XDIST_WORKER"))
 
-# One thread per numeric library in each pytest-xdist worker (`make test-fast` runs twice as
-# many workers as cores): Polars' pool, OpenMP and OpenBLAS otherwise start a thread per
-# core in every worker and spin while they wait, a fifth of the fast suite's CPU time on
-# two cores. Set before any test module imports them (conftest is imported first);
+# One thread per numeric library in each pytest-xdist worker (`make test-fast` runs more
+# workers than cores): Polars' pool, OpenMP and OpenBLAS otherwise start a thread per core
+# in every worker and spin while they wait, a fifth of the fast suite's CPU time on two
+# cores. Set before any test module imports them (conftest is imported first);
 # `make test` runs in one process and keeps the libraries' defaults.
-if os.environ.get("PYTEST_XDIST_WORKER"):
+if IN_XDIST_WORKER:
     for _threads in ("POLARS_MAX_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                      "MKL_NUM_THREADS"):
         os.environ.setdefault(_threads, "1")
 
 
 # The garbage collector in each pytest-xdist worker: a full collection walks every object
-# the worker holds (Textual, Polars, matplotlib, scipy: half a million), ~0.2 s each, dozens a worker,
-# a tenth of the fast suite's CPU time. What outlives the tests (modules, caches, the
+# the worker holds (Textual, Polars, matplotlib, scipy: half a million), ~0.2 s each,
+# dozens a worker, a tenth of the fast suite's CPU time. What outlives the tests (modules, caches, the
 # fixtures of a module or the session) is moved out of its reach (gc.freeze) once the tests
 # are collected and again every FREEZE_EVERY tests, after a collection so that no garbage is
 # frozen. A test's garbage is still collected, and what its finalisers raise reported. What
@@ -48,7 +50,7 @@ def _collect_and_freeze() -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    if os.environ.get("PYTEST_XDIST_WORKER"):
+    if IN_XDIST_WORKER:
         _collect_and_freeze()
 
 
@@ -56,7 +58,7 @@ def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str])
     """After a test and its fixtures' teardown."""
     global _tests_run
     _tests_run += 1
-    if os.environ.get("PYTEST_XDIST_WORKER") and _tests_run % FREEZE_EVERY == 0:
+    if IN_XDIST_WORKER and _tests_run % FREEZE_EVERY == 0:
         _collect_and_freeze()
 
 
