@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import struct
+import zlib
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
@@ -133,3 +135,15 @@ class LazyModule:
         module = (pytest.importorskip(self._name) if self._skip_missing
                   else importlib.import_module(self._name))
         return getattr(module, attr)
+
+
+def write_png_bomb(path: Path, width: int = 20000, height: int = 20000) -> None:
+    """A tiny PNG whose header claims width x height pixels (400 megapixels: over Pillow's
+    decompression-bomb limit), without ever holding such an image in memory."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    raw = zlib.compress(b"\x00" * (width + 1) * 4)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw)
+                     + chunk(b"IEND", b""))

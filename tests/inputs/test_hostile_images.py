@@ -6,29 +6,16 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from tests.helpers import ScriptedEngine, make_dataset, runner_for
+from tests.helpers import ScriptedEngine, make_dataset, runner_for, write_png_bomb
 from vlmrate.inputs.images import ImageProblem, load_image
 from vlmrate.runfolder.store import read_ratings
-
-
-def _png_bomb(path: Path, width: int = 20000, height: int = 20000) -> None:
-    """A tiny PNG whose header claims 400 megapixels (over Pillow's limit)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    raw = zlib.compress(b"\x00" * (width + 1) * 4)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw)
-                     + chunk(b"IEND", b""))
 
 
 def _jpeg_bytes(image: Image.Image, **kwargs: object) -> bytes:
@@ -52,7 +39,7 @@ def folder(tmp_path: Path) -> Path:
         ("truncated.jpg",
          lambda p: p.write_bytes(_jpeg_bytes(Image.effect_noise((200, 200), 50))[:1500]),
          "truncated"),
-        ("bomb.png", _png_bomb, "too large"),
+        ("bomb.png", write_png_bomb, "too large"),
         ("gone.png", lambda p: None, "file not found"),
     ],
 )
@@ -142,7 +129,7 @@ def test_run_completes_around_bad_images(tmp_path: Path) -> None:
     data = make_dataset(tmp_path, n=5)
     images = data / "images"
     (images / "pic002.png").write_bytes(b"")
-    _png_bomb(images / "pic003.png")
+    write_png_bomb(images / "pic003.png")
     (images / "pic004.png").unlink()
     (images / "pic004.png").symlink_to(tmp_path / "elsewhere.png")
     Image.new("RGB", (4, 4)).save(tmp_path / "elsewhere.png")

@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
-from tests.helpers import PROMPTS, make_dataset
+from tests.helpers import PROMPTS, make_dataset, write_png_bomb
 from vlmrate.cli import main
 
 # the tests of the modules that import torch (~1.1 s) run in one xdist worker (loadgroup)
@@ -50,8 +49,7 @@ def test_check_names_the_decompression_bomb_limit(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture) -> None:
     images = tmp_path / "data" / "images"
     images.mkdir(parents=True)
-    # 20000 x 20000 pixels (a 1-bit PNG of a few KB): over Pillow's bomb limit
-    Image.new("1", (20000, 20000)).save(images / "huge.png", optimize=True)
+    write_png_bomb(images / "huge.png")  # 20000 x 20000 pixels: over Pillow's bomb limit
     assert _check(tmp_path) == 2
     err = capsys.readouterr().err
     assert "none of its images could be read" in err and "huge.png: too large" in err

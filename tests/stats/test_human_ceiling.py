@@ -139,7 +139,7 @@ def test_rater_equivalents_ci_against_scipy_bootstrap() -> None:
     # BCa at Hesterberg's (2015) expanded level for n = 80
     level = 1 - 2 * sps.norm.cdf(-math.sqrt(80 / 79) * sps.t.ppf(0.975, 79))
     ref = sps.bootstrap((d2, noise, s2), q, paired=True, vectorized=True,
-                        n_resamples=20000, method="BCa", rng=3,
+                        n_resamples=20000, batch=2000, method="BCa", rng=3,
                         confidence_level=level).confidence_interval
     assert ref.low > 0
     # B = 2000 against 20000 resamples: a few % Monte-Carlo error

@@ -71,8 +71,8 @@ def expanded(n: int, conf: float) -> float:
 def test_mae_ci_agrees_with_scipy_bca(n: int) -> None:
     m, h = _pair(n, 4)
     a = agreement(m, h, n_boot=2000, seed=5)
-    ref = sps.bootstrap((np.abs(m - h),), np.mean, n_resamples=20000, method="BCa",
-                        rng=1, confidence_level=expanded(n, 0.95)).confidence_interval
+    ref = sps.bootstrap((np.abs(m - h),), np.mean, n_resamples=20000, batch=2000,
+                        method="BCa", rng=1, confidence_level=expanded(n, 0.95)).confidence_interval
     # Monte-Carlo error of an outer quantile with 2000 resamples: a few % of the width
     width = ref.high - ref.low
     assert a.mae_ci[0] == pytest.approx(ref.low, abs=0.06 * width)

@@ -124,7 +124,7 @@ def freeze(fig: Figure) -> None:
     if fig.get_layout_engine() is None:
         return
     with house_style():
-        fig.draw_without_rendering()
+        fig.get_layout_engine().execute(fig)  # the layout alone: no draw before the saves
         # None, not "none": "none" leaves a placeholder engine, and savefig draws a figure
         # that has any engine once more before it prints (a sixth of `vlmrate figures`)
         fig.set_layout_engine(None)
