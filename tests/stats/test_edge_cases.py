@@ -56,6 +56,11 @@ EDGE_CASES = {
          "arousal": np.repeat(np.arange(1.0, 9.0)[:, None], 3, axis=1)},
         {"relevance": np.arange(1.0, 9.0) - 0.3, "arousal": np.arange(1.0, 9.0)},
     ),
+    # 2 images, model means 5, 7 and human means 7, 5 (a hypothesis example of
+    # tests/runfolder/test_run_files_property.py): ICC(A,1)'s denominator is 0
+    "mirrored": lambda: ({"relevance": np.array([[5.0, 5.0], [7.0, 7.0]]),
+                          "arousal": np.array([[5.0, 5.0], [7.0, 7.0]])},
+                         {"relevance": np.array([7.0, 5.0]), "arousal": np.array([7.0, 5.0])}),
 }
 
 
@@ -87,6 +92,20 @@ def test_all_d_equal_tost_is_null_with_note() -> None:
         assert t["equivalent"] is None and t["t_lower"] is None and t["p"] is None
         assert any(n.startswith("tost.") and "SD 0" in n for n in s[a]["notes"])
     assert s["relevance"]["tost"]["mean_diff"] == pytest.approx(0.3)
+
+
+def test_mirrored_means_leave_icc_a1_undefined_with_its_reason() -> None:
+    # table [[5, 7], [7, 5]] (model, human): row and column means all 6, so MSR = MSC = 0,
+    # MSE = (4 x 1^2) / 1 = 4: ICC(A,1) = -4 / (0 + 4 + 2 (0 - 4) / 2) = -4 / 0 (it raised
+    # ZeroDivisionError in its interval), ICC(C,1) = (0 - 4) / (0 + 4) = -1
+    mats, hums = EDGE_CASES["mirrored"]()
+    block = _json(mats, hums, ["relevance", "arousal"])["aspects"]["relevance"]
+    ag = block["agreement"]
+    assert ag["icc_a1"] is None and ag["icc_a1_ci"] == [None, None]
+    assert ag["icc_c1"] == pytest.approx(-1.0)
+    assert any(n.startswith("agreement.icc_a1, agreement.icc_a1_ci: MSR + (k-1) MSE")
+               for n in block["notes"]), block["notes"]
+    _assert_every_null_explained(block)
 
 
 def test_empty_aspect_has_null_df_and_notes() -> None:

@@ -604,7 +604,8 @@ def icc_two_way_intervals(
     F* = F_{1-a/2}(n-1, v), F** = F_{1-a/2}(v, n-1);
     lower = n (MSR - F* MSE) / (F* (k MSC + (kn - k - n) MSE) + n MSR),
     upper = n (F** MSR - MSE) / (k MSC + (kn - k - n) MSE + n F** MSR).
-    NaN under 2 targets or 2 raters, or when the mean squares are degenerate."""
+    NaN under 2 targets or 2 raters, or when the mean squares are degenerate (no MSE; for
+    ICC(A,1) also a denominator of rho that is not positive)."""
     y = np.asarray(y, dtype=np.float64)
     n, k = y.shape
     nan2 = (NAN, NAN)
@@ -624,7 +625,10 @@ def icc_two_way_intervals(
     fl = f / dist.f_ppf(1 - alpha / 2, df1, df2)
     fu = f * dist.f_ppf(1 - alpha / 2, df2, df1)
     c1 = ((fl - 1) / (fl + k - 1), (fu - 1) / (fu + k - 1))
-    rho = (msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n)
+    denominator = msr + (k - 1) * mse + k * (msc - mse) / n
+    if not denominator > 0:  # e.g. 2 targets, equal row and column means: ICC(A,1) -inf
+        return nan2, (float(c1[0]), float(c1[1]))
+    rho = (msr - mse) / denominator
     fj = msc / mse
     base = n * (1 + (k - 1) * rho) - k * rho
     vn = (k - 1) * (n - 1) * (k * rho * fj + base) ** 2

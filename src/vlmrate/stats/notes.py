@@ -106,6 +106,10 @@ def _reason(path: str, s: AspectStats) -> str:
         return "r is ±1 in the resamples or undefined"
     if path == "agreement.ccc_ci":
         return "r is 0 or the CCC is ±1: Lin's standard error is undefined"
+    if (path in ("agreement.icc_a1", "agreement.icc_a1_ci") and n >= 2
+            and not s.tost.degenerate and not (_const(sd_m) and _const(sd_h))):
+        return ("MSR + (k-1) MSE + k (MSC - MSE) / n is 0 or less (few images whose model and "
+                "human means mirror each other): ICC(A,1) is undefined")
     if path in ("agreement.icc_a1_ci", "agreement.icc_c1_ci") and n >= 2:
         return "d = m - h is constant (residual mean square 0): no F interval"
     if path == "agreement.mae_ci":
