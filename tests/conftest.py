@@ -77,11 +77,55 @@ def pytest_configure(config: pytest.Config) -> None:
     pilot_wait.SLEEP_IDLE = PILOT_IDLE_WINDOW_S / 20
 
 
-# Fixtures that cost seconds to build (in each worker that needs them): under
-# `--dist loadgroup` the tests that use one run in a single xdist worker, which builds it once.
-SHARED_FIXTURES = {
-    "llama_tokenizer_dir": "llama-tokenizer",  # + transformers, xgrammar's tokenizer info
-}
+# Under `--dist loadgroup` (make test-fast) the tests that share a fixture of the suite's own
+# with module or session scope run in one xdist worker, which builds it once (the LLaMA
+# tokenizer folder, a module's analysed runs, the report page): otherwise every worker that
+# draws one of them builds it again. The group is the session fixture's name, or else the
+# module's; a module whose tests meet a session fixture joins that fixture's group whole.
+SHARED_SCOPES = ("session", "package", "module")
+
+
+def _shared_fixtures(item: pytest.Item) -> tuple[list[str], bool]:
+    """(the suite's session/package fixtures the test uses, whether it uses a module one)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return [], False
+    session, module = [], False
+    for name in sorted(info.names_closure):
+        definitions = info.name2fixturedefs.get(name)
+        if not definitions:
+            continue
+        fixture = definitions[-1]
+        if fixture.scope not in SHARED_SCOPES or not fixture.func.__module__.startswith("tests"):
+            continue
+        if fixture.scope == "module":
+            module = True
+        else:
+            session.append(name)
+    return session, module
+
+
+def _group_by_shared_fixtures(items: list[pytest.Item]) -> None:
+    uses = {item: _shared_fixtures(item) for item in items}
+    module_group: dict[str, str] = {}
+    for item, (session, _module) in uses.items():
+        if session:
+            module_group.setdefault(item.module.__name__, session[0])  # type: ignore[attr-defined]
+    for item, (session, module) in uses.items():
+        if item.get_closest_marker("xdist_group") is not None:
+            continue  # a module's own group (the modules that import torch or pingouin)
+        name = item.module.__name__  # type: ignore[attr-defined]
+        if session:
+            item.add_marker(pytest.mark.xdist_group(session[0]))
+        elif module:
+            item.add_marker(pytest.mark.xdist_group(module_group.get(name, name)))
+
+
+# Tests that take seconds of wall time (a run in another process, real waits, every figure
+# drawn): marked `long`, they are collected first, so that pytest-xdist hands them out
+# at the start and no worker finishes the fast suite alone with one of them.
+def _long_first(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)  # stable
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the xdist_group marks
@@ -89,8 +133,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.path.is_relative_to(E2E_DIR) or item.get_closest_marker("engine"):
             item.add_marker(pytest.mark.e2e)
-        for name in sorted(set(getattr(item, "fixturenames", ())) & SHARED_FIXTURES.keys()):
-            item.add_marker(pytest.mark.xdist_group(SHARED_FIXTURES[name]))
+    _group_by_shared_fixtures(items)
+    _long_first(items)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

@@ -40,6 +40,7 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
     server.close()
 
 
+@pytest.mark.long  # a download polled until done
 def test_download_reports_bytes_until_done(hub: FakeHub) -> None:
     seen: list[tuple[int, int]] = []
     assert fetch_model("org/tiny-llava", lambda d, t: seen.append((d, t)), poll_s=0.05)

@@ -13,6 +13,7 @@ from tests.export.conftest import make_run
 from vlmrate.cli import main
 
 
+@pytest.mark.long  # every figure drawn
 def test_figures_sheet_holds_every_png(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     runs = tmp_path / "runs"
     make_run(runs, "demo", n_images=12, repeats=3)

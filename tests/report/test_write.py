@@ -14,6 +14,7 @@ from vlmrate.runfolder.store import load_run
 from vlmrate.tui.screens.stats import StatsScreen
 
 
+@pytest.mark.long  # every figure drawn, the report written
 def test_f_on_stats_writes_figures_and_report_in_the_run(tmp_path: Path) -> None:
     keys = {b.key: b for b in StatsScreen.BINDINGS}  # type: ignore[union-attr]
     assert keys["f"].action == "figures" and keys["f"].show  # in the footer and the help

@@ -149,6 +149,7 @@ mixed_lines = st.lists(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lines=mixed_lines, manifest=manifests(), review=reviews(),
        torn=st.binary(max_size=20).map(lambda b: b.replace(b"\n", b"")))
+@pytest.mark.long  # 150 generated run folders
 def test_readers_take_every_valid_record(lines: list[tuple[bool, bytes]], manifest: bytes,
                                          review: bytes | None, torn: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:

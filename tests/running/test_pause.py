@@ -9,6 +9,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import ScriptedEngine, make_dataset, runner_for
 from vlmrate.runfolder.store import iter_records
 from vlmrate.running.progress import Progress, RateWindow, RunClock
@@ -26,6 +28,7 @@ def wait(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-d
         time.sleep(0.01)
 
 
+@pytest.mark.long  # a paused second
 def test_pause_aborts_in_flight_and_resume_completes(tmp_path: Path) -> None:
     make_dataset(tmp_path, 6)
     engine = ScriptedEngine(delay_s=0.05)

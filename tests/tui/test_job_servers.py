@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from textual.widgets import Static
 
 from tests.engines.conftest import MODEL, FakeServer
@@ -23,6 +24,7 @@ def host(url: str) -> str:
     return url.split("//")[1].split("/")[0]
 
 
+@pytest.mark.long  # two fake servers, one taken out
 async def test_job_panel_shows_each_server_and_the_one_that_is_out(tmp_path: Path) -> None:
     make_dataset(tmp_path, 6)
     a, b = FakeServer(), FakeServer()

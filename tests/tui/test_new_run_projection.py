@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from textual.widgets import Static
 
 from vlmrate.preflight.report import CheckRequest, build_report, summary_line
@@ -26,6 +27,7 @@ async def _wait_for(pilot, predicate: Callable[[], bool]) -> None:  # type: igno
     raise AssertionError(f"projection line stayed {_projection(pilot.app)!r}")
 
 
+@pytest.mark.long  # the projection waits for its worker after each key
 async def test_the_form_projects_the_typed_dataset(make_app: Callable[..., VlmrateApp],
                                                    workspace: Path) -> None:
     from PIL import Image

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from textual.widgets import DataTable, Static
 
 from tests.helpers import make_dataset
@@ -28,6 +29,7 @@ def start_scripted_run(root: Path, delay: float) -> subprocess.Popen[str]:
                             stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.long  # a vlmrate run in another process
 async def test_a_run_of_another_process_is_shown_live(tmp_path: Path) -> None:
     make_dataset(tmp_path, 10)  # 10 images x 3 aspects x 2 repeats = 60 answers
     process = start_scripted_run(tmp_path, delay=0.1)
