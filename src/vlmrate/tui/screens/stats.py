@@ -28,6 +28,7 @@ from vlmrate.tui.screens.base import AppScreen
 from vlmrate.tui.widgets import charts
 from vlmrate.tui.widgets.charts import Chart
 from vlmrate.tui.widgets.key_footer import KeyFooter
+from vlmrate.tui.widgets.rendered_once import RenderedOnce
 
 if TYPE_CHECKING:
     from vlmrate.runfolder.store import LoadedRun
@@ -210,10 +211,10 @@ class StatsScreen(AppScreen):
         self.cross_k = ks[-1] if ks else ""
         from vlmrate.stats.layout import study_fields
 
-        self.query_one("#stats-summary", Static).update(
+        self.query_one("#stats-summary", Static).update(RenderedOnce(
             summary_table(data.study.aspects, data.aspects,
-                          study_fields(data.study.bound, data.study.alpha)))
-        self.query_one("#stats-between", Static).update(between_table(data.stats))
+                          study_fields(data.study.bound, data.study.alpha))))
+        self.query_one("#stats-between", Static).update(RenderedOnce(between_table(data.stats)))
         self.show_aspect()
         self.focus_pane()
 
@@ -247,16 +248,17 @@ class StatsScreen(AppScreen):
 
         study = study_fields(bound, alpha)
         per = data.study.aspects.get(aspect)
-        self.query_one("#stats-expected", Static).update(expected_table(per, aspect, study))
+        self.query_one("#stats-expected", Static).update(
+            RenderedOnce(expected_table(per, aspect, study)))
         self.query_one("#stats-notes", Static).update(notes_text(per, aspect))
         from vlmrate.stats.validity import validity_sentence
 
         self.query_one("#stats-validity", Static).update(
             Text(validity_sentence(aspect, per, study["level"]), style="italic"))
         rows = value_at(stats, ("aspects", aspect, "errors_by_k")) or []
-        self.query_one("#stats-byk", Static).update(by_k_table(rows, study["level"]))
+        self.query_one("#stats-byk", Static).update(RenderedOnce(by_k_table(rows, study["level"])))
         self.query_one("#stats-cross", Static).update(
-            cross_table(stats, data.aspects, self.cross_k))
+            RenderedOnce(cross_table(stats, data.aspects, self.cross_k)))
         table = data.table
         charts.errors_by_k(self.query_one("#chart-byk", Chart), rows,
                            f"{aspect}: MAE and r vs k (first k repeats)")

@@ -1,0 +1,77 @@
+"""RenderedOnce: a Stats table is rendered once per width, and looks as it did."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from rich.console import Console
+from rich.table import Table
+from textual.widgets import Static
+
+from tests.tui.conftest import SIZE, settle
+from vlmrate.tui.app import VlmrateApp
+from vlmrate.tui.screens.stats import StatsScreen
+from vlmrate.tui.widgets.rendered_once import RenderedOnce
+
+
+def _table() -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("measure", no_wrap=True)
+    table.add_column("relevance", justify="right")
+    for i in range(30):
+        table.add_row(f"  statistic number {i} with a long label", f"{i / 7:.3f}")
+    return table
+
+
+def _text(renderable: Any, width: int) -> str:
+    console = Console(width=width, record=True, file=io.StringIO(), color_system="truecolor")
+    console.print(renderable)
+    return console.export_text(styles=True)
+
+
+@pytest.fixture
+def table_renders(monkeypatch: pytest.MonkeyPatch) -> Counter[tuple[int, int]]:
+    """(rows, width) of every Table render."""
+    renders: Counter[tuple[int, int]] = Counter()
+    render = Table.__rich_console__
+
+    def counted(self: Table, console: Console, options: Any) -> Iterator[Any]:
+        renders[(len(self.rows), options.max_width)] += 1
+        yield from render(self, console, options)
+
+    monkeypatch.setattr(Table, "__rich_console__", counted)
+    return renders
+
+
+def test_each_width_is_rendered_once_and_looks_the_same(
+        table_renders: Counter[tuple[int, int]]) -> None:
+    wrapped = RenderedOnce(_table())
+    console = Console(width=60, file=io.StringIO())
+    first = list(console.render(wrapped, console.options))
+    again = list(console.render(wrapped, console.options.update(height=40)))
+    assert first == again and table_renders == {(30, 60): 1}
+    narrow = console.options.update_width(30)
+    assert console.measure(wrapped, options=narrow) == console.measure(_table(), options=narrow)
+    assert _text(wrapped, 30) == _text(_table(), 30)  # the cells wrap as they would
+    assert table_renders[(30, 30)] == 2  # one for the wrapped table, one for the plain one
+
+
+async def test_opening_stats_renders_the_summary_once_per_width(
+        make_app: Callable[..., VlmrateApp], table_renders: Counter[tuple[int, int]]) -> None:
+    async with make_app().run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        screen = pilot.app.screen
+        assert isinstance(screen, StatsScreen) and screen.data is not None
+        summary = screen.query_one("#stats-summary", Static)
+        shown = summary.content
+        rows = len(getattr(shown, "renderable", shown).rows)  # type: ignore[union-attr]
+        widths = [width for (n, width), _ in table_renders.items() if n == rows]
+        # Textual measured and drew it at one or two widths (with and without the
+        # scrollbar); the plain Table was rendered at each of them several times
+        assert widths and all(table_renders[(rows, w)] == 1 for w in widths), table_renders
