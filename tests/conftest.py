@@ -82,6 +82,8 @@ def pytest_configure(config: pytest.Config) -> None:
 # tokenizer folder, a module's analysed runs, the report page): otherwise every worker that
 # draws one of them builds it again. The group is the session fixture's name, or else the
 # module's; a module whose tests meet a session fixture joins that fixture's group whole.
+# A module that names its own group keeps it (the modules that import torch or
+# scikit-learn, the LLaMA tokenizer's among them, share "torch-sklearn").
 SHARED_SCOPES = ("session", "package", "module")
 
 
@@ -113,7 +115,7 @@ def _group_by_shared_fixtures(items: list[pytest.Item]) -> None:
             module_group.setdefault(item.module.__name__, session[0])  # type: ignore[attr-defined]
     for item, (session, module) in uses.items():
         if item.get_closest_marker("xdist_group") is not None:
-            continue  # a module's own group (the modules that import torch or pingouin)
+            continue  # a module's own group ("torch-sklearn", "figures")
         name = item.module.__name__  # type: ignore[attr-defined]
         if session:
             item.add_marker(pytest.mark.xdist_group(session[0]))

@@ -22,8 +22,9 @@ from vlmrate.engines.base import (
     structured_regex,
 )
 
-# the tests of the modules that import torch (~1.1 s) run in one xdist worker (loadgroup)
-pytestmark = pytest.mark.xdist_group("torch")
+# the modules that import torch or scikit-learn (here torch, ~1.1 s) run in one xdist
+# worker (loadgroup): each import is paid once
+pytestmark = pytest.mark.xdist_group("torch-sklearn")
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 #: The five llava-v1.6-vicuna-13b answers the reference study published (shared/protocol)

@@ -13,8 +13,9 @@ import pytest
 
 from vlmrate.engines.vllm import _prepare_environment, cuda_gpu_visible, engine_process_env
 
-# the tests of the modules that import torch (~1.1 s) run in one xdist worker (loadgroup)
-pytestmark = pytest.mark.xdist_group("torch")
+# the modules that import torch or scikit-learn (here torch, ~1.1 s) run in one xdist
+# worker (loadgroup): each import is paid once
+pytestmark = pytest.mark.xdist_group("torch-sklearn")
 
 VARS = ("PYTORCH_NVML_BASED_CUDA_CHECK", "VLLM_WORKER_MULTIPROC_METHOD",
         "VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_BATCH_INVARIANT")

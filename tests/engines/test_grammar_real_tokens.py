@@ -14,6 +14,10 @@ import pytest
 from tests.helpers import LazyModule
 from vlmrate.engines.base import SamplingConfig, structured_regex
 
+# the modules that import torch or scikit-learn (here transformers, which imports both, ~3 s)
+# run in one xdist worker (loadgroup): each import is paid once, the tokenizer folder built once
+pytestmark = pytest.mark.xdist_group("torch-sklearn")
+
 xgr = LazyModule("xgrammar", skip_missing=True)
 
 EXAMPLE_ANSWERS = Path(__file__).resolve().parents[1] / "fixtures" / "data" / "example_answers.jsonl"

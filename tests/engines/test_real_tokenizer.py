@@ -21,6 +21,10 @@ from vlmrate.engines.real_tokenizer import (
 )
 from vlmrate.engines.tiny_model import LLAVA_HF_CHAT_TEMPLATE
 
+# the modules that import torch or scikit-learn (here transformers, which imports both, ~3 s)
+# run in one xdist worker (loadgroup): each import is paid once, the tokenizer folder built once
+pytestmark = pytest.mark.xdist_group("torch-sklearn")
+
 pytest.importorskip("tokenizers")
 
 #: LLaVA's conv_llava_v1 system line (haotian-liu/LLaVA llava/conversation.py)

@@ -12,8 +12,9 @@ from vlmrate import cli
 from vlmrate.commands import check
 from vlmrate.preflight import report as check_report
 
-# the tests of the modules that import torch (~1.1 s) run in one xdist worker (loadgroup)
-pytestmark = pytest.mark.xdist_group("torch")
+# the modules that import torch or scikit-learn (here torch, ~1.1 s) run in one xdist
+# worker (loadgroup): each import is paid once
+pytestmark = pytest.mark.xdist_group("torch-sklearn")
 
 
 def _png(folder: Path, name: str, size: tuple[int, int]) -> None:

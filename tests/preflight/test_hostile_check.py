@@ -15,8 +15,9 @@ import pytest
 from tests.helpers import PROMPTS, make_dataset, write_png_bomb
 from vlmrate.cli import main
 
-# the tests of the modules that import torch (~1.1 s) run in one xdist worker (loadgroup)
-pytestmark = pytest.mark.xdist_group("torch")
+# the modules that import torch or scikit-learn (here torch, ~1.1 s) run in one xdist
+# worker (loadgroup): each import is paid once
+pytestmark = pytest.mark.xdist_group("torch-sklearn")
 
 ROOT = Path(__file__).resolve().parents[2]
 

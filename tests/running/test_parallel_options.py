@@ -16,8 +16,9 @@ from vlmrate.engines.vllm import VllmEngine, _prepare_environment
 from vlmrate.runfolder.store import read_manifest
 from vlmrate.running.runner import Runner
 
-# the tests of the modules that import torch (~1.1 s) run in one xdist worker (loadgroup)
-pytestmark = pytest.mark.xdist_group("torch")
+# the modules that import torch or scikit-learn (here torch, ~1.1 s) run in one xdist
+# worker (loadgroup): each import is paid once
+pytestmark = pytest.mark.xdist_group("torch-sklearn")
 
 
 def run_args(tmp_path: Path, *extra: str) -> list[str]:

@@ -22,8 +22,9 @@ from vlmrate.stats.agreement import (
 )
 
 pg = LazyModule("pingouin")
-# the tests of the modules that import pingouin (~2 s) run in one xdist worker (loadgroup)
-pytestmark = pytest.mark.xdist_group("pingouin")
+# the modules that import torch or scikit-learn (here pingouin, ~2 s) run in one xdist
+# worker (loadgroup): each import is paid once
+pytestmark = pytest.mark.xdist_group("torch-sklearn")
 
 ALTS = {"greater": "p_greater", "less": "p_less", "two-sided": "p_two_sided"}
 

@@ -26,8 +26,9 @@ from vlmrate.stats.agreement import (
 )
 
 pg = LazyModule("pingouin")
-# the tests of the modules that import pingouin (~2 s) run in one xdist worker (loadgroup)
-pytestmark = pytest.mark.xdist_group("pingouin")
+# the modules that import torch or scikit-learn (here pingouin, ~2 s) run in one xdist
+# worker (loadgroup): each import is paid once
+pytestmark = pytest.mark.xdist_group("torch-sklearn")
 
 
 def _pair(n: int, seed: int, shift: float = 0.3) -> tuple[np.ndarray, np.ndarray]:

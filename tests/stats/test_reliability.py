@@ -11,8 +11,9 @@ from tests.helpers import LazyModule
 from vlmrate.stats.reliability import icc_oneway, per_image_sd, stability
 
 pg = LazyModule("pingouin")
-# the tests of the modules that import pingouin (~2 s) run in one xdist worker (loadgroup)
-pytestmark = pytest.mark.xdist_group("pingouin")
+# the modules that import torch or scikit-learn (here pingouin, ~2 s) run in one xdist
+# worker (loadgroup): each import is paid once
+pytestmark = pytest.mark.xdist_group("torch-sklearn")
 
 # Shrout & Fleiss (1979), Table 2: 6 targets x 4 judges.
 SF = np.array(
