@@ -129,13 +129,22 @@ def test_bad_input_is_one_line(runs: Path, capsys: pytest.CaptureFixture, argv: 
 
 
 def test_output_that_is_a_file_or_no_run(runs: Path, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture) -> None:
+                                         capsys: pytest.CaptureFixture,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "file.txt"
     target.write_text("keep me")
-    assert main(["figures", "demo", "--runs-dir", str(runs), "-o", str(target)]) == 2
-    assert "is a file" in capsys.readouterr().err and target.read_text() == "keep me"
+    with monkeypatch.context() as patch:  # said before any statistics are computed
+        patch.setattr("vlmrate.commands.figures.analysed_run", _not_called)
+        patch.setattr("vlmrate.commands.figures.comparison", _not_called)
+        for run in (["demo"], ["--compare", "demo", "other"]):
+            assert main(["figures", *run, "--runs-dir", str(runs), "-o", str(target)]) == 2
+            assert "is a file" in capsys.readouterr().err and target.read_text() == "keep me"
     assert main(["figures", "--runs-dir", str(runs)]) == 2
     assert main(["figures", "missing", "--runs-dir", str(runs)]) == 2
+
+
+def _not_called(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the statistics were computed")
 
 
 def test_case_images_when_the_dataset_is_there(tmp_path: Path) -> None:

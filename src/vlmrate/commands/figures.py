@@ -70,11 +70,15 @@ def compare_slug(specs: list[str]) -> str:
     return ("compare-" + "-".join(names))[:120]
 
 
+def refuse_a_file(target: Path) -> None:
+    if target.exists() and not target.is_dir():
+        raise UserError(f"{clip(str(target), 80)}: is a file; -o takes a folder")
+
+
 def out_dir(path: Path | None, default: Path) -> Path:
     """The folder to write in: -o as given (made if missing), else default."""
     target = Path(path).expanduser() if path is not None else default
-    if target.exists() and not target.is_dir():
-        raise UserError(f"{clip(str(target), 80)}: is a file; -o takes a folder")
+    refuse_a_file(target)
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -107,6 +111,8 @@ def main(args: argparse.Namespace) -> int:
     from vlmrate.figures import compare_figures, run_figures, write_figures
 
     formats = parse_formats(args.format)
+    if args.output is not None:  # before the statistics and the figures (seconds)
+        refuse_a_file(Path(args.output).expanduser())
     if args.compare:
         if args.run is not None:
             raise UserError("give either RUN or --compare RUN RUN..., not both")
