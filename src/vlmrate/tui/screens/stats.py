@@ -41,8 +41,8 @@ CHART_TABS = ("byk", "sd", "d", "ba", "scatter")
 def summary_table(per_aspect: Mapping[str, Any], aspects: list[str],
                   study: Mapping[str, Any] | None = None) -> Table:
     """Every row of stats.layout.STATISTICS under its section (the expected-rating rows
-    only when some aspect has them), aspects as columns (fits 80 columns for three
-    aspects). per_aspect: aspect -> AspectStats; study: stats.layout.study_fields, for
+    only when some aspect has them), aspects as columns (three fit 80 columns: the labels
+    wrap first). per_aspect: aspect -> AspectStats; study: stats.layout.study_fields, for
     the labels that name the confidence level."""
     from vlmrate.stats.layout import (
         format_statistic,
@@ -55,9 +55,11 @@ def summary_table(per_aspect: Mapping[str, Any], aspects: list[str],
     study = study if study is not None else study_fields(None, None)
     # not expanded: in a wide terminal the values stay next to their labels
     table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("measure", no_wrap=True)
+    # long labels (to 20 columns) and long texts among the values (a method's name, to 12)
+    # wrap: at 80 columns every aspect stays in view
+    table.add_column("measure", min_width=20)
     for aspect in aspects:
-        table.add_column(aspect, justify="right", min_width=10)
+        table.add_column(aspect, justify="right", min_width=10, max_width=12)
     section = None
     for stat in visible_rows({a: per_aspect.get(a) for a in aspects}):
         if stat.section != section:

@@ -1,4 +1,5 @@
-"""RenderedOnce: a Stats table is rendered once per width, and looks as it did."""
+"""The Stats summary: rendered once per width (RenderedOnce), and every aspect in view at 80
+columns."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from textual.widgets import Static
 
-from tests.tui.conftest import SIZE, settle
+from tests.tui.conftest import ASPECTS, SIZE, settle
 from vlmrate.tui.app import VlmrateApp
 from vlmrate.tui.screens.stats import StatsScreen
 from vlmrate.tui.widgets.rendered_once import RenderedOnce
@@ -75,3 +76,22 @@ async def test_opening_stats_renders_the_summary_once_per_width(
         # Textual measured and drew it at one or two widths (with and without the
         # scrollbar); the plain Table was rendered at each of them several times
         assert widths and all(table_renders[(rows, w)] == 1 for w in widths), table_renders
+
+
+async def test_the_summary_shows_every_aspect_at_80_columns(
+        make_app: Callable[..., VlmrateApp]) -> None:
+    async with make_app().run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        summary = pilot.app.screen.query_one("#stats-summary", Static)
+        width = summary.content_size.width
+        console = Console(width=width, record=True, file=io.StringIO())
+        console.print(summary.content)
+        lines = console.export_text().splitlines()
+        # the header names every aspect whole; the labels wrap instead of pushing the last
+        # aspect's numbers off the screen (it was cut to "valenc")
+        assert lines[0].split() == ["measure", *ASPECTS], lines[0]
+        assert max(len(line.rstrip()) for line in lines) <= width
+        icc = next(line for line in lines if line.strip().startswith("ICC1 "))
+        assert len(icc.split()) == 1 + len(ASPECTS)
