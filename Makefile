@@ -35,11 +35,12 @@ test: lint system-deps
 # the edit loop: everything but tests/e2e (no vLLM engine, no real servers, no kills),
 # on one pytest-xdist worker more than there are cores (a Pilot test, a fake server's
 # retry wait spend part of their time asleep; more workers than that cost more CPU than
-# they hide: on 2 cores 3 workers take ~75 s, 4 ~80 s, 2 ~85 s), with bytecode caching on
-# (a PYTHONDONTWRITEBYTECODE=1 environment otherwise recompiles the sources and re-rewrites
-# the test modules' asserts in every worker), and tests that share a costly fixture or
-# import in one xdist_group run on one worker (--dist loadgroup; ungrouped tests are spread
-# as with -n alone). tests/conftest.py tunes the workers (threads, garbage collector).
+# they hide: on 2 cores 3 workers are the fastest, ~70 s; 4 take ~7% longer, 2 ~10%),
+# with bytecode caching on (a PYTHONDONTWRITEBYTECODE=1 environment otherwise recompiles
+# the sources and re-rewrites the test modules' asserts in every worker), and tests that
+# share a costly fixture or import in one xdist_group run on one worker (--dist loadgroup;
+# ungrouped tests are spread as with -n alone). tests/conftest.py tunes the workers
+# (threads, garbage collector), groups the tests, and starts the ones marked long first.
 test-fast: $(STAMP)
 	env -u PYTHONDONTWRITEBYTECODE $(VENV)/bin/pytest -q -m "not e2e" -n $$(( $$(nproc) + 1 )) --dist loadgroup
 
