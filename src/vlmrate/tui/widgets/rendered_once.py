@@ -23,8 +23,9 @@ def _key(console: Console, options: ConsoleOptions) -> Hashable:
     """What the segments depend on besides the renderable itself. Not the height: Textual
     asks with none to measure and with the widget's to draw, and a table's lines do not
     depend on it (Rich renders its cells at height None)."""
-    return (id(console), options.max_width, options.min_width, options.justify, options.overflow, options.no_wrap, options.highlight,
-            options.markup, options.ascii_only, options.legacy_windows, options.encoding)
+    return (id(console), options.max_width, options.min_width, options.justify,
+            options.overflow, options.no_wrap, options.highlight, options.markup,
+            options.ascii_only, options.legacy_windows, options.encoding)
 
 
 class RenderedOnce:
