@@ -184,6 +184,26 @@ def results_app(make_app: Callable[..., VlmrateApp]) -> OpenedApp:
 
 
 @pytest.fixture
+def stats_app(make_app: Callable[..., VlmrateApp]) -> OpenedApp:
+    """``async with stats_app(size=..., **app_kwargs) as (pilot, stats):`` the app started
+    on the workspace with s pressed on Runs: the Stats of study1, its statistics loaded."""
+    from vlmrate.tui.screens.stats import StatsScreen
+
+    @asynccontextmanager
+    async def opened(size: tuple[int, int] = SIZE, **kwargs: Any
+                     ) -> AsyncIterator[tuple[Pilot, Any]]:
+        async with make_app(**kwargs).run_test(size=size) as pilot:
+            await settle(pilot)
+            await pilot.press("s")
+            await settle(pilot)
+            screen = pilot.app.screen
+            assert isinstance(screen, StatsScreen) and screen.data is not None
+            yield pilot, screen
+
+    return opened
+
+
+@pytest.fixture
 def case_app(results_app: OpenedApp) -> OpenedApp:
     """``async with case_app(image_id, aspect=None, size=...) as (pilot, case):`` the Case
     of one image opened from Results (in id order; with aspect, that aspect shown)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,9 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from textual.widgets import Static
 
-from tests.tui.conftest import ASPECTS, SIZE, settle
-from vlmrate.tui.app import VlmrateApp
-from vlmrate.tui.screens.stats import StatsScreen
+from tests.tui.conftest import ASPECTS, OpenedApp
 from vlmrate.tui.widgets.rendered_once import RenderedOnce
 
 
@@ -62,13 +60,8 @@ def test_each_width_is_rendered_once_and_looks_the_same(
 
 
 async def test_opening_stats_renders_the_summary_once_per_width(
-        make_app: Callable[..., VlmrateApp], table_renders: Counter[tuple[int, int]]) -> None:
-    async with make_app().run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("s")
-        await settle(pilot)
-        screen = pilot.app.screen
-        assert isinstance(screen, StatsScreen) and screen.data is not None
+        stats_app: OpenedApp, table_renders: Counter[tuple[int, int]]) -> None:
+    async with stats_app() as (_pilot, screen):
         summary = screen.query_one("#stats-summary", Static)
         shown = summary.content
         rows = len(getattr(shown, "renderable", shown).rows)  # type: ignore[union-attr]
@@ -78,13 +71,9 @@ async def test_opening_stats_renders_the_summary_once_per_width(
         assert widths and all(table_renders[(rows, w)] == 1 for w in widths), table_renders
 
 
-async def test_the_summary_shows_every_aspect_at_80_columns(
-        make_app: Callable[..., VlmrateApp]) -> None:
-    async with make_app().run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("s")
-        await settle(pilot)
-        summary = pilot.app.screen.query_one("#stats-summary", Static)
+async def test_the_summary_shows_every_aspect_at_80_columns(stats_app: OpenedApp) -> None:
+    async with stats_app(size=(80, 24)) as (_pilot, screen):
+        summary = screen.query_one("#stats-summary", Static)
         width = summary.content_size.width
         console = Console(width=width, record=True, file=io.StringIO())
         console.print(summary.content)
