@@ -10,12 +10,14 @@ width (and set of render options) is rendered once and its segments are reused.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+from typing import TypeVar
 
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.segment import Segment
 
+T = TypeVar("T")
 KEEP = 4  # widths remembered: the screen's width with and without a scrollbar, and a resize
 
 
@@ -26,6 +28,15 @@ def _key(console: Console, options: ConsoleOptions) -> Hashable:
     return (id(console), options.max_width, options.min_width, options.justify,
             options.overflow, options.no_wrap, options.highlight, options.markup,
             options.ascii_only, options.legacy_windows, options.encoding)
+
+
+def _remembered(cache: OrderedDict[Hashable, T], key: Hashable, make: Callable[[], T]) -> T:
+    """cache[key], made the first time it is asked for; the KEEP keys made last are kept."""
+    if key not in cache:
+        cache[key] = make()
+        if len(cache) > KEEP:
+            cache.popitem(last=False)
+    return cache[key]
 
 
 class RenderedOnce:
@@ -39,21 +50,9 @@ class RenderedOnce:
         self._measures: OrderedDict[Hashable, Measurement] = OrderedDict()
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        key = _key(console, options)
-        segments = self._segments.get(key)
-        if segments is None:
-            segments = list(console.render(self.renderable, options))
-            self._segments[key] = segments
-            if len(self._segments) > KEEP:
-                self._segments.popitem(last=False)
-        yield from segments
+        yield from _remembered(self._segments, _key(console, options),
+                               lambda: list(console.render(self.renderable, options)))
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        key = _key(console, options)
-        measurement = self._measures.get(key)
-        if measurement is None:
-            measurement = Measurement.get(console, options, self.renderable)
-            self._measures[key] = measurement
-            if len(self._measures) > KEEP:
-                self._measures.popitem(last=False)
-        return measurement
+        return _remembered(self._measures, _key(console, options),
+                           lambda: Measurement.get(console, options, self.renderable))
