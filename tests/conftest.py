@@ -83,7 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
 # draws one of them builds it again. The group is the session fixture's name, or else the
 # module's; a module whose tests meet a session fixture joins that fixture's group whole.
 # A module that names its own group keeps it (the modules that import torch or
-# scikit-learn, the LLaMA tokenizer's among them, share "torch-sklearn").
+# scikit-learn, the LLaMA tokenizer's among them, share tests.helpers.TORCH_SKLEARN).
 SHARED_SCOPES = ("session", "package", "module")
 
 

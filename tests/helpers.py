@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from vlmrate.engines.base import RatingRequest, RatingResult
@@ -17,6 +18,11 @@ from vlmrate.runfolder.settings import RunConfig
 from vlmrate.running.runner import Runner
 
 PROMPTS = Path(__file__).parents[1] / "prompts"
+
+# The test modules that import torch or scikit-learn (torch ~1 s; pingouin ~2 s;
+# transformers, which imports both, ~3 s) share one xdist worker under `--dist loadgroup`
+# (make test-fast): each import is paid once, and the LLaMA tokenizer folder built once.
+TORCH_SKLEARN = pytest.mark.xdist_group("torch-sklearn")
 
 
 class ScriptedEngine:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import TORCH_SKLEARN
 from vlmrate.engines.base import (
     RatingRequest,
     SamplingConfig,
@@ -22,9 +23,7 @@ from vlmrate.engines.base import (
     structured_regex,
 )
 
-# the modules that import torch or scikit-learn (here torch, ~1.1 s) run in one xdist
-# worker (loadgroup): each import is paid once
-pytestmark = pytest.mark.xdist_group("torch-sklearn")
+pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 #: The five llava-v1.6-vicuna-13b answers the reference study published (shared/protocol)

@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import TORCH_SKLEARN
 from vlmrate.engines.vllm import _prepare_environment, cuda_gpu_visible, engine_process_env
 
-# the modules that import torch or scikit-learn (here torch, ~1.1 s) run in one xdist
-# worker (loadgroup): each import is paid once
-pytestmark = pytest.mark.xdist_group("torch-sklearn")
+pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
 
 VARS = ("PYTORCH_NVML_BASED_CUDA_CHECK", "VLLM_WORKER_MULTIPROC_METHOD",
         "VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_BATCH_INVARIANT")

@@ -11,12 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import LazyModule
+from tests.helpers import TORCH_SKLEARN, LazyModule
 from vlmrate.engines.base import SamplingConfig, structured_regex
 
-# the modules that import torch or scikit-learn (here transformers, which imports both, ~3 s)
-# run in one xdist worker (loadgroup): each import is paid once, the tokenizer folder built once
-pytestmark = pytest.mark.xdist_group("torch-sklearn")
+pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
 
 xgr = LazyModule("xgrammar", skip_missing=True)
 

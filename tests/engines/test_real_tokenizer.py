@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import TORCH_SKLEARN
 from vlmrate.engines.base import digit_probs, rating_token_index
 from vlmrate.engines.real_tokenizer import (
     IMAGE_TOKEN_ID,
@@ -21,9 +22,7 @@ from vlmrate.engines.real_tokenizer import (
 )
 from vlmrate.engines.tiny_model import LLAVA_HF_CHAT_TEMPLATE
 
-# the modules that import torch or scikit-learn (here transformers, which imports both, ~3 s)
-# run in one xdist worker (loadgroup): each import is paid once, the tokenizer folder built once
-pytestmark = pytest.mark.xdist_group("torch-sklearn")
+pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
 
 pytest.importorskip("tokenizers")
 

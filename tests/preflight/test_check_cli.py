@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import TORCH_SKLEARN
 from tests.preflight.anyres_formula import anyres_image_tokens
 from vlmrate import cli
 from vlmrate.commands import check
 from vlmrate.preflight import report as check_report
 
-# the modules that import torch or scikit-learn (here torch, ~1.1 s) run in one xdist
-# worker (loadgroup): each import is paid once
-pytestmark = pytest.mark.xdist_group("torch-sklearn")
+pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
 
 
 def _png(folder: Path, name: str, size: tuple[int, int]) -> None:

@@ -6,13 +6,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
-
+from tests.helpers import TORCH_SKLEARN
 from vlmrate.preflight.report import CheckRequest, build_report
 
-# the modules that import torch or scikit-learn (here transformers, which imports both, ~3 s)
-# run in one xdist worker (loadgroup): each import is paid once, the tokenizer folder built once
-pytestmark = pytest.mark.xdist_group("torch-sklearn")
+pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
 
 PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 

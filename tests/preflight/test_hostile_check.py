@@ -12,12 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PROMPTS, make_dataset, write_png_bomb
+from tests.helpers import PROMPTS, TORCH_SKLEARN, make_dataset, write_png_bomb
 from vlmrate.cli import main
 
-# the modules that import torch or scikit-learn (here torch, ~1.1 s) run in one xdist
-# worker (loadgroup): each import is paid once
-pytestmark = pytest.mark.xdist_group("torch-sklearn")
+pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
 
 ROOT = Path(__file__).resolve().parents[2]
 

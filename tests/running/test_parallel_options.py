@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PROMPTS, make_dataset
+from tests.helpers import PROMPTS, TORCH_SKLEARN, make_dataset
 from vlmrate.cli import build_parser, main
 from vlmrate.commands.run import config_from_args
 from vlmrate.engines.base import EngineUnavailable, SamplingConfig
@@ -16,9 +16,7 @@ from vlmrate.engines.vllm import VllmEngine, _prepare_environment
 from vlmrate.runfolder.store import read_manifest
 from vlmrate.running.runner import Runner
 
-# the modules that import torch or scikit-learn (here torch, ~1.1 s) run in one xdist
-# worker (loadgroup): each import is paid once
-pytestmark = pytest.mark.xdist_group("torch-sklearn")
+pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
 
 
 def run_args(tmp_path: Path, *extra: str) -> list[str]:

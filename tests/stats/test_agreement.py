@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from tests.helpers import LazyModule
+from tests.helpers import TORCH_SKLEARN, LazyModule
 from vlmrate.stats.agreement import (
     agreement,
     between_aspects,
@@ -22,9 +22,7 @@ from vlmrate.stats.agreement import (
 )
 
 pg = LazyModule("pingouin")
-# the modules that import torch or scikit-learn (here pingouin, ~2 s) run in one xdist
-# worker (loadgroup): each import is paid once
-pytestmark = pytest.mark.xdist_group("torch-sklearn")
+pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
 
 ALTS = {"greater": "p_greater", "less": "p_less", "two-sided": "p_two_sided"}
 

@@ -13,7 +13,7 @@ import pytest
 from scipy import stats as sps
 from scipy.special import ndtr, ndtri
 
-from tests.helpers import LazyModule
+from tests.helpers import TORCH_SKLEARN, LazyModule
 from vlmrate.stats.agreement import (
     agreement,
     bca_interval,
@@ -26,9 +26,7 @@ from vlmrate.stats.agreement import (
 )
 
 pg = LazyModule("pingouin")
-# the modules that import torch or scikit-learn (here pingouin, ~2 s) run in one xdist
-# worker (loadgroup): each import is paid once
-pytestmark = pytest.mark.xdist_group("torch-sklearn")
+pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
 
 
 def _pair(n: int, seed: int, shift: float = 0.3) -> tuple[np.ndarray, np.ndarray]:

@@ -7,13 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import LazyModule
+from tests.helpers import TORCH_SKLEARN, LazyModule
 from vlmrate.stats.reliability import icc_oneway, per_image_sd, stability
 
 pg = LazyModule("pingouin")
-# the modules that import torch or scikit-learn (here pingouin, ~2 s) run in one xdist
-# worker (loadgroup): each import is paid once
-pytestmark = pytest.mark.xdist_group("torch-sklearn")
+pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
 
 # Shrout & Fleiss (1979), Table 2: 6 targets x 4 judges.
 SF = np.array(
