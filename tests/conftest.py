@@ -82,8 +82,8 @@ def pytest_configure(config: pytest.Config) -> None:
 # tokenizer folder, a module's analysed runs, the report page): otherwise every worker that
 # draws one of them builds it again. The group is the session fixture's name, or else the
 # module's; a module whose tests meet a session fixture joins that fixture's group whole.
-# A module that names its own group keeps it (the modules that import torch or
-# scikit-learn, the LLaMA tokenizer's among them, share tests.helpers.TORCH_SKLEARN).
+# A module that names its own group keeps it (the modules that check against pingouin share
+# tests.helpers.PINGOUIN).
 SHARED_SCOPES = ("session", "package", "module")
 
 
@@ -115,7 +115,7 @@ def _group_by_shared_fixtures(items: list[pytest.Item]) -> None:
             module_group.setdefault(item.module.__name__, session[0])  # type: ignore[attr-defined]
     for item, (session, module) in uses.items():
         if item.get_closest_marker("xdist_group") is not None:
-            continue  # a module's own group ("torch-sklearn", "figures")
+            continue  # a module's own group ("pingouin", "figures")
         name = item.module.__name__  # type: ignore[attr-defined]
         if session:
             item.add_marker(pytest.mark.xdist_group(session[0]))
@@ -162,3 +162,15 @@ def llama_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
     # as the LlamaTokenizer that tokenizer_config.json names.
     (folder / "config.json").write_text(json.dumps({"model_type": "llava_next"}))
     return folder
+
+
+@pytest.fixture(scope="session")
+def llama_tokenizer(llama_tokenizer_dir: Path) -> Any:
+    """The checkpoint's tokenizer as transformers loads it: tokenizer.json as it is, in the
+    class AutoTokenizer (vLLM's loader) gives for it, with the same backend, special tokens
+    and chat template (tests/engines/test_real_tokenizer.py shows it in `make test`).
+    Loaded by that class directly: AutoTokenizer imports torch, scikit-learn and transformers'
+    model code first (~5 s), which the fast suite otherwise never needs."""
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast.from_pretrained(str(llama_tokenizer_dir))

@@ -19,10 +19,12 @@ from vlmrate.running.runner import Runner
 
 PROMPTS = Path(__file__).parents[1] / "prompts"
 
-# The test modules that import torch or scikit-learn (torch ~1 s; pingouin ~2 s;
-# transformers, which imports both, ~3 s) share one xdist worker under `--dist loadgroup`
-# (make test-fast): each import is paid once, and the LLaMA tokenizer folder built once.
-TORCH_SKLEARN = pytest.mark.xdist_group("torch-sklearn")
+# The test modules that check against pingouin (its import takes ~1.5 s: pandas and its
+# statistics stack) share one xdist worker under `--dist loadgroup` (make test-fast): the
+# import is paid once. No test of the fast suite imports torch or transformers' Auto classes
+# (~6 s more): the LLaMA tokenizer is loaded by its class (tests/conftest.py
+# `llama_tokenizer`), and the GPU decisions are checked with a stand-in torch.
+PINGOUIN = pytest.mark.xdist_group("pingouin")
 
 
 class ScriptedEngine:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TORCH_SKLEARN
 from vlmrate.engines.base import (
     RatingRequest,
     SamplingConfig,
@@ -22,8 +21,6 @@ from vlmrate.engines.base import (
     reason_max_chars,
     structured_regex,
 )
-
-pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 #: The five llava-v1.6-vicuna-13b answers the reference study published (shared/protocol)

@@ -6,15 +6,13 @@ the installed vLLM's own choice of start method."""
 from __future__ import annotations
 
 import os
+import sys
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from tests.helpers import TORCH_SKLEARN
 from vlmrate.engines.vllm import _prepare_environment, cuda_gpu_visible, engine_process_env
-
-pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
 
 VARS = ("PYTORCH_NVML_BASED_CUDA_CHECK", "VLLM_WORKER_MULTIPROC_METHOD",
         "VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_BATCH_INVARIANT")
@@ -54,17 +52,15 @@ def test_the_gpu_is_asked_for_through_nvml_first(environ: dict[str, str]) -> Non
 
 def test_prepare_environment_on_a_gpu_and_on_a_cpu(environ: dict[str, str],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    import torch
-
     seen: list[str | None] = []
-    monkeypatch.setattr(torch.cuda, "is_available", _torch(True, seen).cuda.is_available)
+    monkeypatch.setitem(sys.modules, "torch", _torch(True, seen))  # what `import torch` gives
     assert _prepare_environment() is False  # a GPU
     assert seen == ["1"]
     assert os.environ["VLLM_WORKER_MULTIPROC_METHOD"] == "spawn"
     assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in os.environ
     for key in VARS:
         os.environ.pop(key, None)
-    monkeypatch.setattr(torch.cuda, "is_available", _torch(False, seen).cuda.is_available)
+    monkeypatch.setitem(sys.modules, "torch", _torch(False, seen))
     assert _prepare_environment() is True  # no GPU
     assert os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
     assert "VLLM_WORKER_MULTIPROC_METHOD" not in os.environ

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TORCH_SKLEARN, LazyModule
+from tests.helpers import LazyModule
 from vlmrate.engines.base import SamplingConfig, structured_regex
-
-pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
 
 xgr = LazyModule("xgrammar", skip_missing=True)
 
@@ -23,10 +21,8 @@ VOCAB = 32002  # LLaMA's 32,000 + <image> + <pad>: the model's vocab_size
 
 
 @pytest.fixture(scope="module")
-def tokenizer(llama_tokenizer_dir: Path):  # type: ignore[no-untyped-def]
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(llama_tokenizer_dir))
+def tokenizer(llama_tokenizer):  # type: ignore[no-untyped-def]
+    return llama_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.helpers import TORCH_SKLEARN
 from vlmrate.engines.base import digit_probs, rating_token_index
 from vlmrate.engines.real_tokenizer import (
     IMAGE_TOKEN_ID,
@@ -21,8 +21,6 @@ from vlmrate.engines.real_tokenizer import (
     read_vocabulary,
 )
 from vlmrate.engines.tiny_model import LLAVA_HF_CHAT_TEMPLATE
-
-pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
 
 pytest.importorskip("tokenizers")
 
@@ -69,10 +67,24 @@ def test_conversion_reproduces_every_published_vector(vectors: list) -> None:
         assert tok.decode(ids, skip_special_tokens=True) == text
 
 
-def test_as_vllm_loads_it_the_ids_are_llamas(vectors: list, llama_tokenizer_dir: Path) -> None:
+@pytest.mark.e2e  # AutoTokenizer imports torch, scikit-learn and model code (~5 s)
+def test_autotokenizer_loads_it_as_the_tests_do(llama_tokenizer_dir: Path,
+                                                llama_tokenizer: Any) -> None:
+    """vLLM loads a checkpoint's tokenizer with AutoTokenizer: for this folder (config.json
+    says llava_next) that is the tokenizer the other tests load, tokenizer.json as it is."""
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(llama_tokenizer_dir))
+    auto = AutoTokenizer.from_pretrained(str(llama_tokenizer_dir))
+    assert type(auto) is type(llama_tokenizer)
+    assert auto.backend_tokenizer.to_str() == llama_tokenizer.backend_tokenizer.to_str()
+    assert auto.chat_template == llama_tokenizer.chat_template
+    assert auto.special_tokens_map == llama_tokenizer.special_tokens_map
+    text = "Rating: 7. Reason: two polar bears\n x<image>y"
+    assert auto(text)["input_ids"] == llama_tokenizer(text)["input_ids"]
+
+
+def test_as_vllm_loads_it_the_ids_are_llamas(vectors: list, llama_tokenizer: Any) -> None:
+    tok = llama_tokenizer
     for text, ids in vectors:
         assert tok(text)["input_ids"] == ids, text[:40]
     assert tok.convert_tokens_to_ids(["<image>", "<pad>"]) == [IMAGE_TOKEN_ID, PAD_TOKEN_ID]
@@ -82,10 +94,8 @@ def test_as_vllm_loads_it_the_ids_are_llamas(vectors: list, llama_tokenizer_dir:
     assert len(tok) == 32002
 
 
-def test_llava_hf_template_renders_llavas_v1_conversation(llama_tokenizer_dir: Path) -> None:
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(llama_tokenizer_dir))
+def test_llava_hf_template_renders_llavas_v1_conversation(llama_tokenizer: Any) -> None:
+    tok = llama_tokenizer
     question = "Rate this image."
     messages = [
         {"role": "system", "content": [{"type": "text", "text": LLAVA_V1_SYSTEM}]},
@@ -104,10 +114,8 @@ def test_llava_hf_template_renders_llavas_v1_conversation(llama_tokenizer_dir: P
     assert ids.count(IMAGE_TOKEN_ID) == 1
 
 
-def test_digit_is_read_after_the_metaspace(llama_tokenizer_dir: Path) -> None:
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(llama_tokenizer_dir))
+def test_digit_is_read_after_the_metaspace(llama_tokenizer: Any) -> None:
+    tok = llama_tokenizer
     ids = tok("Rating: 7. Reason: two polar bears (Arctic)", add_special_tokens=False)["input_ids"]
     pieces = tok.convert_ids_to_tokens(ids)
     assert pieces[:5] == ["\u2581R", "ating", ":", "\u2581", "7"]

@@ -7,13 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TORCH_SKLEARN
 from tests.preflight.anyres_formula import anyres_image_tokens
 from vlmrate import cli
 from vlmrate.commands import check
 from vlmrate.preflight import report as check_report
-
-pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
 
 
 def _png(folder: Path, name: str, size: tuple[int, int]) -> None:

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
-from tests.helpers import TORCH_SKLEARN
 from vlmrate.preflight.report import CheckRequest, build_report
-
-pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
 
 PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 
 
-def test_system_text_is_counted_with_the_real_tokenizer(tmp_path: Path,
-                                                        llama_tokenizer_dir: Path) -> None:
-    from transformers import AutoTokenizer
-
+def test_system_text_is_counted_with_the_real_tokenizer(
+        tmp_path: Path, llama_tokenizer_dir: Path, llama_tokenizer: Any) -> None:
     model = llama_tokenizer_dir  # a local llava-hf checkpoint's tokenizer files
     bare = tmp_path / "prompts" / "bare"
     shutil.copytree(PROMPTS / "reference", bare)
@@ -29,7 +25,7 @@ def test_system_text_is_counted_with_the_real_tokenizer(tmp_path: Path,
     without = build_report(CheckRequest(model=str(model), prompts=str(bare),
                                         probe_torch=False))
     assert with_system["prompt_text_tokens_source"] == "the model's tokenizer"
-    tok = AutoTokenizer.from_pretrained(str(model))
+    tok = llama_tokenizer
     system = (PROMPTS / "reference" / "study.toml").read_text().split('system = "')[1].split('"')[0]
     for aspect, n in with_system["prompt_text_tokens"].items():
         prompt = (PROMPTS / "reference" / f"{aspect}.txt").read_text(encoding="utf-8")

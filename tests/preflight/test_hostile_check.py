@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PROMPTS, TORCH_SKLEARN, make_dataset, write_png_bomb
+from tests.helpers import PROMPTS, make_dataset, write_png_bomb
 from vlmrate.cli import main
-
-pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,19 +4,19 @@ accepts, what it refuses with one line (nothing written), and what the manifest 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from tests.helpers import PROMPTS, TORCH_SKLEARN, make_dataset
+from tests.helpers import PROMPTS, make_dataset
 from vlmrate.cli import build_parser, main
 from vlmrate.commands.run import config_from_args
 from vlmrate.engines.base import EngineUnavailable, SamplingConfig
 from vlmrate.engines.vllm import VllmEngine, _prepare_environment
 from vlmrate.runfolder.store import read_manifest
 from vlmrate.running.runner import Runner
-
-pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
 
 
 def run_args(tmp_path: Path, *extra: str) -> list[str]:
@@ -58,16 +58,17 @@ def test_manifest_records_the_parallel_options(tmp_path: Path) -> None:
 
 def test_batch_invariant_sets_vllms_switch_on_a_gpu_and_is_refused_on_cpu(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import torch
-
+    gpu = [False]  # what torch.cuda.is_available() says: `import torch` gives a stand-in
+    cuda = SimpleNamespace(is_available=lambda: gpu[0])
+    monkeypatch.setitem(sys.modules, "torch", SimpleNamespace(cuda=cuda))
     environ = {k: v for k, v in os.environ.items() if k != "VLLM_BATCH_INVARIANT"}
     monkeypatch.setattr(os, "environ", environ)  # this process's environment stays as it is
     _prepare_environment(batch_invariant=False)
     assert "VLLM_BATCH_INVARIANT" not in os.environ
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    gpu[0] = True
     _prepare_environment(batch_invariant=True)
     assert os.environ["VLLM_BATCH_INVARIANT"] == "1"
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    gpu[0] = False
     del os.environ["VLLM_BATCH_INVARIANT"]
     with pytest.raises(EngineUnavailable, match="needs a GPU"):
         _prepare_environment(batch_invariant=True)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from tests.helpers import TORCH_SKLEARN, LazyModule
+from tests.helpers import PINGOUIN, LazyModule
 from vlmrate.stats.agreement import (
     agreement,
     between_aspects,
@@ -22,7 +22,7 @@ from vlmrate.stats.agreement import (
 )
 
 pg = LazyModule("pingouin")
-pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
+pytestmark = PINGOUIN  # one worker for the pingouin import
 
 ALTS = {"greater": "p_greater", "less": "p_less", "two-sided": "p_two_sided"}
 

@@ -13,7 +13,7 @@ import pytest
 from scipy import stats as sps
 from scipy.special import ndtr, ndtri
 
-from tests.helpers import TORCH_SKLEARN, LazyModule
+from tests.helpers import PINGOUIN, LazyModule
 from vlmrate.stats.agreement import (
     agreement,
     bca_interval,
@@ -26,7 +26,7 @@ from vlmrate.stats.agreement import (
 )
 
 pg = LazyModule("pingouin")
-pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
+pytestmark = PINGOUIN  # one worker for the pingouin import
 
 
 def _pair(n: int, seed: int, shift: float = 0.3) -> tuple[np.ndarray, np.ndarray]:

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import TORCH_SKLEARN, LazyModule
+from tests.helpers import PINGOUIN, LazyModule
 from vlmrate.stats.reliability import icc_oneway, per_image_sd, stability
 
 pg = LazyModule("pingouin")
-pytestmark = TORCH_SKLEARN  # one worker for the torch and scikit-learn imports
+pytestmark = PINGOUIN  # one worker for the pingouin import
 
 # Shrout & Fleiss (1979), Table 2: 6 targets x 4 judges.
 SF = np.array(

