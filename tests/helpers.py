@@ -21,9 +21,10 @@ PROMPTS = Path(__file__).parents[1] / "prompts"
 
 # The test modules that check against pingouin (its import takes ~1.5 s: pandas and its
 # statistics stack) share one xdist worker under `--dist loadgroup` (make test-fast): the
-# import is paid once. No test of the fast suite imports torch or transformers' Auto classes
-# (~6 s more): the LLaMA tokenizer is loaded by its class (tests/conftest.py
-# `llama_tokenizer`), and the GPU decisions are checked with a stand-in torch.
+# import is paid once. No test of the fast suite imports transformers' Auto classes (~5 s:
+# torch, scikit-learn, model code): the LLaMA tokenizer is loaded by its class
+# (tests/conftest.py `llama_tokenizer`); the GPU decisions are checked with a stand-in
+# torch, and only xgrammar imports the real one (tests/engines/test_grammar_real_tokens.py).
 PINGOUIN = pytest.mark.xdist_group("pingouin")
 
 
