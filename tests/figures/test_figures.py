@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.export.conftest import make_run, two_comparable_runs
+from tests.export.conftest import add_dataset_images, make_run, two_comparable_runs
 from vlmrate.cli import main
 from vlmrate.runfolder.store import load_run
 from vlmrate.stats import analyse
@@ -25,8 +25,11 @@ pytestmark = pytest.mark.xdist_group("figures")
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """runs/demo, whose dataset images are there (its case images are drawn), and
+    runs/other of the same study, an imported run without them."""
     root = tmp_path_factory.mktemp("figs") / "runs"
-    two_comparable_runs(root, n_images=16, repeats=4, other_seed=2)
+    demo = two_comparable_runs(root, n_images=16, repeats=4, other_seed=2)
+    add_dataset_images(demo, root.parent / "data")
     return root
 
 
@@ -44,8 +47,8 @@ def test_figures_written_in_the_run_folder_and_rerun_byte_identical(
     first = _digests(folder)
     stems = {Path(n).stem for n in first if n != "figures.md"}
     # the reference set (1-4, first k per aspect), Bland–Altman, by k, sampled vs expected,
-    # the human ceiling (the sheet has SDs and rater counts)
-    assert len(stems) == 4 + 3 + 3 + 1
+    # the case images, the human ceiling (the sheet has SDs and rater counts)
+    assert len(stems) == 4 + 3 + 3 + 1 + 1
     assert all(f"{s}.{x}" in first for s in stems for x in ("pdf", "png", "svg"))
     # a rerun in another process, with another hash seed: the same bytes
     env = {**os.environ, "PYTHONHASHSEED": "12345",
@@ -97,17 +100,18 @@ def test_captions_are_written_from_the_numbers(runs: Path, rendered: Path) -> No
         assert f"K = {s.n_repeats}" in md
         h = s.human  # the human-ceiling figure's caption: the numbers of the human block
         assert f"{a}: model MAE {h.model_mae:.2f}, one rater {h.rater_mae:.2f}" in md
-    assert md.count("**Figure ") == 11
-    assert "Not drawn: the case images" in md  # says what it does not draw
+    assert md.count("**Figure ") == 12
 
 
 def test_one_aspect_and_compare(runs: Path) -> None:
     out = runs.parent / "one"
-    assert main(["figures", "demo", "--runs-dir", str(runs), "--aspect", "valence",
+    assert main(["figures", "other", "--runs-dir", str(runs), "--aspect", "valence",
                  "--format", "svg", "-o", str(out)]) == 0
     names = sorted(p.name for p in out.glob("*.svg"))
     assert "fig05_first_k_01_valence.svg" in names and not any("arousal" in n for n in names)
     assert "fig03_between_aspects.svg" not in names  # one aspect: no correlation matrix
+    assert "fig09_case_images.svg" not in names  # no dataset images: and figures.md says so
+    assert "Not drawn: the case images" in (out / "figures.md").read_text()
     assert main(["figures", "--compare", "demo", "other", "--runs-dir", str(runs),
                  "--format", "png"]) == 0
     folder = runs / "demo" / "figures" / "compare-demo-other"
@@ -147,28 +151,10 @@ def _not_called(*args: object, **kwargs: object) -> None:
     raise AssertionError("the statistics were computed")
 
 
-def test_case_images_when_the_dataset_is_there(tmp_path: Path) -> None:
-    import json
-
-    from PIL import Image
-
-    runs = tmp_path / "runs"
-    run_dir = make_run(runs, "demo", n_images=8, repeats=3)
-    images = tmp_path / "data" / "images"
-    images.mkdir(parents=True)
-    for i in range(1, 9):
-        Image.new("RGB", (64, 48), (30 * i, 100, 200)).save(images / f"img{i:03d}.png")
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    manifest["dataset"]["path"] = str(tmp_path / "data")
-    (run_dir / "manifest.json").write_text(json.dumps(manifest))
-    assert main(["figures", "demo", "--runs-dir", str(runs), "--format", "png"]) == 0
-    folder = run_dir / "figures"
-    assert (folder / "fig09_case_images.png").is_file()
-    md = (folder / "figures.md").read_text()
+def test_case_images_when_the_dataset_is_there(rendered: Path) -> None:
+    assert all((rendered / f"fig09_case_images.{x}").is_file() for x in ("pdf", "png", "svg"))
+    md = (rendered / "figures.md").read_text()
     assert "**Figure 11. Case images.**" in md and "case images (the run's" not in md
-    assert main(["report", "demo", "--runs-dir", str(runs)]) == 0
-    page = (run_dir / "demo-report.html").read_text()
-    assert "src='data:image/jpeg;base64," in page  # the reviewed cases' thumbnails
 
 
 def test_one_answer_per_image_and_an_aspect_without_human_means(tmp_path: Path) -> None:

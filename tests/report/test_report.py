@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.export.conftest import two_comparable_runs
+from tests.export.conftest import add_dataset_images, two_comparable_runs
 from vlmrate.cli import main
 from vlmrate.report import inline_svg
 from vlmrate.runfolder.store import load_run, save_review
@@ -23,6 +23,7 @@ NOTE = '</textarea><script>alert("x")</script>\x1b[31m'
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("report") / "runs"
     run_dir = two_comparable_runs(root, n_images=14, repeats=3, other_seed=5)
+    add_dataset_images(run_dir, root.parent / "data")  # the cases' images are there
     save_review(run_dir, "img001", "valence", flagged=True, note=NOTE)  # answers: NASTY
     return root
 
@@ -47,7 +48,8 @@ def test_sections_and_numbers(page: str, runs: Path) -> None:
     assert f"{stats.aspects['valence'].icc.ICC1.value:.3f}" in page
     assert "0" * 63 + "1" in page  # a prompt's sha256
     assert "tiny/llava" in page and "temperature" in page
-    assert page.count("<figure") == 11 and page.count("<svg") == 11
+    assert page.count("<figure") == 12 and page.count("<svg") == 12  # the case images too
+    assert "src='data:image/jpeg;base64," in page  # the reviewed cases' thumbnails
     assert "@media print" in page
 
 
