@@ -4,7 +4,6 @@ hand computations written here."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import stats as sps
 
@@ -21,6 +20,7 @@ from vlmrate.stats.agreement import (
     wilcoxon_signed_rank,
 )
 
+pd = LazyModule("pandas")  # imported where a test uses it, not at collection
 pg = LazyModule("pingouin")
 pytestmark = PINGOUIN  # one worker for the pingouin import
 

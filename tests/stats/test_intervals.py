@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import stats as sps
 from scipy.special import ndtr, ndtri
@@ -25,6 +24,7 @@ from vlmrate.stats.agreement import (
     proportional_bias,
 )
 
+pd = LazyModule("pandas")  # imported where a test uses it, not at collection
 pg = LazyModule("pingouin")
 pytestmark = PINGOUIN  # one worker for the pingouin import
 

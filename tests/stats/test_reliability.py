@@ -4,12 +4,12 @@ an explicit ANOVA written here with pandas."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from tests.helpers import PINGOUIN, LazyModule
 from vlmrate.stats.reliability import icc_oneway, per_image_sd, stability
 
+pd = LazyModule("pandas")  # imported where a test uses it, not at collection
 pg = LazyModule("pingouin")
 pytestmark = PINGOUIN  # one worker for the pingouin import
 

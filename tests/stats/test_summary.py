@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
 import polars as pl
 import pytest
 from scipy import stats as sps
 
+from tests.helpers import LazyModule
 from vlmrate.stats import analyse, per_image, render_report, to_json_dict
 from vlmrate.stats.cases import CASE_COLUMNS, cases
 
 from .helpers import human_frame, ratings_frame
+
+pd = LazyModule("pandas")  # imported where a test uses it, not at collection
 
 ASPECTS = ["relevance", "arousal", "valence"]
 
