@@ -35,7 +35,7 @@ test: lint system-deps
 # the edit loop: everything but tests/e2e (no vLLM engine, no real servers, no kills),
 # on one pytest-xdist worker more than there are cores (a Pilot test, a fake server's
 # retry wait spend part of their time asleep; more workers than that cost more CPU than
-# they hide: on 2 cores 3 workers are the fastest, ~70 s; 4 take ~7% longer, 2 ~10%),
+# they hide: on 2 cores 3 workers are the fastest, ~60 s; 4 took ~7% longer, 2 ~10%),
 # with bytecode caching on (a PYTHONDONTWRITEBYTECODE=1 environment otherwise recompiles
 # the sources and re-rewrites the test modules' asserts in every worker), and tests that
 # share a costly fixture or import in one xdist_group run on one worker (--dist loadgroup;
