@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.machinery
 import random
 import struct
 import zlib
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
@@ -120,6 +122,17 @@ def keep_only_images(run_dir: Path, ids: Iterable[str], status: str = "running")
     manifest = json.loads(manifest_path.read_text())
     manifest["status"] = status
     manifest_path.write_text(json.dumps(manifest))
+
+
+def stand_in_torch(**cuda: Any) -> ModuleType:
+    """A module to put in ``sys.modules["torch"]`` (monkeypatch.setitem): ``import torch``
+    and ``importlib.util.find_spec("torch")`` then give it, and ``torch.cuda`` holds the
+    given functions (``is_available``, ``device_count``, ...). The code under test asks torch
+    only these; the real torch takes seconds to import."""
+    torch = ModuleType("torch")
+    torch.__spec__ = importlib.machinery.ModuleSpec("torch", None)
+    torch.cuda = SimpleNamespace(**cuda)  # type: ignore[attr-defined]
+    return torch
 
 
 class LazyModule:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import os
 import sys
-from types import SimpleNamespace
-from typing import Any
+from types import ModuleType
 
 import pytest
 
+from tests.helpers import stand_in_torch
 from vlmrate.engines.vllm import _prepare_environment, cuda_gpu_visible, engine_process_env
 
 VARS = ("PYTORCH_NVML_BASED_CUDA_CHECK", "VLLM_WORKER_MULTIPROC_METHOD",
@@ -26,13 +26,13 @@ def environ(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return env
 
 
-def _torch(gpu: bool | Exception, seen: list[str | None]) -> Any:
+def _torch(gpu: bool | Exception, seen: list[str | None]) -> ModuleType:
     def is_available() -> bool:
         seen.append(os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK"))
         if isinstance(gpu, Exception):
             raise gpu
         return gpu
-    return SimpleNamespace(cuda=SimpleNamespace(is_available=is_available))
+    return stand_in_torch(is_available=is_available)
 
 
 def test_gpu_spawns_the_engine_core_cpu_keeps_it_in_process() -> None:

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import importlib.machinery
 import importlib.metadata
 import sys
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 
 import pytest
 
+from tests.helpers import stand_in_torch
 from vlmrate.preflight import hardware
 from vlmrate.preflight.hardware import VisibleGpu, torch_is_cpu_build, visible_gpus
 
@@ -50,11 +50,7 @@ def test_a_cuda_build_is_asked_through_torch_cuda(monkeypatch: pytest.MonkeyPatc
     _no_nvml(monkeypatch)
     _torch_version(monkeypatch, "2.13.0+cu128")
     props = SimpleNamespace(name="NVIDIA H200", total_memory=150_000_000_000)
-    cuda = SimpleNamespace(is_available=lambda: True, device_count=lambda: 1,
-                           get_device_properties=lambda i: props)
-    torch = ModuleType("torch")
-    torch.__spec__ = importlib.machinery.ModuleSpec("torch", None)
-    torch.cuda = cuda  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setitem(sys.modules, "torch", stand_in_torch(
+        is_available=lambda: True, device_count=lambda: 1, get_device_properties=lambda i: props))
     assert visible_gpus() == ([VisibleGpu(0, "NVIDIA H200", 150_000_000_000)], "torch.cuda")
     assert visible_gpus(probe_torch=False) == ([], "NVML not installed")

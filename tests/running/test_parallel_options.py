@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from tests.helpers import PROMPTS, make_dataset
+from tests.helpers import PROMPTS, make_dataset, stand_in_torch
 from vlmrate.cli import build_parser, main
 from vlmrate.commands.run import config_from_args
 from vlmrate.engines.base import EngineUnavailable, SamplingConfig
@@ -59,8 +58,7 @@ def test_manifest_records_the_parallel_options(tmp_path: Path) -> None:
 def test_batch_invariant_sets_vllms_switch_on_a_gpu_and_is_refused_on_cpu(
         monkeypatch: pytest.MonkeyPatch) -> None:
     gpu = [False]  # what torch.cuda.is_available() says: `import torch` gives a stand-in
-    cuda = SimpleNamespace(is_available=lambda: gpu[0])
-    monkeypatch.setitem(sys.modules, "torch", SimpleNamespace(cuda=cuda))
+    monkeypatch.setitem(sys.modules, "torch", stand_in_torch(is_available=lambda: gpu[0]))
     environ = {k: v for k, v in os.environ.items() if k != "VLLM_BATCH_INVARIANT"}
     monkeypatch.setattr(os, "environ", environ)  # this process's environment stays as it is
     _prepare_environment(batch_invariant=False)
