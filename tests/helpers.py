@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.machinery
+import json
 import random
 import struct
 import zlib
@@ -121,6 +122,25 @@ def keep_only_images(run_dir: Path, ids: Iterable[str], status: str = "running")
     manifest_path = Path(run_dir) / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["status"] = status
+    manifest_path.write_text(json.dumps(manifest))
+
+
+def add_images(run_dir: Path, folder: Path, ids: list[str]) -> None:
+    """Give a run without its images (an imported or a written-out one) an image folder:
+    folder/<id>.png, deterministic striped PNGs, named in the manifest's dataset (its other
+    fields kept), so that the Case page, the case-images figure and the report's thumbnails
+    can show them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for n, image_id in enumerate(ids):
+        image = Image.new("RGB", (64, 48), (40 * n % 255, 120, 200))
+        for x in range(0, 64, 8):
+            for y in range(48):
+                image.putpixel((x, y), (255, 255, 255))
+        image.save(folder / f"{image_id}.png")
+    manifest_path = run_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["dataset"] = {**(manifest.get("dataset") or {}), "path": str(folder),
+                           "n_images": len(ids)}
     manifest_path.write_text(json.dumps(manifest))
 
 

@@ -184,18 +184,3 @@ def two_comparable_runs(root: Path, n_images: int, repeats: int, other_seed: int
                                path.read_text()))
     return demo
 
-
-def add_dataset_images(run_dir: Path, data_dir: Path) -> None:
-    """Give a make_run run its dataset: data_dir/images/img001.png... (one solid colour
-    each), named in the manifest, so that the case images can be drawn."""
-    import json
-
-    from PIL import Image
-
-    images = data_dir / "images"
-    images.mkdir(parents=True)
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    for i in range(1, manifest["dataset"]["n_images"] + 1):
-        Image.new("RGB", (64, 48), (15 * i % 256, 100, 200)).save(images / f"img{i:03d}.png")
-    manifest["dataset"]["path"] = str(data_dir)
-    (run_dir / "manifest.json").write_text(json.dumps(manifest))

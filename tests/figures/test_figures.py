@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.export.conftest import add_dataset_images, make_run, two_comparable_runs
+from tests.export.conftest import make_run, two_comparable_runs
+from tests.helpers import add_images
 from vlmrate.cli import main
 from vlmrate.runfolder.store import load_run
 from vlmrate.stats import analyse
@@ -29,7 +30,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs/other of the same study, an imported run without them."""
     root = tmp_path_factory.mktemp("figs") / "runs"
     demo = two_comparable_runs(root, n_images=16, repeats=4, other_seed=2)
-    add_dataset_images(demo, root.parent / "data")
+    add_images(demo, root.parent / "data", [f"img{i:03d}" for i in range(1, 17)])
     return root
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.export.conftest import add_dataset_images, two_comparable_runs
+from tests.export.conftest import two_comparable_runs
+from tests.helpers import add_images
 from vlmrate.cli import main
 from vlmrate.report import inline_svg
 from vlmrate.runfolder.store import load_run, save_review
@@ -23,7 +24,7 @@ NOTE = '</textarea><script>alert("x")</script>\x1b[31m'
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("report") / "runs"
     run_dir = two_comparable_runs(root, n_images=14, repeats=3, other_seed=5)
-    add_dataset_images(run_dir, root.parent / "data")  # the cases' images are there
+    add_images(run_dir, root.parent / "data", [f"img{i:03d}" for i in range(1, 15)])
     save_review(run_dir, "img001", "valence", flagged=True, note=NOTE)  # answers: NASTY
     return root
 

@@ -97,23 +97,6 @@ def add_logprobs(run_dir: Path, seed: int = 11) -> None:
             cached.unlink()
 
 
-def add_images(run_dir: Path, folder: Path, ids: list[str]) -> None:
-    """Give an imported run an image folder (deterministic solid-colour PNGs)."""
-    from PIL import Image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for n, image_id in enumerate(ids):
-        image = Image.new("RGB", (64, 48), (40 * n % 255, 120, 200))
-        for x in range(0, 64, 8):
-            for y in range(48):
-                image.putpixel((x, y), (255, 255, 255))
-        image.save(folder / f"{image_id}.png")
-    manifest_path = run_dir / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["dataset"] = {"path": str(folder), "n_images": len(ids)}
-    manifest_path.write_text(json.dumps(manifest))
-
-
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     """A folder like the one `vlmrate` opens on: runs/ with one imported run, data/."""

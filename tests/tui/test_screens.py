@@ -9,12 +9,12 @@ from pathlib import Path
 from rich.console import Console
 from textual.widgets import DataTable, Static
 
+from tests.helpers import add_images
 from tests.tui.conftest import (  # noqa: F401 - settle, text_of: other tests import them here
     ASPECTS,
     N_IMAGES,
     SIZE,
     OpenedApp,
-    add_images,
     open_results,
     settle,
     text_of,

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from tests.tui.conftest import N_IMAGES, add_images, add_logprobs, settle
+from tests.helpers import add_images
+from tests.tui.conftest import N_IMAGES, add_logprobs, settle
 from vlmrate.runfolder.review import save_view, set_case
 from vlmrate.tui.app import VlmrateApp
 
